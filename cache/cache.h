@@ -1,0 +1,156 @@
+/*
+ * cairn's cache: a TTL-expiring store of RRsets and negative answers under a byte budget.
+ *
+ * Keys are (owner name, type, class). The name is passed as uncompressed wire bytes with its
+ * length; the cache lowercases ASCII letters itself (length octets are <= 63, below 'A', so
+ * lowercasing the whole wire form is safe) and otherwise treats names as byte strings. It
+ * knows nothing of sockets, clocks or DNS resolution: `now_s` is passed in by the caller
+ * (wall-clock seconds, see DESIGN.md "Time"), and values are opaque bytes whose format the
+ * resolver owns (see resolver/README.md, "cache values").
+ *
+ * Every byte the cache holds — keys, values, index slots and per-entry overhead — is counted
+ * against budget_bytes, so no sequence of inserts can grow it past the budget. Eviction is
+ * behind a small policy interface (cache/evict.h). The table is sharded; each shard has its
+ * own lock, so there is no global lock on lookups. Lookups copy the value into the caller's
+ * buffer; no pointer into the cache survives a call.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct cn_cache cn_cache_t;
+
+/** What an entry says. NXDOMAIN entries are keyed with type CN_CACHE_TYPE_NXDOMAIN and
+ *  cover every type at that name (RFC 2308 5); NODATA entries cover one (name, type). */
+typedef enum cn_cache_kind {
+	CN_CACHE_RRSET = 0,
+	CN_CACHE_NODATA = 1,
+	CN_CACHE_NXDOMAIN = 2,
+} cn_cache_kind_t;
+
+#define CN_CACHE_TYPE_NXDOMAIN 0 /* the type slot used for NXDOMAIN entries */
+
+/** Trust ranks (RFC 2181 5.4.1), low to high. A live entry is replaced only by data of the
+ *  same or a higher rank; an expired entry by anything. */
+typedef enum cn_rank {
+	CN_RANK_ADDITIONAL = 1,      /* additional section, referral NS and glue */
+	CN_RANK_NONAUTH_ANSWER = 2,  /* answer section of a non-authoritative reply */
+	CN_RANK_AUTH_AUTHORITY = 3,  /* authority section of an authoritative reply */
+	CN_RANK_AUTH_ANSWER = 4,     /* answer section of an authoritative reply */
+	CN_RANK_LOCAL = 5,           /* configured data, loaded dumps of rank 5 */
+} cn_rank_t;
+
+/** Why a lookup missed; only EVICTED depends on the cache size (HITRATE.md). */
+typedef enum cn_cache_miss {
+	CN_MISS_NONE = 0,     /* it was a hit */
+	CN_MISS_FIRST = 1,    /* never seen (or its trace is gone) */
+	CN_MISS_EXPIRED = 2,  /* was cached, TTL ran out */
+	CN_MISS_EVICTED = 3,  /* was cached, evicted while still valid */
+} cn_cache_miss_t;
+
+typedef enum cn_cache_policy {
+	CN_EVICT_S3FIFO = 0,
+	CN_EVICT_SIEVE = 1,
+	CN_EVICT_LRU = 2,
+} cn_cache_policy_t;
+
+typedef struct cn_cache_conf {
+	size_t budget_bytes;      /* everything the cache holds; minimum 64 KiB */
+	unsigned shards;          /* power of two; 0 = default (16) */
+	cn_cache_policy_t policy; /* default S3-FIFO */
+	uint32_t min_ttl_s;       /* clamp, default 0 */
+	uint32_t max_ttl_s;       /* clamp, default 86400 */
+	uint32_t neg_max_ttl_s;   /* clamp for NODATA/NXDOMAIN, default 3600 */
+	uint32_t stale_window_s;  /* how long past expiry an entry is kept for serve-stale
+				     (RFC 8767); 0 = none. Expired entries inside the window
+				     still count against the budget and are evicted first. */
+	uint8_t hash_key[16];     /* secret hash key chosen by the caller at start */
+} cn_cache_conf_t;
+
+/** Result of a lookup. */
+typedef struct cn_cache_entry {
+	uint8_t kind;          /* cn_cache_kind_t */
+	uint8_t rank;          /* cn_rank_t */
+	bool stale;            /* expired, but inside the stale window (only with CN_LOOKUP_STALE) */
+	uint32_t ttl_left_s;   /* remaining TTL, 0 when stale */
+	uint32_t ttl_orig_s;   /* TTL as stored (after clamping) */
+	uint64_t expire_s;     /* absolute wall-clock expiry */
+	size_t data_len;       /* value length (also set on -ENOSPC) */
+	cn_cache_miss_t miss;  /* reason, on -ENOENT */
+} cn_cache_entry_t;
+
+/* lookup flags */
+#define CN_LOOKUP_STALE 0x1   /* return an expired entry that is inside the stale window */
+#define CN_LOOKUP_PEEK 0x2    /* do not count in stats nor mark as used (control tool) */
+
+typedef struct cn_cache_stats {
+	uint64_t entries;
+	uint64_t bytes_used;
+	uint64_t budget_bytes;
+	uint64_t lookups, hits, stale_hits;
+	uint64_t miss_first, miss_expired, miss_evicted;
+	uint64_t insertions, replacements, rank_refused;
+	uint64_t evictions, expirations;
+	uint64_t too_big; /* inserts refused because one entry would exceed the per-entry cap */
+} cn_cache_stats_t;
+
+/** Create a cache. conf is copied. Returns 0 or -EINVAL / -ENOMEM. */
+int cn_cache_new(const cn_cache_conf_t *conf, cn_cache_t **out);
+/** Free a cache and everything in it. NULL is fine. */
+void cn_cache_free(cn_cache_t *cache);
+
+/**
+ * Look up (name, type, rclass) at now_s. On a hit copies the value into buf (cap bytes)
+ * and fills *out. Returns 0 on a hit, -ENOENT on a miss (out->miss tells why), -ENOSPC when
+ * cap < out->data_len (nothing copied; counted as neither hit nor miss).
+ */
+int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass, uint64_t now_s, unsigned flags, cn_cache_entry_t *out,
+		    uint8_t *buf, size_t cap);
+
+/**
+ * Store a value for (name, type, rclass), copying data. ttl_s is clamped to the configured
+ * bounds (negative kinds to neg_max_ttl_s). Returns 0 when stored, -EEXIST when a live
+ * entry of higher rank was kept, -E2BIG when the entry alone exceeds 1/8 of a shard's
+ * budget, -ENOMEM. Eviction makes room first, so the budget always holds.
+ */
+int cn_cache_insert(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_s,
+		    uint64_t now_s, const void *data, size_t data_len);
+
+/** Remove one entry. 0, or -ENOENT. */
+int cn_cache_remove(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass);
+
+/** Remove every entry whose owner is name (subtree: or lies below it). Returns the count. */
+size_t cn_cache_flush_name(cn_cache_t *cache, const uint8_t *name, size_t name_len,
+			   bool subtree);
+/** Remove everything. */
+void cn_cache_flush(cn_cache_t *cache);
+
+/** Visit every entry (live or not). The callback must not call back into the cache.
+ *  Returns the number visited. Locks one shard at a time. */
+typedef void (*cn_cache_walk_cb)(void *ctx, const uint8_t *name, size_t name_len,
+				 uint16_t type, uint16_t rclass, const cn_cache_entry_t *entry,
+				 const uint8_t *data);
+size_t cn_cache_walk(cn_cache_t *cache, uint64_t now_s, cn_cache_walk_cb cb, void *ctx);
+
+/** Snapshot of the counters (summed over shards). */
+void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out);
+
+/**
+ * Write every live (or stale-window) entry to path with absolute expiry times, atomically
+ * (temp file + rename). Returns the number written (>= 0) or a negative errno.
+ */
+long cn_cache_dump(cn_cache_t *cache, const char *path, uint64_t now_s);
+/**
+ * Load a dump. Entries already expired past the stale window are skipped; each record is
+ * checked (lengths, kinds, ranks) and a malformed file stops the load with CN_EMALF after
+ * keeping what was valid before it. Returns the number loaded or a negative error.
+ */
+long cn_cache_load(cn_cache_t *cache, const char *path, uint64_t now_s);
+/** Same as cn_cache_load on a memory buffer (used by the fuzz target). */
+long cn_cache_load_buf(cn_cache_t *cache, const uint8_t *buf, size_t len, uint64_t now_s);

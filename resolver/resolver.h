@@ -1,0 +1,237 @@
+/*
+ * The resolution engine: pure DNS logic driven by net/ (Knot Resolver's begin/consume/produce
+ * pattern). No sockets, no clock reads, no libuv: net passes bytes, the time and a random
+ * source in, and carries out what the engine asks for.
+ *
+ * A client query's path through the engine:
+ *
+ *   net                                   engine
+ *   ---                                   ------
+ *   datagram / TCP frame --------------->  cn_engine_query()
+ *                                            parse (FORMERR/NOTIMP/BADVERS/REFUSED: CN_DONE),
+ *                                            hosted zones, whole answer from cache: CN_DONE
+ *                                            else CN_MISS + the question (cn_question_t)
+ *   coalesce on the question key; if no
+ *   resolution is in flight for it:
+ *   req = cn_request_new(); ------------->  cn_resolve_begin(req, question)
+ *   while state == CN_PRODUCE:
+ *     cn_resolve_produce(req, &up) <------  which server, which query bytes, UDP or TCP,
+ *                                            timeout from that server's SRTT
+ *     send with a random ID and source port, match the reply (address, port, ID, question
+ *     with exact 0x20 case), retry over TCP on TC=1 itself; then
+ *     cn_resolve_consume(req, reply|NULL) >  scrub, cache, follow referral/CNAME, next server
+ *   state == CN_DONE:
+ *     for each waiting client:
+ *       cn_resolve_answer(req, client) -->  the reply from the result (same assembly code as
+ *                                            cache hits), TTLs decremented, TC if too big
+ *   cn_request_free(req)
+ *
+ *   client deadline passes first ------->  cn_engine_late_answer(): stale answer with EDE 3,
+ *                                            or SERVFAIL with an EDE saying what is pending
+ *
+ * Threads: one engine is shared by all workers; requests belong to one worker. The engine's
+ * server-selection table and stats are internally synchronised.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolver/dname.h"
+#include "resolver/wire.h"
+
+typedef struct cn_cache cn_cache_t;
+typedef struct cn_engine cn_engine_t;
+typedef struct cn_request cn_request_t;
+
+/** The two clocks (DESIGN.md "Time"), read by net and passed down. */
+typedef struct cn_time {
+	uint64_t wall_s;   /* CLOCK_REALTIME seconds: TTLs, expiry, failure caching */
+	uint64_t mono_ms;  /* monotonic milliseconds: timeouts, RTT */
+} cn_time_t;
+
+/** Fill buf with len random bytes from a CSPRNG (net passes arc4random_buf). */
+typedef void (*cn_random_fn)(void *buf, size_t len);
+
+/** Log sink installed by net. level: 0 error, 1 warning, 2 info, 3 debug. */
+typedef void (*cn_log_fn)(int level, const char *msg);
+
+/** One root server from the hints. */
+typedef struct cn_hint {
+	uint8_t name[CN_DNAME_MAX];
+	struct sockaddr_storage addr[4]; /* port 53 unless the file says otherwise */
+	int naddr;
+} cn_hint_t;
+
+/** Every limit (DESIGN.md "Limits"), each a config key; defaults in cn_engine_conf_default. */
+typedef struct cn_limits {
+	unsigned cname_chain;        /* CNAME/DNAME restarts per client query, 11 */
+	unsigned upstream_queries;   /* upstream queries per client request, 32 */
+	unsigned glueless_ns;        /* glueless NS names resolved per delegation, 5 */
+	unsigned referral_depth;     /* referrals followed per resolution, 30 */
+	unsigned subrequest_depth;   /* nesting of NS-address sub-requests, 4 */
+	unsigned client_deadline_ms; /* the client gets an answer by then, 3000 */
+	unsigned resolve_deadline_ms;/* a resolution may go on this long to fill the cache, 10000 */
+	unsigned rrset_records;      /* records per RRset accepted from upstream, 512 */
+} cn_limits_t;
+
+typedef struct cn_engine_conf {
+	cn_limits_t limits;
+	bool qname_minimisation;      /* RFC 9156 relaxed, default true */
+	bool use_0x20;                /* randomise qname case upstream, default true */
+	bool do_ip4, do_ip6;          /* upstream families, default both */
+	bool allow_loopback_upstream; /* default false (Unbound's do-not-query-localhost) */
+	bool serve_stale;             /* RFC 8767, default true */
+	uint32_t stale_answer_ttl_s;  /* TTL of a stale answer, 30 */
+	bool prefetch;                /* refresh entries asked for in the last 10% of TTL */
+	uint16_t edns_udp_size;       /* advertised upstream and max to clients, 1232 */
+	unsigned timeout_min_ms;      /* upstream timeout floor, 200 */
+	unsigned timeout_max_ms;      /* upstream timeout ceiling, 3000 */
+	unsigned initial_rtt_ms;      /* SRTT assumed for an unknown server, 400 */
+	unsigned failure_cache_s;     /* RFC 9520: remember a failed server this long, 5 */
+	const cn_hint_t *hints;       /* root hints; NULL = compiled-in IANA list */
+	size_t nhints;
+	cn_random_fn random;          /* required */
+	cn_log_fn log;                /* may be NULL */
+	int log_level;
+} cn_engine_conf_t;
+
+/** Defaults as documented. */
+void cn_engine_conf_default(cn_engine_conf_t *conf);
+
+/** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
+ *  Returns 0, -EINVAL or -ENOMEM. */
+int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out);
+void cn_engine_free(cn_engine_t *engine);
+
+/**
+ * Parse a root hints file in named.root (zone file) format: NS records at "." and A/AAAA
+ * records for their names. *out is malloc'ed (free() it). Returns 0 or a cn error; on error
+ * errbuf gets "line N: reason".
+ */
+int cn_hints_load(const char *path, cn_hint_t **out, size_t *n, char *errbuf, size_t errlen);
+
+/* ---------------------------------------------------------------- client queries ---- */
+
+/** What a client asked, as needed to answer it later (copied by net per waiting client). */
+typedef struct cn_question {
+	uint16_t id;
+	uint16_t flags;                 /* the query's flags (RD, CD echoed) */
+	uint8_t qname[CN_DNAME_MAX];   /* as sent by the client (case kept for the echo) */
+	size_t qname_len;
+	uint16_t qtype, qclass;
+	bool edns;                      /* the client sent OPT */
+	bool do_bit;
+	uint16_t udp_size;              /* the reply size limit: 512, or EDNS size in [512, max] */
+	bool tcp;                       /* arrived over TCP: limit 65535 */
+	bool prefetch;                  /* set by cn_engine_query on a hit in the last 10% of
+					   the TTL: net should refresh q in the background if no
+					   resolution for it is in flight */
+} cn_question_t;
+
+/** Outcome of one client query, for the stats (each query counts in exactly one). */
+typedef enum cn_outcome {
+	CN_OUT_CACHE_POSITIVE = 0, /* answered from cache, positive */
+	CN_OUT_CACHE_NEGATIVE,     /* answered from cache, NXDOMAIN/NODATA */
+	CN_OUT_CACHE_STALE,        /* answered from cache, stale (RFC 8767) */
+	CN_OUT_LOCAL,              /* answered from a hosted zone */
+	CN_OUT_RESOLVED,           /* needed upstream work (also when coalesced) */
+	CN_OUT_SERVFAIL,
+	CN_OUT_REFUSED,
+	CN_OUT_FORMERR,            /* FORMERR, NOTIMP or BADVERS */
+	CN_OUT_DROPPED,            /* no reply sent (QR=1, shorter than a header) */
+	CN_OUT_MAX
+} cn_outcome_t;
+
+typedef enum cn_state {
+	CN_DONE = 0,  /* a reply is ready (cn_engine_query: in out) */
+	CN_DROP,      /* send nothing */
+	CN_MISS,      /* cn_engine_query: the question needs resolving */
+	CN_PRODUCE,   /* cn_resolve_*: send the query from cn_resolve_produce() */
+} cn_state_t;
+
+/** The client's identity, for hosted private zones and logs. */
+typedef struct cn_client {
+	const struct sockaddr *addr;
+	bool tcp;
+} cn_client_t;
+
+/**
+ * First step for every client packet. On CN_DONE *out_len bytes of reply are in out (cap
+ * >= 512; the reply respects the client's size limit, TC=1 when cut). On CN_MISS, q holds
+ * the question to resolve (its key: lowercased qname, qtype, qclass). *outcome is set for
+ * CN_DONE and CN_DROP. Never allocates on the cache-hit path.
+ */
+cn_state_t cn_engine_query(cn_engine_t *engine, const uint8_t *pkt, size_t len,
+			   const cn_client_t *client, cn_time_t now, uint8_t *out, size_t cap,
+			   size_t *out_len, cn_question_t *q, cn_outcome_t *outcome);
+
+/**
+ * Answer a client whose deadline passed while its resolution goes on: a stale answer
+ * (TTL stale_answer_ttl_s, EDE 3) when the cache has one in the stale window, else
+ * SERVFAIL with EDE 22 "resolution still in progress". Returns the reply length.
+ */
+size_t cn_engine_late_answer(cn_engine_t *engine, const cn_question_t *q, cn_time_t now,
+			     uint8_t *out, size_t cap, cn_outcome_t *outcome);
+
+/* ---------------------------------------------------------------- resolutions ------- */
+
+/** Transport the engine asks for. */
+typedef struct cn_upstream_query {
+	struct sockaddr_storage addr; /* server address and port */
+	socklen_t addr_len;
+	bool tcp;                     /* start over TCP (net also switches on TC=1 by itself) */
+	const uint8_t *wire;          /* the query; ID field is 0: net sets a random one */
+	size_t len;
+	unsigned timeout_ms;          /* from the server's SRTT, clamped */
+} cn_upstream_query_t;
+
+/** What happened to the last produced query. */
+typedef enum cn_upstream_event {
+	CN_UP_REPLY = 0,        /* reply holds a matched reply (address, port, ID, question) */
+	CN_UP_TIMEOUT,          /* nothing valid came back in time */
+	CN_UP_CASE_MISMATCH,    /* only replies whose qname case differed came back (0x20) */
+	CN_UP_NETWORK_ERROR,    /* send failed, ICMP unreachable, TCP reset */
+} cn_upstream_event_t;
+
+cn_request_t *cn_request_new(cn_engine_t *engine);
+void cn_request_free(cn_request_t *req);
+
+/** Start resolving q (RD must have been set, class IN). Returns CN_PRODUCE or CN_DONE. */
+cn_state_t cn_resolve_begin(cn_request_t *req, const cn_question_t *q, cn_time_t now);
+/** The next upstream query; valid until the next consume. Returns 0, or -EINVAL if the
+ *  state is not CN_PRODUCE. */
+int cn_resolve_produce(cn_request_t *req, cn_upstream_query_t *up);
+/** Feed the outcome of the produced query. rtt_ms is measured by net. */
+cn_state_t cn_resolve_consume(cn_request_t *req, cn_upstream_event_t ev, const uint8_t *reply,
+			      size_t len, unsigned rtt_ms, cn_time_t now);
+/**
+ * The reply for one client waiting on this finished resolution (q: that client's question,
+ * which has this resolution's key). Returns the length written to out (cap >= 512).
+ */
+size_t cn_resolve_answer(cn_request_t *req, const cn_question_t *q, cn_time_t now,
+			 uint8_t *out, size_t cap, cn_outcome_t *outcome);
+
+/** Upstream queries this request has produced so far. */
+unsigned cn_request_upstream_count(const cn_request_t *req);
+
+/* ---------------------------------------------------------------- stats ------------- */
+
+typedef struct cn_engine_stats {
+	uint64_t outcome[CN_OUT_MAX];
+	uint64_t queries;           /* client queries seen (sum of outcome[]) */
+	uint64_t upstream_queries;  /* sent (produced) */
+	uint64_t upstream_timeouts;
+	uint64_t upstream_tcp;
+	uint64_t limit_hits;        /* any limit reached */
+	uint64_t limit_cname, limit_upstream, limit_glueless, limit_referral, limit_deadline;
+	uint64_t prefetches;
+	uint64_t miss_uncacheable;  /* client queries whose answer could not be cached */
+} cn_engine_stats_t;
+
+/** Count one client outcome (net calls this for every reply it sends or drops). */
+void cn_engine_count(cn_engine_t *engine, cn_outcome_t outcome);
+void cn_engine_stats(cn_engine_t *engine, cn_engine_stats_t *out);
