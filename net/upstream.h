@@ -1,0 +1,52 @@
+/*
+ * Upstream transport: sends one query to an authoritative server and waits for the reply
+ * that really answers it (RFC 5452): a fresh socket with a random source port per UDP query,
+ * a random ID from the CSPRNG, and a reply accepted only when its source address and port,
+ * ID and question match — the question compared byte for byte, so a 0x20-mixed qname must
+ * come back with exactly the case sent. Anything else that arrives (garbage, wrong ID, wrong
+ * case, wrong source) is counted and ignored while the wait goes on. A UDP reply with TC=1 is
+ * retried over TCP to the same server within the same timeout budget, and the TCP reply is
+ * what the caller gets.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "resolver/resolver.h"
+
+typedef struct cn_upstream cn_upstream_t;
+
+/** Per-worker upstream client state (owned by the worker, on its loop). */
+typedef struct cn_upstream_stats {
+	uint64_t sent_udp, sent_tcp, replies, timeouts, tc_retries;
+	uint64_t ignored_mismatch;   /* wrong ID, wrong question, wrong source */
+	uint64_t ignored_case;       /* right except for the qname case (0x20) */
+	uint64_t ignored_malformed;  /* shorter than a header, not a reply */
+	uint64_t network_errors;
+} cn_upstream_stats_t;
+
+/**
+ * Called once per cn_upstream_send. reply/len valid only during the call (NULL unless
+ * ev == CN_UP_REPLY). rtt_ms: time from send to the accepted reply (or the timeout).
+ */
+typedef void (*cn_upstream_done_cb)(void *ctx, cn_upstream_event_t ev, const uint8_t *reply,
+				    size_t len, unsigned rtt_ms);
+
+int cn_upstream_new(uv_loop_t *loop, cn_upstream_t **out);
+/** Cancels every pending query (their callbacks run with CN_UP_NETWORK_ERROR), closes
+ *  handles; the memory is released once libuv has closed them. */
+void cn_upstream_close(cn_upstream_t *up);
+
+/**
+ * Send q (its ID field is overwritten with a random ID) and call done(ctx, ...) exactly once.
+ * Returns 0, or a negative error (done is not called then).
+ * The returned handle (may be NULL) lets the caller cancel: cn_upstream_cancel().
+ */
+typedef struct cn_upstream_pending cn_upstream_pending_t;
+int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstream_done_cb done,
+		     void *ctx, cn_upstream_pending_t **handle);
+/** Cancel a pending query; its callback is not called. */
+void cn_upstream_cancel(cn_upstream_pending_t *p);
+
+void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out);
