@@ -1,0 +1,181 @@
+/*
+ * Access control: subnet parsing and matching, and the REFUSED reply for clients outside
+ * the allowed subnets. The reply is built here rather than by the engine because a refused
+ * client must cost as little as possible: no engine state, no cache lookup.
+ */
+#include "net/acl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* RFC 1035 4.1.1 header: ID(2) FLAGS(2) QDCOUNT ANCOUNT NSCOUNT ARCOUNT (2 each). */
+#define HDR_LEN 12
+#define F_QR 0x8000
+#define F_RD 0x0100
+#define F_RA 0x0080
+#define F_CD 0x0010
+#define RCODE_REFUSED 5
+
+int cn_cidr_parse(const char *s, cn_cidr_t *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n + 1);
+	char *slash = strchr(buf, '/');
+	long prefix = -1;
+	if (slash) {
+		*slash = '\0';
+		char *end;
+		if (slash[1] < '0' || slash[1] > '9')
+			return -EINVAL;
+		prefix = strtol(slash + 1, &end, 10);
+		if (*end != '\0')
+			return -EINVAL;
+	}
+	cn_cidr_t c = { 0 };
+	unsigned bits;
+	if (inet_pton(AF_INET, buf, c.addr) == 1) {
+		c.family = AF_INET;
+		bits = 32;
+	} else if (inet_pton(AF_INET6, buf, c.addr) == 1) {
+		c.family = AF_INET6;
+		bits = 128;
+	} else {
+		return -EINVAL;
+	}
+	if (prefix < 0)
+		prefix = bits;
+	if ((unsigned long)prefix > bits)
+		return -EINVAL;
+	c.prefix = (unsigned)prefix;
+	/* Host bits must be clear. */
+	for (unsigned i = c.prefix; i < bits; i++) {
+		if (c.addr[i / 8] & (0x80 >> (i % 8)))
+			return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+	unsigned whole = prefix / 8;
+	if (memcmp(a, b, whole) != 0)
+		return false;
+	unsigned rest = prefix % 8;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+/* The address bytes and family of sa, with IPv4-mapped IPv6 turned into IPv4. */
+static int addr_of(const struct sockaddr *sa, uint8_t addr[16])
+{
+	if (sa->sa_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(addr, a6->s6_addr + 12, 4);
+			return AF_INET;
+		}
+		memcpy(addr, a6->s6_addr, 16);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+bool cn_cidr_match(const cn_cidr_t *c, const struct sockaddr *sa)
+{
+	uint8_t addr[16];
+	int family = addr_of(sa, addr);
+	return family == c->family && prefix_eq(addr, c->addr, c->prefix);
+}
+
+static const cn_cidr_t loopback[] = {
+	{ .family = AF_INET, .prefix = 8, .addr = { 127 } },
+	{ .family = AF_INET6, .prefix = 128, .addr = { [15] = 1 } },
+};
+
+bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		if (cn_cidr_match(&loopback[i], sa))
+			return true;
+	}
+	if (!acl)
+		return false;
+	for (size_t i = 0; i < acl->nallow; i++) {
+		if (cn_cidr_match(&acl->allow[i], sa))
+			return true;
+	}
+	return false;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/*
+ * Length of the single question at pkt[HDR_LEN], or 0 when it does not parse. A query's
+ * question has nothing earlier to point to, so a compression pointer there is treated as
+ * unparseable (RFC 1035 4.1.4 pointers refer to a prior occurrence).
+ */
+static size_t question_len(const uint8_t *pkt, size_t len)
+{
+	size_t pos = HDR_LEN, name = 0;
+	for (;;) {
+		if (pos >= len)
+			return 0;
+		uint8_t l = pkt[pos];
+		if (l & 0xC0)
+			return 0;
+		pos += 1u + l;
+		name += 1u + l;
+		if (name > 255)
+			return 0;
+		if (l == 0)
+			break;
+	}
+	if (pos + 4 > len)
+		return 0;
+	return pos + 4 - HDR_LEN;
+}
+
+size_t cn_acl_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap)
+{
+	if (len < HDR_LEN || cap < HDR_LEN)
+		return 0;
+	uint16_t flags = get16(pkt + 2);
+	if (flags & F_QR)
+		return 0;
+	size_t qlen = get16(pkt + 4) == 1 ? question_len(pkt, len) : 0;
+	if (HDR_LEN + qlen > cap)
+		qlen = 0;
+	memcpy(out, pkt, 2); /* ID */
+	/* Keep the opcode (RFC 1035 4.1.1: copied into the response), RD and CD. */
+	uint16_t oflags = (uint16_t)(F_QR | (flags & 0x7800) | (flags & (F_RD | F_CD)) | F_RA |
+				     RCODE_REFUSED);
+	put16(out + 2, oflags);
+	put16(out + 4, qlen ? 1 : 0);
+	put16(out + 6, 0);
+	put16(out + 8, 0);
+	put16(out + 10, 0);
+	memcpy(out + HDR_LEN, pkt + HDR_LEN, qlen);
+	return HDR_LEN + qlen;
+}

@@ -1,0 +1,48 @@
+/*
+ * Client access control. A client may query when its source address lies in one of the
+ * allowed subnets; loopback (127.0.0.0/8 and ::1) is always allowed, configured `allow:`
+ * subnets are added to it. Everyone else gets REFUSED (cn_acl_refuse builds it) — never an
+ * answer, so cairn cannot be used as an open resolver or amplifier from outside.
+ * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, seen on dual-stack sockets) are matched as IPv4.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/** One subnet: family AF_INET or AF_INET6, prefix length in bits, address bytes
+ *  (4 or 16 used) with the host bits cleared. */
+typedef struct cn_cidr {
+	int family;
+	unsigned prefix;
+	uint8_t addr[16];
+} cn_cidr_t;
+
+/**
+ * Parse "192.0.2.0/24", "2001:db8::/32" or a bare address (a host: /32 or /128).
+ * Host bits set below the prefix are an error ("10.0.0.1/8"), as in Unbound, because they
+ * are usually a typo. Returns 0 or -EINVAL.
+ */
+int cn_cidr_parse(const char *s, cn_cidr_t *out);
+
+/** Whether sa (AF_INET or AF_INET6) lies in c. */
+bool cn_cidr_match(const cn_cidr_t *c, const struct sockaddr *sa);
+
+/** The allow list. Plain data: the config owns the array. */
+typedef struct cn_acl {
+	const cn_cidr_t *allow;
+	size_t nallow;
+} cn_acl_t;
+
+/** Whether a client at sa may query: loopback, or in one of acl->allow (acl may be NULL). */
+bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa);
+
+/**
+ * Build the REFUSED reply to a refused client's query (pkt, len): the header with QR=1,
+ * RA=1, RD and CD echoed, RCODE 5, the question echoed when it parses (else QDCOUNT 0),
+ * nothing else. Returns the reply length, or 0 when nothing must be sent: shorter than a
+ * header, QR already set (never answer a response: reflection loops), or cap too small.
+ */
+size_t cn_acl_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);

@@ -1,0 +1,634 @@
+/*
+ * The YAML configuration loader. libyaml builds the document tree (so YAML syntax, anchors
+ * and quoting are its business, not ours); this file walks it against a table of keys, each
+ * with a type, a range and the offset of the field it sets. Every error names the file and
+ * the line of the offending node, because an operator fixing a config at 3 a.m. should not
+ * have to guess (Unbound and Knot both report file:line).
+ */
+#include "net/config.h"
+#include "net/log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+/* ------------------------------------------------------------------ defaults --------- */
+
+/* The engine defaults as documented in resolver/resolver.h, used when the caller does not
+ * pass cn_engine_conf_default()'s (the unit tests, which do not link the engine). */
+static void engine_builtin_defaults(cn_engine_conf_t *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->limits.cname_chain = 11;
+	e->limits.upstream_queries = 32;
+	e->limits.glueless_ns = 5;
+	e->limits.referral_depth = 30;
+	e->limits.subrequest_depth = 4;
+	e->limits.client_deadline_ms = 3000;
+	e->limits.resolve_deadline_ms = 10000;
+	e->limits.rrset_records = 512;
+	e->qname_minimisation = true;
+	e->use_0x20 = true;
+	e->do_ip4 = true;
+	e->do_ip6 = true;
+	e->allow_loopback_upstream = false;
+	e->serve_stale = true;
+	e->stale_answer_ttl_s = 30;
+	e->prefetch = true;
+	e->edns_udp_size = 1232;
+	e->timeout_min_ms = 200;
+	e->timeout_max_ms = 3000;
+	e->initial_rtt_ms = 400;
+	e->failure_cache_s = 5;
+	e->log_level = 2;
+}
+
+void cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (engine_defaults)
+		cfg->engine = *engine_defaults;
+	else
+		engine_builtin_defaults(&cfg->engine);
+	cfg->cache.budget_bytes = (size_t)64 << 20;
+	cfg->cache.shards = 0;
+	cfg->cache.policy = CN_EVICT_S3FIFO;
+	cfg->cache.min_ttl_s = 0;
+	cfg->cache.max_ttl_s = 86400;
+	cfg->cache.neg_max_ttl_s = 3600;
+	cfg->cache.stale_window_s = 86400;
+	cfg->tcp_idle_timeout_ms = 10000;
+	cfg->tcp_max_clients = 256;
+	cfg->log_level = 2;
+}
+
+void cn_config_deinit(cn_config_t *cfg)
+{
+	free(cfg->listen);
+	cfg->listen = NULL;
+	cfg->nlisten = 0;
+	free(cfg->allow);
+	cfg->allow = NULL;
+	cfg->nallow = 0;
+	free(cfg->root_hints);
+	cfg->root_hints = NULL;
+	free(cfg->control_socket);
+	cfg->control_socket = NULL;
+	free(cfg->cache_dump_file);
+	cfg->cache_dump_file = NULL;
+}
+
+/* ------------------------------------------------------------------ value parsers ----- */
+
+int cn_config_parse_size(const char *s, size_t *out)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return -EINVAL;
+	}
+	/* Accept "64MB"/"64MiB" as well: operators write them. */
+	if (shift && (strcasecmp(end, "b") == 0 || strcasecmp(end, "ib") == 0))
+		end += strlen(end);
+	if (*end != '\0')
+		return -EINVAL;
+	if (shift && v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	if (v > SIZE_MAX)
+		return -EINVAL;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int cn_config_parse_listen(const char *s, uint16_t default_port, cn_listen_t *out)
+{
+	char host[INET6_ADDRSTRLEN + 16];
+	const char *port_str = NULL;
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n + 1);
+	if (host[0] == '[') {
+		/* [addr]:port or [addr] */
+		char *close = strchr(host, ']');
+		if (!close)
+			return -EINVAL;
+		const char *rest = s + (close - host) + 1; /* just past ']' */
+		*close = '\0';
+		memmove(host, host + 1, strlen(host + 1) + 1);
+		if (*rest == ':' || *rest == '@')
+			port_str = rest + 1;
+		else if (*rest != '\0')
+			return -EINVAL;
+	} else {
+		char *at = strrchr(host, '@');
+		if (at) {
+			*at = '\0';
+			port_str = at + 1;
+		} else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
+			/* exactly one ':' : IPv4 "addr:port" */
+			at = strchr(host, ':');
+			*at = '\0';
+			port_str = at + 1;
+		}
+	}
+	uint16_t port = default_port;
+	if (port_str && parse_port(port_str, &port) != 0)
+		return -EINVAL;
+	cn_listen_t l;
+	memset(&l, 0, sizeof(l));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&l.addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l.addr;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		l.addr_len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		l.addr_len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	*out = l;
+	return 0;
+}
+
+/* Grow-by-one append; counts stay small (a handful of addresses). */
+static int append(void **arr, size_t *n, size_t size, const void *item)
+{
+	if (*n >= SIZE_MAX / size - 1)
+		return -ENOMEM;
+	void *p = realloc(*arr, (*n + 1) * size);
+	if (!p)
+		return -ENOMEM;
+	memcpy((char *)p + *n * size, item, size);
+	*arr = p;
+	(*n)++;
+	return 0;
+}
+
+int cn_config_add_listen(cn_config_t *cfg, const char *s)
+{
+	cn_listen_t l;
+	if (cn_config_parse_listen(s, CN_DNS_PORT, &l) != 0)
+		return -EINVAL;
+	return append((void **)&cfg->listen, &cfg->nlisten, sizeof(l), &l);
+}
+
+int cn_config_add_allow(cn_config_t *cfg, const char *s)
+{
+	cn_cidr_t c;
+	if (cn_cidr_parse(s, &c) != 0)
+		return -EINVAL;
+	return append((void **)&cfg->allow, &cfg->nallow, sizeof(c), &c);
+}
+
+void cn_config_clear_listen(cn_config_t *cfg)
+{
+	free(cfg->listen);
+	cfg->listen = NULL;
+	cfg->nlisten = 0;
+}
+
+int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
+{
+	const cn_engine_conf_t *e = &cfg->engine;
+	const char *why = NULL;
+	if (e->timeout_min_ms > e->timeout_max_ms)
+		why = "timeouts: min_ms is larger than max_ms";
+	else if (e->limits.client_deadline_ms > e->limits.resolve_deadline_ms)
+		why = "limits: client_deadline_ms is larger than resolve_deadline_ms";
+	else if (cfg->cache.min_ttl_s > cfg->cache.max_ttl_s)
+		why = "cache: min_ttl is larger than max_ttl";
+	else if ((cfg->load_cache_at_start || cfg->dump_cache_at_exit) && !cfg->cache_dump_file)
+		why = "load_cache_at_start/dump_cache_at_exit need cache_dump_file";
+	else if (cfg->cache.budget_bytes < 65536)
+		why = "cache_size must be at least 64K";
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "%s", why);
+	return -EINVAL;
+}
+
+/* ------------------------------------------------------------------ the key table ----- */
+
+typedef enum kind {
+	K_BOOL,    /* true/false/yes/no/on/off */
+	K_UINT,    /* decimal, in [min, max], stored in a field of `width` bytes */
+	K_SIZE,    /* bytes with K/M/G suffix -> size_t */
+	K_STR,     /* path -> malloc'ed char *, null/~ clears it */
+	K_LISTEN,  /* list of addr[@port] (or one scalar) */
+	K_ALLOW,   /* list of CIDRs (or one scalar) */
+	K_POLICY,  /* s3fifo | sieve | lru */
+	K_LOGLEVEL,/* error | warning | info | debug | 0..3 */
+	K_MAP,     /* nested mapping: sub */
+} kind_t;
+
+typedef struct key {
+	const char *name;
+	kind_t kind;
+	size_t off;
+	size_t width;
+	unsigned long min, max;
+	const struct key *sub;
+} cfgkey_t;
+
+#define FIELD(f) offsetof(cn_config_t, f), sizeof(((cn_config_t *)0)->f)
+#define BOOL(n, f) { n, K_BOOL, FIELD(f), 0, 0, NULL }
+#define UINT(n, f, lo, hi) { n, K_UINT, FIELD(f), lo, hi, NULL }
+#define STR(n, f) { n, K_STR, FIELD(f), 0, 0, NULL }
+#define END { NULL, K_BOOL, 0, 0, 0, 0, NULL }
+
+static const cfgkey_t limits_keys[] = {
+	UINT("cname_chain", engine.limits.cname_chain, 1, 100),
+	UINT("upstream_queries", engine.limits.upstream_queries, 1, 1000),
+	UINT("glueless_ns", engine.limits.glueless_ns, 0, 100),
+	UINT("referral_depth", engine.limits.referral_depth, 1, 100),
+	UINT("subrequest_depth", engine.limits.subrequest_depth, 0, 32),
+	UINT("client_deadline_ms", engine.limits.client_deadline_ms, 100, 600000),
+	UINT("resolve_deadline_ms", engine.limits.resolve_deadline_ms, 100, 600000),
+	UINT("rrset_records", engine.limits.rrset_records, 1, 65535),
+	END,
+};
+
+static const cfgkey_t timeouts_keys[] = {
+	UINT("min_ms", engine.timeout_min_ms, 10, 60000),
+	UINT("max_ms", engine.timeout_max_ms, 10, 60000),
+	UINT("initial_rtt_ms", engine.initial_rtt_ms, 1, 60000),
+	UINT("failure_cache_s", engine.failure_cache_s, 0, 3600),
+	END,
+};
+
+static const cfgkey_t cache_keys[] = {
+	{ "size", K_SIZE, FIELD(cache.budget_bytes), 0, 0, NULL },
+	UINT("min_ttl", cache.min_ttl_s, 0, 604800),
+	UINT("max_ttl", cache.max_ttl_s, 0, 604800),
+	UINT("neg_max_ttl", cache.neg_max_ttl_s, 0, 604800),
+	UINT("stale_window", cache.stale_window_s, 0, 604800),
+	UINT("shards", cache.shards, 0, 1024),
+	{ "policy", K_POLICY, FIELD(cache.policy), 0, 0, NULL },
+	END,
+};
+
+static const cfgkey_t top_keys[] = {
+	{ "listen", K_LISTEN, 0, 0, 0, 0, NULL },
+	{ "allow", K_ALLOW, 0, 0, 0, 0, NULL },
+	STR("root_hints", root_hints),
+	BOOL("allow_loopback_upstream", engine.allow_loopback_upstream),
+	BOOL("qname_minimisation", engine.qname_minimisation),
+	BOOL("use_0x20", engine.use_0x20),
+	BOOL("do_ip4", engine.do_ip4),
+	BOOL("do_ip6", engine.do_ip6),
+	BOOL("serve_stale", engine.serve_stale),
+	UINT("stale_answer_ttl", engine.stale_answer_ttl_s, 0, 86400),
+	BOOL("prefetch", engine.prefetch),
+	UINT("edns_udp_size", engine.edns_udp_size, 512, 4096),
+	{ "limits", K_MAP, 0, 0, 0, 0, limits_keys },
+	{ "timeouts", K_MAP, 0, 0, 0, 0, timeouts_keys },
+	{ "cache_size", K_SIZE, FIELD(cache.budget_bytes), 0, 0, NULL },
+	{ "cache", K_MAP, 0, 0, 0, 0, cache_keys },
+	UINT("tcp_idle_timeout_ms", tcp_idle_timeout_ms, 100, 3600000),
+	UINT("tcp_max_clients", tcp_max_clients, 1, 1000000),
+	STR("control_socket", control_socket),
+	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
+	STR("cache_dump_file", cache_dump_file),
+	BOOL("load_cache_at_start", load_cache_at_start),
+	BOOL("dump_cache_at_exit", dump_cache_at_exit),
+	END,
+};
+
+/* ------------------------------------------------------------------ the walk ---------- */
+
+typedef struct ctx {
+	const char *name;
+	yaml_document_t *doc;
+	cn_config_t *cfg;
+	char *err;
+	size_t errlen;
+} ctx_t;
+
+__attribute__((format(printf, 3, 4)))
+static int fail(ctx_t *c, const yaml_node_t *node, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s:%lu: %s", c->name,
+		 (unsigned long)node->start_mark.line + 1, why);
+	return -EINVAL;
+}
+
+static const char *scalar(const yaml_node_t *node)
+{
+	return (const char *)node->data.scalar.value;
+}
+
+static bool is_null(const yaml_node_t *node)
+{
+	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	const char *s = scalar(node);
+	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0;
+}
+
+static int need_scalar(ctx_t *c, const yaml_node_t *v, const char *key)
+{
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(c, v, "%s: expected a single value, got a %s", key,
+			    v->type == YAML_MAPPING_NODE ? "mapping" : "list");
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+	for (int i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void store_uint(void *field, size_t width, unsigned long v)
+{
+	switch (width) {
+	case 1: *(uint8_t *)field = (uint8_t)v; break;
+	case 2: *(uint16_t *)field = (uint16_t)v; break;
+	case 4: *(uint32_t *)field = (uint32_t)v; break;
+	default: *(uint64_t *)field = (uint64_t)v; break;
+	}
+}
+
+/* Apply a list-or-scalar of strings through add(). */
+static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
+		    int (*add)(cn_config_t *, const char *), const char *what)
+{
+	if (k->kind == K_LISTEN)
+		cn_config_clear_listen(c->cfg);
+	if (v->type == YAML_MAPPING_NODE)
+		return fail(c, v, "%s: expected a list, got a mapping", k->name);
+	if (v->type == YAML_SCALAR_NODE) {
+		if (is_null(v))
+			return 0;
+		int rc = add(c->cfg, scalar(v));
+		if (rc == -ENOMEM)
+			return fail(c, v, "out of memory");
+		return rc ? fail(c, v, "%s: bad %s \"%s\"", k->name, what, scalar(v)) : 0;
+	}
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		if (!item || item->type != YAML_SCALAR_NODE)
+			return fail(c, item ? item : v, "%s: each item must be a single %s",
+				    k->name, what);
+		int rc = add(c->cfg, scalar(item));
+		if (rc == -ENOMEM)
+			return fail(c, item, "out of memory");
+		if (rc)
+			return fail(c, item, "%s: bad %s \"%s\"", k->name, what, scalar(item));
+	}
+	return 0;
+}
+
+static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, const char *prefix);
+
+static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path)
+{
+	void *field = (char *)c->cfg + k->off;
+	int rc;
+	switch (k->kind) {
+	case K_MAP:
+		if (v->type != YAML_MAPPING_NODE) {
+			if (is_null(v))
+				return 0;
+			return fail(c, v, "%s: expected a mapping", path);
+		}
+		return walk_map(c, v, k->sub, path);
+	case K_LISTEN:
+		return set_list(c, v, k, cn_config_add_listen, "address[@port]");
+	case K_ALLOW:
+		return set_list(c, v, k, cn_config_add_allow, "subnet (address/prefix)");
+	default:
+		break;
+	}
+	if ((rc = need_scalar(c, v, path)))
+		return rc;
+	const char *s = scalar(v);
+	switch (k->kind) {
+	case K_BOOL: {
+		bool b;
+		if (parse_bool(s, &b))
+			return fail(c, v, "%s: expected true or false, got \"%s\"", path, s);
+		*(bool *)field = b;
+		return 0;
+	}
+	case K_UINT: {
+		char *end;
+		errno = 0;
+		unsigned long n = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
+		if (!isdigit((unsigned char)s[0]) || errno || *end != '\0')
+			return fail(c, v, "%s: expected a number, got \"%s\"", path, s);
+		if (n < k->min || n > k->max)
+			return fail(c, v, "%s: %lu is out of range [%lu, %lu]", path, n, k->min,
+				    k->max);
+		store_uint(field, k->width, n);
+		return 0;
+	}
+	case K_SIZE: {
+		size_t n;
+		if (cn_config_parse_size(s, &n))
+			return fail(c, v, "%s: expected a size like 64M, got \"%s\"", path, s);
+		if (n < 65536)
+			return fail(c, v, "%s: must be at least 64K", path);
+		*(size_t *)field = n;
+		return 0;
+	}
+	case K_STR: {
+		char **p = field;
+		char *copy = NULL;
+		if (!is_null(v)) {
+			if (s[0] == '\0')
+				return fail(c, v, "%s: empty path", path);
+			if (!(copy = strdup(s)))
+				return fail(c, v, "out of memory");
+		}
+		free(*p);
+		*p = copy;
+		return 0;
+	}
+	case K_POLICY: {
+		cn_cache_policy_t pol;
+		if (strcasecmp(s, "s3fifo") == 0 || strcasecmp(s, "s3-fifo") == 0)
+			pol = CN_EVICT_S3FIFO;
+		else if (strcasecmp(s, "sieve") == 0)
+			pol = CN_EVICT_SIEVE;
+		else if (strcasecmp(s, "lru") == 0)
+			pol = CN_EVICT_LRU;
+		else
+			return fail(c, v, "%s: expected s3fifo, sieve or lru, got \"%s\"", path, s);
+		*(cn_cache_policy_t *)field = pol;
+		return 0;
+	}
+	case K_LOGLEVEL: {
+		int lvl = cn_log_level_from_str(s);
+		if (lvl < 0)
+			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
+				    path, s);
+		*(int *)field = lvl;
+		return 0;
+	}
+	default:
+		return fail(c, v, "%s: internal error", path);
+	}
+}
+
+static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, const char *prefix)
+{
+	unsigned char seen[32] = { 0 };
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
+		if (!kn || !vn)
+			return fail(c, map, "broken document");
+		if (kn->type != YAML_SCALAR_NODE)
+			return fail(c, kn, "keys must be plain names");
+		const char *name = scalar(kn);
+		char path[128];
+		if (prefix)
+			snprintf(path, sizeof(path), "%s.%s", prefix, name);
+		else
+			snprintf(path, sizeof(path), "%s", name);
+		size_t i = 0;
+		while (keys[i].name && strcmp(keys[i].name, name) != 0)
+			i++;
+		if (!keys[i].name)
+			return fail(c, kn, "unknown key \"%s\"", path);
+		if (i < sizeof(seen) && seen[i])
+			return fail(c, kn, "duplicate key \"%s\"", path);
+		if (i < sizeof(seen))
+			seen[i] = 1;
+		int rc = set_value(c, vn, &keys[i], path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ entry points ------ */
+
+int cn_config_load_string(cn_config_t *cfg, const char *name, const char *text, size_t len,
+			  char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%lu: YAML %s error: %s%s%s", name,
+			 (unsigned long)parser.problem_mark.line + 1,
+			 parser.error == YAML_SCANNER_ERROR ? "syntax" :
+			 parser.error == YAML_PARSER_ERROR  ? "structure" : "read",
+			 parser.problem ? parser.problem : "unknown problem",
+			 parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	int rc = 0;
+	ctx_t c = { .name = name, .doc = &doc, .cfg = cfg, .err = err, .errlen = errlen };
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root || is_null(root)) {
+		/* An empty file: every default stands. */
+	} else if (root->type != YAML_MAPPING_NODE) {
+		rc = fail(&c, root, "the top level must be a mapping of key: value");
+	} else {
+		rc = walk_map(&c, root, top_keys, NULL);
+	}
+	if (rc == 0) {
+		char why[200];
+		if (cn_config_check(cfg, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s:%lu: %s", name,
+				 (unsigned long)root->end_mark.line + 1, why);
+			rc = -EINVAL;
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int cn_config_load(cn_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		return e == ENOENT ? -ENOENT : -EINVAL;
+	}
+	/* Config files are small; cap them so a wrong path (a disk image...) fails fast. */
+	enum { MAX_CONFIG = 1 << 20 };
+	char *text = malloc(MAX_CONFIG);
+	if (!text) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	size_t n = fread(text, 1, MAX_CONFIG, f);
+	int rc;
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		rc = -EINVAL;
+	} else if (n == MAX_CONFIG) {
+		snprintf(err, errlen, "%s: file larger than 1 MiB", path);
+		rc = -EINVAL;
+	} else {
+		rc = cn_config_load_string(cfg, path, text, n, err, errlen);
+	}
+	free(text);
+	fclose(f);
+	return rc;
+}

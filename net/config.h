@@ -1,0 +1,84 @@
+/*
+ * cairn's configuration: one YAML file (read with libyaml, documented key by key in
+ * docs/config.md), then command-line flags on top. cn_config_t is plain data owned by main
+ * for the life of the process (DESIGN.md "process" lifetime); the engine and cache parts
+ * are the very structs handed to cn_engine_new() and cn_cache_new().
+ *
+ * Errors: a bad file, an unknown key, a wrong type or a bad value stops start-up. The
+ * loader reports the first one as "FILE:LINE: reason" and main exits with status 2.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cache/cache.h"
+#include "net/acl.h"
+#include "resolver/resolver.h"
+
+#define CN_DNS_PORT 53
+
+/** One listen address: UDP and TCP are both served on it. */
+typedef struct cn_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+} cn_listen_t;
+
+typedef struct cn_config {
+	cn_engine_conf_t engine;    /* limits, flags, timeouts (hints/random/log left to main) */
+	cn_cache_conf_t cache;      /* budget, policy, TTL clamps, stale window */
+
+	cn_listen_t *listen;        /* malloc'ed; empty = the defaults (127.0.0.1, ::1 port 53) */
+	size_t nlisten;
+	cn_cidr_t *allow;           /* malloc'ed; added to loopback */
+	size_t nallow;
+
+	char *root_hints;           /* path or NULL (compiled-in hints) */
+	char *control_socket;       /* path or NULL (no control socket) */
+	char *cache_dump_file;      /* path or NULL */
+	bool load_cache_at_start;   /* default false; needs cache_dump_file */
+	bool dump_cache_at_exit;    /* default false; needs cache_dump_file */
+
+	unsigned tcp_idle_timeout_ms; /* default 10000 */
+	unsigned tcp_max_clients;     /* default 256 */
+	int log_level;                /* 0..3, default 2 (info) */
+} cn_config_t;
+
+/**
+ * Fill cfg with the defaults. engine_defaults: the engine's own defaults
+ * (cn_engine_conf_default), or NULL for the values documented in resolver.h, so this file
+ * does not need the engine to link (the config unit tests run without it).
+ */
+void cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults);
+/** Free what the config owns (lists, paths) and reset those fields. */
+void cn_config_deinit(cn_config_t *cfg);
+
+/**
+ * Read a YAML file into cfg (on top of what is there; cn_config_init first). Returns 0, or
+ * -EINVAL / -ENOENT / -ENOMEM with "FILE:LINE: reason" (or "FILE: reason" when no line
+ * applies) in err. On error cfg may be partly updated: cn_config_deinit it.
+ */
+int cn_config_load(cn_config_t *cfg, const char *path, char *err, size_t errlen);
+/** Same, from a string; name is used in messages. */
+int cn_config_load_string(cn_config_t *cfg, const char *name, const char *text, size_t len,
+			  char *err, size_t errlen);
+
+/** Cross-field checks (timeouts min <= max, dump flags need a file...), run by the loader
+ *  and again by main after applying flags. Returns 0 or -EINVAL with a reason in err. */
+int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen);
+
+/** "64M", "1G", "65536", "512K" (powers of 1024; case-insensitive suffix) -> bytes.
+ *  Returns 0 or -EINVAL (empty, junk, overflow). */
+int cn_config_parse_size(const char *s, size_t *out);
+
+/** "127.0.0.1", "127.0.0.1@5353", "::1@53", "[::1]:53" -> address with port (default_port
+ *  when none). Returns 0 or -EINVAL. */
+int cn_config_parse_listen(const char *s, uint16_t default_port, cn_listen_t *out);
+
+/** Append a listen address / allowed subnet. Returns 0, -EINVAL or -ENOMEM. */
+int cn_config_add_listen(cn_config_t *cfg, const char *s);
+int cn_config_add_allow(cn_config_t *cfg, const char *s);
+/** Drop every listen address (a -l flag replaces the file's list). */
+void cn_config_clear_listen(cn_config_t *cfg);
