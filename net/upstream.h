@@ -23,7 +23,10 @@ typedef struct cn_upstream_stats {
 	uint64_t ignored_mismatch;   /* wrong ID, wrong question, wrong source */
 	uint64_t ignored_case;       /* right except for the qname case (0x20) */
 	uint64_t ignored_malformed;  /* shorter than a header, not a reply */
-	uint64_t network_errors;
+	uint64_t network_errors;     /* ICMP errors, refused/reset TCP, failed sends */
+	uint64_t case_failures;      /* queries ended CN_UP_CASE_MISMATCH (not in timeouts) */
+	uint64_t oversize_retries;   /* of tc_retries: UDP reply longer than the query's EDNS
+					size (or 512) without TC, asked again over TCP (A7) */
 } cn_upstream_stats_t;
 
 /**
@@ -33,20 +36,29 @@ typedef struct cn_upstream_stats {
 typedef void (*cn_upstream_done_cb)(void *ctx, cn_upstream_event_t ev, const uint8_t *reply,
 				    size_t len, unsigned rtt_ms);
 
+/** Create a client on loop (one per worker loop; not thread-safe). 0, -EINVAL, -ENOMEM. */
 int cn_upstream_new(uv_loop_t *loop, cn_upstream_t **out);
-/** Cancels every pending query (their callbacks run with CN_UP_NETWORK_ERROR), closes
- *  handles; the memory is released once libuv has closed them. */
+/** Cancels every pending query (their callbacks run with CN_UP_NETWORK_ERROR, not counted
+ *  in network_errors), closes handles; the memory is released once libuv has closed them,
+ *  so run the loop afterwards. cn_upstream_send fails with -ECANCELED from then on. May be
+ *  called from inside a done callback. NULL is fine. */
 void cn_upstream_close(cn_upstream_t *up);
 
 /**
  * Send q (its ID field is overwritten with a random ID) and call done(ctx, ...) exactly once.
- * Returns 0, or a negative error (done is not called then).
+ * q->wire is copied (one question, uncompressed; an OPT RR right after the question sets
+ * the UDP size limit, else 512). A matched UDP reply longer than that limit is treated like
+ * TC=1. The whole exchange, UDP and any TCP retry, ends q->timeout_ms after this call.
+ * Returns 0, or a negative error: -EINVAL (bad query or address, timeout 0), -ECANCELED
+ * (client closing), -ENOMEM, or a libuv error from socket/bind/connect/send (done is not
+ * called then).
  * The returned handle (may be NULL) lets the caller cancel: cn_upstream_cancel().
  */
 typedef struct cn_upstream_pending cn_upstream_pending_t;
 int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstream_done_cb done,
 		     void *ctx, cn_upstream_pending_t **handle);
-/** Cancel a pending query; its callback is not called. */
+/** Cancel a pending query; its callback is not called. Valid until the callback has been
+ *  called (a no-op from inside it); the handle must not be used after that. NULL is fine. */
 void cn_upstream_cancel(cn_upstream_pending_t *p);
 
 void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out);

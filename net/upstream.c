@@ -1,0 +1,604 @@
+/*
+ * Upstream transport: one query to one authoritative server, and the reply that really
+ * answers it (RFC 5452). Each UDP query gets its own socket, bound to a source port we pick
+ * from the CSPRNG over 1024-65535 (about 16 bits, wider than the kernel's ephemeral range),
+ * and a fresh CSPRNG ID; the socket is connect()ed so the kernel drops other sources and
+ * reports ICMP errors, and every datagram is still checked for source address and port, ID,
+ * opcode and the question section byte for byte (so 0x20 case mixing must be echoed
+ * exactly). Whatever fails those checks is counted and ignored while the wait goes on: a
+ * spoofed or broken packet must never end a pending query (the TuDoor attack, ATTACKS.md A3).
+ * A matched UDP reply with TC=1, or one longer than the EDNS size the query advertised
+ * (a sign of fragments, ATTACKS.md A7), is asked again over TCP, to the same server, within
+ * the same timeout. TCP is one connection per query, RFC 1035 4.2.2 two-byte framing.
+ *
+ * Lifetime: a pending query embeds its libuv handles (timer, UDP, TCP) and is freed only when
+ * the last of their close callbacks has run (libuv design.rst). The client struct itself is
+ * freed once it is closing and no pending query remains.
+ */
+#include "net/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UP_PORT_MIN 1024u    /* lowest source port we choose (below: privileged) */
+#define UP_PORT_MAX 65535u
+#define UP_BIND_TRIES 8      /* random ports tried before letting the kernel choose */
+#define UP_HDR_LEN 12        /* RFC 1035 4.1.1 */
+#define UP_UDP_BUF 65536     /* any UDP datagram fits */
+#define UP_TCP_MSG_MAX 65535 /* RFC 1035 4.2.2: two-byte length prefix */
+#define UP_TYPE_OPT 41       /* RFC 6891 */
+#define UP_UDP_NOEDNS 512    /* RFC 1035 2.3.4: UDP size without EDNS */
+
+typedef enum phase {
+	PH_UDP,  /* waiting for a UDP reply */
+	PH_TCP,  /* connecting, writing or reading over TCP */
+	PH_DONE, /* callback run or cancelled; handles closing */
+} phase_t;
+
+/* Result of checking one received message against the query. */
+typedef enum match {
+	M_OK,
+	M_MALFORMED, /* shorter than a header or its question, QR=0 */
+	M_MISMATCH,  /* wrong ID, opcode, QDCOUNT or question */
+	M_CASE,      /* right except for the case of qname letters (0x20) */
+} match_t;
+
+struct cn_upstream {
+	uv_loop_t *loop;
+	cn_upstream_stats_t stats;
+	cn_upstream_pending_t *active; /* queries still waiting (doubly linked) */
+	size_t live;                   /* pending structs not yet freed (waiting or closing) */
+	bool closing;
+	uint8_t rbuf[UP_UDP_BUF]; /* UDP receive buffer: one loop, used only inside recv_cb */
+};
+
+struct cn_upstream_pending {
+	cn_upstream_t *up;
+	cn_upstream_pending_t *prev, *next;
+	cn_upstream_done_cb done;
+	void *ctx;
+	struct sockaddr_storage addr;
+	uint64_t start_ns;
+	phase_t phase;
+	bool seen_case;     /* a case-only mismatch arrived */
+	bool udp_open;      /* p->udp initialised: needs uv_close */
+	bool tcp_open;      /* p->tcp initialised: needs uv_close */
+	bool udp_sending;   /* a queued uv_udp_send has not completed */
+	bool udp_close_due; /* close p->udp when that send completes */
+	unsigned handles;   /* close callbacks still to come */
+	size_t qend;        /* end of the question section in the query */
+	size_t udp_limit;   /* largest UDP reply the query asked for */
+	uv_timer_t timer;
+	uv_udp_t udp;
+	uv_udp_send_t sreq;
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	uint8_t *tbuf;      /* TCP receive buffer, 2 + UP_TCP_MSG_MAX bytes */
+	size_t tlen;
+	size_t qlen;
+	uint8_t wire[];     /* 2-byte TCP length prefix, then the query */
+};
+
+static uint8_t *query_of(cn_upstream_pending_t *p)
+{
+	return p->wire + 2;
+}
+
+static uint16_t get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static void put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+/*
+ * Check the query the engine produced and find the end of its question and the UDP size it
+ * advertises: the OPT RR (RFC 6891 6.1.2: owner root, type 41, CLASS = UDP payload size)
+ * that the engine writes right after the question.
+ */
+static int parse_query(const uint8_t *w, size_t len, size_t *qend, size_t *udp_limit)
+{
+	if (len < UP_HDR_LEN + 5 || len > UP_TCP_MSG_MAX || get16(w + 4) != 1)
+		return -EINVAL;
+	size_t off = UP_HDR_LEN;
+	for (;;) {
+		if (off >= len)
+			return -EINVAL;
+		uint8_t l = w[off];
+		if (l == 0)
+			break;
+		if (l > 63)
+			return -EINVAL; /* no compression in a question we send */
+		off += 1u + l;
+		if (off - UP_HDR_LEN > 254)
+			return -EINVAL;
+	}
+	off += 1;
+	if (off + 4 > len)
+		return -EINVAL;
+	off += 4;
+	*qend = off;
+	*udp_limit = UP_UDP_NOEDNS;
+	bool only_ar = get16(w + 6) == 0 && get16(w + 8) == 0 && get16(w + 10) >= 1;
+	if (only_ar && off + 11 <= len && w[off] == 0 && get16(w + off + 1) == UP_TYPE_OPT) {
+		size_t size = get16(w + off + 3);
+		*udp_limit = size < UP_UDP_NOEDNS ? UP_UDP_NOEDNS : size;
+	}
+	return 0;
+}
+
+static bool ascii_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	/* Length octets are <= 63, below 'A', so folding the whole wire name is safe. */
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x = a[i], y = b[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (uint8_t)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (uint8_t)(y + 32);
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/* RFC 5452 9.1: ID, question (exact, for 0x20) and, for UDP, address and port. */
+static match_t match_reply(cn_upstream_pending_t *p, const uint8_t *m, size_t n)
+{
+	const uint8_t *q = query_of(p);
+	if (n < UP_HDR_LEN || !(m[2] & 0x80))
+		return M_MALFORMED;
+	if (n < p->qend)
+		return get16(m + 4) == 0 ? M_MISMATCH : M_MALFORMED;
+	if (m[0] != q[0] || m[1] != q[1] || (m[2] & 0x78) != (q[2] & 0x78) ||
+	    get16(m + 4) != 1)
+		return M_MISMATCH;
+	size_t qlen = p->qend - UP_HDR_LEN;
+	if (memcmp(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen) == 0)
+		return M_OK;
+	/* The name is the question minus its 4 bytes of type and class. */
+	if (memcmp(m + p->qend - 4, q + p->qend - 4, 4) == 0 &&
+	    ascii_caseeq(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen - 4))
+		return M_CASE;
+	return M_MISMATCH;
+}
+
+/* Count a message that did not match; returns true when it was accepted (M_OK). */
+static bool judge(cn_upstream_pending_t *p, match_t m)
+{
+	cn_upstream_stats_t *s = &p->up->stats;
+	switch (m) {
+	case M_OK:
+		return true;
+	case M_MALFORMED:
+		s->ignored_malformed++;
+		break;
+	case M_MISMATCH:
+		s->ignored_mismatch++;
+		break;
+	case M_CASE:
+		s->ignored_case++;
+		p->seen_case = true;
+		break;
+	}
+	return false;
+}
+
+static bool same_source(const cn_upstream_pending_t *p, const struct sockaddr *a)
+{
+	const struct sockaddr *want = (const struct sockaddr *)&p->addr;
+	if (a == NULL || a->sa_family != want->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)want;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)want;
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+static void new_id(cn_upstream_pending_t *p)
+{
+	put16(query_of(p), (uint16_t)arc4random_uniform(65536));
+}
+
+static unsigned rtt_ms(const cn_upstream_pending_t *p)
+{
+	return (unsigned)((uv_hrtime() - p->start_ns) / 1000000u);
+}
+
+/* ------------------------------------------------------------------ lifetime ---------- */
+
+static void unlink_active(cn_upstream_pending_t *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		p->up->active = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	cn_upstream_pending_t *p = h->data;
+	if (--p->handles > 0)
+		return;
+	cn_upstream_t *up = p->up;
+	free(p->tbuf);
+	free(p);
+	if (--up->live == 0 && up->closing)
+		free(up);
+}
+
+/*
+ * Close p->udp. libuv 1.44 can touch freed send requests when a UDP handle is closed while a
+ * send is queued (fixed upstream in 1.49, a7c44d674), so with a send in flight the close
+ * waits for its callback.
+ */
+static void close_udp(cn_upstream_pending_t *p)
+{
+	if (!p->udp_open)
+		return;
+	if (p->udp_sending) {
+		p->udp_close_due = true;
+		uv_udp_recv_stop(&p->udp);
+		return;
+	}
+	p->udp_open = false;
+	uv_close((uv_handle_t *)&p->udp, on_handle_closed);
+}
+
+static void release(cn_upstream_pending_t *p)
+{
+	uv_close((uv_handle_t *)&p->timer, on_handle_closed);
+	close_udp(p);
+	if (p->tcp_open) {
+		p->tcp_open = false;
+		uv_close((uv_handle_t *)&p->tcp, on_handle_closed);
+	}
+}
+
+/* End the query: count, tell the caller (when notify), start closing its handles. */
+static void finish(cn_upstream_pending_t *p, cn_upstream_event_t ev, const uint8_t *reply,
+		   size_t len, bool notify)
+{
+	if (p->phase == PH_DONE)
+		return;
+	p->phase = PH_DONE;
+	unlink_active(p);
+	uv_timer_stop(&p->timer);
+	if (p->udp_open)
+		uv_udp_recv_stop(&p->udp);
+	if (p->tcp_open)
+		uv_read_stop((uv_stream_t *)&p->tcp);
+	cn_upstream_stats_t *s = &p->up->stats;
+	if (notify) {
+		switch (ev) {
+		case CN_UP_REPLY:
+			s->replies++;
+			break;
+		case CN_UP_TIMEOUT:
+			s->timeouts++;
+			break;
+		case CN_UP_CASE_MISMATCH:
+			s->case_failures++;
+			break;
+		case CN_UP_NETWORK_ERROR:
+			if (!p->up->closing)
+				s->network_errors++;
+			break;
+		}
+		p->done(p->ctx, ev, ev == CN_UP_REPLY ? reply : NULL, ev == CN_UP_REPLY ? len : 0,
+			rtt_ms(p));
+	}
+	/* p stays valid (and p->up with it) until its close callbacks have run. */
+	release(p);
+}
+
+static void fail(cn_upstream_pending_t *p)
+{
+	finish(p, p->seen_case ? CN_UP_CASE_MISMATCH : CN_UP_NETWORK_ERROR, NULL, 0, true);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	cn_upstream_pending_t *p = t->data;
+	finish(p, p->seen_case ? CN_UP_CASE_MISMATCH : CN_UP_TIMEOUT, NULL, 0, true);
+}
+
+/* ------------------------------------------------------------------ TCP --------------- */
+
+static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	cn_upstream_pending_t *p = h->data;
+	if (p->tbuf == NULL)
+		p->tbuf = malloc(2 + UP_TCP_MSG_MAX);
+	if (p->tbuf == NULL) {
+		*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+		return;
+	}
+	*buf = uv_buf_init((char *)p->tbuf + p->tlen, (unsigned)(2 + UP_TCP_MSG_MAX - p->tlen));
+}
+
+static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	cn_upstream_pending_t *p = s->data;
+	if (p->phase != PH_TCP || nread == 0)
+		return;
+	if (nread < 0) {
+		fail(p); /* EOF or reset before a matching reply */
+		return;
+	}
+	p->tlen += (size_t)nread;
+	/* The buffer holds one maximal frame, so a frame never waits for room. */
+	while (p->tlen >= 2) {
+		size_t mlen = get16(p->tbuf);
+		if (p->tlen < 2 + mlen)
+			return;
+		if (judge(p, match_reply(p, p->tbuf + 2, mlen))) {
+			finish(p, CN_UP_REPLY, p->tbuf + 2, mlen, true);
+			return;
+		}
+		p->tlen -= 2 + mlen;
+		memmove(p->tbuf, p->tbuf + 2 + mlen, p->tlen);
+	}
+}
+
+static void tcp_written(uv_write_t *req, int status)
+{
+	cn_upstream_pending_t *p = req->data;
+	if (p->phase == PH_TCP && status < 0)
+		fail(p);
+}
+
+static void tcp_connected(uv_connect_t *req, int status)
+{
+	cn_upstream_pending_t *p = req->data;
+	if (p->phase != PH_TCP)
+		return; /* UV_ECANCELED after finish() closed the handle */
+	if (status < 0) {
+		fail(p);
+		return;
+	}
+	put16(p->wire, (uint16_t)p->qlen);
+	uv_buf_t b = uv_buf_init((char *)p->wire, (unsigned)(2 + p->qlen));
+	p->wreq.data = p;
+	if (uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, tcp_written) < 0 ||
+	    uv_read_start((uv_stream_t *)&p->tcp, tcp_alloc, tcp_read) < 0) {
+		fail(p);
+		return;
+	}
+	p->up->stats.sent_tcp++;
+}
+
+static int start_tcp(cn_upstream_pending_t *p)
+{
+	p->phase = PH_TCP;
+	new_id(p); /* a fresh ID: the UDP one may have been seen by an attacker */
+	int rc = uv_tcp_init(p->up->loop, &p->tcp);
+	if (rc < 0)
+		return rc;
+	p->tcp_open = true;
+	p->handles++;
+	p->tcp.data = p;
+	p->creq.data = p;
+	return uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&p->addr,
+			      tcp_connected);
+}
+
+/* ------------------------------------------------------------------ UDP --------------- */
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	cn_upstream_pending_t *p = h->data;
+	*buf = uv_buf_init((char *)p->up->rbuf, sizeof p->up->rbuf);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+		     const struct sockaddr *from, unsigned flags)
+{
+	cn_upstream_pending_t *p = h->data;
+	if (p->phase != PH_UDP)
+		return;
+	if (nread < 0) {
+		/* ICMP port/host unreachable on the connected socket: ECONNREFUSED etc. */
+		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, true);
+		return;
+	}
+	if (nread == 0 && from == NULL)
+		return; /* nothing more to read */
+	if (!same_source(p, from)) {
+		p->up->stats.ignored_mismatch++;
+		return;
+	}
+	const uint8_t *m = (const uint8_t *)buf->base;
+	size_t n = (size_t)nread;
+	if ((flags & UV_UDP_PARTIAL) || !judge(p, match_reply(p, m, n)))
+		return;
+	/* TC=1, or longer than we allowed: perhaps reassembled from forged fragments. */
+	if ((m[2] & 0x02) || n > p->udp_limit) {
+		p->up->stats.tc_retries++;
+		if (n > p->udp_limit)
+			p->up->stats.oversize_retries++;
+		close_udp(p);
+		if (start_tcp(p) < 0)
+			fail(p);
+		return;
+	}
+	finish(p, CN_UP_REPLY, m, n, true);
+}
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+	cn_upstream_pending_t *p = req->data;
+	p->udp_sending = false;
+	if (p->udp_close_due) {
+		p->udp_close_due = false;
+		close_udp(p);
+		return;
+	}
+	if (p->phase == PH_UDP && status < 0)
+		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, true);
+}
+
+/* Bind to a source port from the CSPRNG (RFC 5452 10); the kernel's on failure. */
+static int bind_random_port(cn_upstream_pending_t *p)
+{
+	struct sockaddr_storage local;
+	memset(&local, 0, sizeof local);
+	unsigned flags = 0;
+	in_port_t *port;
+	if (p->addr.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&local;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_ANY);
+		port = &a->sin_port;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&local;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_any;
+		port = &a->sin6_port;
+		flags = UV_UDP_IPV6ONLY;
+	}
+	for (int i = 0; i < UP_BIND_TRIES; i++) {
+		*port = htons((uint16_t)(UP_PORT_MIN +
+					 arc4random_uniform(UP_PORT_MAX - UP_PORT_MIN + 1)));
+		int rc = uv_udp_bind(&p->udp, (const struct sockaddr *)&local, flags);
+		if (rc != UV_EADDRINUSE && rc != UV_EACCES)
+			return rc;
+	}
+	*port = 0;
+	return uv_udp_bind(&p->udp, (const struct sockaddr *)&local, flags);
+}
+
+static int start_udp(cn_upstream_pending_t *p)
+{
+	new_id(p);
+	int rc = uv_udp_init_ex(p->up->loop, &p->udp, p->addr.ss_family);
+	if (rc < 0)
+		return rc;
+	p->udp_open = true;
+	p->handles++;
+	p->udp.data = p;
+	if ((rc = bind_random_port(p)) < 0 ||
+	    (rc = uv_udp_connect(&p->udp, (const struct sockaddr *)&p->addr)) < 0 ||
+	    (rc = uv_udp_recv_start(&p->udp, udp_alloc, udp_recv)) < 0)
+		return rc;
+	/* Connected: addr must be NULL. try_send leaves nothing queued (see close_udp). */
+	uv_buf_t b = uv_buf_init((char *)query_of(p), (unsigned)p->qlen);
+	rc = uv_udp_try_send(&p->udp, &b, 1, NULL);
+	if (rc == UV_EAGAIN) {
+		p->sreq.data = p;
+		rc = uv_udp_send(&p->sreq, &p->udp, &b, 1, NULL, udp_sent);
+		if (rc == 0)
+			p->udp_sending = true;
+	}
+	if (rc < 0)
+		return rc;
+	p->up->stats.sent_udp++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ API --------------- */
+
+int cn_upstream_new(uv_loop_t *loop, cn_upstream_t **out)
+{
+	if (loop == NULL || out == NULL)
+		return -EINVAL;
+	cn_upstream_t *up = calloc(1, sizeof *up);
+	if (up == NULL)
+		return -ENOMEM;
+	up->loop = loop;
+	*out = up;
+	return 0;
+}
+
+void cn_upstream_close(cn_upstream_t *up)
+{
+	if (up == NULL || up->closing)
+		return;
+	up->closing = true;
+	/* Callbacks may cancel other queries; take the head each time. */
+	while (up->active != NULL)
+		finish(up->active, CN_UP_NETWORK_ERROR, NULL, 0, true);
+	if (up->live == 0)
+		free(up);
+}
+
+static bool addr_ok(const cn_upstream_query_t *q)
+{
+	if (q->addr.ss_family == AF_INET)
+		return q->addr_len >= sizeof(struct sockaddr_in);
+	if (q->addr.ss_family == AF_INET6)
+		return q->addr_len >= sizeof(struct sockaddr_in6);
+	return false;
+}
+
+int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstream_done_cb done,
+		     void *ctx, cn_upstream_pending_t **handle)
+{
+	if (up == NULL || q == NULL || q->wire == NULL || done == NULL || !addr_ok(q) ||
+	    q->timeout_ms == 0)
+		return -EINVAL;
+	if (up->closing)
+		return -ECANCELED;
+	size_t qend, udp_limit;
+	if (parse_query(q->wire, q->len, &qend, &udp_limit) < 0)
+		return -EINVAL;
+	cn_upstream_pending_t *p = calloc(1, sizeof *p + 2 + q->len);
+	if (p == NULL)
+		return -ENOMEM;
+	p->up = up;
+	p->done = done;
+	p->ctx = ctx;
+	memcpy(&p->addr, &q->addr, q->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+								 : sizeof(struct sockaddr_in6));
+	p->qend = qend;
+	p->udp_limit = udp_limit;
+	p->qlen = q->len;
+	memcpy(query_of(p), q->wire, q->len);
+	uv_timer_init(up->loop, &p->timer);
+	p->timer.data = p;
+	p->handles = 1;
+	up->live++;
+	p->next = up->active;
+	if (p->next)
+		p->next->prev = p;
+	up->active = p;
+
+	uv_update_time(up->loop); /* the timeout counts from now, not the loop's cached time */
+	p->start_ns = uv_hrtime();
+	p->phase = q->tcp ? PH_TCP : PH_UDP;
+	int rc = q->tcp ? start_tcp(p) : start_udp(p);
+	if (rc < 0) {
+		up->stats.network_errors++;
+		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, false);
+		return rc;
+	}
+	uv_timer_start(&p->timer, on_timeout, q->timeout_ms, 0);
+	if (handle != NULL)
+		*handle = p;
+	return 0;
+}
+
+void cn_upstream_cancel(cn_upstream_pending_t *p)
+{
+	if (p != NULL)
+		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, false);
+}
+
+void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out)
+{
+	*out = up->stats;
+}
