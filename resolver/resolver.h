@@ -114,6 +114,13 @@ void cn_engine_free(cn_engine_t *engine);
  */
 int cn_hints_load(const char *path, cn_hint_t **out, size_t *n, char *errbuf, size_t errlen);
 
+/**
+ * The compiled-in root hints: IANA's 13 root servers, each with its IPv4 and IPv6 address
+ * (port 53). Static data, built once on first call (thread-safe); never free it. *n gets
+ * the number of entries.
+ */
+const cn_hint_t *cn_hints_builtin(size_t *n);
+
 /* ---------------------------------------------------------------- client queries ---- */
 
 /** What a client asked, as needed to answer it later (copied by net per waiting client). */
@@ -127,6 +134,8 @@ typedef struct cn_question {
 	bool do_bit;
 	uint16_t udp_size;              /* the reply size limit: 512, or EDNS size in [512, max] */
 	bool tcp;                       /* arrived over TCP: limit 65535 */
+	uint8_t miss;                   /* set by cn_engine_query on CN_MISS: why the cache
+					   missed (cn_cache_miss_t); counted when answered */
 	bool prefetch;                  /* set by cn_engine_query on a hit in the last 10% of
 					   the TTL: net should refresh q in the background if no
 					   resolution for it is in flight */
@@ -229,7 +238,12 @@ typedef struct cn_engine_stats {
 	uint64_t limit_hits;        /* any limit reached */
 	uint64_t limit_cname, limit_upstream, limit_glueless, limit_referral, limit_deadline;
 	uint64_t prefetches;
-	uint64_t miss_uncacheable;  /* client queries whose answer could not be cached */
+	/* Every client query answered after a cache miss (outcome RESOLVED or SERVFAIL) is
+	 * explained in exactly one of these four, so they sum to those two outcomes: */
+	uint64_t miss_uncacheable;  /* its answer could not be cached (TTL 0, SERVFAIL, no SOA) */
+	uint64_t miss_first;        /* never seen (or its trace is gone) */
+	uint64_t miss_expired;      /* was cached, TTL ran out */
+	uint64_t miss_evicted;      /* was cached, evicted while still valid */
 } cn_engine_stats_t;
 
 /** Count one client outcome (net calls this for every reply it sends or drops). */

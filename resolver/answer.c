@@ -1,0 +1,348 @@
+/*
+ * Client answers: the one assembly path for cached and freshly resolved data.
+ *
+ * cn__answer_from_cache() builds a cn_result_t from the cache (CNAME chain followed through
+ * the cache, RFC 2308 negative entries, RFC 8020 "nothing below an NXDOMAIN"), and
+ * cn__answer_write() turns any cn_result_t into the client's reply: QR, RA, the client's
+ * ID, RD and CD echoed, AA only for hosted data, the question echoed in the client's case,
+ * minimal sections (answer only for positive answers, the zone's SOA in AUTHORITY for
+ * negative ones), EDNS and an Extended DNS Error when the client sent OPT, and TC=1 when
+ * the reply does not fit the client's size limit. The cache values' format (owned by the
+ * resolver) is also encoded and decoded here.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "resolver/errors.h"
+#include "resolver/internal.h"
+
+/* ------------------------------------------------------------------ cache values ---- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, size_t cap)
+{
+	if (n > 0xffff || cap < 2)
+		return -ENOSPC;
+	size_t len = 2;
+	put16(out, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		if (len + 2 + rrs[i]->rdlen > cap)
+			return -ENOSPC;
+		put16(out + len, rrs[i]->rdlen);
+		memcpy(out + len + 2, rrs[i]->rdata, rrs[i]->rdlen);
+		len += 2 + (size_t)rrs[i]->rdlen;
+	}
+	return (int)len;
+}
+
+int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
+			   size_t *n)
+{
+	if (len < 2)
+		return CN_EMALF;
+	size_t count = get16(val), pos = 2;
+	if (count > max)
+		return CN_EMALF;
+	for (size_t i = 0; i < count; i++) {
+		if (pos + 2 > len)
+			return CN_EMALF;
+		uint16_t rdlen = get16(val + pos);
+		if (pos + 2 + rdlen > len)
+			return CN_EMALF;
+		refs[i].rdata = val + pos + 2;
+		refs[i].rdlen = rdlen;
+		pos += 2 + (size_t)rdlen;
+	}
+	*n = count;
+	return pos == len ? 0 : CN_EMALF;
+}
+
+int cn__value_encode_neg(const cn_rr_t *soa, uint8_t *out, size_t cap)
+{
+	if (!soa) {
+		if (cap < 1)
+			return -ENOSPC;
+		out[0] = 0;
+		return 1;
+	}
+	size_t olen = cn_dname_len(soa->owner);
+	size_t len = 1 + olen + 2 + soa->rdlen;
+	if (len > cap)
+		return -ENOSPC;
+	out[0] = (uint8_t)olen;
+	memcpy(out + 1, soa->owner, olen);
+	put16(out + 1 + olen, soa->rdlen);
+	memcpy(out + 3 + olen, soa->rdata, soa->rdlen);
+	return (int)len;
+}
+
+int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
+			 const uint8_t **rdata, uint16_t *rdlen)
+{
+	if (len < 1)
+		return CN_EMALF;
+	size_t olen = val[0];
+	if (olen == 0) {
+		*owner = NULL;
+		*rdata = NULL;
+		*rdlen = 0;
+		return len == 1 ? 0 : CN_EMALF;
+	}
+	if (1 + olen + 2 > len || cn_dname_check(val + 1, olen) != (int)olen)
+		return CN_EMALF;
+	uint16_t rl = get16(val + 1 + olen);
+	if (1 + olen + 2 + rl != len)
+		return CN_EMALF;
+	*owner = val + 1;
+	*rdata = val + 3 + olen;
+	*rdlen = rl;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ replies --------- */
+
+uint16_t cn__client_limit(const cn_question_t *q, uint16_t edns_size)
+{
+	if (q->tcp)
+		return 65535;
+	if (!q->edns)
+		return 512; /* RFC 1035 4.2.1 */
+	uint16_t size = q->udp_size < 512 ? 512 : q->udp_size; /* RFC 6891 6.2.5 */
+	return size > edns_size ? edns_size : size;
+}
+
+/* The EDE option (RFC 8914 2): code 15, info-code, UTF-8 text. */
+static size_t ede_option(uint8_t *buf, size_t cap, uint16_t code, const char *text)
+{
+	size_t tlen = text ? strnlen(text, CN_EDE_TEXT_MAX) : 0;
+	if (4 + 2 + tlen > cap)
+		tlen = cap > 6 ? cap - 6 : 0;
+	put16(buf, CN_EDNS_OPT_EDE);
+	put16(buf + 2, (uint16_t)(2 + tlen));
+	put16(buf + 4, code);
+	if (tlen)
+		memcpy(buf + 6, text, tlen);
+	return 6 + tlen;
+}
+
+static uint16_t reply_flags(const cn_question_t *q, uint16_t rcode, bool aa)
+{
+	uint16_t f = CN_FLAG_QR | CN_FLAG_RA | (q->flags & (CN_FLAG_RD | CN_FLAG_CD));
+	if (aa)
+		f |= CN_FLAG_AA;
+	return f | (rcode & 0xF);
+}
+
+/* Header + question (+ OPT); used as the truncated form too. */
+static int write_start(cn_writer_t *w, const cn_question_t *q, uint16_t rcode, bool aa,
+		       uint8_t *out, size_t cap)
+{
+	int ret = cn_writer_init(w, out, cap, q->id, reply_flags(q, rcode, aa));
+	if (ret == 0)
+		ret = cn_writer_question(w, q->qname, q->qtype, q->qclass);
+	return ret;
+}
+
+static int write_opt(cn_writer_t *w, const cn_question_t *q, uint16_t rcode, bool has_ede,
+		     uint16_t ede_code, const char *ede_text, uint16_t edns_size)
+{
+	if (!q->edns)
+		return 0;
+	uint8_t opts[6 + CN_EDE_TEXT_MAX];
+	size_t olen = has_ede ? ede_option(opts, sizeof(opts), ede_code, ede_text) : 0;
+	return cn_writer_opt(w, edns_size, (uint8_t)(rcode >> 4), 0, false,
+			     olen ? opts : NULL, (uint16_t)olen);
+}
+
+size_t cn__answer_write(const cn_question_t *q, const cn_result_t *res, uint16_t edns_size,
+			uint8_t *out, size_t cap)
+{
+	size_t limit = cn__client_limit(q, edns_size);
+	if (limit > cap)
+		limit = cap;
+	cn_writer_t w;
+	int ret = write_start(&w, q, res->rcode, res->aa, out, limit);
+	for (size_t i = 0; ret == 0 && i < res->nan; i++) {
+		const cn_rr_t *rr = &res->an[i];
+		ret = cn_writer_rr(&w, CN_SECTION_ANSWER, rr->owner, rr->type, rr->rclass, rr->ttl,
+				   rr->rdata, rr->rdlen);
+	}
+	if (ret == 0 && res->has_soa)
+		ret = cn_writer_rr(&w, CN_SECTION_AUTHORITY, res->soa.owner, CN_TYPE_SOA,
+				   CN_CLASS_IN, res->soa.ttl, res->soa.rdata, res->soa.rdlen);
+	/* Reserve room for the OPT record by writing it last and redoing on failure. */
+	if (ret == 0)
+		ret = write_opt(&w, q, res->rcode, res->has_ede, res->ede_code, res->ede_text,
+				edns_size);
+	if (ret == 0)
+		return cn_writer_finish(&w);
+	/* Does not fit: TC=1 with header, question and OPT only (RFC 2181 9). */
+	ret = write_start(&w, q, res->rcode, res->aa, out, limit);
+	cn_writer_set_flags(&w, reply_flags(q, res->rcode, res->aa) | CN_FLAG_TC);
+	if (ret == 0)
+		write_opt(&w, q, res->rcode, false, 0, NULL, edns_size);
+	return cn_writer_finish(&w);
+}
+
+size_t cn__answer_error(const cn_question_t *q, uint16_t rcode, uint16_t ede_code,
+			const char *ede_text, uint16_t edns_size, uint8_t *out, size_t cap)
+{
+	cn_writer_t w;
+	size_t limit = cn__client_limit(q, edns_size);
+	if (limit > cap)
+		limit = cap;
+	int ret = write_start(&w, q, rcode, false, out, limit);
+	if (ret == 0)
+		ret = write_opt(&w, q, rcode, ede_text != NULL, ede_code, ede_text, edns_size);
+	if (ret != 0) { /* EDE text too long for 512: drop the text */
+		write_start(&w, q, rcode, false, out, limit);
+		write_opt(&w, q, rcode, false, 0, NULL, edns_size);
+	}
+	return cn_writer_finish(&w);
+}
+
+/* ------------------------------------------------------------------ from cache ------ */
+
+typedef struct lookup_ctx {
+	cn_cache_t *cache;
+	uint64_t now_s;
+	unsigned flags;
+	uint8_t *scratch;
+	size_t scratch_len, used;
+	bool stale;
+	uint32_t min_left, min_orig;
+} lookup_ctx_t;
+
+/* Look one key up into the next free part of scratch. */
+static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_entry_t *ent,
+		  const uint8_t **val)
+{
+	uint8_t *buf = c->scratch + c->used;
+	int ret = cn_cache_lookup(c->cache, name, cn_dname_len(name), type, CN_CLASS_IN, c->now_s,
+				  c->flags, ent, buf, c->scratch_len - c->used);
+	if (ret != 0)
+		return ret;
+	if (ent->rank < CN_RANK_NONAUTH_ANSWER) {
+		/* glue and referral data steer iteration; they are never answers (RFC 2181
+		 * 5.4.1): a resolution replaces them with authoritative data */
+		ent->miss = CN_MISS_FIRST;
+		return -ENOENT;
+	}
+	*val = buf;
+	c->used += ent->data_len;
+	c->stale |= ent->stale;
+	if (ent->ttl_left_s < c->min_left)
+		c->min_left = ent->ttl_left_s;
+	if (ent->ttl_orig_s < c->min_orig)
+		c->min_orig = ent->ttl_orig_s;
+	return 0;
+}
+
+/* Append the records of an RRSET value to res->an. */
+static int add_rrset(cn_result_t *res, const uint8_t *owner, uint16_t type,
+		     const cn_cache_entry_t *ent, const uint8_t *val)
+{
+	cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
+	size_t n;
+	if (cn__value_decode_rrset(val, ent->data_len, refs, CN_ANSWER_MAX_RRS - res->nan, &n))
+		return CN_EMALF;
+	for (size_t i = 0; i < n; i++) {
+		cn_rr_t *rr = &res->an[res->nan++];
+		*rr = (cn_rr_t){ .owner = owner, .rdata = refs[i].rdata, .ttl = ent->ttl_left_s,
+				 .type = type, .rclass = CN_CLASS_IN, .rdlen = refs[i].rdlen,
+				 .section = CN_SECTION_ANSWER };
+	}
+	return 0;
+}
+
+static int set_negative(cn_result_t *res, uint16_t rcode, const cn_cache_entry_t *ent,
+			const uint8_t *val)
+{
+	const uint8_t *owner, *rdata;
+	uint16_t rdlen;
+	if (cn__value_decode_neg(val, ent->data_len, &owner, &rdata, &rdlen))
+		return CN_EMALF;
+	res->rcode = rcode;
+	res->has_soa = owner != NULL;
+	if (owner)
+		res->soa = (cn_rr_t){ .owner = owner, .rdata = rdata, .ttl = ent->ttl_left_s,
+				      .type = CN_TYPE_SOA, .rclass = CN_CLASS_IN, .rdlen = rdlen,
+				      .section = CN_SECTION_AUTHORITY };
+	return 0;
+}
+
+/* RFC 8020: an NXDOMAIN cached for an ancestor covers name. */
+static int nxdomain_above(lookup_ctx_t *c, const uint8_t *name, cn_result_t *res)
+{
+	int labels = cn_dname_labels(name);
+	for (int i = 1; i < labels; i++) {
+		const uint8_t *anc = cn_dname_skip(name, i);
+		cn_cache_entry_t ent;
+		const uint8_t *val;
+		if (lookup(c, anc, CN_CACHE_TYPE_NXDOMAIN, &ent, &val) == 0)
+			return set_negative(res, CN_RCODE_NXDOMAIN, &ent, val);
+	}
+	return -ENOENT;
+}
+
+int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtype,
+			  uint64_t now_s, unsigned flags, unsigned cname_limit, uint8_t *scratch,
+			  size_t scratch_len, cn_result_t *res, bool *stale, uint32_t *min_ttl_left,
+			  uint32_t *min_ttl_orig, cn_cache_miss_t *miss)
+{
+	lookup_ctx_t c = { .cache = cache, .now_s = now_s, .flags = flags, .scratch = scratch,
+			   .scratch_len = scratch_len, .min_left = UINT32_MAX,
+			   .min_orig = UINT32_MAX };
+	res->rcode = CN_RCODE_NOERROR;
+	res->nan = 0;
+	res->has_soa = false;
+	res->aa = false;
+	res->has_ede = false;
+	*miss = CN_MISS_NONE;
+	const uint8_t *name = qname;
+	for (unsigned hop = 0; hop <= cname_limit; hop++) {
+		cn_cache_entry_t ent;
+		const uint8_t *val;
+		int ret = lookup(&c, name, qtype, &ent, &val);
+		if (ret == 0 && ent.kind == CN_CACHE_RRSET) {
+			if (add_rrset(res, name, qtype, &ent, val))
+				return -ENOENT;
+			goto hit;
+		}
+		if (ret == 0 && ent.kind == CN_CACHE_NODATA) {
+			if (set_negative(res, CN_RCODE_NOERROR, &ent, val))
+				return -ENOENT;
+			goto hit;
+		}
+		cn_cache_miss_t first_reason = ret == -ENOENT ? ent.miss : CN_MISS_FIRST;
+		if (lookup(&c, name, CN_CACHE_TYPE_NXDOMAIN, &ent, &val) == 0) {
+			if (set_negative(res, CN_RCODE_NXDOMAIN, &ent, val))
+				return -ENOENT;
+			goto hit;
+		}
+		if (qtype != CN_TYPE_CNAME && lookup(&c, name, CN_TYPE_CNAME, &ent, &val) == 0 &&
+		    ent.kind == CN_CACHE_RRSET) {
+			size_t before = res->nan;
+			if (add_rrset(res, name, CN_TYPE_CNAME, &ent, val) || res->nan != before + 1)
+				return -ENOENT; /* a CNAME RRset holds one record (RFC 2181 10.1) */
+			const cn_rr_t *cn = &res->an[before];
+			if (cn_dname_check(cn->rdata, cn->rdlen) <= 0)
+				return -ENOENT;
+			name = cn->rdata;
+			continue;
+		}
+		if (nxdomain_above(&c, name, res) == 0)
+			goto hit;
+		*miss = first_reason;
+		return -ENOENT;
+	}
+	*miss = CN_MISS_FIRST; /* chain longer than the limit: let the resolver decide */
+	return -ENOENT;
+hit:
+	*stale = c.stale;
+	*min_ttl_left = c.min_left;
+	*min_ttl_orig = c.min_orig;
+	return 0;
+}

@@ -1,0 +1,337 @@
+/*
+ * The engine object and the first step of every client query: parse, policy checks,
+ * the whole answer from cache, or CN_MISS with the question to resolve. Also the late
+ * answer for clients whose deadline passed (serve-stale, RFC 8767), and the counters.
+ *
+ * The cache-hit path (cn_engine_query -> cn__answer_from_cache -> cn__answer_write) makes
+ * no allocation: the question is parsed in place, cache values are copied into a
+ * thread-local scratch buffer, and the reply is written into net's buffer.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/errors.h"
+#include "resolver/internal.h"
+
+void cn_engine_conf_default(cn_engine_conf_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->limits = (cn_limits_t){
+		.cname_chain = 11,          /* Unbound/BIND max-query-restarts */
+		.upstream_queries = 32,     /* DESIGN.md limits */
+		.glueless_ns = 5,
+		.referral_depth = 30,
+		.subrequest_depth = 4,
+		.client_deadline_ms = 3000, /* under glibc's 5 s stub timeout */
+		.resolve_deadline_ms = 10000,
+		.rrset_records = 512,
+	};
+	c->qname_minimisation = true;
+	c->use_0x20 = true;
+	c->do_ip4 = true;
+	c->do_ip6 = true;
+	c->serve_stale = true;
+	c->stale_answer_ttl_s = 30; /* RFC 8767 4 */
+	c->prefetch = true;
+	c->edns_udp_size = 1232;    /* DNS flag day 2020 */
+	c->timeout_min_ms = 200;
+	c->timeout_max_ms = 3000;
+	c->initial_rtt_ms = 400;
+	c->failure_cache_s = 5;     /* RFC 9520 3: at least 1 s, at most 5 min */
+	c->log_level = 2;
+}
+
+void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
+{
+	if (!e->conf.log || level > e->conf.log_level)
+		return;
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	e->conf.log(level, buf);
+}
+
+bool cn__addr_is_local(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+		return (a >> 24) == 127 || (a >> 24) == 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a))
+			return true;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return a->s6_addr[12] == 127 || a->s6_addr[12] == 0;
+		return false;
+	}
+	return true;
+}
+
+int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out)
+{
+	if (!conf || !cache || !out || !conf->random)
+		return -EINVAL;
+	cn_engine_t *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->conf = *conf;
+	e->cache = cache;
+	const cn_hint_t *hints = conf->hints;
+	size_t n = conf->nhints;
+	if (!hints)
+		hints = cn_hints_builtin(&n);
+	e->hints = calloc(n ? n : 1, sizeof(cn_hint_t));
+	if (!e->hints || cn__nsel_new(conf, &e->nsel) != 0) {
+		free(e->hints);
+		free(e);
+		return -ENOMEM;
+	}
+	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
+	e->nhints = n;
+	e->conf.hints = e->hints;
+	*out = e;
+	return 0;
+}
+
+void cn_engine_free(cn_engine_t *e)
+{
+	if (!e)
+		return;
+	cn__nsel_free(e->nsel);
+	free(e->hints);
+	free(e);
+}
+
+void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)
+{
+	if (outcome < CN_OUT_MAX)
+		atomic_fetch_add_explicit(&e->outcome[outcome], 1, memory_order_relaxed);
+}
+
+void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < CN_OUT_MAX; i++) {
+		s->outcome[i] = atomic_load(&e->outcome[i]);
+		s->queries += s->outcome[i];
+	}
+#define LOAD(f) s->f = atomic_load(&e->f)
+	LOAD(upstream_queries);
+	LOAD(upstream_timeouts);
+	LOAD(limit_hits);
+	LOAD(limit_cname);
+	LOAD(limit_upstream);
+	LOAD(limit_glueless);
+	LOAD(limit_referral);
+	LOAD(limit_deadline);
+	LOAD(prefetches);
+	LOAD(miss_uncacheable);
+	LOAD(miss_first);
+	LOAD(miss_expired);
+	LOAD(miss_evicted);
+#undef LOAD
+}
+
+/* ------------------------------------------------------------------ client queries -- */
+
+/* Scratch for cache values on the hit path: one per thread, never freed while it runs. */
+static _Thread_local uint8_t hit_scratch[2 * CN_VALUE_MAX];
+static _Thread_local cn_result_t hit_result;
+
+/* Fill q from a parsed client query. */
+static void question_from_msg(const cn_msg_t *m, const cn_client_t *client, cn_question_t *q)
+{
+	q->id = m->id;
+	q->flags = m->flags;
+	memcpy(q->qname, m->qname, m->qname_len);
+	q->qname_len = m->qname_len;
+	q->qtype = m->qtype;
+	q->qclass = m->qclass;
+	q->edns = m->edns.present;
+	q->do_bit = m->edns.do_bit;
+	q->udp_size = m->edns.present ? m->edns.udp_size : 512;
+	q->tcp = client && client->tcp;
+	q->miss = CN_MISS_NONE;
+	q->prefetch = false;
+}
+
+/* An error reply when not even the question could be read: header only, QR set. */
+static size_t header_only_error(const uint8_t *pkt, uint16_t rcode, uint8_t *out)
+{
+	memcpy(out, pkt, 2);
+	uint16_t f = (uint16_t)((pkt[2] << 8 | pkt[3]) & (0x7800 | CN_FLAG_RD | CN_FLAG_CD));
+	f |= CN_FLAG_QR | CN_FLAG_RA | rcode;
+	out[2] = f >> 8;
+	out[3] = f & 0xff;
+	memset(out + 4, 0, 8);
+	return CN_HEADER_LEN;
+}
+
+/* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. */
+static size_t answer_any(const cn_engine_t *e, const cn_question_t *q, uint8_t *out, size_t cap)
+{
+	static const uint8_t hinfo[] = { 7, 'R', 'F', 'C', '8', '4', '8', '2', 0 };
+	cn_result_t *res = &hit_result;
+	memset(res, 0, offsetof(cn_result_t, an));
+	res->an[0] = (cn_rr_t){ .owner = q->qname, .rdata = hinfo, .ttl = 3600,
+				.type = CN_TYPE_HINFO, .rclass = CN_CLASS_IN,
+				.rdlen = sizeof(hinfo), .section = CN_SECTION_ANSWER };
+	res->nan = 1;
+	res->has_soa = false;
+	res->has_ede = false;
+	return cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+}
+
+/* Policy for what cannot be resolved: returns an RCODE, or 0 to go on. */
+static uint16_t query_policy(const cn_msg_t *m, uint16_t *ede)
+{
+	*ede = 0xffff;
+	if (CN_OPCODE(m->flags) != 0)
+		return CN_RCODE_NOTIMP;
+	if (m->edns.present && m->edns.version > 0)
+		return CN_RCODE_BADVERS; /* RFC 6891 6.1.3 */
+	if (m->qclass != CN_CLASS_IN) {
+		*ede = CN_EDE_NOT_SUPPORTED;
+		return CN_RCODE_REFUSED;
+	}
+	switch (m->qtype) {
+	case 0:
+	case CN_TYPE_OPT:
+		return CN_RCODE_FORMERR;
+	case CN_TYPE_AXFR:
+	case CN_TYPE_IXFR:
+	case 249: /* TKEY */
+	case 250: /* TSIG */
+	case 253: /* MAILB */
+	case 254: /* MAILA */
+		*ede = CN_EDE_NOT_SUPPORTED;
+		return CN_RCODE_REFUSED;
+	}
+	return 0;
+}
+
+cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
+			   const cn_client_t *client, cn_time_t now, uint8_t *out, size_t cap,
+			   size_t *out_len, cn_question_t *q, cn_outcome_t *outcome)
+{
+	/* RD=0 queries are answered from cache only; a miss is REFUSED below. */
+	/* NSD's rule: shorter than a header, or a response: drop without a word. */
+	if (len < CN_HEADER_LEN || (pkt[2] & 0x80) || cap < 512) {
+		*outcome = CN_OUT_DROPPED;
+		return CN_DROP;
+	}
+	cn_msg_t m;
+	int ret = cn_msg_parse_query(pkt, len, &m);
+	if (ret != 0 || !m.has_question) {
+		uint16_t rcode = CN_OPCODE((pkt[2] << 8) | pkt[3]) != 0 ? CN_RCODE_NOTIMP
+									 : CN_RCODE_FORMERR;
+		cn__log(e, 3, "client query: %s", ret ? cn_strerror(ret) : "no question");
+		*out_len = header_only_error(pkt, rcode, out);
+		*outcome = CN_OUT_FORMERR;
+		return CN_DONE;
+	}
+	question_from_msg(&m, client, q);
+	uint16_t ede;
+	uint16_t rcode = query_policy(&m, &ede);
+	if (rcode) {
+		bool has_ede = ede != 0xffff;
+		*out_len = cn__answer_error(q, rcode, has_ede ? ede : 0,
+					    has_ede ? "query type or class not served" : NULL,
+					    e->conf.edns_udp_size, out, cap);
+		*outcome = rcode == CN_RCODE_REFUSED ? CN_OUT_REFUSED : CN_OUT_FORMERR;
+		return CN_DONE;
+	}
+	if (m.qtype == CN_TYPE_ANY) {
+		*out_len = answer_any(e, q, out, cap);
+		*outcome = CN_OUT_LOCAL;
+		return CN_DONE;
+	}
+	bool stale;
+	uint32_t left, orig;
+	cn_cache_miss_t miss;
+	cn_result_t *res = &hit_result;
+	ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, 0,
+				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
+				    res, &stale, &left, &orig, &miss);
+	if (ret == 0) {
+		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+		*outcome = res->rcode == CN_RCODE_NOERROR && res->nan ? CN_OUT_CACHE_POSITIVE
+								      : CN_OUT_CACHE_NEGATIVE;
+		/* Prefetch: asked for in the last 10% of its TTL (and TTL worth refreshing). */
+		if (e->conf.prefetch && orig >= 10 && left * 10u < orig)
+			q->prefetch = true;
+		return CN_DONE;
+	}
+	if (!(m.flags & CN_FLAG_RD)) {
+		*out_len = cn__answer_error(q, CN_RCODE_REFUSED, CN_EDE_PROHIBITED,
+					    "recursion not requested and not cached",
+					    e->conf.edns_udp_size, out, cap);
+		*outcome = CN_OUT_REFUSED;
+		return CN_DONE;
+	}
+	q->miss = (uint8_t)(miss == CN_MISS_NONE ? CN_MISS_FIRST : miss);
+	return CN_MISS;
+}
+
+void cn__count_miss(cn_engine_t *e, const cn_question_t *q, bool uncacheable)
+{
+	if (uncacheable) {
+		CN_STAT_INC(e, miss_uncacheable);
+		return;
+	}
+	switch (q->miss) {
+	case CN_MISS_EXPIRED: CN_STAT_INC(e, miss_expired); break;
+	case CN_MISS_EVICTED: CN_STAT_INC(e, miss_evicted); break;
+	default: CN_STAT_INC(e, miss_first); break;
+	}
+}
+
+/* A stale answer from cache (RFC 8767 4: TTL 30, EDE 3), or -ENOENT. */
+int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint8_t *out,
+		     size_t cap, size_t *len)
+{
+	if (!e->conf.serve_stale)
+		return -ENOENT;
+	bool stale;
+	uint32_t left, orig;
+	cn_cache_miss_t miss;
+	cn_result_t *res = &hit_result;
+	int ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
+					e->conf.limits.cname_chain, hit_scratch,
+					sizeof(hit_scratch), res, &stale, &left, &orig, &miss);
+	if (ret != 0)
+		return -ENOENT;
+	if (stale) {
+		uint32_t ttl = e->conf.stale_answer_ttl_s;
+		for (size_t i = 0; i < res->nan; i++)
+			res->an[i].ttl = ttl;
+		res->soa.ttl = ttl;
+		res->has_ede = true;
+		res->ede_code = CN_EDE_STALE_ANSWER;
+		snprintf(res->ede_text, sizeof(res->ede_text), "stale answer: resolution failed");
+	}
+	*len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+	return stale ? 1 : 0;
+}
+
+size_t cn_engine_late_answer(cn_engine_t *e, const cn_question_t *q, cn_time_t now,
+			     uint8_t *out, size_t cap, cn_outcome_t *outcome)
+{
+	size_t len;
+	int ret = cn__answer_stale(e, q, now, out, cap, &len);
+	if (ret >= 0) {
+		*outcome = ret == 1 ? CN_OUT_CACHE_STALE : CN_OUT_CACHE_POSITIVE;
+		return len;
+	}
+	CN_STAT_INC(e, limit_deadline);
+	cn__count_miss(e, q, true);
+	*outcome = CN_OUT_SERVFAIL;
+	return cn__answer_error(q, CN_RCODE_SERVFAIL, CN_EDE_NO_REACHABLE_AUTHORITY,
+				"client deadline passed; resolution still in progress",
+				e->conf.edns_udp_size, out, cap);
+}

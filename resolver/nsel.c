@@ -1,0 +1,199 @@
+/*
+ * Server selection state: per-address smoothed RTT, timeouts with bounded exponential
+ * backoff, and brief failure caching (RFC 9520), plus what each server cannot do (EDNS,
+ * 0x20). One table is shared by every request and worker, behind one mutex (a lookup is a
+ * few dozen instructions; the table is touched once per upstream query, never on the
+ * cache-hit path).
+ *
+ * SRTT follows RFC 6298: srtt += (rtt - srtt) / 8, rttvar += (|rtt - srtt| - rttvar) / 4,
+ * timeout = srtt + 4 * rttvar, clamped to [timeout_min_ms, timeout_max_ms]. Each consecutive
+ * timeout doubles the next timeout (capped) and marks the server failing for
+ * failure_cache_s seconds; one good reply clears both, so a server that comes back is
+ * trusted again at once (the recovery complaint against Unbound in FEATURES.md).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/internal.h"
+
+#define NSEL_SLOTS 4096            /* servers remembered; oldest-used slot is reused */
+#define NSEL_CAP_SECONDS 600       /* how long no-EDNS / no-0x20 marks last, seconds */
+
+typedef struct nsel_entry {
+	struct sockaddr_storage addr;
+	bool used;
+	unsigned srtt_ms, rttvar_ms;
+	bool known;
+	unsigned fails;            /* consecutive failures */
+	uint64_t fail_until_ms;    /* monotonic: failing until then */
+	uint64_t no_edns_until_ms, no_0x20_until_ms;
+	uint64_t last_used_ms;
+} nsel_entry_t;
+
+struct cn_nsel {
+	pthread_mutex_t lock;
+	unsigned initial_rtt_ms, tmin_ms, tmax_ms, fail_ms;
+	nsel_entry_t slot[NSEL_SLOTS];
+};
+
+int cn__nsel_new(const cn_engine_conf_t *conf, cn_nsel_t **out)
+{
+	cn_nsel_t *ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	pthread_mutex_init(&ns->lock, NULL);
+	ns->initial_rtt_ms = conf->initial_rtt_ms;
+	ns->tmin_ms = conf->timeout_min_ms;
+	ns->tmax_ms = conf->timeout_max_ms;
+	ns->fail_ms = conf->failure_cache_s * 1000u;
+	*out = ns;
+	return 0;
+}
+
+void cn__nsel_free(cn_nsel_t *ns)
+{
+	if (!ns)
+		return;
+	pthread_mutex_destroy(&ns->lock);
+	free(ns);
+}
+
+static bool addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+static unsigned addr_hash(const struct sockaddr_storage *a)
+{
+	const uint8_t *p;
+	size_t n;
+	uint16_t port;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)a;
+		p = (const uint8_t *)&s->sin_addr;
+		n = 4;
+		port = s->sin_port;
+	} else {
+		const struct sockaddr_in6 *s = (const void *)a;
+		p = (const uint8_t *)&s->sin6_addr;
+		n = 16;
+		port = s->sin6_port;
+	}
+	uint32_t h = 2166136261u ^ port; /* FNV-1a: addresses are ours (from referrals), a
+					    collision only costs a probe */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Find or claim the entry for addr (lock held). Linear probing over 8 slots, then the
+ * least recently used of them is reused. */
+static nsel_entry_t *entry_get(cn_nsel_t *ns, const struct sockaddr_storage *addr,
+			       uint64_t now_ms)
+{
+	unsigned h = addr_hash(addr);
+	nsel_entry_t *victim = NULL;
+	for (unsigned i = 0; i < 8; i++) {
+		nsel_entry_t *e = &ns->slot[(h + i) % NSEL_SLOTS];
+		if (e->used && addr_eq(&e->addr, addr)) {
+			e->last_used_ms = now_ms;
+			return e;
+		}
+		if (!e->used) {
+			if (!victim || victim->used)
+				victim = e;
+		} else if (!victim || (victim->used && e->last_used_ms < victim->last_used_ms)) {
+			victim = e;
+		}
+	}
+	memset(victim, 0, sizeof(*victim));
+	victim->used = true;
+	victim->addr = *addr;
+	victim->srtt_ms = ns->initial_rtt_ms;
+	victim->rttvar_ms = ns->initial_rtt_ms / 2;
+	victim->last_used_ms = now_ms;
+	return victim;
+}
+
+static unsigned clamp(unsigned v, unsigned lo, unsigned hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms,
+		   cn_nsel_info_t *out)
+{
+	pthread_mutex_lock(&ns->lock);
+	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	unsigned rto = e->srtt_ms + 4 * e->rttvar_ms;
+	for (unsigned i = 0; i < e->fails && i < 4; i++)
+		rto *= 2; /* bounded exponential backoff */
+	out->srtt_ms = e->srtt_ms;
+	out->timeout_ms = clamp(rto, ns->tmin_ms, ns->tmax_ms);
+	out->known = e->known;
+	out->failing = e->fail_until_ms > now_ms;
+	out->no_edns = e->no_edns_until_ms > now_ms;
+	out->no_0x20 = e->no_0x20_until_ms > now_ms;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, unsigned rtt_ms,
+			 uint64_t now_ms)
+{
+	pthread_mutex_lock(&ns->lock);
+	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	if (!e->known) {
+		e->srtt_ms = rtt_ms;
+		e->rttvar_ms = rtt_ms / 2;
+		e->known = true;
+	} else {
+		int diff = (int)rtt_ms - (int)e->srtt_ms;
+		unsigned adiff = (unsigned)(diff < 0 ? -diff : diff);
+		e->rttvar_ms = (3 * e->rttvar_ms + adiff) / 4;
+		e->srtt_ms = (unsigned)((int)e->srtt_ms + diff / 8);
+	}
+	e->fails = 0;
+	e->fail_until_ms = 0;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
+			   cn_nsel_error_t err, uint64_t now_ms)
+{
+	pthread_mutex_lock(&ns->lock);
+	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	if (e->fails < 16)
+		e->fails++;
+	if (err == CN_NSEL_TIMEOUT || err == CN_NSEL_NETERR) {
+		/* a timeout also says the server is at least this slow */
+		unsigned penalty = clamp(e->srtt_ms * 2, ns->tmin_ms, ns->tmax_ms);
+		if (e->srtt_ms < penalty)
+			e->srtt_ms = penalty;
+		e->known = true;
+	}
+	e->fail_until_ms = now_ms + ns->fail_ms;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
+{
+	pthread_mutex_lock(&ns->lock);
+	entry_get(ns, addr, now_ms)->no_edns_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void cn__nsel_set_no_0x20(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
+{
+	pthread_mutex_lock(&ns->lock);
+	entry_get(ns, addr, now_ms)->no_0x20_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
+	pthread_mutex_unlock(&ns->lock);
+}

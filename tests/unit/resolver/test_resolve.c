@@ -1,0 +1,611 @@
+/*
+ * Engine replay tests: the resolution state machine fed by a scripted DNS tree held in
+ * memory, with a fake clock and a deterministic random source — no sockets. Each test
+ * asserts the client's answer AND the upstream queries the engine produced (where, what),
+ * the way Unbound's testbound scenarios do.
+ *
+ * The fake authoritative servers answer from small zone tables with the logic of a plain
+ * authoritative server (referral with glue, AA answer, CNAME, NODATA and NXDOMAIN with the
+ * SOA). They are built with cairn's own writer: these are unit tests of the engine; the
+ * integration tests use NSD and dnspython servers instead.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cache.h"
+#include "resolver/internal.h"
+#include "resolver/resolver.h"
+#include "resolver/wire.h"
+
+/* ------------------------------------------------------------------ the fake tree --- */
+
+typedef struct frr {
+	const char *owner;
+	uint16_t type;
+	uint32_t ttl;
+	const char *data; /* A/AAAA address, a name, or "" for SOA (fixed) */
+} frr_t;
+
+typedef struct fzone {
+	const char *apex;
+	const char *servers[3]; /* addresses serving it */
+	const frr_t *rrs;
+} fzone_t;
+
+static const frr_t root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.test." },
+	{ "a.root.test.", CN_TYPE_A, 86400, "127.0.0.1" },
+	{ "com.", CN_TYPE_NS, 86400, "a.gtld.com." },
+	{ "a.gtld.com.", CN_TYPE_A, 86400, "127.0.0.2" },
+	{ "net.", CN_TYPE_NS, 86400, "a.gtld.net." },
+	{ "a.gtld.net.", CN_TYPE_A, 86400, "127.0.0.4" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t com_rrs[] = {
+	{ "com.", CN_TYPE_SOA, 900, "" },
+	{ "com.", CN_TYPE_NS, 86400, "a.gtld.com." },
+	{ "a.gtld.com.", CN_TYPE_A, 86400, "127.0.0.2" },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns1.example.com." },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns2.example.com." },
+	{ "ns1.example.com.", CN_TYPE_A, 3600, "127.0.0.3" },
+	{ "ns2.example.com.", CN_TYPE_A, 3600, "127.0.0.13" },
+	{ "glueless.com.", CN_TYPE_NS, 3600, "ns.hoster.net." },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t net_rrs[] = {
+	{ "net.", CN_TYPE_SOA, 900, "" },
+	{ "net.", CN_TYPE_NS, 86400, "a.gtld.net." },
+	{ "a.gtld.net.", CN_TYPE_A, 86400, "127.0.0.4" },
+	{ "hoster.net.", CN_TYPE_NS, 3600, "ns.hoster.net." },
+	{ "ns.hoster.net.", CN_TYPE_A, 3600, "127.0.0.5" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t example_rrs[] = {
+	{ "example.com.", CN_TYPE_SOA, 3600, "" },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns1.example.com." },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns2.example.com." },
+	{ "ns1.example.com.", CN_TYPE_A, 3600, "127.0.0.3" },
+	{ "ns2.example.com.", CN_TYPE_A, 3600, "127.0.0.13" },
+	{ "www.example.com.", CN_TYPE_A, 300, "127.0.0.10" },
+	{ "alias.example.com.", CN_TYPE_CNAME, 300, "www.example.com." },
+	{ "away.example.com.", CN_TYPE_CNAME, 300, "host.hoster.net." },
+	{ "loop1.example.com.", CN_TYPE_CNAME, 300, "loop2.example.com." },
+	{ "loop2.example.com.", CN_TYPE_CNAME, 300, "loop1.example.com." },
+	{ "mail.example.com.", CN_TYPE_MX, 300, "mx.example.com." },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t hoster_rrs[] = {
+	{ "hoster.net.", CN_TYPE_SOA, 3600, "" },
+	{ "hoster.net.", CN_TYPE_NS, 3600, "ns.hoster.net." },
+	{ "ns.hoster.net.", CN_TYPE_A, 3600, "127.0.0.5" },
+	{ "host.hoster.net.", CN_TYPE_A, 60, "127.0.0.20" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t glueless_rrs[] = {
+	{ "glueless.com.", CN_TYPE_SOA, 3600, "" },
+	{ "glueless.com.", CN_TYPE_NS, 3600, "ns.hoster.net." },
+	{ "www.glueless.com.", CN_TYPE_A, 300, "127.0.0.30" },
+	{ NULL, 0, 0, NULL },
+};
+
+static const fzone_t zones[] = {
+	{ ".", { "127.0.0.1" }, root_rrs },
+	{ "com.", { "127.0.0.2" }, com_rrs },
+	{ "net.", { "127.0.0.4" }, net_rrs },
+	{ "example.com.", { "127.0.0.3", "127.0.0.13" }, example_rrs },
+	{ "hoster.net.", { "127.0.0.5" }, hoster_rrs },
+	{ "glueless.com.", { "127.0.0.5" }, glueless_rrs },
+};
+
+/* Servers that drop everything (timeouts), by address. */
+static const char *dead_servers[4];
+
+static void dname(const char *s, uint8_t *out)
+{
+	ck_assert_int_eq(cn_dname_from_str(s, out, NULL), 0);
+}
+
+static uint16_t rdata_of(const frr_t *rr, uint8_t *out)
+{
+	if (rr->type == CN_TYPE_A) {
+		inet_pton(AF_INET, rr->data, out);
+		return 4;
+	}
+	if (rr->type == CN_TYPE_SOA) {
+		static const uint8_t soa[] = { 2, 'n', 's', 0, 4, 'h', 'o', 's', 't', 0,
+					       0, 0, 0, 1, 0, 0, 0x0e, 0x10, 0, 0, 0x0e, 0x10,
+					       0, 0x09, 0x3a, 0x80, 0, 0, 0, 60 }; /* MINIMUM 60 */
+		memcpy(out, soa, sizeof(soa));
+		return sizeof(soa);
+	}
+	size_t off = 0;
+	if (rr->type == CN_TYPE_MX) {
+		out[0] = 0, out[1] = 10;
+		off = 2;
+	}
+	size_t len;
+	ck_assert_int_eq(cn_dname_from_str(rr->data, out + off, &len), 0);
+	return (uint16_t)(off + len);
+}
+
+static void add_rr(cn_writer_t *w, cn_section_t sec, const frr_t *rr)
+{
+	uint8_t owner[CN_DNAME_MAX], rdata[300];
+	dname(rr->owner, owner);
+	uint16_t rdlen = rdata_of(rr, rdata);
+	ck_assert_int_eq(cn_writer_rr(w, sec, owner, rr->type, CN_CLASS_IN, rr->ttl, rdata, rdlen),
+			 0);
+}
+
+static bool owner_is(const frr_t *rr, const uint8_t *name)
+{
+	uint8_t o[CN_DNAME_MAX];
+	dname(rr->owner, o);
+	return cn_dname_eq(o, name);
+}
+
+/* The reply of an authoritative server for zone z to (qname, qtype). */
+static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
+{
+	cn_msg_t q;
+	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	uint8_t apex[CN_DNAME_MAX];
+	dname(z->apex, apex);
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR);
+	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
+	/* delegation below the apex, at or above qname? */
+	int ql = cn_dname_labels(q.qname), al = cn_dname_labels(apex);
+	for (int i = ql - al - 1; i >= 0; i--) {
+		const uint8_t *cut = cn_dname_skip(q.qname, i);
+		if (cn_dname_eq(cut, apex))
+			continue;
+		bool found = false;
+		for (const frr_t *rr = z->rrs; rr->owner; rr++) {
+			if (rr->type == CN_TYPE_NS && owner_is(rr, cut)) {
+				add_rr(&w, CN_SECTION_AUTHORITY, rr);
+				found = true;
+			}
+		}
+		if (!found)
+			continue;
+		for (const frr_t *rr = z->rrs; rr->owner; rr++) {
+			if (rr->type != CN_TYPE_NS || !owner_is(rr, cut))
+				continue;
+			uint8_t target[CN_DNAME_MAX];
+			dname(rr->data, target);
+			for (const frr_t *g = z->rrs; g->owner; g++)
+				if (g->type == CN_TYPE_A && owner_is(g, target) &&
+				    cn_dname_is_sub(target, apex))
+					add_rr(&w, CN_SECTION_ADDITIONAL, g);
+		}
+		return cn_writer_finish(&w);
+	}
+	cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	bool exists = false, answered = false;
+	for (const frr_t *rr = z->rrs; rr->owner; rr++) {
+		if (!owner_is(rr, q.qname))
+			continue;
+		exists = true;
+		if (rr->type == q.qtype || (rr->type == CN_TYPE_CNAME && q.qtype != CN_TYPE_CNAME)) {
+			add_rr(&w, CN_SECTION_ANSWER, rr);
+			answered = true;
+		}
+	}
+	/* empty non-terminals exist too */
+	for (const frr_t *rr = z->rrs; rr->owner && !exists; rr++) {
+		uint8_t o[CN_DNAME_MAX];
+		dname(rr->owner, o);
+		exists = cn_dname_is_sub(o, q.qname);
+	}
+	if (!answered) {
+		if (!exists)
+			cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_NXDOMAIN);
+		add_rr(&w, CN_SECTION_AUTHORITY, &z->rrs[0]);
+	}
+	if (answered && q.qtype == CN_TYPE_NS) {
+		for (const frr_t *rr = z->rrs; rr->owner; rr++)
+			if (rr->type == CN_TYPE_A)
+				add_rr(&w, CN_SECTION_ADDITIONAL, rr);
+	}
+	return cn_writer_finish(&w);
+}
+
+static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
+{
+	const fzone_t *best = NULL;
+	int best_labels = -1;
+	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		const fzone_t *z = &zones[i];
+		bool serves = false;
+		for (int s = 0; s < 3 && z->servers[s]; s++)
+			serves |= strcmp(z->servers[s], addr) == 0;
+		uint8_t apex[CN_DNAME_MAX];
+		dname(z->apex, apex);
+		if (serves && cn_dname_is_sub(qname, apex) && cn_dname_labels(apex) > best_labels) {
+			best = z;
+			best_labels = cn_dname_labels(apex);
+		}
+	}
+	return best;
+}
+
+/* ------------------------------------------------------------------ the harness ----- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static void fake_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	for (size_t i = 0; i < len; i++) {
+		rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+		p[i] = (uint8_t)rng_state;
+	}
+}
+
+static cn_cache_t *cache;
+static cn_engine_t *engine;
+static cn_time_t now;
+static cn_hint_t hint;
+
+/* what the engine asked for, in order: "addr qname TYPE" lines */
+static char sent_log[8192];
+static unsigned sent_count;
+
+static void setup(void)
+{
+	cn_cache_conf_t cc = { .budget_bytes = 4 << 20, .stale_window_s = 86400 };
+	ck_assert_int_eq(cn_cache_new(&cc, &cache), 0);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.allow_loopback_upstream = true;
+	conf.do_ip6 = false;
+	conf.random = fake_random;
+	memset(&hint, 0, sizeof(hint));
+	dname("a.root.test.", hint.name);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hint.addr[0];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr);
+	hint.naddr = 1;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	now = (cn_time_t){ .wall_s = 1700000000, .mono_ms = 5000 };
+	sent_log[0] = 0;
+	sent_count = 0;
+	memset(dead_servers, 0, sizeof(dead_servers));
+}
+
+static void teardown(void)
+{
+	cn_engine_free(engine);
+	cn_cache_free(cache);
+}
+
+static void make_question(const char *name, uint16_t type, cn_question_t *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->id = 0x4242;
+	q->flags = CN_FLAG_RD;
+	dname(name, q->qname);
+	q->qname_len = cn_dname_len(q->qname);
+	q->qtype = type;
+	q->qclass = CN_CLASS_IN;
+	q->edns = true;
+	q->udp_size = 1232;
+}
+
+static bool is_dead(const char *addr)
+{
+	for (int i = 0; i < 4 && dead_servers[i]; i++)
+		if (strcmp(dead_servers[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/* Run a resolution to the end against the fake tree. Returns the final state. */
+static cn_state_t run(cn_request_t *req, cn_state_t st)
+{
+	uint8_t reply[4096];
+	for (int guard = 0; st == CN_PRODUCE && guard < 100; guard++) {
+		cn_upstream_query_t up;
+		ck_assert_int_eq(cn_resolve_produce(req, &up), 0);
+		char addr[64], qn[CN_DNAME_STR_MAX], tn[16];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&up.addr)->sin_addr, addr, sizeof(addr));
+		cn_msg_t q;
+		ck_assert_int_eq(cn_msg_parse_query(up.wire, up.len, &q), 0);
+		ck_assert(!(q.flags & CN_FLAG_RD));
+		ck_assert(q.edns.present);
+		uint8_t lower[CN_DNAME_MAX];
+		cn_dname_copy(lower, q.qname);
+		cn_dname_lower(lower);
+		cn_dname_to_str(lower, qn, sizeof(qn));
+		size_t l = strlen(sent_log);
+		snprintf(sent_log + l, sizeof(sent_log) - l, "%s %s %s\n", addr, qn,
+			 cn_type_to_str(q.qtype, tn, sizeof(tn)));
+		sent_count++;
+		now.mono_ms += 10;
+		if (is_dead(addr)) {
+			now.mono_ms += up.timeout_ms;
+			st = cn_resolve_consume(req, CN_UP_TIMEOUT, NULL, 0, up.timeout_ms, now);
+			continue;
+		}
+		const fzone_t *z = zone_for(addr, q.qname);
+		ck_assert_msg(z != NULL, "no zone at %s for %s", addr, qn);
+		size_t len = auth_answer(z, up.wire, up.len, reply);
+		st = cn_resolve_consume(req, CN_UP_REPLY, reply, len, 10, now);
+	}
+	return st;
+}
+
+/* Resolve (name, type) as a client would: cache first, then a resolution. Returns the
+ * parsed reply in *m (arena-backed) and the outcome. */
+static cn_outcome_t ask(const char *name, uint16_t type, cn_arena_t *arena, cn_msg_t *m)
+{
+	cn_question_t q;
+	make_question(name, type, &q);
+	uint8_t pkt[512], out[65535];
+	cn_writer_t w;
+	cn_writer_init(&w, pkt, sizeof(pkt), q.id, CN_FLAG_RD);
+	cn_writer_question(&w, q.qname, type, CN_CLASS_IN);
+	cn_writer_opt(&w, 1232, 0, 0, false, NULL, 0);
+	size_t plen = cn_writer_finish(&w);
+	struct sockaddr_in client = { .sin_family = AF_INET };
+	cn_client_t cl = { .addr = (struct sockaddr *)&client, .tcp = false };
+	size_t out_len = 0;
+	cn_outcome_t outcome = CN_OUT_MAX;
+	cn_question_t parsed;
+	cn_state_t st = cn_engine_query(engine, pkt, plen, &cl, now, out, sizeof(out), &out_len,
+					&parsed, &outcome);
+	if (st == CN_MISS) {
+		cn_request_t *req = cn_request_new(engine);
+		st = run(req, cn_resolve_begin(req, &parsed, now));
+		ck_assert_int_eq(st, CN_DONE);
+		out_len = cn_resolve_answer(req, &parsed, now, out, sizeof(out), &outcome);
+		cn_request_free(req);
+	}
+	ck_assert_int_eq(st, CN_DONE);
+	ck_assert_int_eq(cn_msg_parse(out, out_len, arena, m), 0);
+	ck_assert_uint_eq(m->id, 0x4242);
+	ck_assert(m->flags & CN_FLAG_QR);
+	ck_assert(m->flags & CN_FLAG_RA);
+	ck_assert(!(m->flags & CN_FLAG_AA));
+	return outcome;
+}
+
+static void assert_a(const cn_msg_t *m, size_t idx, const char *addr)
+{
+	ck_assert_uint_gt(m->an, idx);
+	ck_assert_uint_eq(m->rrs[idx].type, CN_TYPE_A);
+	char buf[64];
+	inet_ntop(AF_INET, m->rrs[idx].rdata, buf, sizeof(buf));
+	ck_assert_str_eq(buf, addr);
+}
+
+/* ------------------------------------------------------------------ tests ----------- */
+
+START_TEST(cold_name_walks_the_tree_then_hits_cache)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	assert_a(&m, 0, "127.0.0.10");
+	ck_assert_uint_eq(m.rrs[0].ttl, 300);
+	/* priming, then QNAME-minimised NS steps, then the full question at the leaf */
+	const char *walk = "127.0.0.1 . NS\n"
+			   "127.0.0.1 com. NS\n"
+			   "127.0.0.2 example.com. NS\n";
+	ck_assert_int_eq(strncmp(sent_log, walk, strlen(walk)), 0);
+	/* the last query went to one of the two example.com servers */
+	ck_assert_ptr_nonnull(strstr(sent_log + strlen(walk), " www.example.com. A\n"));
+	ck_assert_uint_eq(sent_count, 4);
+
+	/* 10 s later: from cache, no upstream query, TTL lower */
+	now.wall_s += 10;
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.rrs[0].ttl, 290);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(nxdomain_with_soa_and_rfc8020_below)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.an, 0);
+	ck_assert_uint_eq(m.ns, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
+	ck_assert_uint_eq(m.rrs[0].ttl, 60); /* min(SOA TTL 3600, MINIMUM 60) */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("deep.below.nope.example.com.", CN_TYPE_AAAA, &a, &m),
+			 CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(nodata_with_soa)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_MX, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 0);
+	ck_assert_uint_eq(m.ns, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_MX, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(cname_in_zone_and_across_zones)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("alias.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.10");
+
+	ck_assert_int_eq(ask("away.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.20");
+	/* the whole chain is answered from cache afterwards */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("away.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(cname_loop_is_servfail_with_ede)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("loop1.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_SERVFAIL);
+	ck_assert(m.edns.has_ede);
+	ck_assert_uint_le(sent_count, 16);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(glueless_delegation_uses_a_subrequest)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.glueless.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.30");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.4 hoster.net. NS\n"));
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.5 ns.hoster.net. A\n"));
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.5 www.glueless.com. A\n"));
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(dead_server_is_skipped_then_avoided)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	dead_servers[0] = "127.0.0.3";
+	/* whichever is tried first, the answer comes */
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* next name in the zone goes straight to the live server */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("mail.example.com.", CN_TYPE_MX, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_str_eq(sent_log, "127.0.0.13 mail.example.com. MX\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(all_servers_dead_gives_servfail_naming_them)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	dead_servers[0] = "127.0.0.3";
+	dead_servers[1] = "127.0.0.13";
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert(m.edns.has_ede);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(loopback_upstream_refused_by_default)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_question_t q;
+	make_question("www.example.com.", CN_TYPE_A, &q);
+	cn_request_t *req = cn_request_new(engine);
+	ck_assert_int_eq(cn_resolve_begin(req, &q, now), CN_DONE); /* nothing is sent */
+	uint8_t out[512];
+	cn_outcome_t o;
+	size_t len = cn_resolve_answer(req, &q, now, out, sizeof(out), &o);
+	ck_assert_int_eq(o, CN_OUT_SERVFAIL);
+	ck_assert_uint_gt(len, 12);
+	cn_request_free(req);
+}
+END_TEST
+
+START_TEST(upstream_query_limit)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.allow_loopback_upstream = true;
+	conf.do_ip6 = false;
+	conf.limits.upstream_queries = 2;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(sent_count, 2);
+	ck_assert(m.edns.has_ede);
+	cn_engine_stats_t s;
+	cn_engine_stats(engine, &s);
+	ck_assert_uint_eq(s.limit_upstream, 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+static Suite *resolve_suite(void)
+{
+	Suite *s = suite_create("resolve");
+	TCase *tc = tcase_create("replay");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, cold_name_walks_the_tree_then_hits_cache);
+	tcase_add_test(tc, nxdomain_with_soa_and_rfc8020_below);
+	tcase_add_test(tc, nodata_with_soa);
+	tcase_add_test(tc, cname_in_zone_and_across_zones);
+	tcase_add_test(tc, cname_loop_is_servfail_with_ede);
+	tcase_add_test(tc, glueless_delegation_uses_a_subrequest);
+	tcase_add_test(tc, dead_server_is_skipped_then_avoided);
+	tcase_add_test(tc, all_servers_dead_gives_servfail_naming_them);
+	tcase_add_test(tc, loopback_upstream_refused_by_default);
+	tcase_add_test(tc, upstream_query_limit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(resolve_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
