@@ -70,6 +70,10 @@ typedef struct cn_cache_conf {
 	uint8_t hash_key[16];     /* secret hash key chosen by the caller at start */
 } cn_cache_conf_t;
 
+/** Returned by cn_cache_load*() for a malformed dump; the same value as CN_EMALF in
+ *  resolver/errors.h (cache/ cannot include resolver/). */
+#define CN_CACHE_EMALF (-1000)
+
 /** Result of a lookup. */
 typedef struct cn_cache_entry {
 	uint8_t kind;          /* cn_cache_kind_t */
@@ -148,7 +152,8 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out);
 long cn_cache_dump(cn_cache_t *cache, const char *path, uint64_t now_s);
 /**
  * Load a dump. Entries already expired past the stale window are skipped; each record is
- * checked (lengths, kinds, ranks) and a malformed file stops the load with CN_EMALF after
+ * checked (lengths, kinds, ranks) and a malformed file stops the load with CN_CACHE_EMALF
+ * (== CN_EMALF) after
  * keeping what was valid before it. Returns the number loaded or a negative error.
  */
 long cn_cache_load(cn_cache_t *cache, const char *path, uint64_t now_s);

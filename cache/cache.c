@@ -1,0 +1,652 @@
+/*
+ * The sharded table, byte accounting and entry lifecycle (cache/README.md tells the story).
+ *
+ * Every operation hashes the key once (key.c), takes exactly one shard's lock and works in
+ * that shard: a chained table, the eviction policy's queues (evict.c), the history of
+ * removed keys (history.c), and the shard's counters. A shard's `used` counts every byte it
+ * holds as malloc really holds it (usable size + chunk header): entry blocks, its table,
+ * its history, its share of the shard array, and for shard 0 the cache struct. Room is
+ * made *before* anything is allocated, so used <= budget holds at every unlock.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/evict.h"
+#include "cache/internal.h"
+
+#define INITIAL_BUCKET_BYTES_DIVISOR 512 /* initial buckets: one per 512 budget bytes */
+#define MAX_TABLE_DIVISOR 4              /* a table never takes more than 1/4 of a shard */
+
+/* ---- accounting ---- */
+
+size_t cn__alloc_charge(void *p)
+{
+	return malloc_usable_size(p) + sizeof(size_t);
+}
+
+size_t cn__alloc_estimate(size_t n)
+{
+	/* glibc: a chunk is the request plus an 8-byte header, rounded up to 16, at least 32;
+	 * requests served by mmap (128 KiB by default, more once the threshold adapts) are
+	 * page-rounded. Sanitizer allocators report the request itself, which is smaller. */
+	size_t c = (n + sizeof(size_t) + 15) & ~(size_t)15;
+	if (c < 32)
+		c = 32;
+	if (n >= 64 * 1024)
+		c = (n + 2 * sizeof(size_t) + 4095) & ~(size_t)4095;
+	return c;
+}
+
+/* ---- entries ---- */
+
+void cn__entry_fill(const cn__entry_t *e, uint64_t now_s, uint32_t window_s,
+		    cn_cache_entry_t *out)
+{
+	out->kind = e->kind;
+	out->rank = e->rank;
+	out->stale = now_s >= e->expire_s;
+	out->ttl_left_s = out->stale ? 0 : (uint32_t)(e->expire_s - now_s);
+	out->ttl_orig_s = e->ttl_orig_s;
+	out->expire_s = e->expire_s;
+	out->data_len = e->data_len;
+	out->miss = CN_MISS_NONE;
+}
+
+static cn__entry_t **chain_of(cn__shard_t *sh, uint64_t hash)
+{
+	return &sh->buckets[hash & sh->bucket_mask];
+}
+
+static void chain_unlink(cn__shard_t *sh, cn__entry_t *e)
+{
+	for (cn__entry_t **pp = chain_of(sh, e->hash); *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			e->next = NULL;
+			return;
+		}
+	}
+}
+
+/** Forget an entry already out of the chain: policy, history, accounting, memory. */
+static void release(cn__shard_t *sh, cn__entry_t *e, unsigned hist_reason)
+{
+	sh->ops->on_remove(sh, e);
+	if (hist_reason != CN__HIST_NONE)
+		cn__hist_put(sh, e->hash, hist_reason);
+	sh->used -= e->charge;
+	sh->entries--;
+	free(e);
+}
+
+/** Remove an entry for the budget or because it is dead; counts and records why. */
+static void drop(cn__shard_t *sh, cn__entry_t *e, uint64_t now_s, bool ghost)
+{
+	chain_unlink(sh, e);
+	if (cn__entry_expired(e, now_s)) {
+		sh->c.expirations++;
+		release(sh, e, CN__HIST_EXPIRED);
+	} else {
+		sh->c.evictions++;
+		release(sh, e, ghost ? CN__HIST_GHOST : CN__HIST_EVICTED);
+	}
+}
+
+static bool key_eq(const cn__entry_t *e, uint64_t hash, const uint8_t *key, size_t name_len,
+		   uint16_t type, uint16_t rclass)
+{
+	return e->hash == hash && e->type == type && e->rclass == rclass &&
+	       e->name_len == name_len && memcmp(e->bytes, key, name_len) == 0;
+}
+
+/**
+ * Find the key's entry. With reclaim, dead entries met on the way (past the stale window)
+ * are removed — the "expired first, when met" rule costs nothing extra here.
+ */
+static cn__entry_t *find(cn__shard_t *sh, uint64_t hash, const uint8_t *key, size_t name_len,
+			 uint16_t type, uint16_t rclass, uint64_t now_s, bool reclaim)
+{
+	cn__entry_t **pp = chain_of(sh, hash);
+	while (*pp) {
+		cn__entry_t *e = *pp;
+		if (key_eq(e, hash, key, name_len, type, rclass))
+			return e;
+		if (reclaim && cn__entry_dead(e, now_s, sh->stale_window_s)) {
+			*pp = e->next;
+			e->next = NULL;
+			sh->c.expirations++;
+			release(sh, e, CN__HIST_EXPIRED);
+			continue;
+		}
+		pp = &e->next;
+	}
+	return NULL;
+}
+
+/** Evict until `need` more bytes fit. 0, or -ENOMEM when nothing is left to evict. */
+static int make_room(cn__shard_t *sh, size_t need, uint64_t now_s)
+{
+	while (sh->used + need > sh->budget) {
+		bool ghost = false;
+		cn__entry_t *victim = sh->ops->pick_victim(sh, now_s, &ghost);
+		if (!victim)
+			return -ENOMEM;
+		drop(sh, victim, now_s, ghost);
+	}
+	return 0;
+}
+
+/* ---- table ---- */
+
+static int table_alloc(size_t n, cn__entry_t ***out, size_t *charge)
+{
+	cn__entry_t **b = calloc(n, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*out = b;
+	*charge = cn__alloc_charge(b);
+	return 0;
+}
+
+/** Double the table when the load factor passes 1, making room for the new array first;
+ *  if it cannot fit (1/4 of the shard) the chains just grow a little longer. */
+static void table_maybe_grow(cn__shard_t *sh, uint64_t now_s)
+{
+	size_t n = sh->bucket_mask + 1;
+	if (sh->entries < n)
+		return;
+	size_t bytes = 2 * n * sizeof(cn__entry_t *);
+	size_t est = cn__alloc_estimate(bytes);
+	if (bytes / sizeof(cn__entry_t *) != 2 * n || est > sh->budget / MAX_TABLE_DIVISOR)
+		return;
+	if (make_room(sh, est, now_s) != 0)
+		return;
+	cn__entry_t **nb;
+	size_t charge;
+	if (table_alloc(2 * n, &nb, &charge) != 0)
+		return;
+	sh->used += charge; /* both arrays are held until the old one is freed */
+	sh->fixed += charge;
+	size_t mask = 2 * n - 1;
+	for (size_t i = 0; i < n; i++) {
+		cn__entry_t *e = sh->buckets[i];
+		while (e) {
+			cn__entry_t *next = e->next;
+			e->next = nb[e->hash & mask];
+			nb[e->hash & mask] = e;
+			e = next;
+		}
+	}
+	free(sh->buckets);
+	sh->used -= sh->buckets_charge;
+	sh->fixed -= sh->buckets_charge;
+	sh->buckets = nb;
+	sh->buckets_charge = charge;
+	sh->bucket_mask = mask;
+	/* make_room above may have evicted more than the real charge needed: fine. The real
+	 * charge can exceed the estimate only with an unusual allocator; restore the bound. */
+	if (sh->used > sh->budget)
+		make_room(sh, 0, now_s);
+}
+
+/* ---- create / free ---- */
+
+static int conf_resolve(const cn_cache_conf_t *in, cn_cache_conf_t *c, unsigned *bits)
+{
+	*c = *in;
+	if (c->budget_bytes < CN__MIN_BUDGET_BYTES)
+		return -EINVAL;
+	if (!cn__evict_get(c->policy))
+		return -EINVAL;
+	if (c->max_ttl_s == 0)
+		c->max_ttl_s = CN__DEFAULT_MAX_TTL_S;
+	if (c->neg_max_ttl_s == 0)
+		c->neg_max_ttl_s = CN__DEFAULT_NEG_MAX_TTL_S;
+	unsigned n = c->shards;
+	if (n == 0) {
+		n = CN__DEFAULT_SHARDS;
+		while (n > 1 && c->budget_bytes / n < CN__AUTO_SHARD_BYTES)
+			n /= 2;
+	} else if ((n & (n - 1)) != 0 || n > CN__MAX_SHARDS ||
+		   c->budget_bytes / n < CN__MIN_SHARD_BYTES) {
+		return -EINVAL;
+	}
+	c->shards = n;
+	*bits = 0;
+	while ((1u << *bits) < n)
+		(*bits)++;
+	return 0;
+}
+
+static int shard_init(cn__shard_t *sh, const cn_cache_t *cache, size_t budget)
+{
+	memset(sh, 0, sizeof(*sh));
+	sh->ops = cache->ops;
+	sh->stale_window_s = cache->conf.stale_window_s;
+	sh->budget = budget;
+	sh->max_entry = budget / 8;
+	size_t nb = 16;
+	while (nb * 2 <= budget / INITIAL_BUCKET_BYTES_DIVISOR)
+		nb *= 2;
+	if (table_alloc(nb, &sh->buckets, &sh->buckets_charge) != 0)
+		return -ENOMEM;
+	sh->bucket_mask = nb - 1;
+	size_t hb = cn__hist_size(budget);
+	sh->hist = calloc(hb * CN__HIST_WAYS, sizeof(uint64_t));
+	if (!sh->hist) {
+		free(sh->buckets);
+		return -ENOMEM;
+	}
+	sh->hist_mask = hb - 1;
+	sh->hist_charge = cn__alloc_charge(sh->hist);
+	sh->fixed = sizeof(*sh) + sh->buckets_charge + sh->hist_charge;
+	sh->used = sh->fixed;
+	if (sh->used >= budget / 2) { /* leave at least half the shard for entries */
+		free(sh->buckets);
+		free(sh->hist);
+		return -EINVAL;
+	}
+	/* S3-FIFO's small queue: 10% of what entries can use. */
+	sh->small_target = (budget - sh->fixed) * CN__SMALL_PERCENT / 100;
+	if (pthread_mutex_init(&sh->lock, NULL) != 0) {
+		free(sh->buckets);
+		free(sh->hist);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void shard_flush(cn__shard_t *sh)
+{
+	for (size_t i = 0; i <= sh->bucket_mask; i++) {
+		cn__entry_t *e = sh->buckets[i];
+		sh->buckets[i] = NULL;
+		while (e) {
+			cn__entry_t *next = e->next;
+			release(sh, e, CN__HIST_NONE);
+			e = next;
+		}
+	}
+	sh->hand = NULL;
+}
+
+int cn_cache_new(const cn_cache_conf_t *conf, cn_cache_t **out)
+{
+	if (!conf || !out)
+		return -EINVAL;
+	cn_cache_t *cache = calloc(1, sizeof(*cache));
+	if (!cache)
+		return -ENOMEM;
+	int ret = conf_resolve(conf, &cache->conf, &cache->shard_bits);
+	if (ret != 0) {
+		free(cache);
+		return ret;
+	}
+	cache->nshards = cache->conf.shards;
+	cache->ops = cn__evict_get(cache->conf.policy);
+	cache->shards = aligned_alloc(alignof(cn__shard_t), cache->nshards * sizeof(cn__shard_t));
+	if (!cache->shards) {
+		free(cache);
+		return -ENOMEM;
+	}
+	size_t per = cache->conf.budget_bytes / cache->nshards;
+	unsigned done = 0;
+	for (; done < cache->nshards; done++) {
+		ret = shard_init(&cache->shards[done], cache, per);
+		if (ret != 0)
+			goto fail;
+	}
+	/* Shard 0 also carries the cache struct and the shard array's malloc overhead. */
+	size_t extra = cn__alloc_charge(cache) + cn__alloc_charge(cache->shards) -
+		       cache->nshards * sizeof(cn__shard_t);
+	cache->shards[0].fixed += extra;
+	cache->shards[0].used += extra;
+	if (cache->shards[0].used >= per / 2) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	*out = cache;
+	return 0;
+fail:
+	while (done-- > 0) {
+		pthread_mutex_destroy(&cache->shards[done].lock);
+		free(cache->shards[done].buckets);
+		free(cache->shards[done].hist);
+	}
+	free(cache->shards);
+	free(cache);
+	return ret;
+}
+
+void cn_cache_free(cn_cache_t *cache)
+{
+	if (!cache)
+		return;
+	for (unsigned i = 0; i < cache->nshards; i++) {
+		cn__shard_t *sh = &cache->shards[i];
+		shard_flush(sh);
+		pthread_mutex_destroy(&sh->lock);
+		free(sh->buckets);
+		free(sh->hist);
+	}
+	free(cache->shards);
+	free(cache);
+}
+
+/* ---- lookup ---- */
+
+static cn_cache_miss_t miss_reason(unsigned hist)
+{
+	switch (hist) {
+	case CN__HIST_EXPIRED:
+		return CN_MISS_EXPIRED;
+	case CN__HIST_EVICTED:
+	case CN__HIST_GHOST:
+		return CN_MISS_EVICTED;
+	default:
+		return CN_MISS_FIRST;
+	}
+}
+
+static void count_miss(cn__shard_t *sh, cn_cache_miss_t why)
+{
+	if (why == CN_MISS_EXPIRED)
+		sh->c.miss_expired++;
+	else if (why == CN_MISS_EVICTED)
+		sh->c.miss_evicted++;
+	else
+		sh->c.miss_first++;
+}
+
+int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass, uint64_t now_s, unsigned flags, cn_cache_entry_t *out,
+		    uint8_t *buf, size_t cap)
+{
+	if (!cache || !name || !out || name_len == 0 || name_len > CN__NAME_MAX ||
+	    (cap > 0 && !buf))
+		return -EINVAL;
+	uint8_t key[CN__KEY_MAX];
+	uint64_t hash = cn__key_make(cache, name, name_len, type, rclass, key);
+	cn__shard_t *sh = cn__shard_of(cache, hash);
+	bool peek = flags & CN_LOOKUP_PEEK;
+	int ret = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&sh->lock);
+	cn__entry_t *e = find(sh, hash, key, name_len, type, rclass, now_s, !peek);
+	if (e && cn__entry_dead(e, now_s, sh->stale_window_s)) {
+		if (!peek) {
+			chain_unlink(sh, e);
+			sh->c.expirations++;
+			release(sh, e, CN__HIST_EXPIRED);
+		}
+		e = NULL;
+		out->miss = CN_MISS_EXPIRED;
+	} else if (e && cn__entry_expired(e, now_s) && !(flags & CN_LOOKUP_STALE)) {
+		e = NULL;
+		out->miss = CN_MISS_EXPIRED;
+	} else if (!e) {
+		out->miss = miss_reason(cn__hist_get(sh, hash));
+	}
+	if (e) {
+		cn__entry_fill(e, now_s, sh->stale_window_s, out);
+		if (cap < e->data_len) {
+			ret = -ENOSPC;
+			goto done;
+		}
+		if (e->data_len)
+			memcpy(buf, e->bytes + e->name_len, e->data_len);
+		ret = 0;
+		if (!peek) {
+			sh->ops->on_hit(sh, e);
+			if (out->stale)
+				sh->c.stale_hits++;
+			else
+				sh->c.hits++;
+		}
+	} else if (!peek) {
+		count_miss(sh, out->miss);
+	}
+	if (!peek)
+		sh->c.lookups++;
+done:
+	pthread_mutex_unlock(&sh->lock);
+	return ret;
+}
+
+/* ---- insert ---- */
+
+static uint32_t clamp_ttl(const cn_cache_conf_t *c, cn_cache_kind_t kind, uint32_t ttl_s)
+{
+	uint32_t max = c->max_ttl_s;
+	if (kind != CN_CACHE_RRSET && c->neg_max_ttl_s < max)
+		max = c->neg_max_ttl_s;
+	if (ttl_s < c->min_ttl_s)
+		ttl_s = c->min_ttl_s;
+	return ttl_s > max ? max : ttl_s; /* the max wins over a min set above it */
+}
+
+static bool args_ok(cn_cache_kind_t kind, cn_rank_t rank, uint16_t type)
+{
+	if (kind != CN_CACHE_RRSET && kind != CN_CACHE_NODATA && kind != CN_CACHE_NXDOMAIN)
+		return false;
+	if (rank < CN_RANK_ADDITIONAL || rank > CN_RANK_LOCAL)
+		return false;
+	/* NXDOMAIN lives in the type-0 slot and nothing else does. */
+	return (kind == CN_CACHE_NXDOMAIN) == (type == CN_CACHE_TYPE_NXDOMAIN);
+}
+
+int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		   uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_orig_s,
+		   uint64_t expire_s, uint64_t now_s, const void *data, size_t data_len)
+{
+	if (!cache || !name || (data_len > 0 && !data) || !cn__name_is_wire(name, name_len) ||
+	    !args_ok(kind, rank, type) || data_len > UINT32_MAX)
+		return -EINVAL;
+	uint8_t key[CN__KEY_MAX];
+	uint64_t hash = cn__key_make(cache, name, name_len, type, rclass, key);
+	cn__shard_t *sh = cn__shard_of(cache, hash);
+	size_t size = CN__ENTRY_HDR + name_len + data_len;
+	size_t est = cn__alloc_estimate(size);
+	int ret = 0;
+
+	pthread_mutex_lock(&sh->lock);
+	if (est > sh->max_entry) {
+		sh->c.too_big++;
+		ret = -E2BIG;
+		goto done;
+	}
+	cn__evict_hint_t hint = { .ghost = false };
+	cn__entry_t *old = find(sh, hash, key, name_len, type, rclass, now_s, true);
+	if (old) {
+		/* RFC 2181 5.4.1: live data is replaced only by data of the same or higher rank. */
+		if (!cn__entry_expired(old, now_s) && rank < old->rank) {
+			sh->c.rank_refused++;
+			ret = -EEXIST;
+			goto done;
+		}
+		hint.replaced = true;
+		hint.queue = old->queue;
+		hint.freq = old->freq;
+		chain_unlink(sh, old);
+		release(sh, old, CN__HIST_NONE);
+		sh->c.replacements++;
+	} else {
+		hint.ghost = cn__hist_get(sh, hash) == CN__HIST_GHOST;
+	}
+	cn__hist_del(sh, hash);
+	table_maybe_grow(sh, now_s);
+	ret = make_room(sh, est, now_s);
+	if (ret != 0)
+		goto done;
+	cn__entry_t *e = malloc(size);
+	if (!e) {
+		ret = -ENOMEM;
+		goto done;
+	}
+	size_t charge = cn__alloc_charge(e);
+	if (charge > est && make_room(sh, charge - est, now_s) != 0) {
+		free(e);
+		ret = -ENOMEM;
+		goto done;
+	}
+	memset(e, 0, CN__ENTRY_HDR);
+	e->hash = hash;
+	e->expire_s = expire_s;
+	e->ttl_orig_s = ttl_orig_s;
+	e->data_len = (uint32_t)data_len;
+	e->charge = (uint32_t)charge;
+	e->type = type;
+	e->rclass = rclass;
+	e->name_len = (uint8_t)name_len;
+	e->kind = (uint8_t)kind;
+	e->rank = (uint8_t)rank;
+	memcpy(e->bytes, key, name_len);
+	if (data_len)
+		memcpy(e->bytes + name_len, data, data_len);
+	cn__entry_t **chain = chain_of(sh, hash);
+	e->next = *chain;
+	*chain = e;
+	sh->ops->on_insert(sh, e, &hint);
+	sh->used += charge;
+	sh->entries++;
+	sh->c.insertions++;
+done:
+	pthread_mutex_unlock(&sh->lock);
+	return ret;
+}
+
+int cn_cache_insert(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_s,
+		    uint64_t now_s, const void *data, size_t data_len)
+{
+	if (!cache)
+		return -EINVAL;
+	uint32_t ttl = clamp_ttl(&cache->conf, kind, ttl_s);
+	return cn__insert_abs(cache, name, name_len, type, rclass, kind, rank, ttl, now_s + ttl,
+			      now_s, data, data_len);
+}
+
+/* ---- remove, flush, walk, stats ---- */
+
+int cn_cache_remove(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
+		    uint16_t rclass)
+{
+	if (!cache || !name || name_len == 0 || name_len > CN__NAME_MAX)
+		return -EINVAL;
+	uint8_t key[CN__KEY_MAX];
+	uint64_t hash = cn__key_make(cache, name, name_len, type, rclass, key);
+	cn__shard_t *sh = cn__shard_of(cache, hash);
+	pthread_mutex_lock(&sh->lock);
+	cn__entry_t *e = find(sh, hash, key, name_len, type, rclass, 0, false);
+	if (e) {
+		chain_unlink(sh, e);
+		release(sh, e, CN__HIST_NONE); /* removed on purpose: the trace goes too */
+	}
+	cn__hist_del(sh, hash);
+	pthread_mutex_unlock(&sh->lock);
+	return e ? 0 : -ENOENT;
+}
+
+size_t cn_cache_flush_name(cn_cache_t *cache, const uint8_t *name, size_t name_len,
+			   bool subtree)
+{
+	if (!cache || !name || name_len == 0 || name_len > CN__NAME_MAX)
+		return 0;
+	uint8_t apex[CN__NAME_MAX];
+	cn__name_lower(name, name_len, apex);
+	size_t removed = 0;
+	for (unsigned s = 0; s < cache->nshards; s++) {
+		cn__shard_t *sh = &cache->shards[s];
+		pthread_mutex_lock(&sh->lock);
+		for (size_t i = 0; i <= sh->bucket_mask; i++) {
+			cn__entry_t **pp = &sh->buckets[i];
+			while (*pp) {
+				cn__entry_t *e = *pp;
+				bool hit = subtree ? cn__name_under(e->bytes, e->name_len, apex,
+								    name_len)
+						   : (e->name_len == name_len &&
+						      memcmp(e->bytes, apex, name_len) == 0);
+				if (!hit) {
+					pp = &e->next;
+					continue;
+				}
+				*pp = e->next;
+				e->next = NULL;
+				cn__hist_del(sh, e->hash);
+				release(sh, e, CN__HIST_NONE);
+				removed++;
+			}
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	return removed;
+}
+
+void cn_cache_flush(cn_cache_t *cache)
+{
+	if (!cache)
+		return;
+	for (unsigned s = 0; s < cache->nshards; s++) {
+		cn__shard_t *sh = &cache->shards[s];
+		pthread_mutex_lock(&sh->lock);
+		shard_flush(sh);
+		cn__hist_clear(sh);
+		pthread_mutex_unlock(&sh->lock);
+	}
+}
+
+size_t cn_cache_walk(cn_cache_t *cache, uint64_t now_s, cn_cache_walk_cb cb, void *ctx)
+{
+	if (!cache)
+		return 0;
+	size_t n = 0;
+	for (unsigned s = 0; s < cache->nshards; s++) {
+		cn__shard_t *sh = &cache->shards[s];
+		pthread_mutex_lock(&sh->lock);
+		for (size_t i = 0; i <= sh->bucket_mask; i++) {
+			for (cn__entry_t *e = sh->buckets[i]; e; e = e->next) {
+				if (cb) {
+					cn_cache_entry_t ent;
+					cn__entry_fill(e, now_s, sh->stale_window_s, &ent);
+					cb(ctx, e->bytes, e->name_len, e->type, e->rclass, &ent,
+					   e->bytes + e->name_len);
+				}
+				n++;
+			}
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	return n;
+}
+
+void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!cache)
+		return;
+	out->budget_bytes = cache->conf.budget_bytes;
+	for (unsigned s = 0; s < cache->nshards; s++) {
+		cn__shard_t *sh = &cache->shards[s];
+		pthread_mutex_lock(&sh->lock);
+		out->entries += sh->entries;
+		out->bytes_used += sh->used;
+		out->lookups += sh->c.lookups;
+		out->hits += sh->c.hits;
+		out->stale_hits += sh->c.stale_hits;
+		out->miss_first += sh->c.miss_first;
+		out->miss_expired += sh->c.miss_expired;
+		out->miss_evicted += sh->c.miss_evicted;
+		out->insertions += sh->c.insertions;
+		out->replacements += sh->c.replacements;
+		out->rank_refused += sh->c.rank_refused;
+		out->evictions += sh->c.evictions;
+		out->expirations += sh->c.expirations;
+		out->too_big += sh->c.too_big;
+		pthread_mutex_unlock(&sh->lock);
+	}
+}
