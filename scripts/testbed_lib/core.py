@@ -94,6 +94,11 @@ class Testbed:
 
     def __init__(self, name=DEFAULT_NAME, state_dir=None):
         self.name = name
+        # a testbed brought up with a custom state dir leaves a pointer at the default place
+        self.pointer = default_state_dir(name) + ".path"
+        if not state_dir and os.path.exists(self.pointer):
+            with open(self.pointer) as f:
+                state_dir = f.read().strip() or None
         self.state_dir = os.path.abspath(state_dir or default_state_dir(name))
         self.state_file = os.path.join(self.state_dir, "state.json")
         self.state = None
@@ -142,6 +147,9 @@ class Testbed:
                                "`scripts/testbed down --name %s --state-dir %s` first"
                                % (self.name, self.state_dir, self.name, self.state_dir))
         os.makedirs(self.state_dir, exist_ok=True)
+        if self.state_dir != default_state_dir(self.name):
+            with open(self.pointer, "w") as f:
+                f.write(self.state_dir + "\n")
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         try:
             subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
@@ -376,6 +384,8 @@ class Testbed:
             subprocess.run(["ip", "netns", "del", self.name], check=False)
         if os.path.isdir(self.state_dir):
             shutil.rmtree(self.state_dir, ignore_errors=True)
+        if os.path.exists(self.pointer):
+            os.unlink(self.pointer)
         if left:
             log("warning: processes not started by the testbed still run in namespace %s: %s"
                 % (self.name, " ".join(map(str, left))))

@@ -336,5 +336,6 @@ def test_up_down_leaves_nothing(tb, tmp_path):
     assert pgrep(sd) == []
     assert not os.path.exists("/run/netns/" + name)
     assert not os.path.exists(os.path.join(sd, "state.json"))
+    assert not os.path.exists("/tmp/cairn-testbed-%s.path" % name)
     # our own testbed is untouched
     assert tb.query(tb.roots[0], ".", "SOA").flags & dns.flags.AA
