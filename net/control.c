@@ -1,0 +1,688 @@
+/*
+ * The control socket (net/control.h): a Unix stream listener on the main loop, one command
+ * line per connection, a text reply, then close. Each connection owns a pipe handle and a
+ * timer; it is freed when both close callbacks have run, and the listener's struct when its
+ * own handle and every connection are gone (libuv: memory only from the close callback).
+ * The reply is built in a growing buffer and written in one uv_write.
+ *
+ * The socket file is created 0600 without touching the process umask (other threads run):
+ * on Linux a Unix socket's file takes its mode from the socket inode, which fchmod() on the
+ * unbound socket sets. chmod() after bind() repeats it for other systems.
+ */
+#include "net/control.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "resolver/dname.h"
+#include "resolver/errors.h"
+#include "resolver/resolver.h"
+#include "resolver/wire.h"
+
+#define CLASS_IN 1
+#define HEX_PER_LINE 16
+
+typedef struct conn conn_t;
+
+struct cn_control {
+	uv_loop_t *loop;
+	uv_pipe_t listener;
+	cn_engine_t *engine;
+	cn_cache_t *cache;
+	cn_control_upstream_stats_fn up_stats;
+	void *up_ctx;
+	conn_t *conns;   /* open connections (doubly linked) */
+	size_t nconns;
+	size_t live;     /* listener + connections not yet freed */
+	bool closing;
+	char *path;
+};
+
+struct conn {
+	cn_control_t *ctl;
+	conn_t *prev, *next;
+	uv_pipe_t pipe;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	unsigned handles; /* close callbacks still to come */
+	bool answered;    /* the command ran; only the write and the close are left */
+	bool closing;
+	char *reply;
+	size_t len;
+	char line[CN_CONTROL_LINE_MAX + 1];
+};
+
+/* ------------------------------------------------------------------ reply buffer ----- */
+
+typedef struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+	if (b->oom)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		size_t room = b->cap - b->len;
+		int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		while (cap - b->len <= (size_t)n)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+		if (s == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+/* ------------------------------------------------------------------ commands --------- */
+
+static uint64_t wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static void cmd_help(sbuf_t *b)
+{
+	sb_printf(b, "commands:\n"
+		     "  help                      this list\n"
+		     "  stats                     counters, one \"name value\" per line\n"
+		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
+		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
+		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
+		     "  cache load FILE           load a dump from FILE\n");
+}
+
+static void put(sbuf_t *b, const char *name, uint64_t v)
+{
+	sb_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+static void cmd_stats(cn_control_t *c, sbuf_t *b)
+{
+	cn_engine_stats_t e;
+	memset(&e, 0, sizeof e);
+	if (c->engine != NULL)
+		cn_engine_stats(c->engine, &e);
+	cn_cache_stats_t cs;
+	cn_cache_stats(c->cache, &cs);
+	cn_upstream_stats_t us;
+	memset(&us, 0, sizeof us);
+	if (c->up_stats != NULL)
+		c->up_stats(c->up_ctx, &us);
+
+	put(b, "queries", e.queries);
+	put(b, "answer.cache.positive", e.outcome[CN_OUT_CACHE_POSITIVE]);
+	put(b, "answer.cache.negative", e.outcome[CN_OUT_CACHE_NEGATIVE]);
+	put(b, "answer.cache.stale", e.outcome[CN_OUT_CACHE_STALE]);
+	put(b, "answer.local", e.outcome[CN_OUT_LOCAL]);
+	put(b, "answer.resolved", e.outcome[CN_OUT_RESOLVED]);
+	put(b, "answer.servfail", e.outcome[CN_OUT_SERVFAIL]);
+	put(b, "answer.refused", e.outcome[CN_OUT_REFUSED]);
+	put(b, "answer.formerr", e.outcome[CN_OUT_FORMERR]);
+	put(b, "answer.dropped", e.outcome[CN_OUT_DROPPED]);
+	/* Client queries answered from the cache, over all client queries (hosted-zone
+	 * answers are not cache answers). Six decimals; 0 before the first query. */
+	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] +
+			      e.outcome[CN_OUT_CACHE_NEGATIVE] + e.outcome[CN_OUT_CACHE_STALE];
+	sb_printf(b, "cache.hit_rate %.6f\n",
+		  e.queries ? (double)from_cache / (double)e.queries : 0.0);
+	put(b, "miss.first", cs.miss_first);
+	put(b, "miss.expired", cs.miss_expired);
+	put(b, "miss.evicted", cs.miss_evicted);
+	put(b, "miss.uncacheable", e.miss_uncacheable);
+	put(b, "cache.entries", cs.entries);
+	put(b, "cache.bytes", cs.bytes_used);
+	put(b, "cache.budget", cs.budget_bytes);
+	put(b, "cache.lookups", cs.lookups);
+	put(b, "cache.hits", cs.hits);
+	put(b, "cache.stale_hits", cs.stale_hits);
+	put(b, "cache.insertions", cs.insertions);
+	put(b, "cache.replacements", cs.replacements);
+	put(b, "cache.rank_refused", cs.rank_refused);
+	put(b, "cache.too_big", cs.too_big);
+	put(b, "cache.evictions", cs.evictions);
+	put(b, "cache.expirations", cs.expirations);
+	put(b, "prefetches", e.prefetches);
+	put(b, "limits.hit", e.limit_hits);
+	put(b, "limits.cname", e.limit_cname);
+	put(b, "limits.upstream", e.limit_upstream);
+	put(b, "limits.glueless", e.limit_glueless);
+	put(b, "limits.referral", e.limit_referral);
+	put(b, "limits.deadline", e.limit_deadline);
+	put(b, "upstream.queries", e.upstream_queries);
+	put(b, "upstream.timeouts", e.upstream_timeouts);
+	put(b, "upstream.tcp", e.upstream_tcp);
+	put(b, "upstream.sent_udp", us.sent_udp);
+	put(b, "upstream.sent_tcp", us.sent_tcp);
+	put(b, "upstream.replies", us.replies);
+	put(b, "upstream.tc_retries", us.tc_retries);
+	put(b, "upstream.oversize_retries", us.oversize_retries);
+	put(b, "upstream.ignored_mismatch", us.ignored_mismatch);
+	put(b, "upstream.ignored_case", us.ignored_case);
+	put(b, "upstream.ignored_malformed", us.ignored_malformed);
+	put(b, "upstream.case_failures", us.case_failures);
+	put(b, "upstream.network_errors", us.network_errors);
+	put(b, "upstream.transport_timeouts", us.timeouts);
+}
+
+static const char *kind_str(uint8_t kind)
+{
+	switch (kind) {
+	case CN_CACHE_RRSET:
+		return "rrset";
+	case CN_CACHE_NODATA:
+		return "nodata";
+	case CN_CACHE_NXDOMAIN:
+		return "nxdomain";
+	}
+	return "unknown";
+}
+
+static const char *rank_str(uint8_t rank)
+{
+	switch (rank) {
+	case CN_RANK_ADDITIONAL:
+		return "additional";
+	case CN_RANK_NONAUTH_ANSWER:
+		return "nonauth_answer";
+	case CN_RANK_AUTH_AUTHORITY:
+		return "auth_authority";
+	case CN_RANK_AUTH_ANSWER:
+		return "auth_answer";
+	case CN_RANK_LOCAL:
+		return "local";
+	}
+	return "unknown";
+}
+
+/*
+ * One entry: a summary line, then the value as hex. The value's format belongs to the
+ * resolver; a pretty-printer from it can replace the hex dump here once one exists.
+ */
+static void print_entry(sbuf_t *b, const uint8_t *name, uint16_t type, uint16_t rclass,
+			const cn_cache_entry_t *e, const uint8_t *data)
+{
+	char nbuf[CN_DNAME_MAX * 4 + 1], tbuf[16];
+	if (cn_dname_to_str(name, nbuf, sizeof nbuf) < 0)
+		snprintf(nbuf, sizeof nbuf, "?");
+	const char *tstr = e->kind == CN_CACHE_NXDOMAIN && type == CN_CACHE_TYPE_NXDOMAIN
+				   ? "*"
+				   : cn_type_to_str(type, tbuf, sizeof tbuf);
+	const char *state = e->stale ? "stale" : e->ttl_left_s == 0 ? "expired" : "live";
+	char cbuf[16] = "";
+	if (rclass != CLASS_IN)
+		snprintf(cbuf, sizeof cbuf, " CLASS%u", rclass);
+	sb_printf(b, "%s%s %s %s rank=%s ttl=%" PRIu32 "/%" PRIu32 " expires=%" PRIu64
+		     " %s len=%zu\n",
+		  nbuf, cbuf, tstr, kind_str(e->kind), rank_str(e->rank), e->ttl_left_s,
+		  e->ttl_orig_s, e->expire_s, state, e->data_len);
+	for (size_t off = 0; off < e->data_len; off += HEX_PER_LINE) {
+		sb_printf(b, "  %04zx:", off);
+		for (size_t i = off; i < e->data_len && i < off + HEX_PER_LINE; i++)
+			sb_printf(b, " %02x", data[i]);
+		sb_printf(b, "\n");
+	}
+}
+
+typedef struct walk_ctx {
+	sbuf_t *b;
+	const uint8_t *name; /* lowercased wire form */
+	size_t name_len;
+	size_t found;
+} walk_ctx_t;
+
+static void walk_one(void *ctx, const uint8_t *name, size_t name_len, uint16_t type,
+		     uint16_t rclass, const cn_cache_entry_t *e, const uint8_t *data)
+{
+	walk_ctx_t *w = ctx;
+	if (name_len != w->name_len || memcmp(name, w->name, name_len) != 0)
+		return;
+	w->found++;
+	print_entry(w->b, name, type, rclass, e, data);
+}
+
+/* Look up one (name, type) with PEEK (no stats, no use bit); 1 if found, 0 if not. */
+static int lookup_one(cn_control_t *c, sbuf_t *b, const uint8_t *name, size_t name_len,
+		      uint16_t type, uint64_t now)
+{
+	uint8_t small[4096];
+	uint8_t *buf = small;
+	size_t cap = sizeof small;
+	cn_cache_entry_t e;
+	unsigned flags = CN_LOOKUP_PEEK | CN_LOOKUP_STALE;
+	int rc = cn_cache_lookup(c->cache, name, name_len, type, CLASS_IN, now, flags, &e, buf,
+				 cap);
+	if (rc == -ENOSPC) {
+		cap = e.data_len;
+		buf = malloc(cap ? cap : 1);
+		if (buf == NULL) {
+			sb_printf(b, "error: out of memory\n");
+			return -ENOMEM;
+		}
+		rc = cn_cache_lookup(c->cache, name, name_len, type, CLASS_IN, now, flags, &e, buf,
+				     cap);
+	}
+	if (rc == 0)
+		print_entry(b, name, type, CLASS_IN, &e, buf);
+	if (buf != small)
+		free(buf);
+	return rc == 0;
+}
+
+static void cmd_lookup(cn_control_t *c, sbuf_t *b, const char *name_s, const char *type_s)
+{
+	uint8_t name[CN_DNAME_MAX];
+	size_t name_len;
+	int rc = cn_dname_from_str(name_s, name, &name_len);
+	if (rc < 0) {
+		sb_printf(b, "error: bad name '%s': %s\n", name_s, cn_strerror(rc));
+		return;
+	}
+	cn_dname_lower(name);
+	uint64_t now = wall_now();
+	size_t found = 0;
+	if (type_s != NULL) {
+		uint16_t type = cn_type_from_str(type_s);
+		if (type == 0) {
+			sb_printf(b, "error: unknown type '%s'\n", type_s);
+			return;
+		}
+		/* The NXDOMAIN entry at the name answers every type. */
+		int r1 = lookup_one(c, b, name, name_len, type, now);
+		int r2 = r1 < 0 ? r1 : lookup_one(c, b, name, name_len, CN_CACHE_TYPE_NXDOMAIN, now);
+		if (r1 < 0 || r2 < 0)
+			return;
+		found = (size_t)(r1 + r2);
+	} else {
+		/* Every type: one pass over the cache (a control-tool cost, not a query cost). */
+		walk_ctx_t w = {.b = b, .name = name, .name_len = name_len};
+		cn_cache_walk(c->cache, now, walk_one, &w);
+		found = w.found;
+	}
+	if (found == 0)
+		sb_printf(b, "not in cache\n");
+}
+
+static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s)
+{
+	if (name_s == NULL) {
+		cn_cache_flush(c->cache);
+		sb_printf(b, "flushed all\n");
+		return;
+	}
+	uint8_t name[CN_DNAME_MAX];
+	size_t name_len;
+	int rc = cn_dname_from_str(name_s, name, &name_len);
+	if (rc < 0) {
+		sb_printf(b, "error: bad name '%s': %s\n", name_s, cn_strerror(rc));
+		return;
+	}
+	size_t n = cn_cache_flush_name(c->cache, name, name_len, false);
+	sb_printf(b, "flushed %zu\n", n);
+}
+
+static void cmd_dump_load(cn_control_t *c, sbuf_t *b, bool dump, const char *path)
+{
+	if (path[0] != '/') {
+		sb_printf(b, "error: %s needs an absolute path\n", dump ? "dump" : "load");
+		return;
+	}
+	long n = dump ? cn_cache_dump(c->cache, path, wall_now())
+		      : cn_cache_load(c->cache, path, wall_now());
+	if (n < 0)
+		sb_printf(b, "error: %s %s: %s\n", dump ? "dump" : "load", path,
+			  cn_strerror((int)n));
+	else
+		sb_printf(b, "%s %ld\n", dump ? "dumped" : "loaded", n);
+}
+
+/* Split off the next whitespace-separated word; NULL when none is left. */
+static char *next_word(char **s)
+{
+	char *p = *s + strspn(*s, " \t");
+	if (*p == '\0') {
+		*s = p;
+		return NULL;
+	}
+	char *end = p + strcspn(p, " \t");
+	if (*end != '\0')
+		*end++ = '\0';
+	*s = end;
+	return p;
+}
+
+/* The rest of the line, trimmed (a file name may hold spaces). */
+static char *rest(char **s)
+{
+	char *p = *s + strspn(*s, " \t");
+	size_t n = strlen(p);
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		p[--n] = '\0';
+	return n ? p : NULL;
+}
+
+static void run_command(cn_control_t *c, char *line, sbuf_t *b)
+{
+	char *s = line;
+	char *cmd = next_word(&s);
+	if (cmd == NULL) {
+		sb_printf(b, "error: empty command (try 'help')\n");
+		return;
+	}
+	if (strcmp(cmd, "help") == 0 && next_word(&s) == NULL) {
+		cmd_help(b);
+		return;
+	}
+	if (strcmp(cmd, "stats") == 0 && next_word(&s) == NULL) {
+		cmd_stats(c, b);
+		return;
+	}
+	if (strcmp(cmd, "cache") != 0) {
+		sb_printf(b, "error: unknown command '%s' (try 'help')\n", cmd);
+		return;
+	}
+	char *sub = next_word(&s);
+	if (sub != NULL && strcmp(sub, "lookup") == 0) {
+		char *name = next_word(&s), *type = next_word(&s);
+		if (name != NULL && next_word(&s) == NULL) {
+			cmd_lookup(c, b, name, type);
+			return;
+		}
+	} else if (sub != NULL && strcmp(sub, "flush") == 0) {
+		char *name = next_word(&s);
+		if (next_word(&s) == NULL) {
+			cmd_flush(c, b, name);
+			return;
+		}
+	} else if (sub != NULL && (strcmp(sub, "dump") == 0 || strcmp(sub, "load") == 0)) {
+		char *path = rest(&s);
+		if (path != NULL) {
+			cmd_dump_load(c, b, sub[0] == 'd', path);
+			return;
+		}
+	}
+	sb_printf(b, "error: usage: cache lookup NAME [TYPE] | cache flush [NAME] | "
+		     "cache dump FILE | cache load FILE\n");
+}
+
+/* ------------------------------------------------------------------ connections ------ */
+
+static void free_control(cn_control_t *c)
+{
+	free(c->path);
+	free(c);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	conn_t *k = h->data;
+	if (--k->handles > 0)
+		return;
+	cn_control_t *c = k->ctl;
+	free(k->reply);
+	free(k);
+	if (--c->live == 0 && c->closing)
+		free_control(c);
+}
+
+static void conn_close(conn_t *k)
+{
+	if (k->closing)
+		return;
+	k->closing = true;
+	cn_control_t *c = k->ctl;
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		c->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	c->nconns--;
+	uv_close((uv_handle_t *)&k->timer, conn_closed);
+	uv_close((uv_handle_t *)&k->pipe, conn_closed);
+}
+
+static void conn_written(uv_write_t *req, int status)
+{
+	conn_close(req->data);
+}
+
+static void conn_reply(conn_t *k, sbuf_t *b)
+{
+	k->answered = true;
+	uv_read_stop((uv_stream_t *)&k->pipe);
+	if (b->oom || b->len == 0) {
+		free(b->s);
+		conn_close(k);
+		return;
+	}
+	k->reply = b->s;
+	uv_buf_t buf = uv_buf_init(k->reply, (unsigned)b->len);
+	k->wreq.data = k;
+	if (uv_write(&k->wreq, (uv_stream_t *)&k->pipe, &buf, 1, conn_written) < 0)
+		conn_close(k);
+}
+
+static void conn_answer(conn_t *k)
+{
+	sbuf_t b = {0};
+	k->line[k->len] = '\0';
+	size_t n = strlen(k->line); /* a NUL byte ends the command */
+	if (n > 0 && k->line[n - 1] == '\r')
+		k->line[n - 1] = '\0';
+	run_command(k->ctl, k->line, &b);
+	conn_reply(k, &b);
+}
+
+static void conn_timeout(uv_timer_t *t)
+{
+	conn_t *k = t->data;
+	if (!k->answered)
+		conn_close(k);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	conn_t *k = h->data;
+	/* One byte more than a line may hold, so an over-long line is detected. */
+	*buf = uv_buf_init(k->line + k->len, (unsigned)(CN_CONTROL_LINE_MAX + 1 - k->len));
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	conn_t *k = s->data;
+	if (k->answered || nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF && k->len > 0)
+			conn_answer(k); /* a last line without a newline */
+		else
+			conn_close(k);
+		return;
+	}
+	char *nl = memchr(k->line + k->len, '\n', (size_t)nread);
+	k->len += (size_t)nread;
+	if (nl != NULL) {
+		k->len = (size_t)(nl - k->line);
+		conn_answer(k);
+		return;
+	}
+	if (k->len > CN_CONTROL_LINE_MAX) {
+		sbuf_t b = {0};
+		sb_printf(&b, "error: command longer than %d bytes\n", CN_CONTROL_LINE_MAX);
+		conn_reply(k, &b);
+	}
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	cn_control_t *c = l->data;
+	if (status < 0 || c->closing)
+		return;
+	conn_t *k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return; /* the connection waits in the backlog */
+	k->ctl = c;
+	uv_pipe_init(c->loop, &k->pipe, 0);
+	uv_timer_init(c->loop, &k->timer);
+	k->pipe.data = k;
+	k->timer.data = k;
+	k->handles = 2;
+	c->live++;
+	k->next = c->conns;
+	if (k->next)
+		k->next->prev = k;
+	c->conns = k;
+	c->nconns++;
+	if (uv_accept(l, (uv_stream_t *)&k->pipe) < 0 || c->nconns > CN_CONTROL_MAX_CONNS ||
+	    uv_read_start((uv_stream_t *)&k->pipe, conn_alloc, conn_read) < 0) {
+		conn_close(k);
+		return;
+	}
+	uv_timer_start(&k->timer, conn_timeout, CN_CONTROL_TIMEOUT_MS, 0);
+}
+
+/* ------------------------------------------------------------------ socket ----------- */
+
+/*
+ * A socket file at path: if nobody accepts on it, it is left over from a run that did not
+ * clean up, and is removed. A live daemon's socket, or a file of another kind, is kept.
+ */
+static int remove_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+	int err = errno;
+	close(fd);
+	if (rc == 0)
+		return -EADDRINUSE;
+	if (err != ECONNREFUSED)
+		return -err;
+	return unlink(sa->sun_path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int listen_socket(const char *path, int *out)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int rc = remove_stale(&sa);
+	if (rc < 0)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (chmod(path, 0600) < 0) {
+		rc = -errno;
+		unlink(path);
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	cn_control_t *c = h->data;
+	if (--c->live == 0)
+		free_control(c);
+}
+
+int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_cache_t *cache,
+		    cn_control_t **out)
+{
+	if (loop == NULL || path == NULL || path[0] == '\0' || cache == NULL || out == NULL)
+		return -EINVAL;
+	cn_control_t *c = calloc(1, sizeof *c);
+	if (c == NULL || (c->path = strdup(path)) == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->loop = loop;
+	c->engine = engine;
+	c->cache = cache;
+	int fd;
+	int rc = listen_socket(path, &fd);
+	if (rc < 0) {
+		free_control(c);
+		return rc;
+	}
+	uv_pipe_init(loop, &c->listener, 0);
+	c->listener.data = c;
+	c->live = 1;
+	if ((rc = uv_pipe_open(&c->listener, fd)) < 0) {
+		close(fd);
+	} else if ((rc = uv_listen((uv_stream_t *)&c->listener, 16, on_connection)) == 0) {
+		*out = c;
+		return 0;
+	}
+	unlink(path);
+	c->closing = true;
+	uv_close((uv_handle_t *)&c->listener, listener_closed);
+	return rc;
+}
+
+void cn_control_close(cn_control_t *c)
+{
+	if (c == NULL || c->closing)
+		return;
+	c->closing = true;
+	unlink(c->path);
+	while (c->conns != NULL)
+		conn_close(c->conns);
+	uv_close((uv_handle_t *)&c->listener, listener_closed);
+}
+
+void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn fn,
+				   void *ctx)
+{
+	c->up_stats = fn;
+	c->up_ctx = ctx;
+}

@@ -1,0 +1,61 @@
+/*
+ * Control socket: a Unix stream socket (mode 0600) on which cairnctl, or anything that can
+ * write a line to a socket (`socat - UNIX-CONNECT:PATH`), asks the running daemon for its
+ * stats and inspects or changes its cache. One command line (at most 4 KiB, ending in a
+ * newline or in end of input) per connection; the daemon writes a text reply and closes.
+ * A reply that starts with "error:" is a failure. Commands (docs/cairnctl.md has the
+ * details and every stats name):
+ *
+ *   help                       list the commands
+ *   stats                      "name value" lines: outcomes, hit rate, misses, cache, upstream
+ *   cache lookup NAME [TYPE]   what the cache holds for NAME (every type, or TYPE)
+ *   cache flush [NAME]         drop everything, or every entry owned by NAME
+ *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
+ *   cache load FILE            load a dump into the cache
+ *
+ * It runs on one loop (the daemon's main loop). Commands run to completion on that loop;
+ * dump and load do file I/O synchronously, which stalls only that loop, not the workers.
+ * The engine and cache are borrowed, and must outlive the control socket.
+ */
+#pragma once
+
+#include <uv.h>
+
+#include "net/upstream.h"
+
+typedef struct cn_engine cn_engine_t;
+typedef struct cn_cache cn_cache_t;
+typedef struct cn_control cn_control_t;
+
+/** The path cairnctl uses when neither -s nor $CAIRN_CONTROL says otherwise. */
+#define CN_CONTROL_DEFAULT_PATH "/run/cairn/control.sock"
+
+/** Longest command line accepted, newline excluded. */
+#define CN_CONTROL_LINE_MAX 4096
+/** A connection that has not sent its line by then is closed. */
+#define CN_CONTROL_TIMEOUT_MS 5000
+/** Connections served at once; more are closed at once. */
+#define CN_CONTROL_MAX_CONNS 32
+
+/**
+ * Listen on path (at most 107 bytes). A stale socket file left at path by an earlier run is
+ * removed first; if a daemon still answers on it, or path is not a socket, nothing is
+ * touched and -EADDRINUSE / -EEXIST is returned. The socket is created with mode 0600.
+ * engine and cache are borrowed (cache may not be NULL; engine may be NULL in tests: its
+ * lines then read 0). Returns 0, -EINVAL, -ENAMETOOLONG, -ENOMEM or a negative errno.
+ */
+int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_cache_t *cache,
+		    cn_control_t **out);
+
+/** Stop listening, drop open connections, remove the socket file. The memory is released
+ *  once libuv has closed the handles: run the loop afterwards. NULL is fine. */
+void cn_control_close(cn_control_t *c);
+
+/**
+ * Source of the upstream transport counters for `stats` (one cn_upstream_t per worker:
+ * the daemon sums them, under whatever synchronisation it uses). Called on the control
+ * loop; out is zeroed before the call. Without one, the upstream.* transport lines read 0.
+ */
+typedef void (*cn_control_upstream_stats_fn)(void *ctx, cn_upstream_stats_t *out);
+void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn fn,
+				   void *ctx);
