@@ -1,8 +1,9 @@
 /*
  * Client access control. A client may query when its source address lies in one of the
- * allowed subnets; loopback (127.0.0.0/8 and ::1) is always allowed, configured `allow:`
- * subnets are added to it. Everyone else gets REFUSED (cn_acl_refuse builds it) — never an
- * answer, so cairn cannot be used as an open resolver or amplifier from outside.
+ * allowed subnets: by default loopback only (127.0.0.0/8 and ::1); a configured `allow:`
+ * list replaces that default (list loopback in it to keep it). Everyone else gets REFUSED
+ * (cn_acl_refuse builds it) — never an answer, so cairn cannot be used as an open
+ * resolver or amplifier from outside.
  * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, seen on dual-stack sockets) are matched as IPv4.
  */
 #pragma once
@@ -36,7 +37,11 @@ typedef struct cn_acl {
 	size_t nallow;
 } cn_acl_t;
 
-/** Whether a client at sa may query: loopback, or in one of acl->allow (acl may be NULL). */
+/** The default allow list: 127.0.0.0/8 and ::1. */
+extern const cn_cidr_t cn_acl_loopback[2];
+
+/** Whether a client at sa may query: in one of acl->allow; acl NULL means the loopback
+ *  default. An empty list allows nobody. */
 bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa);
 
 /**

@@ -51,7 +51,7 @@ static void engine_builtin_defaults(cn_engine_conf_t *e)
 	e->log_level = 2;
 }
 
-void cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
+int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (engine_defaults)
@@ -68,6 +68,12 @@ void cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->tcp_max_clients = 256;
 	cfg->log_level = 2;
+	cfg->allow = malloc(sizeof(cn_acl_loopback));
+	if (!cfg->allow)
+		return -ENOMEM;
+	memcpy(cfg->allow, cn_acl_loopback, sizeof(cn_acl_loopback));
+	cfg->nallow = sizeof(cn_acl_loopback) / sizeof(cn_acl_loopback[0]);
+	return 0;
 }
 
 void cn_config_deinit(cn_config_t *cfg)
@@ -222,6 +228,13 @@ void cn_config_clear_listen(cn_config_t *cfg)
 	cfg->nlisten = 0;
 }
 
+void cn_config_clear_allow(cn_config_t *cfg)
+{
+	free(cfg->allow);
+	cfg->allow = NULL;
+	cfg->nallow = 0;
+}
+
 int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
 {
 	const cn_engine_conf_t *e = &cfg->engine;
@@ -234,6 +247,8 @@ int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
 		why = "cache: min_ttl is larger than max_ttl";
 	else if ((cfg->load_cache_at_start || cfg->dump_cache_at_exit) && !cfg->cache_dump_file)
 		why = "load_cache_at_start/dump_cache_at_exit need cache_dump_file";
+	else if (cfg->nallow == 0)
+		why = "allow: the list is empty, no client could query";
 	else if (cfg->cache.budget_bytes < 65536)
 		why = "cache_size must be at least 64K";
 	if (!why)
@@ -404,8 +419,11 @@ static void store_uint(void *field, size_t width, unsigned long v)
 static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
 		    int (*add)(cn_config_t *, const char *), const char *what)
 {
+	/* A list in the file replaces the previous one (the default, or an earlier file). */
 	if (k->kind == K_LISTEN)
 		cn_config_clear_listen(c->cfg);
+	else
+		cn_config_clear_allow(c->cfg);
 	if (v->type == YAML_MAPPING_NODE)
 		return fail(c, v, "%s: expected a list, got a mapping", k->name);
 	if (v->type == YAML_SCALAR_NODE) {

@@ -32,7 +32,7 @@ typedef struct cn_config {
 
 	cn_listen_t *listen;        /* malloc'ed; empty = the defaults (127.0.0.1, ::1 port 53) */
 	size_t nlisten;
-	cn_cidr_t *allow;           /* malloc'ed; added to loopback */
+	cn_cidr_t *allow;           /* malloc'ed; default 127.0.0.0/8 and ::1 */
 	size_t nallow;
 
 	char *root_hints;           /* path or NULL (compiled-in hints) */
@@ -51,7 +51,8 @@ typedef struct cn_config {
  * (cn_engine_conf_default), or NULL for the values documented in resolver.h, so this file
  * does not need the engine to link (the config unit tests run without it).
  */
-void cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults);
+/** Returns 0 or -ENOMEM. */
+int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults);
 /** Free what the config owns (lists, paths) and reset those fields. */
 void cn_config_deinit(cn_config_t *cfg);
 
@@ -82,3 +83,5 @@ int cn_config_add_listen(cn_config_t *cfg, const char *s);
 int cn_config_add_allow(cn_config_t *cfg, const char *s);
 /** Drop every listen address (a -l flag replaces the file's list). */
 void cn_config_clear_listen(cn_config_t *cfg);
+/** Drop every allowed subnet (an `allow:` list replaces the loopback default). */
+void cn_config_clear_allow(cn_config_t *cfg);

@@ -121,7 +121,12 @@ START_TEST(test_acl_configured)
 				lo = addr("127.0.0.1"), d = addr("fe00::1");
 	ck_assert(cn_acl_allows(&acl, SA(a)));
 	ck_assert(cn_acl_allows(&acl, SA(b)));
-	ck_assert(cn_acl_allows(&acl, SA(lo))); /* loopback stays allowed */
+	ck_assert(!cn_acl_allows(&acl, SA(lo))); /* a configured list replaces loopback */
+	cn_acl_t none = { NULL, 0 };
+	ck_assert(!cn_acl_allows(&none, SA(lo)));
+	cn_acl_t deflt = { cn_acl_loopback, 2 };
+	ck_assert(cn_acl_allows(&deflt, SA(lo)));
+	ck_assert(!cn_acl_allows(&deflt, SA(a)));
 	ck_assert(!cn_acl_allows(&acl, SA(c)));
 	ck_assert(!cn_acl_allows(&acl, SA(d)));
 	struct sockaddr_storage unix_like;

@@ -18,7 +18,7 @@ static char err[512];
 
 static void setup(void)
 {
-	cn_config_init(&cfg, NULL);
+	ck_assert_int_eq(cn_config_init(&cfg, NULL), 0);
 	err[0] = '\0';
 }
 
@@ -49,6 +49,11 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.cache.policy, CN_EVICT_S3FIFO);
 	ck_assert_ptr_null(cfg.control_socket);
 	ck_assert_uint_eq(cfg.nlisten, 0);
+	ck_assert_uint_eq(cfg.nallow, 2); /* loopback */
+	ck_assert_int_eq(cfg.allow[0].family, AF_INET);
+	ck_assert_uint_eq(cfg.allow[0].prefix, 8);
+	ck_assert_int_eq(cfg.allow[1].family, AF_INET6);
+	ck_assert_uint_eq(cfg.allow[1].prefix, 128);
 	ck_assert_int_eq(cfg.log_level, 2);
 	ck_assert_int_eq(cn_config_check(&cfg, err, sizeof(err)), 0);
 }
@@ -62,7 +67,7 @@ START_TEST(test_engine_defaults_passed_in)
 	e.timeout_max_ms = 100;
 	e.limits.resolve_deadline_ms = 5000;
 	cn_config_t c2;
-	cn_config_init(&c2, &e);
+	ck_assert_int_eq(cn_config_init(&c2, &e), 0);
 	ck_assert_uint_eq(c2.engine.limits.cname_chain, 7);
 	cn_config_deinit(&c2);
 }
@@ -267,6 +272,8 @@ static const struct bad_case {
 	{ "timeouts:\n  min_ms: 500\n  max_ms: 100\n", "t.yaml:4: timeouts: min_ms is larger" },
 	{ "dump_cache_at_exit: true\n", "t.yaml:2: load_cache_at_start/dump_cache_at_exit need" },
 	{ "limits:\n  client_deadline_ms: 20000\n", "t.yaml:3: limits: client_deadline_ms is" },
+	{ "allow: []\n", "t.yaml:2: allow: the list is empty" },
+	{ "allow: ~\n", "t.yaml:2: allow: the list is empty" },
 };
 
 START_TEST(test_bad)
@@ -348,7 +355,7 @@ START_TEST(test_flags_over_file)
 	ck_assert_uint_eq(cfg.nlisten, 1);
 	ck_assert_int_eq(cn_config_add_allow(&cfg, "10.1.0.0/16"), 0);
 	ck_assert_int_eq(cn_config_add_allow(&cfg, "10.1.0.0/33"), -EINVAL);
-	ck_assert_uint_eq(cfg.nallow, 1);
+	ck_assert_uint_eq(cfg.nallow, 3); /* loopback default + 1 */
 }
 END_TEST
 

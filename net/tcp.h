@@ -1,0 +1,43 @@
+/*
+ * TCP listener per RFC 7766: two-byte length framing (RFC 1035 4.2.2), several queries per
+ * connection, each handed to the worker at once so answers go out in whatever order they
+ * are ready (RFC 7766 6.2.1.1), an idle timeout, a cap on connections and bounded buffering
+ * per connection. A frame too short to hold a DNS header closes the connection.
+ *
+ * Connections are reference-counted: the worker holds one reference per query it has not
+ * answered yet, so a connection closed by the client (or by the idle timer) stays in
+ * memory, unusable, until its last answer is dropped.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+typedef struct cn_worker cn_worker_t;
+typedef struct cn_tcp cn_tcp_t;
+typedef struct cn_tcp_conn cn_tcp_conn_t;
+
+/* Per-connection bounds (RFC 7766 6.2.2 leaves them to the server). */
+#define CN_TCP_MAX_PIPELINE 64            /* queries in flight before we stop reading */
+#define CN_TCP_MAX_QUEUED_BYTES (256 << 10) /* unsent answer bytes before we stop reading */
+
+typedef struct cn_tcp_stats {
+	uint64_t accepted, refused_over_cap, idle_closed, malformed_closed, frames;
+} cn_tcp_stats_t;
+
+/** Bind addr, listen. idle_ms: idle timeout; max_clients: cap on open connections
+ *  (over it the newest is closed). Returns 0 or a libuv error. */
+int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr,
+		unsigned idle_ms, unsigned max_clients, cn_tcp_t **out);
+/** Close the listener and every connection it accepted. */
+void cn_tcp_close(cn_tcp_t *t);
+void cn_tcp_get_stats(const cn_tcp_t *t, cn_tcp_stats_t *out);
+
+/** Take / drop a reference (one per query handed to the worker). */
+void cn_tcp_conn_hold(cn_tcp_conn_t *c);
+void cn_tcp_conn_release(cn_tcp_conn_t *c);
+/** Queue one answer (framed, copied). 0, or -EPIPE when the connection is closing (the
+ *  answer is dropped), -ENOMEM. */
+int cn_tcp_conn_send(cn_tcp_conn_t *c, const uint8_t *buf, size_t len);

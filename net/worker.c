@@ -1,0 +1,566 @@
+/*
+ * The worker: glue between the listeners, the engine and the upstream client on one loop.
+ *
+ * Coalescing: one resolution ("flight") per (lowercased qname, qtype, qclass) at a time.
+ * Clients asking the same question while it is in flight are added to its waiter list,
+ * each with its own cn_question_t (ID, RD/CD, EDNS size, transport), and each gets its own
+ * reply from cn_resolve_answer() when the flight finishes. The table is keyed with a
+ * secret SipHash key: qnames are chosen by clients, and an unkeyed hash would let them
+ * pile every flight into one bucket.
+ *
+ * Deadlines: waiters join in time order and share one client deadline length, so the
+ * list is sorted by deadline and one timer per flight serves them all: it fires at the
+ * earlier of the first waiter's deadline and the flight's resolve deadline. A waiter whose
+ * deadline passes gets cn_engine_late_answer() (stale data with EDE 3, or SERVFAIL + EDE)
+ * and leaves; the flight goes on (its answer fills the cache) until it finishes or its
+ * resolve deadline passes, when it is abandoned: pending upstream query cancelled,
+ * request freed.
+ *
+ * Every client query is counted once with cn_engine_count(): when its reply is sent, when
+ * it is dropped, or when it is abandoned at shutdown (CN_OUT_DROPPED).
+ */
+#include "net/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/log.h"
+#include "net/tcp.h"
+#include "net/udp.h"
+#include "net/upstream.h"
+#include "resolver/wire.h"
+
+#define CN_WORKER_MAX_FLIGHTS 10000  /* resolutions in flight per worker */
+#define CN_WORKER_MAX_WAITERS 1000   /* clients waiting on one resolution */
+#define CN_WORKER_TABLE_SIZE 4096    /* hash buckets (power of two; chains stay short
+					 because the key is secret) */
+#define KEY_MAX (CN_DNAME_MAX + 4)
+
+typedef struct waiter {
+	struct waiter *next;
+	cn_question_t q;
+	cn_peer_t peer;
+	uint64_t deadline_ms; /* loop time */
+} waiter_t;
+
+typedef struct flight {
+	struct flight *hnext;    /* hash chain */
+	struct flight *prev, *next; /* list of all flights (for shutdown) */
+	cn_worker_t *w;
+	uint64_t hash;
+	uint8_t key[KEY_MAX];
+	size_t key_len;
+	cn_request_t *req;
+	cn_upstream_pending_t *pending;
+	waiter_t *head, **tail;
+	unsigned nwaiters;
+	uint64_t resolve_deadline_ms;
+	uv_timer_t timer;
+	bool prefetch;
+} flight_t;
+
+struct cn_worker {
+	uv_loop_t *loop;
+	const cn_config_t *cfg;
+	cn_engine_t *engine;
+	cn_upstream_t *upstream;
+	cn_acl_t acl;
+	cn_udp_t **udp;
+	size_t nudp;
+	cn_tcp_t **tcp;
+	size_t ntcp;
+	flight_t *table[CN_WORKER_TABLE_SIZE];
+	flight_t *flights; /* all in-flight resolutions */
+	size_t nflights;
+	uint8_t hash_key[16];
+	bool stopping;
+	cn_worker_stats_t stats;
+	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
+};
+
+/* ------------------------------------------------------------------ helpers ----------- */
+
+static cn_time_t time_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cn_time_t t = { .wall_s = (uint64_t)ts.tv_sec, .mono_ms = uv_hrtime() / 1000000 };
+	return t;
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein, 2012) of the flight key. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                         \
+	do {                                                                             \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                   \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                   \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                \
+	} while (0)
+
+static uint64_t load64_le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t siphash(const uint8_t key[16], const uint8_t *in, size_t len)
+{
+	uint64_t k0 = load64_le(key), k1 = load64_le(key + 8);
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+	size_t whole = len - len % 8;
+	for (size_t i = 0; i < whole; i += 8) {
+		uint64_t m = load64_le(in + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	uint64_t b = (uint64_t)len << 56;
+	for (size_t i = 0; i < len % 8; i++)
+		b |= (uint64_t)in[whole + i] << (8 * i);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The coalescing key: lowercased qname, qtype, qclass (the engine's question key). */
+static size_t make_key(const cn_question_t *q, uint8_t *key)
+{
+	size_t n = q->qname_len <= CN_DNAME_MAX ? q->qname_len : CN_DNAME_MAX;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = q->qname[i];
+		key[i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
+	}
+	key[n] = (uint8_t)(q->qtype >> 8);
+	key[n + 1] = (uint8_t)q->qtype;
+	key[n + 2] = (uint8_t)(q->qclass >> 8);
+	key[n + 3] = (uint8_t)q->qclass;
+	return n + 4;
+}
+
+static flight_t *flight_find(cn_worker_t *w, const uint8_t *key, size_t len, uint64_t hash)
+{
+	for (flight_t *f = w->table[hash & (CN_WORKER_TABLE_SIZE - 1)]; f; f = f->hnext) {
+		if (f->hash == hash && f->key_len == len && memcmp(f->key, key, len) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ replies ----------- */
+
+static void peer_send(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, size_t len)
+{
+	int rc = 0;
+	if (len == 0)
+		return;
+	if (peer->tcp)
+		rc = cn_tcp_conn_send(peer->tcp, buf, len);
+	else if (peer->udp)
+		rc = cn_udp_send(peer->udp, (const struct sockaddr *)&peer->addr, buf, len);
+	if (rc < 0) {
+		w->stats.send_errors++;
+		cn_log(CN_LOG_DEBUG, "reply not sent: %s", uv_strerror(rc));
+	}
+}
+
+static void peer_release(const cn_peer_t *peer)
+{
+	if (peer->tcp)
+		cn_tcp_conn_release(peer->tcp);
+}
+
+/* Send a reply, count it, drop the peer. */
+static void reply(cn_worker_t *w, const cn_peer_t *peer, size_t len, cn_outcome_t outcome)
+{
+	peer_send(w, peer, w->out, len);
+	cn_engine_count(w->engine, outcome);
+	peer_release(peer);
+}
+
+static void late_answer(cn_worker_t *w, const cn_question_t *q, const cn_peer_t *peer,
+			cn_time_t now)
+{
+	cn_outcome_t outcome = CN_OUT_SERVFAIL;
+	size_t n = cn_engine_late_answer(w->engine, q, now, w->out, sizeof(w->out), &outcome);
+	reply(w, peer, n, outcome);
+}
+
+/* ------------------------------------------------------------------ flights ----------- */
+
+static void flight_drive(flight_t *f, cn_state_t state);
+
+static void on_flight_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Unlink f, free its request, close its timer (the memory goes in the close callback). */
+static void flight_free(flight_t *f)
+{
+	cn_worker_t *w = f->w;
+	flight_t **pp = &w->table[f->hash & (CN_WORKER_TABLE_SIZE - 1)];
+	while (*pp != f)
+		pp = &(*pp)->hnext;
+	*pp = f->hnext;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		w->flights = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	w->nflights--;
+	if (f->pending) {
+		cn_upstream_cancel(f->pending);
+		f->pending = NULL;
+	}
+	cn_request_free(f->req);
+	f->req = NULL;
+	uv_close((uv_handle_t *)&f->timer, on_flight_closed);
+}
+
+static waiter_t *waiter_pop(flight_t *f)
+{
+	waiter_t *wt = f->head;
+	if (wt) {
+		f->head = wt->next;
+		if (!f->head)
+			f->tail = &f->head;
+		f->nwaiters--;
+	}
+	return wt;
+}
+
+/* The resolution ended: answer every waiter from it (ok) or late (it failed), free it. */
+static void flight_finish(flight_t *f, bool ok)
+{
+	cn_worker_t *w = f->w;
+	cn_time_t now = time_now();
+	waiter_t *wt;
+	while ((wt = waiter_pop(f))) {
+		if (ok) {
+			cn_outcome_t outcome = CN_OUT_SERVFAIL;
+			size_t n = cn_resolve_answer(f->req, &wt->q, now, w->out, sizeof(w->out),
+						     &outcome);
+			reply(w, &wt->peer, n, outcome);
+		} else {
+			late_answer(w, &wt->q, &wt->peer, now);
+		}
+		free(wt);
+	}
+	flight_free(f);
+}
+
+static void on_flight_timer(uv_timer_t *timer);
+
+/* Arm the timer for the earliest of the first waiter's deadline and the resolve deadline. */
+static void flight_arm(flight_t *f)
+{
+	uint64_t due = f->resolve_deadline_ms;
+	if (f->head && f->head->deadline_ms < due)
+		due = f->head->deadline_ms;
+	uint64_t now = uv_now(f->w->loop);
+	uv_timer_start(&f->timer, on_flight_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_flight_timer(uv_timer_t *timer)
+{
+	flight_t *f = timer->data;
+	cn_worker_t *w = f->w;
+	uint64_t now_ms = uv_now(w->loop);
+	cn_time_t now = time_now();
+	while (f->head && f->head->deadline_ms <= now_ms) {
+		waiter_t *wt = waiter_pop(f);
+		w->stats.late_answers++;
+		late_answer(w, &wt->q, &wt->peer, now);
+		free(wt);
+	}
+	if (now_ms >= f->resolve_deadline_ms) {
+		char name[CN_DNAME_STR_MAX];
+		if (cn_log_get_level() >= CN_LOG_DEBUG &&
+		    cn_dname_to_str(f->key, name, sizeof(name)) >= 0)
+			cn_log(CN_LOG_DEBUG, "resolution of %s abandoned at its deadline", name);
+		w->stats.abandoned++;
+		flight_finish(f, false); /* waiters left (none normally) get late answers */
+		return;
+	}
+	flight_arm(f);
+}
+
+static void on_upstream(void *ctx, cn_upstream_event_t ev, const uint8_t *reply_pkt,
+			size_t len, unsigned rtt_ms)
+{
+	flight_t *f = ctx;
+	f->pending = NULL;
+	cn_state_t state = cn_resolve_consume(f->req, ev, reply_pkt, len, rtt_ms, time_now());
+	flight_drive(f, state);
+}
+
+/* Feed the engine until it needs to wait for the network, or is done. */
+static void flight_drive(flight_t *f, cn_state_t state)
+{
+	cn_worker_t *w = f->w;
+	while (state == CN_PRODUCE) {
+		cn_upstream_query_t up;
+		if (cn_resolve_produce(f->req, &up) != 0) {
+			flight_finish(f, false);
+			return;
+		}
+		int rc = cn_upstream_send(w->upstream, &up, on_upstream, f, &f->pending);
+		if (rc == 0)
+			return; /* on_upstream continues */
+		f->pending = NULL;
+		cn_log(CN_LOG_DEBUG, "upstream send failed: %s", uv_strerror(rc));
+		if (rc == -ECANCELED) { /* the client is closing: we are shutting down */
+			flight_finish(f, false);
+			return;
+		}
+		state = cn_resolve_consume(f->req, CN_UP_NETWORK_ERROR, NULL, 0, 0, time_now());
+	}
+	flight_finish(f, state == CN_DONE);
+}
+
+/*
+ * Start a resolution of q. peer: the first waiter, or NULL for a background prefetch.
+ * Returns false when it cannot start (table full, no memory); the caller answers late.
+ */
+static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
+			 size_t key_len, uint64_t hash, const cn_peer_t *peer, cn_time_t now)
+{
+	if (w->nflights >= CN_WORKER_MAX_FLIGHTS) {
+		w->stats.overload++;
+		return false;
+	}
+	flight_t *f = calloc(1, sizeof(*f));
+	waiter_t *wt = peer ? calloc(1, sizeof(*wt)) : NULL;
+	cn_request_t *req = (f && (wt || !peer)) ? cn_request_new(w->engine) : NULL;
+	if (!req) {
+		free(f);
+		free(wt);
+		return false;
+	}
+	f->w = w;
+	f->req = req;
+	f->hash = hash;
+	memcpy(f->key, key, key_len);
+	f->key_len = key_len;
+	f->tail = &f->head;
+	f->prefetch = peer == NULL;
+	uint64_t loop_now = uv_now(w->loop);
+	f->resolve_deadline_ms = loop_now + w->cfg->engine.limits.resolve_deadline_ms;
+	if (wt) {
+		wt->q = *q;
+		wt->peer = *peer;
+		wt->deadline_ms = loop_now + w->cfg->engine.limits.client_deadline_ms;
+		*f->tail = wt;
+		f->tail = &wt->next;
+		f->nwaiters = 1;
+	}
+	uv_timer_init(w->loop, &f->timer);
+	f->timer.data = f;
+	size_t b = hash & (CN_WORKER_TABLE_SIZE - 1);
+	f->hnext = w->table[b];
+	w->table[b] = f;
+	f->next = w->flights;
+	if (f->next)
+		f->next->prev = f;
+	w->flights = f;
+	w->nflights++;
+	if (peer)
+		w->stats.resolutions++;
+	else
+		w->stats.prefetches++;
+	flight_arm(f);
+	flight_drive(f, cn_resolve_begin(req, q, now));
+	return true;
+}
+
+static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
+			const cn_peer_t *peer, cn_time_t now)
+{
+	waiter_t *wt = f->nwaiters < CN_WORKER_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
+	if (!wt) {
+		w->stats.overload++;
+		late_answer(w, q, peer, now);
+		return;
+	}
+	wt->q = *q;
+	wt->peer = *peer;
+	wt->deadline_ms = uv_now(w->loop) + w->cfg->engine.limits.client_deadline_ms;
+	bool was_empty = f->head == NULL;
+	*f->tail = wt;
+	f->tail = &wt->next;
+	f->nwaiters++;
+	w->stats.coalesced++;
+	if (was_empty)
+		flight_arm(f); /* a prefetch gained its first waiter: its deadline counts now */
+}
+
+/* ------------------------------------------------------------------ queries ----------- */
+
+void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
+{
+	w->stats.queries++;
+	if (w->stopping) {
+		cn_engine_count(w->engine, CN_OUT_DROPPED);
+		peer_release(peer);
+		return;
+	}
+	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
+	if (!cn_acl_allows(&w->acl, from)) {
+		w->stats.refused++;
+		size_t n = cn_acl_refuse(pkt, len, w->out, sizeof(w->out));
+		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
+		return;
+	}
+	cn_time_t now = time_now();
+	cn_client_t client = { .addr = from, .tcp = peer->tcp != NULL };
+	cn_question_t q;
+	memset(&q, 0, sizeof(q));
+	size_t out_len = 0;
+	cn_outcome_t outcome = CN_OUT_DROPPED;
+	cn_state_t st = cn_engine_query(w->engine, pkt, len, &client, now, w->out, sizeof(w->out),
+					&out_len, &q, &outcome);
+	switch (st) {
+	case CN_DONE:
+		reply(w, peer, out_len, outcome);
+		if (q.prefetch && w->nflights < CN_WORKER_MAX_FLIGHTS / 2) {
+			uint8_t key[KEY_MAX];
+			size_t key_len = make_key(&q, key);
+			uint64_t hash = siphash(w->hash_key, key, key_len);
+			if (!flight_find(w, key, key_len, hash))
+				flight_start(w, &q, key, key_len, hash, NULL, now);
+		}
+		return;
+	case CN_MISS: {
+		q.tcp = client.tcp;
+		uint8_t key[KEY_MAX];
+		size_t key_len = make_key(&q, key);
+		uint64_t hash = siphash(w->hash_key, key, key_len);
+		flight_t *f = flight_find(w, key, key_len, hash);
+		if (f)
+			flight_join(w, f, &q, peer, now);
+		else if (!flight_start(w, &q, key, key_len, hash, peer, now))
+			late_answer(w, &q, peer, now);
+		return;
+	}
+	case CN_DROP:
+	default:
+		cn_engine_count(w->engine, outcome);
+		peer_release(peer);
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------ lifecycle --------- */
+
+int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
+		  cn_worker_t **out)
+{
+	cn_worker_t *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->loop = loop;
+	w->cfg = cfg;
+	w->engine = engine;
+	w->acl.allow = cfg->allow;
+	w->acl.nallow = cfg->nallow;
+	arc4random_buf(w->hash_key, sizeof(w->hash_key));
+	int rc = cn_upstream_new(loop, &w->upstream);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+static int grow(void **arr, size_t n, size_t size)
+{
+	void *p = realloc(*arr, (n + 1) * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr)
+{
+	if (grow((void **)&w->udp, w->nudp, sizeof(*w->udp)) ||
+	    grow((void **)&w->tcp, w->ntcp, sizeof(*w->tcp)))
+		return -ENOMEM;
+	cn_udp_t *u;
+	int rc = cn_udp_open(w->loop, w, addr, &u);
+	if (rc < 0)
+		return rc;
+	cn_tcp_t *t;
+	rc = cn_tcp_open(w->loop, w, addr, w->cfg->tcp_idle_timeout_ms, w->cfg->tcp_max_clients,
+			 &t);
+	if (rc < 0) {
+		cn_udp_close(u);
+		return rc;
+	}
+	w->udp[w->nudp++] = u;
+	w->tcp[w->ntcp++] = t;
+	return 0;
+}
+
+void cn_worker_stop(cn_worker_t *w)
+{
+	if (!w || w->stopping)
+		return;
+	w->stopping = true;
+	/* Abandon resolutions first: their waiters hold TCP connection references. */
+	while (w->flights) {
+		flight_t *f = w->flights;
+		waiter_t *wt;
+		while ((wt = waiter_pop(f))) {
+			cn_engine_count(w->engine, CN_OUT_DROPPED);
+			peer_release(&wt->peer);
+			free(wt);
+		}
+		flight_free(f);
+	}
+	for (size_t i = 0; i < w->nudp; i++)
+		cn_udp_close(w->udp[i]);
+	for (size_t i = 0; i < w->ntcp; i++)
+		cn_tcp_close(w->tcp[i]);
+	w->nudp = w->ntcp = 0;
+	cn_upstream_close(w->upstream);
+	w->upstream = NULL;
+}
+
+void cn_worker_free(cn_worker_t *w)
+{
+	if (!w)
+		return;
+	free(w->udp);
+	free(w->tcp);
+	free(w);
+}
+
+void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out)
+{
+	*out = w->stats;
+}
+
+void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out)
+{
+	if (w->upstream)
+		cn_upstream_get_stats(w->upstream, out);
+	else
+		memset(out, 0, sizeof(*out));
+}
