@@ -412,29 +412,35 @@ class Testbed:
         return out
 
     # ---------------------------------------------------------------- stats
-    def query_counts(self):
-        """{server name: num.queries} for every running server."""
+    def query_counts(self, only=None):
+        """{server name: num.queries} for every running server (or the named ones)."""
         self.load()
-        res = {}
+        procs = {}
         for s in self.state["servers"].values():
+            if only is not None and s["name"] not in only:
+                continue
             pid = read_pid(s["pidfile"])
             if not (pid and pid_alive(pid)):
                 continue
-            r = subprocess.run([NSD_CONTROL, "-c", s["conf"], "stats_noreset"],
-                               capture_output=True, text=True, timeout=10)
-            if r.returncode != 0:
-                raise TestbedError("nsd-control stats_noreset on %s failed: %s%s"
-                                   % (s["name"], r.stdout, r.stderr))
-            m = re.search(r"^num\.queries=(\d+)", r.stdout, re.M)
-            res[s["name"]] = int(m.group(1)) if m else 0
+            procs[s["name"]] = subprocess.Popen(
+                [NSD_CONTROL, "-c", s["conf"], "stats_noreset"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        res = {}
+        for name, p in procs.items():
+            out = p.communicate(timeout=20)[0]
+            if p.returncode != 0:
+                raise TestbedError("nsd-control stats_noreset on %s failed: %s" % (name, out))
+            m = re.search(r"^num\.queries=(\d+)", out, re.M)
+            res[name] = int(m.group(1)) if m else 0
         return res
 
     def query_count(self, addr=None):
-        counts = self.query_counts()
+        """Queries received by the server at addr (0 if it is stopped), or by all servers."""
         if addr is None:
-            return sum(counts.values())
+            return sum(self.query_counts().values())
+        self.load()
         s = self.server_for_addr(addr)
-        return counts.get(s["name"], 0)
+        return self.query_counts(only=[s["name"]]).get(s["name"], 0)
 
     # ---------------------------------------------------------------- register
     def register(self, domain, log=print):
