@@ -304,16 +304,21 @@ static inline uint8_t lower(uint8_t c)
 }
 
 /* Does the name written at message offset off equal name (case-insensitively)? The
- * message side may contain our own pointers, which are valid and point backwards. */
-static bool match_at(const uint8_t *buf, size_t off, const uint8_t *name)
+ * message side holds only complete names written earlier, below limit, whose pointers are
+ * our own and point backwards; reads are still bounded by limit. */
+static bool match_at(const uint8_t *buf, size_t limit, size_t off, const uint8_t *name)
 {
 	for (int hops = 0; hops < CN_DNAME_MAX; hops++) {
+		if (off >= limit)
+			return false;
 		uint8_t l = buf[off];
 		if ((l & 0xC0) == 0xC0) {
+			if (off + 1 >= limit)
+				return false;
 			off = (size_t)(l & 0x3F) << 8 | buf[off + 1];
 			continue;
 		}
-		if (l != *name)
+		if (l != *name || l >= limit - off)
 			return false;
 		if (l == 0)
 			return true;
@@ -326,11 +331,17 @@ static bool match_at(const uint8_t *buf, size_t off, const uint8_t *name)
 	return false;
 }
 
-/* Offset of an earlier copy of the suffix name, or 0 (0 is the header: never a target). */
-static size_t comp_find(const cn_writer_t *w, const uint8_t *name)
+/*
+ * Offset of an earlier copy of the suffix name, or 0 (0 is the header: never a target).
+ * Only the first n entries are searched: those of names completed before the current one
+ * began, which all lie below limit. (An entry for an earlier label of the name being
+ * written would be followed by bytes not written yet.)
+ */
+static size_t comp_find(const cn_writer_t *w, size_t n, size_t limit, const uint8_t *name)
 {
-	for (size_t i = 0; i < w->comp_n; i++)
-		if (w->buf[w->comp_off[i]] == name[0] && match_at(w->buf, w->comp_off[i], name))
+	for (size_t i = 0; i < n; i++)
+		if (w->buf[w->comp_off[i]] == name[0] &&
+		    match_at(w->buf, limit, w->comp_off[i], name))
 			return w->comp_off[i];
 	return 0;
 }
@@ -347,8 +358,9 @@ static void comp_add(cn_writer_t *w, size_t off)
 static int write_name(cn_writer_t *w, const uint8_t *name, bool compress)
 {
 	compress = compress && w->compress;
+	size_t known = w->comp_n, start = w->len;
 	while (*name) {
-		size_t target = compress ? comp_find(w, name) : 0;
+		size_t target = compress ? comp_find(w, known, start, name) : 0;
 		if (target) {
 			if (w->cap - w->len < 2)
 				return -ENOSPC;

@@ -368,6 +368,32 @@ START_TEST(test_compression_targets)
 }
 END_TEST
 
+START_TEST(test_compression_repeated_labels)
+{
+	/* A name whose suffix equals its own first labels must not point into itself
+	 * (the bytes after its first label are not written yet): found by fuzz_wire. */
+	static const char *names[] = {"x.x", "a.a.a.a", "b.a.b.a", "A.a"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint8_t buf[512];
+		memset(buf, 0, sizeof(buf)); /* stale zeros look like a root label */
+		cn_writer_t w;
+		ck_assert_int_eq(cn_writer_init(&w, buf, sizeof(buf), 1, 0), 0);
+		ck_assert_int_eq(cn_writer_question(&w, N(names[i]), CN_TYPE_A, CN_CLASS_IN), 0);
+		ck_assert_int_eq(cn_writer_rr(&w, CN_SECTION_ANSWER, N(names[i]), CN_TYPE_NS,
+					      CN_CLASS_IN, 1, N(names[i]),
+					      (uint16_t)cn_dname_len(N(names[i]))),
+				 0);
+		size_t n = cn_writer_finish(&w);
+		cn_msg_t m;
+		ck_assert_int_eq(cn_msg_parse(buf, n, &arena, &m), 0);
+		ck_assert(cn_dname_eq(m.qname, N(names[i])));
+		ck_assert(cn_dname_eq(m.rrs[0].owner, N(names[i])));
+		ck_assert(cn_dname_eq(m.rrs[0].rdata, N(names[i])));
+		ck_assert_uint_eq(n, 12 + cn_dname_len(N(names[i])) + 4 + 2 + 10 + 2);
+	}
+}
+END_TEST
+
 START_TEST(test_decompress_on_read)
 {
 	/* SRV and DNAME must not be compressed by senders, but are read if they are */
@@ -1025,6 +1051,7 @@ static Suite *wire_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_roundtrip_all_types);
 	tcase_add_test(tc, test_compression_targets);
+	tcase_add_test(tc, test_compression_repeated_labels);
 	tcase_add_test(tc, test_decompress_on_read);
 	tcase_add_test(tc, test_ttl_top_bit);
 	tcase_add_test(tc, test_malformed_corpus);
