@@ -25,6 +25,8 @@ static const uint8_t QUERY[] = {
 	0x00, 0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 #define QEND 33 /* header + question */
+/* Scheduling slack allowed past a deadline (2 shared cores, sanitizers on). */
+#define MARGIN_MS 200
 
 /* ------------------------------------------------------------------ fake server ------- */
 
@@ -553,7 +555,7 @@ START_TEST(test_case_mismatch_timeout)
 	ck_assert_int_eq(res.ev, CN_UP_CASE_MISMATCH);
 	unsigned ms = elapsed_ms(t0, res.at_ns);
 	ck_assert_uint_ge(ms, 195);
-	ck_assert_uint_lt(ms, 350);
+	ck_assert_uint_lt(ms, 200 + MARGIN_MS);
 	cn_upstream_stats_t s = stats();
 	ck_assert_uint_eq(s.ignored_case, 1);
 	ck_assert_uint_eq(s.case_failures, 1);
@@ -572,7 +574,7 @@ START_TEST(test_timeout)
 	ck_assert_int_eq(res.ev, CN_UP_TIMEOUT);
 	unsigned ms = elapsed_ms(t0, res.at_ns);
 	ck_assert_uint_ge(ms, 245);
-	ck_assert_uint_lt(ms, 400);
+	ck_assert_uint_lt(ms, 250 + MARGIN_MS);
 	ck_assert_uint_ge(res.rtt_ms, 245);
 	ck_assert_uint_eq(stats().timeouts, 1);
 	stop();
@@ -654,7 +656,7 @@ START_TEST(test_tcp_stall_times_out)
 	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
 	run_until_calls(&res, 1);
 	ck_assert_int_eq(res.ev, CN_UP_TIMEOUT);
-	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), 350);
+	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), 200 + MARGIN_MS);
 	stop();
 }
 END_TEST
@@ -670,7 +672,7 @@ START_TEST(test_tcp_refused)
 	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
 	run_until_calls(&res, 1);
 	ck_assert_int_eq(res.ev, CN_UP_NETWORK_ERROR);
-	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), 200);
+	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), MARGIN_MS); /* timeout is 2000 */
 	ck_assert_uint_eq(stats().network_errors, 1);
 	stop();
 }
@@ -694,7 +696,7 @@ START_TEST(test_icmp_unreachable)
 	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
 	run_until_calls(&res, 1);
 	ck_assert_int_eq(res.ev, CN_UP_NETWORK_ERROR);
-	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), 200);
+	ck_assert_uint_lt(elapsed_ms(t0, res.at_ns), MARGIN_MS); /* timeout is 2000 */
 	ck_assert_uint_eq(stats().network_errors, 1);
 	stop();
 }
