@@ -243,7 +243,14 @@ static int start(daemon_t *d)
 		char err[256];
 		int rc = cn_hints_load(cfg->root_hints, &d->hints, &d->nhints, err, sizeof(err));
 		if (rc < 0) {
-			fprintf(stderr, "%s: %s\n", cfg->root_hints, err);
+			/* "FILE:LINE: reason" like the config loader ("line N: reason" from it). */
+			size_t plen = strlen(cfg->root_hints);
+			if (strncmp(err, cfg->root_hints, plen) == 0)
+				fprintf(stderr, "%s\n", err);
+			else if (strncmp(err, "line ", 5) == 0)
+				fprintf(stderr, "%s:%s\n", cfg->root_hints, err + 5);
+			else
+				fprintf(stderr, "%s: %s\n", cfg->root_hints, err);
 			return 2;
 		}
 		cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, cfg->root_hints);
