@@ -21,8 +21,9 @@
  * stands in the message (2 octets for a pointer). out: at least CN_DNAME_MAX bytes, receives
  * the uncompressed name; *out_len its length (may be NULL).
  * Strict: a pointer must point strictly backwards, before the start of the label sequence
- * that uses it; labels of type 0x40/0x80 are rejected; the decoded name must fit in 255
- * octets; every read is checked against msg_len.
+ * that uses it, and not into the 12-byte header; at most 128 pointers are followed; labels
+ * of type 0x40/0x80 are rejected; the decoded name must fit in 255 octets; every read is
+ * checked against msg_len. out may be NULL to check and skip a name.
  * Returns 0, or CN_ETRUNC, CN_ELABEL, CN_ENAMELEN, CN_EPTR, CN_ELOOP.
  */
 int cn_dname_unpack(const uint8_t *msg, size_t msg_len, size_t *pos, uint8_t *out,

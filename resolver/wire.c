@@ -154,6 +154,10 @@ static cn_section_t section_of(const cn_msg_t *msg, size_t i)
 	return CN_SECTION_ADDITIONAL;
 }
 
+/* Decoded RDATA of ordinary size is built on the stack and copied at its exact length, so a
+ * hostile message of many compressed names does not reserve 255 arena bytes per name. */
+#define RDATA_STACK_MAX 2048
+
 /* RDATA into the arena: decompressed for known IN types, verbatim otherwise (RFC 3597). */
 static int store_rdata(const uint8_t *w, const rr_head_t *h, cn_arena_t *arena, cn_rr_t *rr)
 {
@@ -163,13 +167,16 @@ static int store_rdata(const uint8_t *w, const rr_head_t *h, cn_arena_t *arena, 
 		rr->rdlen = h->rdlen;
 		return rr->rdata ? 0 : -ENOMEM;
 	}
+	uint8_t stack[RDATA_STACK_MAX];
 	size_t cap = cn__rdata_unpack_bound(d, h->rdlen);
-	uint8_t *out = cn_arena_alloc(arena, cap);
+	uint8_t *out = cap <= sizeof(stack) ? stack : cn_arena_alloc(arena, cap);
 	if (!out)
 		return -ENOMEM;
 	int r = cn__rdata_unpack(d, w, h->rdata, h->rdlen, out, cap);
 	if (r < 0)
 		return r;
+	if (out == stack && !(out = cn_arena_dup(arena, stack, (size_t)r)))
+		return -ENOMEM;
 	rr->rdata = out;
 	rr->rdlen = (uint16_t)r;
 	return 0;
@@ -180,7 +187,7 @@ static int store_rdata(const uint8_t *w, const rr_head_t *h, cn_arena_t *arena, 
 static const uint8_t *store_owner(cn_arena_t *arena, const uint8_t *name, size_t len,
 				  const cn_rr_t *prev)
 {
-	if (prev && memcmp(prev->owner, name, len) == 0)
+	if (prev && cn_dname_len(prev->owner) == len && memcmp(prev->owner, name, len) == 0)
 		return prev->owner;
 	return cn_arena_dup(arena, name, len);
 }

@@ -423,6 +423,31 @@ START_TEST(test_decompress_on_read)
 }
 END_TEST
 
+START_TEST(test_large_txt)
+{
+	/* 16 strings of 255 octets: RDATA larger than the parser's stack buffer */
+	bb_t *rd = bb_new();
+	for (int i = 0; i < 16; i++) {
+		bb_u8(rd, 255);
+		for (int k = 0; k < 255; k++)
+			bb_u8(rd, 'a' + (i + k) % 26);
+	}
+	uint8_t *buf = malloc(8192);
+	cn_writer_t w;
+	ck_assert_int_eq(cn_writer_init(&w, buf, 8192, 1, 0), 0);
+	ck_assert_int_eq(cn_writer_rr(&w, CN_SECTION_ANSWER, N("big.example"), CN_TYPE_TXT,
+				      CN_CLASS_IN, 1, rd->b, (uint16_t)rd->n),
+			 0);
+	size_t n = cn_writer_finish(&w);
+	cn_msg_t m;
+	ck_assert_int_eq(cn_msg_parse(buf, n, &arena, &m), 0);
+	ck_assert_uint_eq(m.rrs[0].rdlen, rd->n);
+	ck_assert_mem_eq(m.rrs[0].rdata, rd->b, rd->n);
+	free(buf);
+	free(rd);
+}
+END_TEST
+
 START_TEST(test_ttl_top_bit)
 {
 	bb_t *b = bb_new();
@@ -1053,6 +1078,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, test_compression_targets);
 	tcase_add_test(tc, test_compression_repeated_labels);
 	tcase_add_test(tc, test_decompress_on_read);
+	tcase_add_test(tc, test_large_txt);
 	tcase_add_test(tc, test_ttl_top_bit);
 	tcase_add_test(tc, test_malformed_corpus);
 	tcase_add_test(tc, test_edns_fields);
