@@ -51,6 +51,7 @@ struct cn_tcp_conn {
 	unsigned handles_open;    /* 2 until both handles are closed */
 	bool closing, reading;
 	bool processing;          /* inside conn_process (no re-entry) */
+	bool eof;                 /* the client shut its side: answer what is owed, close */
 };
 
 typedef struct write_req {
@@ -111,6 +112,10 @@ static void conn_update_idle(cn_tcp_conn_t *c)
 {
 	if (c->closing)
 		return;
+	if (c->eof && c->refs == 0 && c->queued_bytes == 0 && !c->processing) {
+		conn_close(c);
+		return;
+	}
 	if (c->refs == 0 && c->queued_bytes == 0) {
 		unsigned ms = c->srv ? c->srv->idle_ms : 1;
 		uv_timer_start(&c->idle, on_idle, ms, 0);
@@ -165,7 +170,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_resume(cn_tcp_conn_t *c)
 {
-	if (c->closing || c->reading || conn_over_limits(c))
+	if (c->closing || c->eof || c->reading || conn_over_limits(c))
 		return;
 	if (uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0)
 		c->reading = true;
@@ -223,9 +228,15 @@ static void conn_process(cn_tcp_conn_t *c)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	cn_tcp_conn_t *c = s->data;
+	if (nread == UV_EOF) {
+		/* The client shut its sending side (allowed after its last query): send the
+		 * answers still owed, then close (conn_update_idle does when nothing is left). */
+		c->eof = true;
+		conn_pause(c);
+		conn_process(c);
+		return;
+	}
 	if (nread < 0) {
-		/* UV_EOF: the client closed its side. Answers still owed cannot be sent on a
-		 * half-closed socket reliably; close (RFC 7766 6.2.4 lets the server close). */
 		conn_close(c);
 		return;
 	}
@@ -245,7 +256,7 @@ static void on_written(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	if (c->reading)
+	if (c->reading || c->eof)
 		conn_update_idle(c);
 	else
 		conn_process(c); /* paused on the byte bound: resume */
@@ -293,7 +304,7 @@ void cn_tcp_conn_release(cn_tcp_conn_t *c)
 	if (c->reading)
 		conn_update_idle(c);
 	else
-		conn_process(c); /* paused on the pipeline bound: resume */
+		conn_process(c); /* paused (pipeline bound or EOF): dispatch what is buffered */
 }
 
 static void on_connection(uv_stream_t *server, int status)
