@@ -20,6 +20,7 @@
 #include "net/config.h"
 #include "net/log.h"
 #include "net/worker.h"
+#include "resolver/errors.h"
 #include "resolver/resolver.h"
 #if __has_include("net/control.h")
 #include "net/control.h"
@@ -260,7 +261,7 @@ static int start(daemon_t *d)
 	arc4random_buf(cc.hash_key, sizeof(cc.hash_key));
 	int rc = cn_cache_new(&cc, &d->cache);
 	if (rc < 0) {
-		cn_log(CN_LOG_ERROR, "cannot create the cache: %s", strerror(-rc));
+		cn_log(CN_LOG_ERROR, "cannot create the cache: %s", cn_strerror(rc));
 		return 1;
 	}
 	if (cfg->load_cache_at_start && cfg->cache_dump_file) {
@@ -269,8 +270,8 @@ static int start(daemon_t *d)
 			cn_log(CN_LOG_INFO, "cache: %ld entries loaded from %s", n,
 			       cfg->cache_dump_file);
 		else
-			cn_log(CN_LOG_WARNING, "cache: not loaded from %s (error %ld)",
-			       cfg->cache_dump_file, n);
+			cn_log(CN_LOG_WARNING, "cache: not loaded from %s: %s",
+			       cfg->cache_dump_file, cn_strerror((int)n));
 	}
 
 	cn_engine_conf_t ec = cfg->engine;
@@ -281,7 +282,7 @@ static int start(daemon_t *d)
 	ec.log_level = cfg->log_level;
 	rc = cn_engine_new(&ec, d->cache, &d->engine);
 	if (rc < 0) {
-		cn_log(CN_LOG_ERROR, "cannot create the engine: error %d", rc);
+		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;
 	}
 
@@ -382,7 +383,7 @@ static int stop(daemon_t *d)
 			       d->cfg.cache_dump_file);
 		else
 			cn_log(CN_LOG_WARNING, "cache: dump to %s failed: %s",
-			       d->cfg.cache_dump_file, strerror((int)-n));
+			       d->cfg.cache_dump_file, cn_strerror((int)n));
 	}
 	cn_engine_free(d->engine);
 	cn_cache_free(d->cache);
