@@ -463,8 +463,8 @@ END_TEST
 
 START_TEST(test_budget_million_sieve_lru)
 {
-	budget_run(CN_EVICT_SIEVE, 300);
-	budget_run(CN_EVICT_LRU, 300);
+	budget_run(CN_EVICT_SIEVE, 1000);
+	budget_run(CN_EVICT_LRU, 1000);
 }
 END_TEST
 
