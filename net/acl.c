@@ -95,7 +95,7 @@ static int addr_of(const struct sockaddr *sa, uint8_t addr[16])
 
 bool cn_cidr_match(const cn_cidr_t *c, const struct sockaddr *sa)
 {
-	uint8_t addr[16];
+	uint8_t addr[16] = { 0 };
 	int family = addr_of(sa, addr);
 	return family == c->family && prefix_eq(addr, c->addr, c->prefix);
 }

@@ -357,15 +357,24 @@ static bool in_stack(cn_request_t *r, const uint8_t *name)
 /* Finish the whole request with SERVFAIL and an EDE. */
 static cn_state_t fail(cn_request_t *r, uint16_t ede, const char *what)
 {
-	char zone[CN_DNAME_STR_MAX];
-	name_str(top(r)->zone, zone, sizeof(zone));
 	r->result.rcode = CN_RCODE_SERVFAIL;
 	r->result.nan = 0;
 	r->result.has_soa = false;
 	r->result.has_ede = true;
 	r->result.ede_code = ede;
-	snprintf(r->result.ede_text, sizeof(r->result.ede_text), "%s%s%s", what,
-		 r->why[0] ? ": " : "", r->why);
+	/* "what: why", cut to the EDE text size (the EDE is for people, not parsers) */
+	char *t = r->result.ede_text;
+	size_t cap = sizeof(r->result.ede_text);
+	size_t n = strnlen(what, cap - 1);
+	memcpy(t, what, n);
+	if (r->why[0] && n + 2 < cap - 1) {
+		memcpy(t + n, ": ", 2);
+		n += 2;
+		size_t w = strnlen(r->why, cap - 1 - n);
+		memcpy(t + n, r->why, w);
+		n += w;
+	}
+	t[n] = 0;
 	r->done = true;
 	r->cacheable = false;
 	cn__log(r->e, 2, "SERVFAIL: %s", r->result.ede_text);
