@@ -57,9 +57,12 @@ typedef enum cn_cache_policy {
 	CN_EVICT_LRU = 2,
 } cn_cache_policy_t;
 
+/** Configuration. A zeroed field means its default (so max_ttl_s = 0 is "86400", not
+ *  "cache nothing"); see cache/README.md. */
 typedef struct cn_cache_conf {
 	size_t budget_bytes;      /* everything the cache holds; minimum 64 KiB */
-	unsigned shards;          /* power of two; 0 = default (16) */
+	unsigned shards;          /* power of two; 0 = default (16, halved until each shard
+				     has >= 256 KiB); explicit counts need >= 16 KiB each */
 	cn_cache_policy_t policy; /* default S3-FIFO */
 	uint32_t min_ttl_s;       /* clamp, default 0 */
 	uint32_t max_ttl_s;       /* clamp, default 86400 */
@@ -90,6 +93,10 @@ typedef struct cn_cache_entry {
 #define CN_LOOKUP_STALE 0x1   /* return an expired entry that is inside the stale window */
 #define CN_LOOKUP_PEEK 0x2    /* do not count in stats nor mark as used (control tool) */
 
+/** Counters. lookups = hits + stale_hits + miss_first + miss_expired + miss_evicted
+ *  (PEEK lookups and -ENOSPC are not counted); insertions counts every stored entry,
+ *  replacements the subset that replaced one; evictions are live entries removed for room,
+ *  expirations expired ones removed (when met, or chosen for room). */
 typedef struct cn_cache_stats {
 	uint64_t entries;
 	uint64_t bytes_used;
@@ -125,7 +132,7 @@ int cn_cache_insert(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 		    uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_s,
 		    uint64_t now_s, const void *data, size_t data_len);
 
-/** Remove one entry. 0, or -ENOENT. */
+/** Remove one entry (and its history: a later miss reads FIRST). 0, -ENOENT or -EINVAL. */
 int cn_cache_remove(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
 		    uint16_t rclass);
 
