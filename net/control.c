@@ -151,15 +151,17 @@ static void cmd_stats(cn_control_t *c, sbuf_t *b)
 	put(b, "answer.refused", e.outcome[CN_OUT_REFUSED]);
 	put(b, "answer.formerr", e.outcome[CN_OUT_FORMERR]);
 	put(b, "answer.dropped", e.outcome[CN_OUT_DROPPED]);
-	/* Client queries answered from the cache, over all client queries (hosted-zone
-	 * answers are not cache answers). Six decimals; 0 before the first query. */
-	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] +
-			      e.outcome[CN_OUT_CACHE_NEGATIVE] + e.outcome[CN_OUT_CACHE_STALE];
+	/* Client queries answered from the cache with no upstream query, over all client
+	 * queries. Stale answers are not counted: one is only served after an upstream
+	 * attempt failed or ran past the client deadline (RFC 8767). Hosted-zone answers are
+	 * not cache answers. Six decimals; 0 before the first query. */
+	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] + e.outcome[CN_OUT_CACHE_NEGATIVE];
 	sb_printf(b, "cache.hit_rate %.6f\n",
 		  e.queries ? (double)from_cache / (double)e.queries : 0.0);
-	put(b, "miss.first", cs.miss_first);
-	put(b, "miss.expired", cs.miss_expired);
-	put(b, "miss.evicted", cs.miss_evicted);
+	/* Per client query answered after a miss (RESOLVED or SERVFAIL): exactly one each. */
+	put(b, "miss.first", e.miss_first);
+	put(b, "miss.expired", e.miss_expired);
+	put(b, "miss.evicted", e.miss_evicted);
 	put(b, "miss.uncacheable", e.miss_uncacheable);
 	put(b, "cache.entries", cs.entries);
 	put(b, "cache.bytes", cs.bytes_used);
