@@ -116,7 +116,8 @@ void cn_cache_free(cn_cache_t *cache);
 /**
  * Look up (name, type, rclass) at now_s. On a hit copies the value into buf (cap bytes)
  * and fills *out. Returns 0 on a hit, -ENOENT on a miss (out->miss tells why), -ENOSPC when
- * cap < out->data_len (nothing copied; counted as neither hit nor miss).
+ * cap < out->data_len (nothing copied; counted as neither hit nor miss), -EINVAL on bad
+ * arguments (NULLs, name_len 0 or > 255, buf NULL with cap > 0).
  */
 int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
 		    uint16_t rclass, uint64_t now_s, unsigned flags, cn_cache_entry_t *out,
@@ -126,7 +127,9 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
  * Store a value for (name, type, rclass), copying data. ttl_s is clamped to the configured
  * bounds (negative kinds to neg_max_ttl_s). Returns 0 when stored, -EEXIST when a live
  * entry of higher rank was kept, -E2BIG when the entry alone exceeds 1/8 of a shard's
- * budget, -ENOMEM. Eviction makes room first, so the budget always holds.
+ * budget, -ENOMEM, -EINVAL (not a well-formed uncompressed wire name, unknown kind or rank,
+ * NXDOMAIN not at type 0 or another kind at type 0). Eviction makes room first, so the
+ * budget always holds.
  */
 int cn_cache_insert(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
 		    uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_s,
