@@ -802,41 +802,48 @@ static reply_kind_t on_full_answer(cn_request_t *r, frame_t *f, const cn_msg_t *
 		}
 		const cn_rr_t *cname = NULL;
 		uint8_t next[CN_DNAME_MAX];
-		if (gather(m, CN_SECTION_ANSWER, name, CN_TYPE_CNAME, set, 2) == 1) {
+		/* A DNAME above name inside the zone comes first (RFC 6672 3.2): the
+		 * server's synthesised CNAME is not needed, cairn synthesises its own. */
+		for (size_t i = 0; i < m->an && !cname; i++) {
+			const cn_rr_t *d = &m->rrs[i];
+			if (d->type != CN_TYPE_DNAME || d->rclass != CN_CLASS_IN ||
+			    !cn_dname_is_sub(name, d->owner) || cn_dname_eq(name, d->owner) ||
+			    !cn_dname_is_sub(d->owner, f->zone))
+				continue;
+			if (dname_subst(name, d->owner, d->rdata, next) != 0) {
+				if (r->depth == 1) {
+					r->result.rcode = CN_RCODE_YXDOMAIN; /* RFC 6672 2.2 */
+					if (result_add(r, d) != 0)
+						return R_FAIL;
+				}
+				r->cacheable = false;
+				return R_ANSWER;
+			}
+			cname = d;
+			const cn_rr_t *one[1] = { d };
+			cache_rrset(r, one, 1, rank, now.wall_s);
+			if (r->depth == 1) {
+				/* the synthesised CNAME (RFC 6672 3.1), TTL of the DNAME */
+				cn_rr_t syn = { .owner = name, .rdata = next, .ttl = d->ttl,
+						.type = CN_TYPE_CNAME, .rclass = CN_CLASS_IN,
+						.rdlen = (uint16_t)cn_dname_len(next),
+						.section = CN_SECTION_ANSWER };
+				if (result_add(r, d) != 0 || result_add(r, &syn) != 0)
+					return R_FAIL;
+			}
+		}
+		if (!cname && gather(m, CN_SECTION_ANSWER, name, CN_TYPE_CNAME, set, 2) == 1) {
 			cname = set[0];
 			cache_rrset(r, set, 1, rank, now.wall_s);
+			if (cn_dname_check(cname->rdata, cname->rdlen) <= 0)
+				return R_BAD;
 			cn_dname_copy(next, cname->rdata);
 			if (r->depth == 1 && result_add(r, cname) != 0)
 				return R_FAIL;
-		} else {
-			/* a DNAME above name, inside the zone */
-			for (size_t i = 0; i < m->an && !cname; i++) {
-				const cn_rr_t *d = &m->rrs[i];
-				if (d->type != CN_TYPE_DNAME || !cn_dname_is_sub(name, d->owner) ||
-				    cn_dname_eq(name, d->owner) || !cn_dname_is_sub(d->owner, f->zone))
-					continue;
-				if (dname_subst(name, d->owner, d->rdata, next) != 0) {
-					if (r->depth == 1) {
-						r->result.rcode = CN_RCODE_YXDOMAIN; /* RFC 6672 2.2 */
-						result_add(r, d);
-					}
-					return R_ANSWER;
-				}
-				cname = d;
-				const cn_rr_t *one[1] = { d };
-				cache_rrset(r, one, 1, rank, now.wall_s);
-				if (r->depth == 1) {
-					/* the synthesised CNAME (RFC 6672 3.1), TTL of the DNAME */
-					cn_rr_t syn = { .owner = name, .rdata = next, .ttl = d->ttl,
-							.type = CN_TYPE_CNAME, .rclass = CN_CLASS_IN,
-							.rdlen = (uint16_t)cn_dname_len(next),
-							.section = CN_SECTION_ANSWER };
-					if (result_add(r, d) != 0 || result_add(r, &syn) != 0)
-						return R_FAIL;
-				}
-			}
 		}
 		if (!cname) {
+			if (CN_RCODE(m->flags) == CN_RCODE_YXDOMAIN)
+				return R_BAD; /* YXDOMAIN without the DNAME that explains it */
 			if (cn_dname_eq(name, f->name) && !aa && !find_soa(m, f->zone, name))
 				return R_BAD; /* neither answer nor authoritative negative: lame */
 			if (!cn_dname_eq(name, f->name)) {
@@ -966,7 +973,8 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		ad->tried = false;
 		return step(r, now);
 	}
-	if (rcode != CN_RCODE_NOERROR && rcode != CN_RCODE_NXDOMAIN) {
+	if (rcode != CN_RCODE_NOERROR && rcode != CN_RCODE_NXDOMAIN &&
+	    rcode != CN_RCODE_YXDOMAIN) {
 		char why[32];
 		snprintf(why, sizeof(why), "answered RCODE %u", rcode);
 		server_failed(r, CN_NSEL_LAME, why, now);

@@ -76,6 +76,11 @@ static const frr_t example_rrs[] = {
 	{ "loop1.example.com.", CN_TYPE_CNAME, 300, "loop2.example.com." },
 	{ "loop2.example.com.", CN_TYPE_CNAME, 300, "loop1.example.com." },
 	{ "mail.example.com.", CN_TYPE_MX, 300, "mx.example.com." },
+	{ "old.example.com.", CN_TYPE_DNAME, 300, "hoster.net." },
+	{ "huge.example.com.", CN_TYPE_DNAME, 300,
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+	  "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.com." },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t hoster_rrs[] = {
@@ -186,6 +191,29 @@ static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, u
 		return cn_writer_finish(&w);
 	}
 	cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	/* DNAME at an ancestor (RFC 6672 2.3): the DNAME and a synthesised CNAME */
+	for (const frr_t *rr = z->rrs; rr->owner; rr++) {
+		uint8_t o[CN_DNAME_MAX];
+		dname(rr->owner, o);
+		if (rr->type != CN_TYPE_DNAME || !cn_dname_is_sub(q.qname, o) ||
+		    cn_dname_eq(q.qname, o))
+			continue;
+		add_rr(&w, CN_SECTION_ANSWER, rr);
+		uint8_t target[CN_DNAME_MAX], syn[2 * CN_DNAME_MAX];
+		dname(rr->data, target);
+		int skip = cn_dname_labels(q.qname) - cn_dname_labels(o);
+		size_t plen = (size_t)(cn_dname_skip(q.qname, skip) - q.qname);
+		memcpy(syn, q.qname, plen);
+		memcpy(syn + plen, target, cn_dname_len(target));
+		if (plen + cn_dname_len(target) > CN_DNAME_MAX) {
+			cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_YXDOMAIN);
+			return cn_writer_finish(&w);
+		}
+		ck_assert_int_eq(cn_writer_rr(&w, CN_SECTION_ANSWER, q.qname, CN_TYPE_CNAME,
+					      CN_CLASS_IN, rr->ttl, syn,
+					      (uint16_t)cn_dname_len(syn)), 0);
+		return cn_writer_finish(&w);
+	}
 	bool exists = false, answered = false;
 	for (const frr_t *rr = z->rrs; rr->owner; rr++) {
 		if (!owner_is(rr, q.qname))
@@ -581,6 +609,38 @@ START_TEST(upstream_query_limit)
 }
 END_TEST
 
+START_TEST(dname_synthesises_a_cname)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("host.old.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 3);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_DNAME);
+	ck_assert_uint_eq(m.rrs[1].type, CN_TYPE_CNAME);
+	char target[CN_DNAME_STR_MAX];
+	cn_dname_to_str(m.rrs[1].rdata, target, sizeof(target));
+	ck_assert_str_eq(target, "host.hoster.net.");
+	assert_a(&m, 2, "127.0.0.20");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(dname_overflow_is_yxdomain)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* 4 labels of 63 under huge.example.com. would pass 255 octets once substituted */
+	ask("ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd."
+	    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee."
+	    "huge.example.com.", CN_TYPE_A, &a, &m);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_YXDOMAIN);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -597,6 +657,8 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, all_servers_dead_gives_servfail_naming_them);
 	tcase_add_test(tc, loopback_upstream_refused_by_default);
 	tcase_add_test(tc, upstream_query_limit);
+	tcase_add_test(tc, dname_synthesises_a_cname);
+	tcase_add_test(tc, dname_overflow_is_yxdomain);
 	suite_add_tcase(s, tc);
 	return s;
 }
