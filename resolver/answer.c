@@ -246,7 +246,9 @@ static int add_rrset(cn_result_t *res, const uint8_t *owner, uint16_t type,
 {
 	cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
 	size_t n;
-	if (cn__value_decode_rrset(val, ent->data_len, refs, CN_ANSWER_MAX_RRS - res->nan, &n))
+	size_t room = res->an_cap - res->nan;
+	if (cn__value_decode_rrset(val, ent->data_len, refs,
+				   room < CN_ANSWER_MAX_RRS ? room : CN_ANSWER_MAX_RRS, &n))
 		return CN_EMALF;
 	for (size_t i = 0; i < n; i++) {
 		cn_rr_t *rr = &res->an[res->nan++];

@@ -141,7 +141,18 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 
 /* Scratch for cache values on the hit path: one per thread, never freed while it runs. */
 static _Thread_local uint8_t hit_scratch[2 * CN_VALUE_MAX];
+static _Thread_local cn_rr_t hit_rrs[CN_ANSWER_MAX_RRS];
 static _Thread_local cn_result_t hit_result;
+
+/* The thread's result, empty, with its record slots. */
+static cn_result_t *hit_result_get(void)
+{
+	cn_result_t *res = &hit_result;
+	memset(res, 0, sizeof(*res));
+	res->an = hit_rrs;
+	res->an_cap = CN_ANSWER_MAX_RRS;
+	return res;
+}
 
 /* Fill q from a parsed client query. */
 static void question_from_msg(const cn_msg_t *m, const cn_client_t *client, cn_question_t *q)
@@ -176,14 +187,11 @@ static size_t header_only_error(const uint8_t *pkt, uint16_t rcode, uint8_t *out
 static size_t answer_any(const cn_engine_t *e, const cn_question_t *q, uint8_t *out, size_t cap)
 {
 	static const uint8_t hinfo[] = { 7, 'R', 'F', 'C', '8', '4', '8', '2', 0 };
-	cn_result_t *res = &hit_result;
-	memset(res, 0, offsetof(cn_result_t, an));
+	cn_result_t *res = hit_result_get();
 	res->an[0] = (cn_rr_t){ .owner = q->qname, .rdata = hinfo, .ttl = 3600,
 				.type = CN_TYPE_HINFO, .rclass = CN_CLASS_IN,
 				.rdlen = sizeof(hinfo), .section = CN_SECTION_ANSWER };
 	res->nan = 1;
-	res->has_soa = false;
-	res->has_ede = false;
 	return cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
 }
 
@@ -254,7 +262,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 	bool stale;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
-	cn_result_t *res = &hit_result;
+	cn_result_t *res = hit_result_get();
 	ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, 0,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
@@ -300,7 +308,7 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 	bool stale;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
-	cn_result_t *res = &hit_result;
+	cn_result_t *res = hit_result_get();
 	int ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
 					e->conf.limits.cname_chain, hit_scratch,
 					sizeof(hit_scratch), res, &stale, &left, &orig, &miss);

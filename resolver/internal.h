@@ -47,8 +47,8 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 /** A finished answer, from cache or from a resolution: what the client reply carries. */
 typedef struct cn_result {
 	uint16_t rcode;
-	cn_rr_t an[CN_ANSWER_MAX_RRS];
-	size_t nan;
+	cn_rr_t *an;          /* answer records, an_cap slots owned by whoever built it */
+	size_t nan, an_cap;
 	cn_rr_t soa;          /* AUTHORITY for negative answers */
 	bool has_soa;
 	bool aa;              /* hosted-zone answers only */
@@ -66,7 +66,8 @@ size_t cn__answer_error(const cn_question_t *q, uint16_t rcode, uint16_t ede_cod
 			const char *ede_text, uint16_t edns_size, uint8_t *out, size_t cap);
 
 /**
- * Try to build the whole answer for (qname, qtype) from the cache, following CNAMEs
+ * Try to build the whole answer for (qname, qtype) from the cache (res->an and res->an_cap
+ * must be set by the caller; at most an_cap records are returned), following CNAMEs
  * through it and applying RFC 8020 (a cached NXDOMAIN above qname answers for it).
  * scratch: at least CN_VALUE_MAX * 2 bytes; the result's records point into it.
  * flags: CN_LOOKUP_STALE to accept stale entries. Returns 0 on a full answer (*stale set

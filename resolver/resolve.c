@@ -32,8 +32,11 @@
 #define CN_NS_ADDRS 4      /* addresses kept per NS name */
 #define CN_FRAMES 6        /* frame 0 + priming + sub-requests */
 
+/* A server address, compact (a request holds up to CN_FRAMES x CN_FRAME_NS x CN_NS_ADDRS). */
 typedef struct ns_addr {
-	struct sockaddr_storage ss;
+	uint8_t ip[16];
+	uint16_t port;   /* network order */
+	uint8_t family;  /* AF_INET / AF_INET6 */
 	bool tried;
 } ns_addr_t;
 
@@ -45,6 +48,42 @@ typedef struct ns_entry {
 	bool failed;      /* its addresses could not be found */
 	bool resolving;   /* a sub-request is finding its addresses */
 } ns_entry_t;
+
+static void addr_to_ss(const ns_addr_t *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+		s->sin_family = AF_INET;
+		s->sin_port = a->port;
+		memcpy(&s->sin_addr, a->ip, 4);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+		s->sin6_family = AF_INET6;
+		s->sin6_port = a->port;
+		memcpy(&s->sin6_addr, a->ip, 16);
+	}
+}
+
+static bool addr_from_ss(const struct sockaddr_storage *ss, ns_addr_t *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		a->family = AF_INET;
+		a->port = s->sin_port;
+		memcpy(a->ip, &s->sin_addr, 4);
+		return true;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		a->family = AF_INET6;
+		a->port = s->sin6_port;
+		memcpy(a->ip, &s->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
 
 typedef struct frame {
 	uint8_t name[CN_DNAME_MAX];   /* target */
@@ -69,7 +108,7 @@ struct cn_request {
 	cn_arena_t arena;       /* the reply being consumed; reset per reply */
 	cn_arena_t keep;        /* the result's records; lives as long as the request */
 	cn_question_t q;
-	frame_t fr[CN_FRAMES];
+	frame_t *fr[CN_FRAMES];  /* allocated on first push, reused, freed with the request */
 	int depth;              /* frames in use */
 	bool primed;            /* priming tried in this request */
 	cn_result_t result;
@@ -83,8 +122,13 @@ struct cn_request {
 	bool sent_edns;
 	cn_upstream_query_t up;
 	char why[CN_EDE_TEXT_MAX];
-	uint8_t scratch[2 * CN_VALUE_MAX]; /* cache values */
+	uint8_t *scratch;       /* the thread's buffer for cache values, valid during a call */
 };
+
+/* Cache values are read into a per-thread buffer: a request only needs it during one call
+ * into the engine, and thousands of requests may be in flight per worker. */
+static _Thread_local uint8_t tl_scratch[2 * CN_VALUE_MAX];
+#define CN_SCRATCH_LEN sizeof(tl_scratch)
 
 /* ------------------------------------------------------------------ small helpers --- */
 
@@ -117,7 +161,18 @@ static void name_str(const uint8_t *name, char *buf, size_t len)
 		snprintf(buf, len, "(name)");
 }
 
-static frame_t *top(cn_request_t *r) { return &r->fr[r->depth - 1]; }
+static frame_t *top(cn_request_t *r) { return r->fr[r->depth - 1]; }
+
+/* Push a frame (allocating it the first time this depth is used). NULL when out of memory
+ * or past CN_FRAMES. */
+static frame_t *push_frame(cn_request_t *r)
+{
+	if (r->depth >= CN_FRAMES)
+		return NULL;
+	if (!r->fr[r->depth] && !(r->fr[r->depth] = malloc(sizeof(frame_t))))
+		return NULL;
+	return r->fr[r->depth++];
+}
 
 static const ns_addr_t *cur_server(cn_request_t *r)
 {
@@ -154,11 +209,14 @@ static void ns_add_addr(ns_entry_t *ns, uint16_t type, const uint8_t *rdata, uin
 	} else {
 		return;
 	}
+	ns_addr_t a;
+	addr_from_ss(&ss, &a);
 	for (unsigned i = 0; i < ns->naddr; i++)
-		if (memcmp(&ns->addr[i].ss, &ss, sizeof(ss)) == 0)
+		if (ns->addr[i].family == a.family && ns->addr[i].port == a.port &&
+		    memcmp(ns->addr[i].ip, a.ip, 16) == 0)
 			return;
 	if (ns->naddr < CN_NS_ADDRS)
-		ns->addr[ns->naddr++] = (ns_addr_t){ .ss = ss };
+		ns->addr[ns->naddr++] = a;
 }
 
 /* Copy an RR (owner and rdata) into the request's long-lived arena. */
@@ -176,9 +234,20 @@ static int keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst)
 
 static int result_add(cn_request_t *r, const cn_rr_t *rr)
 {
-	if (r->result.nan >= CN_ANSWER_MAX_RRS)
+	cn_result_t *res = &r->result;
+	if (res->nan >= CN_ANSWER_MAX_RRS)
 		return CN_ELIMIT;
-	return keep_rr(r, rr, &r->result.an[r->result.nan++]);
+	if (res->nan == res->an_cap) {
+		size_t cap = res->an_cap ? res->an_cap * 2 : 8;
+		cn_rr_t *an = cn_arena_alloc(&r->keep, cap * sizeof(*an));
+		if (!an)
+			return -ENOMEM;
+		if (res->nan)
+			memcpy(an, res->an, res->nan * sizeof(*an));
+		res->an = an;
+		res->an_cap = cap;
+	}
+	return keep_rr(r, rr, &res->an[res->nan++]);
 }
 
 /* ------------------------------------------------------------------ cache I/O ------- */
@@ -214,7 +283,7 @@ static void cache_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n, cn
 {
 	if (n == 0 || n > r->e->conf.limits.rrset_records)
 		return;
-	int len = cn__value_encode_rrset(set, n, r->scratch, sizeof(r->scratch));
+	int len = cn__value_encode_rrset(set, n, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return;
 	uint32_t ttl = rrset_ttl(set, n);
@@ -239,7 +308,7 @@ static void cache_negative(cn_request_t *r, const uint8_t *name, uint16_t type, 
 	uint32_t ttl = soa->ttl < minimum ? soa->ttl : minimum;
 	if (ttl == 0)
 		r->cacheable = false;
-	int len = cn__value_encode_neg(soa, r->scratch, sizeof(r->scratch));
+	int len = cn__value_encode_neg(soa, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return;
 	cn_cache_insert(r->e->cache, name, cn_dname_len(name),
@@ -256,7 +325,7 @@ static void ns_addrs_from_cache(cn_request_t *r, ns_entry_t *ns, uint64_t now_s)
 		cn_cache_entry_t ent;
 		if (cn_cache_lookup(r->e->cache, ns->name, cn_dname_len(ns->name), types[t],
 				    CN_CLASS_IN, now_s, 0, &ent, r->scratch,
-				    sizeof(r->scratch)) != 0 || ent.kind != CN_CACHE_RRSET)
+				    CN_SCRATCH_LEN) != 0 || ent.kind != CN_CACHE_RRSET)
 			continue;
 		cn_rdata_ref_t refs[16];
 		size_t n;
@@ -302,7 +371,8 @@ static void cut_from_hints(cn_request_t *r, frame_t *f)
 		cut_add_ns(f, h->name);
 		ns_entry_t *ns = &f->ns[f->nns - 1];
 		for (int a = 0; a < h->naddr && ns->naddr < CN_NS_ADDRS; a++)
-			ns->addr[ns->naddr++] = (ns_addr_t){ .ss = h->addr[a] };
+			if (addr_from_ss(&h->addr[a], &ns->addr[ns->naddr]))
+				ns->naddr++;
 		ns->looked_up = true;
 	}
 }
@@ -318,7 +388,7 @@ static bool cut_from_cache(cn_request_t *r, frame_t *f, uint64_t now_s)
 		const uint8_t *anc = cn_dname_skip(f->name, i);
 		cn_cache_entry_t ent;
 		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_TYPE_NS, CN_CLASS_IN,
-				    now_s, 0, &ent, r->scratch, sizeof(r->scratch)) != 0 ||
+				    now_s, 0, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 		    ent.kind != CN_CACHE_RRSET)
 			continue;
 		cn_rdata_ref_t refs[CN_FRAME_NS * 2];
@@ -349,7 +419,7 @@ static void frame_init(frame_t *f, const uint8_t *name, uint16_t type, int paren
 static bool in_stack(cn_request_t *r, const uint8_t *name)
 {
 	for (int i = 0; i < r->depth; i++)
-		if (cn_dname_eq(r->fr[i].name, name))
+		if (cn_dname_eq(r->fr[i]->name, name))
 			return true;
 	return false;
 }
@@ -397,7 +467,7 @@ static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
 		top(r)->have_cut = false; /* look again: the root NS set is in the cache now */
 		return step(r, now);
 	}
-	frame_t *p = &r->fr[r->depth - 2];
+	frame_t *p = r->fr[r->depth - 2];
 	ns_entry_t *ns = &p->ns[f->parent_ns];
 	ns_addrs_from_cache(r, ns, now.wall_s);
 	if (ns->naddr == 0 && f->type == CN_TYPE_A && r->e->conf.do_ip6) {
@@ -431,10 +501,12 @@ static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
 	for (unsigned i = 0; i < f->nns; i++) {
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
 			ns_addr_t *ad = &f->ns[i].addr[a];
-			if (ad->tried || !family_ok(r->e, &ad->ss))
+			struct sockaddr_storage ss;
+			addr_to_ss(ad, &ss);
+			if (ad->tried || !family_ok(r->e, &ss))
 				continue;
 			cn_nsel_info_t info;
-			cn__nsel_info(r->e->nsel, &ad->ss, now_ms, &info);
+			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
 			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0);
 			if (score < best_score) {
 				best_score = score, bi = (int)i, ba = (int)a, ties = 1;
@@ -485,7 +557,11 @@ static int start_subrequest(cn_request_t *r, frame_t *f, uint64_t now_s)
 		}
 		f->glueless++;
 		ns->resolving = true;
-		frame_t *sub = &r->fr[r->depth++];
+		frame_t *sub = push_frame(r);
+		if (!sub) {
+			ns->failed = true;
+			return 0;
+		}
 		frame_init(sub, ns->name, r->e->conf.do_ip4 ? CN_TYPE_A : CN_TYPE_AAAA, (int)i);
 		return 2;
 	}
@@ -523,8 +599,10 @@ static void next_question(cn_request_t *r, frame_t *f)
 static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 {
 	const ns_addr_t *ad = &f->ns[f->cur_ns].addr[f->cur_addr];
+	struct sockaddr_storage ss;
+	addr_to_ss(ad, &ss);
 	cn_nsel_info_t info;
-	cn__nsel_info(r->e->nsel, &ad->ss, now.mono_ms, &info);
+	cn__nsel_info(r->e->nsel, &ss, now.mono_ms, &info);
 	next_question(r, f);
 	uint8_t qname[CN_DNAME_MAX];
 	cn_dname_copy(qname, f->sent_name);
@@ -541,8 +619,8 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 		return fail(r, CN_EDE_OTHER, "could not build an upstream query");
 	r->qlen = cn_writer_finish(&w);
 	memset(&r->up, 0, sizeof(r->up));
-	r->up.addr = ad->ss;
-	r->up.addr_len = ad->ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+	r->up.addr = ss;
+	r->up.addr_len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
 						      : sizeof(struct sockaddr_in6);
 	r->up.wire = r->qbuf;
 	r->up.len = r->qlen;
@@ -552,7 +630,7 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 	if (r->e->conf.log_level >= 3) {
 		char n[CN_DNAME_STR_MAX], a[64], t[16];
 		name_str(qname, n, sizeof(n));
-		addr_str(&ad->ss, a, sizeof(a));
+		addr_str(&ss, a, sizeof(a));
 		cn__log(r->e, 3, "query %s %s -> %s (timeout %u ms)", n,
 			cn_type_to_str(f->sent_type, t, sizeof(t)), a, info.timeout_ms);
 	}
@@ -562,15 +640,17 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 /* Look in the cache for the answer of a frame whose target just changed. */
 static bool answer_from_cache(cn_request_t *r, frame_t *f, cn_time_t now)
 {
-	cn_result_t *tmp = malloc(sizeof(*tmp));
+	cn_result_t *tmp = calloc(1, sizeof(*tmp) + CN_ANSWER_MAX_RRS * sizeof(cn_rr_t));
 	if (!tmp)
 		return false;
+	tmp->an = (cn_rr_t *)(tmp + 1);
+	tmp->an_cap = CN_ANSWER_MAX_RRS;
 	bool stale, found = false;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	if (cn__answer_from_cache(r->e->cache, f->name, f->type, now.wall_s, 0,
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
-				  sizeof(r->scratch), tmp, &stale, &left, &orig, &miss) == 0) {
+				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
 		for (size_t i = 0; i < tmp->nan && found; i++)
 			found = result_add(r, &tmp->an[i]) == 0;
@@ -600,7 +680,9 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 				    !(r->depth == 1 && f->type == CN_TYPE_NS && f->name[0] == 0)) {
 					/* priming (RFC 8109) on first need */
 					r->primed = true;
-					frame_t *p = &r->fr[r->depth++];
+					frame_t *p = push_frame(r);
+					if (!p)
+						return fail(r, CN_EDE_OTHER, "out of memory");
 					frame_init(p, (const uint8_t *)"", CN_TYPE_NS, -1);
 					p->priming = true;
 					cut_from_hints(r, p);
@@ -931,11 +1013,12 @@ static reply_kind_t classify_and_act(cn_request_t *r, frame_t *f, const cn_msg_t
 /* A server failed this query: remember why and go on with the next one. */
 static void server_failed(cn_request_t *r, cn_nsel_error_t err, const char *why, cn_time_t now)
 {
-	const ns_addr_t *ad = cur_server(r);
+	struct sockaddr_storage ss;
+	addr_to_ss(cur_server(r), &ss);
 	char a[64];
-	addr_str(&ad->ss, a, sizeof(a));
+	addr_str(&ss, a, sizeof(a));
 	note(r, "%s %s", a, why);
-	cn__nsel_report_error(r->e->nsel, &ad->ss, err, now.mono_ms);
+	cn__nsel_report_error(r->e->nsel, &ss, err, now.mono_ms);
 }
 
 static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t *reply,
@@ -944,6 +1027,8 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 	frame_t *f = top(r);
 	ns_addr_t *ad = &f->ns[f->cur_ns].addr[f->cur_addr];
 	ad->tried = true;
+	struct sockaddr_storage ss;
+	addr_to_ss(ad, &ss);
 	switch (ev) {
 	case CN_UP_TIMEOUT:
 		CN_STAT_INC(r->e, upstream_timeouts);
@@ -954,7 +1039,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		return step(r, now);
 	case CN_UP_CASE_MISMATCH:
 		/* it answers but does not echo the case: no 0x20 for this server only */
-		cn__nsel_set_no_0x20(r->e->nsel, &ad->ss, now.mono_ms);
+		cn__nsel_set_no_0x20(r->e->nsel, &ss, now.mono_ms);
 		ad->tried = false;
 		return step(r, now);
 	case CN_UP_REPLY:
@@ -969,7 +1054,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 	uint16_t rcode = CN_RCODE(m.flags);
 	if (rcode == CN_RCODE_FORMERR && r->sent_edns && !m.edns.present) {
 		/* RFC 6891 7: retry without EDNS, remembered for this server only */
-		cn__nsel_set_no_edns(r->e->nsel, &ad->ss, now.mono_ms);
+		cn__nsel_set_no_edns(r->e->nsel, &ss, now.mono_ms);
 		ad->tried = false;
 		return step(r, now);
 	}
@@ -980,7 +1065,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		server_failed(r, CN_NSEL_LAME, why, now);
 		return step(r, now);
 	}
-	cn__nsel_report_rtt(r->e->nsel, &ad->ss, rtt_ms, now.mono_ms);
+	cn__nsel_report_rtt(r->e->nsel, &ss, rtt_ms, now.mono_ms);
 	switch (classify_and_act(r, f, &m, now)) {
 	case R_ANSWER:
 		return frame_done(r, true, now);
@@ -1003,6 +1088,7 @@ cn_state_t cn_resolve_consume(cn_request_t *r, cn_upstream_event_t ev, const uin
 {
 	if (r->done || r->depth == 0 || top(r)->cur_ns < 0)
 		return CN_DONE;
+	r->scratch = tl_scratch;
 	cn_state_t st = consume(r, ev, reply, len, rtt_ms, now);
 	if (st == CN_DONE)
 		r->done_wall_s = now.wall_s; /* TTLs in the result count down from here */
@@ -1017,8 +1103,8 @@ cn_request_t *cn_request_new(cn_engine_t *e)
 	if (!r)
 		return NULL;
 	r->e = e;
-	cn_arena_init(&r->arena, 0);
-	cn_arena_init(&r->keep, 0);
+	cn_arena_init(&r->arena, 8192);  /* one reply at a time */
+	cn_arena_init(&r->keep, 2048);   /* the result's records */
 	return r;
 }
 
@@ -1028,6 +1114,8 @@ void cn_request_free(cn_request_t *r)
 		return;
 	cn_arena_deinit(&r->arena);
 	cn_arena_deinit(&r->keep);
+	for (int i = 0; i < CN_FRAMES; i++)
+		free(r->fr[i]);
 	free(r);
 }
 
@@ -1039,12 +1127,24 @@ unsigned cn_request_upstream_count(const cn_request_t *r)
 cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t now)
 {
 	r->q = *q;
+	r->scratch = tl_scratch;
 	r->start_ms = now.mono_ms;
 	r->cacheable = true;
-	r->depth = 1;
-	frame_init(&r->fr[0], q->qname, q->qtype, -1);
-	cn_dname_lower(r->fr[0].name);
-	if (answer_from_cache(r, &r->fr[0], now)) {
+	r->depth = 0;
+	frame_t *f0 = push_frame(r);
+	if (!f0) {
+		r->done = true;
+		r->cacheable = false;
+		r->result.rcode = CN_RCODE_SERVFAIL;
+		r->result.has_ede = true;
+		r->result.ede_code = CN_EDE_OTHER;
+		snprintf(r->result.ede_text, sizeof(r->result.ede_text), "out of memory");
+		r->done_wall_s = now.wall_s;
+		return CN_DONE;
+	}
+	frame_init(f0, q->qname, q->qtype, -1);
+	cn_dname_lower(f0->name);
+	if (answer_from_cache(r, f0, now)) {
 		r->done = true;
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;
