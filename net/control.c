@@ -229,8 +229,8 @@ static const char *rank_str(uint8_t rank)
 }
 
 /*
- * One entry: a summary line, then the value as hex. The value's format belongs to the
- * resolver; a pretty-printer from it can replace the hex dump here once one exists.
+ * One entry: a summary line, then its records in presentation form (the value's format
+ * belongs to the resolver: cn_engine_format_value), or the value as hex if that fails.
  */
 static void print_entry(sbuf_t *b, const uint8_t *name, uint16_t type, uint16_t rclass,
 			const cn_cache_entry_t *e, const uint8_t *data)
@@ -249,6 +249,15 @@ static void print_entry(sbuf_t *b, const uint8_t *name, uint16_t type, uint16_t 
 		     " %s len=%zu\n",
 		  nbuf, cbuf, tstr, kind_str(e->kind), rank_str(e->rank), e->ttl_left_s,
 		  e->ttl_orig_s, e->expire_s, state, e->data_len);
+	static char text[65536 * 4];
+	uint16_t rtype = e->kind == CN_CACHE_NXDOMAIN ? CN_TYPE_SOA : type;
+	if (rclass == CLASS_IN &&
+	    cn_engine_format_value(name, rtype, e->kind, e->ttl_left_s, data, e->data_len, text,
+				   sizeof text) >= 0) {
+		for (char *sv, *line = strtok_r(text, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv))
+			sb_printf(b, "  %s\n", line);
+		return;
+	}
 	for (size_t off = 0; off < e->data_len; off += HEX_PER_LINE) {
 		sb_printf(b, "  %04zx:", off);
 		for (size_t i = off; i < e->data_len && i < off + HEX_PER_LINE; i++)

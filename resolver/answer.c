@@ -101,6 +101,51 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 	return 0;
 }
 
+/* Append one RR's presentation line to buf at *off. */
+static int format_rr(const cn_rr_t *rr, char *buf, size_t cap, size_t *off)
+{
+	int n = cn_rr_to_str(rr, buf + *off, cap - *off);
+	if (n < 0 || *off + (size_t)n + 2 > cap)
+		return -ENOSPC;
+	*off += (size_t)n;
+	buf[(*off)++] = '\n';
+	buf[*off] = 0;
+	return 0;
+}
+
+int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, uint32_t ttl,
+			   const uint8_t *val, size_t len, char *buf, size_t cap)
+{
+	size_t off = 0;
+	if (cap == 0)
+		return -ENOSPC;
+	buf[0] = 0;
+	if (kind == CN_CACHE_RRSET) {
+		cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
+		size_t n;
+		if (cn__value_decode_rrset(val, len, refs, CN_ANSWER_MAX_RRS, &n) != 0)
+			return CN_EMALF;
+		for (size_t i = 0; i < n; i++) {
+			cn_rr_t rr = { .owner = owner, .rdata = refs[i].rdata, .ttl = ttl,
+				       .type = type, .rclass = CN_CLASS_IN, .rdlen = refs[i].rdlen };
+			if (format_rr(&rr, buf, cap, &off) != 0)
+				return -ENOSPC;
+		}
+		return (int)off;
+	}
+	const uint8_t *soa_owner, *rdata;
+	uint16_t rdlen;
+	if (cn__value_decode_neg(val, len, &soa_owner, &rdata, &rdlen) != 0)
+		return CN_EMALF;
+	if (soa_owner) {
+		cn_rr_t rr = { .owner = soa_owner, .rdata = rdata, .ttl = ttl, .type = CN_TYPE_SOA,
+			       .rclass = CN_CLASS_IN, .rdlen = rdlen };
+		if (format_rr(&rr, buf, cap, &off) != 0)
+			return -ENOSPC;
+	}
+	return (int)off;
+}
+
 /* ------------------------------------------------------------------ replies --------- */
 
 uint16_t cn__client_limit(const cn_question_t *q, uint16_t edns_size)

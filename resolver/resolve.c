@@ -1046,6 +1046,19 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		break;
 	}
 	cn_arena_reset(&r->arena);
+	/* Undo 0x20 before parsing: the reply's question holds the case-mixed name we sent
+	 * (net matched it byte for byte), and a server compresses the names of its records
+	 * against it. Writing the plain name back there keeps the random case out of what is
+	 * cached and of what clients see. */
+	size_t qlen = cn_dname_len(f->sent_name);
+	uint8_t *copy = len >= CN_HEADER_LEN + qlen ? cn_arena_dup(&r->arena, reply, len) : NULL;
+	if (copy) {
+		uint8_t mixed[CN_DNAME_MAX];
+		memcpy(mixed, copy + CN_HEADER_LEN, qlen);
+		if (cn_dname_check(mixed, qlen) == (int)qlen && cn_dname_eq(mixed, f->sent_name))
+			memcpy(copy + CN_HEADER_LEN, f->sent_name, qlen);
+		reply = copy;
+	}
 	cn_msg_t m;
 	if (cn_msg_parse(reply, len, &r->arena, &m) != 0 || !m.has_question) {
 		server_failed(r, CN_NSEL_MALFORMED, "sent a malformed reply", now);

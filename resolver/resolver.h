@@ -227,6 +227,15 @@ size_t cn_resolve_answer(cn_request_t *req, const cn_question_t *q, cn_time_t no
 /** Upstream queries this request has produced so far. */
 unsigned cn_request_upstream_count(const cn_request_t *req);
 
+/**
+ * Presentation form of a cache value (whose format the resolver owns) for the control tool:
+ * one line per record, "owner ttl IN TYPE rdata\n" (for NODATA / NXDOMAIN entries the SOA
+ * kept for the answer). kind: cn_cache_kind_t. Returns the length written, or -ENOSPC
+ * (buf too small) / CN_EMALF (not a value cairn wrote).
+ */
+int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, uint32_t ttl,
+			   const uint8_t *val, size_t len, char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- stats ------------- */
 
 typedef struct cn_engine_stats {

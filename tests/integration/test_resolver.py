@@ -369,3 +369,19 @@ def test_registered_domain_resolves_right_away(tb, cairn):
         assert dns.rcode.to_text(r.rcode()) == "NOERROR", describe(r) + logctx(c)
         assert rdata_texts(r.answer, "A", name) == [want], describe(r)
         assert dt < 3.0
+
+
+def test_0x20_case_never_reaches_clients(tb, cairn):
+    """cairn mixes the case of every upstream qname (0x20); servers compress their records'
+    names against that question. The answers clients get (and the cache) must carry the
+    zone's own case, not the random one."""
+    cp = start(cairn, tb)
+    for key in ("mx", "cname_chain", "srv", "ns", "nxdomain"):
+        s = tb.names[key]
+        for attempt in range(2):  # fresh, then from cache
+            r, _ = resolve(cp, s["qname"], s["qtype"])
+            for section in (r.answer, r.authority):
+                for rrset in section:
+                    text = rrset.to_text()
+                    assert text == text.lower(), "mixed case leaked (%s, try %d):\n%s" % (
+                        key, attempt, text)
