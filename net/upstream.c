@@ -46,6 +46,11 @@ typedef enum match {
 	M_CASE,      /* right except for the case of qname letters (0x20) */
 } match_t;
 
+/* Counters have one writer (the worker's loop thread) and may be read from another thread
+ * (the control socket on the main loop): relaxed atomic stores and loads, no locked
+ * read-modify-write. */
+#define STAT_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
+
 struct cn_upstream {
 	uv_loop_t *loop;
 	cn_upstream_stats_t stats;
@@ -179,13 +184,13 @@ static bool judge(cn_upstream_pending_t *p, match_t m)
 	case M_OK:
 		return true;
 	case M_MALFORMED:
-		s->ignored_malformed++;
+		STAT_INC(s->ignored_malformed);
 		break;
 	case M_MISMATCH:
-		s->ignored_mismatch++;
+		STAT_INC(s->ignored_mismatch);
 		break;
 	case M_CASE:
-		s->ignored_case++;
+		STAT_INC(s->ignored_case);
 		p->seen_case = true;
 		break;
 	}
@@ -286,17 +291,17 @@ static void finish(cn_upstream_pending_t *p, cn_upstream_event_t ev, const uint8
 	if (notify) {
 		switch (ev) {
 		case CN_UP_REPLY:
-			s->replies++;
+			STAT_INC(s->replies);
 			break;
 		case CN_UP_TIMEOUT:
-			s->timeouts++;
+			STAT_INC(s->timeouts);
 			break;
 		case CN_UP_CASE_MISMATCH:
-			s->case_failures++;
+			STAT_INC(s->case_failures);
 			break;
 		case CN_UP_NETWORK_ERROR:
 			if (!p->up->closing)
-				s->network_errors++;
+				STAT_INC(s->network_errors);
 			break;
 		}
 		p->done(p->ctx, ev, ev == CN_UP_REPLY ? reply : NULL, ev == CN_UP_REPLY ? len : 0,
@@ -379,7 +384,7 @@ static void tcp_connected(uv_connect_t *req, int status)
 		fail(p);
 		return;
 	}
-	p->up->stats.sent_tcp++;
+	STAT_INC(p->up->stats.sent_tcp);
 }
 
 static int start_tcp(cn_upstream_pending_t *p)
@@ -419,7 +424,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	if (nread == 0 && from == NULL)
 		return; /* nothing more to read */
 	if (!same_source(p, from)) {
-		p->up->stats.ignored_mismatch++;
+		STAT_INC(p->up->stats.ignored_mismatch);
 		return;
 	}
 	const uint8_t *m = (const uint8_t *)buf->base;
@@ -428,9 +433,9 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		return;
 	/* TC=1, or longer than we allowed: perhaps reassembled from forged fragments. */
 	if ((m[2] & 0x02) || n > p->udp_limit) {
-		p->up->stats.tc_retries++;
+		STAT_INC(p->up->stats.tc_retries);
 		if (n > p->udp_limit)
-			p->up->stats.oversize_retries++;
+			STAT_INC(p->up->stats.oversize_retries);
 		close_udp(p);
 		if (start_tcp(p) < 0)
 			fail(p);
@@ -506,7 +511,7 @@ static int start_udp(cn_upstream_pending_t *p)
 	}
 	if (rc < 0)
 		return rc;
-	p->up->stats.sent_udp++;
+	STAT_INC(p->up->stats.sent_udp);
 	return 0;
 }
 
@@ -582,7 +587,7 @@ int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstrea
 	p->phase = q->tcp ? PH_TCP : PH_UDP;
 	int rc = q->tcp ? start_tcp(p) : start_udp(p);
 	if (rc < 0) {
-		up->stats.network_errors++;
+		STAT_INC(up->stats.network_errors);
 		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, false);
 		return rc;
 	}
@@ -600,5 +605,9 @@ void cn_upstream_cancel(cn_upstream_pending_t *p)
 
 void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out)
 {
-	*out = up->stats;
+	const uint64_t *in = (const uint64_t *)&up->stats;
+	uint64_t *o = (uint64_t *)out;
+	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0, "counters only");
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
 }

@@ -61,4 +61,5 @@ int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstrea
  *  called (a no-op from inside it); the handle must not be used after that. NULL is fine. */
 void cn_upstream_cancel(cn_upstream_pending_t *p);
 
+/** A copy of the counters; may be called from any thread while the client is open. */
 void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out);
