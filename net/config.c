@@ -336,6 +336,7 @@ static const cfgkey_t top_keys[] = {
 	{ "cache", K_MAP, 0, 0, 0, 0, cache_keys },
 	UINT("tcp_idle_timeout_ms", tcp_idle_timeout_ms, 100, 3600000),
 	UINT("tcp_max_clients", tcp_max_clients, 1, 1000000),
+	UINT("workers", workers, 0, 256),
 	STR("control_socket", control_socket),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
 	STR("cache_dump_file", cache_dump_file),

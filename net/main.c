@@ -1,8 +1,11 @@
 /*
  * cairn: the daemon. Reads the configuration (file, then flags on top), creates the cache,
- * the engine and one worker, binds the listen addresses, and runs the loop in the
- * foreground, logging to stderr, until SIGINT or SIGTERM. Then it stops cleanly: every
- * handle closed, the loop closed, the cache dumped if configured, everything freed, exit 0.
+ * the engine and the worker pool (net/pool.h: one loop and thread per worker), binds the
+ * listen addresses in every worker, starts the workers' threads, and runs the main loop —
+ * signals and the control socket — in the foreground, logging to stderr, until SIGINT or
+ * SIGTERM. Then it stops cleanly: the workers are told to stop (uv_async) and joined,
+ * every handle closed, every loop closed, the cache dumped if configured, everything
+ * freed, exit 0.
  *
  * Exit status: 0 after a signal, 1 when start-up fails at run time (a bind, memory),
  * 2 for a usage or configuration error ("FILE:LINE: reason" on stderr).
@@ -19,7 +22,7 @@
 #include "cache/cache.h"
 #include "net/config.h"
 #include "net/log.h"
-#include "net/worker.h"
+#include "net/pool.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
 #if __has_include("net/control.h")
@@ -37,6 +40,7 @@ enum {
 	OPT_NO_QMIN,
 	OPT_CACHE_SIZE,
 	OPT_CONTROL,
+	OPT_WORKERS,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -49,6 +53,7 @@ static const struct option long_opts[] = {
 	{ "no-qname-minimisation", no_argument, NULL, OPT_NO_QMIN },
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -69,6 +74,7 @@ static void usage(FILE *f)
 		"      --no-qname-minimisation  send full query names upstream\n"
 		"      --cache-size N[K|M|G]    cache budget in bytes (default 64M)\n"
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
+		"      --workers N              threads serving queries (default: one per CPU)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -82,9 +88,10 @@ typedef struct daemon {
 	size_t nhints;
 	cn_cache_t *cache;
 	cn_engine_t *engine;
-	uv_loop_t loop;
+	uv_loop_t loop;         /* main loop: signals, control socket */
 	bool loop_ok;
-	cn_worker_t *worker;
+	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
+	bool workers_ran;
 	uv_signal_t sigint, sigterm;
 	bool signals_ok;
 #ifdef CAIRN_HAVE_CONTROL
@@ -150,6 +157,17 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 		case OPT_NO_QMIN:
 			cfg->engine.qname_minimisation = false;
 			break;
+		case OPT_WORKERS: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end || n > 256) {
+				fprintf(stderr, "cairn: --workers %s: expected 0..256 (0: one per CPU)\n",
+					optarg);
+				return 2;
+			}
+			cfg->workers = (unsigned)n;
+			break;
+		}
 		case OPT_CACHE_SIZE:
 			if (cn_config_parse_size(optarg, &cfg->cache.budget_bytes) != 0) {
 				fprintf(stderr, "cairn: --cache-size %s: expected N, NK, NM or NG\n",
@@ -188,7 +206,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
 	daemon_t *d = sig->data;
 	cn_log(CN_LOG_INFO, "%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-	cn_worker_stop(d->worker);
+	cn_pool_stop(d->pool);
 #ifdef CAIRN_HAVE_CONTROL
 	cn_control_close(d->control);
 	d->control = NULL;
@@ -202,7 +220,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
 {
 	daemon_t *d = ctx;
-	cn_worker_get_upstream_stats(d->worker, out);
+	cn_pool_get_upstream_stats(d->pool, out);
 }
 #endif
 
@@ -291,13 +309,14 @@ static int start(daemon_t *d)
 		return 1;
 	}
 	d->loop_ok = true;
-	if ((rc = cn_worker_new(&d->loop, cfg, d->engine, &d->worker)) < 0) {
-		cn_log(CN_LOG_ERROR, "cannot create the worker: %s", uv_strerror(rc));
+	unsigned nworkers = cn_pool_workers_for(cfg->workers);
+	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
+		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&cfg->listen[i].addr;
-		rc = cn_worker_listen(d->worker, sa);
+		rc = cn_pool_listen(d->pool, sa);
 		if (rc < 0) {
 			log_addr(CN_LOG_ERROR, "cannot listen on", sa, rc);
 			return 1;
@@ -332,13 +351,19 @@ static int start(daemon_t *d)
 		cn_log(CN_LOG_ERROR, "signals: %s", uv_strerror(rc));
 		return 1;
 	}
+	d->workers_ran = true;
+	if ((rc = cn_pool_start(d->pool)) < 0) {
+		cn_log(CN_LOG_ERROR, "cannot start the worker threads: %s", uv_strerror(rc));
+		return 1;
+	}
+	cn_log(CN_LOG_INFO, "%u worker%s", nworkers, nworkers == 1 ? "" : "s");
 	return 0;
 }
 
 static void log_stats(daemon_t *d)
 {
 	cn_worker_stats_t ws;
-	cn_worker_get_stats(d->worker, &ws);
+	cn_pool_get_stats(d->pool, &ws);
 	cn_engine_stats_t es;
 	cn_engine_stats(d->engine, &es);
 	cn_log(CN_LOG_INFO,
@@ -350,13 +375,12 @@ static void log_stats(daemon_t *d)
 	       (unsigned long long)ws.abandoned, (unsigned long long)es.upstream_queries);
 }
 
-/* Close whatever start() opened (it may have stopped half way), run the loop dry, free. */
+/* Close whatever start() opened (it may have stopped half way), run the loops dry, free. */
 static int stop(daemon_t *d)
 {
 	int status = 0;
+	cn_pool_stop(d->pool);
 	if (d->loop_ok) {
-		if (d->worker)
-			cn_worker_stop(d->worker);
 #ifdef CAIRN_HAVE_CONTROL
 		cn_control_close(d->control);
 		d->control = NULL;
@@ -374,8 +398,14 @@ static int stop(daemon_t *d)
 			status = 1;
 		}
 	}
-	cn_worker_free(d->worker);
-	d->worker = NULL;
+	if (d->pool) {
+		if (cn_pool_join(d->pool) != 0)
+			status = 1;
+		if (d->workers_ran)
+			log_stats(d);
+	}
+	cn_pool_free(d->pool);
+	d->pool = NULL;
 	if (d->cache && d->cfg.dump_cache_at_exit && d->cfg.cache_dump_file) {
 		long n = cn_cache_dump(d->cache, d->cfg.cache_dump_file, wall_now());
 		if (n >= 0)
@@ -425,7 +455,6 @@ int main(int argc, char **argv)
 	if (status == 0) {
 		cn_log(CN_LOG_INFO, "cairn %s running", CAIRN_VERSION);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
-		log_stats(&d);
 	}
 	int stop_status = stop(&d);
 	if (status == 0)

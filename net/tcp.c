@@ -2,7 +2,8 @@
  * TCP listener and connections (RFC 7766). Each connection reads into a buffer that grows
  * to fit the frame being assembled (at most 2 + 65535 bytes), hands every complete frame to
  * the worker at once (pipelining; answers leave in completion order, RFC 7766 6.2.1.1), and
- * writes each answer as its own framed uv_write.
+ * writes each framed answer with uv_try_write (no copy, no allocation), queueing with
+ * uv_write only what the socket does not take at once.
  *
  * Bounds: at most CN_TCP_MAX_PIPELINE unanswered queries and CN_TCP_MAX_QUEUED_BYTES of
  * unsent answers per connection; past either we stop reading (TCP flow control pushes back
@@ -16,11 +17,13 @@
 #include "net/tcp.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "net/log.h"
+#include "net/udp.h"
 #include "net/worker.h"
 
 #define HDR_LEN 12        /* a frame shorter than a DNS header is malformed */
@@ -32,6 +35,7 @@ struct cn_tcp {
 	cn_worker_t *w;
 	unsigned idle_ms, max_clients;
 	unsigned nconns;
+	atomic_uint *shared;  /* open connections of every worker's listener on this address */
 	cn_tcp_conn_t *conns; /* open (not yet closing) connections */
 	cn_tcp_stats_t stats;
 	bool closing;
@@ -93,6 +97,8 @@ static void conn_close(cn_tcp_conn_t *c)
 		if (c->next)
 			c->next->prev = c->prev;
 		t->nconns--;
+		if (t->shared)
+			atomic_fetch_sub(t->shared, 1);
 		c->srv = NULL;
 	}
 	uv_close((uv_handle_t *)&c->handle, on_conn_handle_closed);
@@ -268,14 +274,29 @@ int cn_tcp_conn_send(cn_tcp_conn_t *c, const uint8_t *buf, size_t len)
 		return -EPIPE;
 	if (len > 65535)
 		return -EINVAL;
-	write_req_t *wr = malloc(sizeof(*wr) + 2 + len);
-	if (!wr)
+	/* Straight to the socket when nothing is queued (libuv says UV_EAGAIN otherwise, which
+	 * keeps answers in order): no copy, no allocation. What it does not take is queued. */
+	uint8_t prefix[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	uv_buf_t bufs[2] = { uv_buf_init((char *)prefix, 2), uv_buf_init((char *)buf, (unsigned)len) };
+	int n = uv_try_write((uv_stream_t *)&c->handle, bufs, 2);
+	if (n < 0 && n != UV_EAGAIN) {
+		conn_close(c);
+		return n;
+	}
+	size_t done = n > 0 ? (size_t)n : 0;
+	if (done == 2 + len)
+		return 0;
+	size_t rest = 2 + len - done;
+	write_req_t *wr = malloc(sizeof(*wr) + rest);
+	if (!wr) {
+		if (done)
+			conn_close(c); /* half a frame went out: the stream is unusable */
 		return -ENOMEM;
+	}
 	wr->conn = c;
-	wr->len = 2 + len;
-	wr->data[0] = (uint8_t)(len >> 8);
-	wr->data[1] = (uint8_t)len;
-	memcpy(wr->data + 2, buf, len);
+	wr->len = rest;
+	for (size_t i = done; i < 2 + len; i++)
+		wr->data[i - done] = i < 2 ? prefix[i] : buf[i - 2];
 	uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
 	int rc = uv_write(&wr->req, (uv_stream_t *)&c->handle, &b, 1, on_written);
 	if (rc < 0) {
@@ -329,12 +350,13 @@ static void on_connection(uv_stream_t *server, int status)
 		c->next->prev = c;
 	t->conns = c;
 	t->nconns++;
+	unsigned total = t->shared ? atomic_fetch_add(t->shared, 1) + 1 : t->nconns;
 	if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
 		conn_close(c);
 		return;
 	}
 	t->stats.accepted++;
-	if (t->nconns > t->max_clients) {
+	if (total > t->max_clients) {
 		/* Over the cap: close the newest, so established clients keep working. */
 		t->stats.refused_over_cap++;
 		conn_close(c);
@@ -350,8 +372,8 @@ static void on_connection(uv_stream_t *server, int status)
 	conn_resume(c);
 }
 
-int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr,
-		unsigned idle_ms, unsigned max_clients, cn_tcp_t **out)
+int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
+		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out)
 {
 	cn_tcp_t *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -359,14 +381,18 @@ int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr,
 	t->w = w;
 	t->idle_ms = idle_ms;
 	t->max_clients = max_clients;
+	t->shared = shared;
 	int rc = uv_tcp_init_ex(loop, &t->handle, addr->sa_family);
 	if (rc < 0) {
 		free(t);
 		return rc;
 	}
 	t->handle.data = t;
+	if (reuseport)
+		rc = cn_set_reuseport((uv_handle_t *)&t->handle);
 	unsigned flags = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-	rc = uv_tcp_bind(&t->handle, addr, flags);
+	if (rc == 0)
+		rc = uv_tcp_bind(&t->handle, addr, flags);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&t->handle, 128, on_connection);
 	if (rc < 0) {

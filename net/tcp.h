@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -27,10 +29,13 @@ typedef struct cn_tcp_stats {
 	uint64_t accepted, refused_over_cap, idle_closed, malformed_closed, frames;
 } cn_tcp_stats_t;
 
-/** Bind addr, listen. idle_ms: idle timeout; max_clients: cap on open connections
- *  (over it the newest is closed). Returns 0 or a libuv error. */
-int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr,
-		unsigned idle_ms, unsigned max_clients, cn_tcp_t **out);
+/** Bind addr, listen. reuseport: set SO_REUSEPORT first (every worker binds addr).
+ *  idle_ms: idle timeout; max_clients: cap on open connections (over it the newest is
+ *  closed), counted in *shared when not NULL — one counter for every worker's listener on
+ *  addr, so the cap holds for the address whatever the number of workers. Returns 0 or a
+ *  libuv error. */
+int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
+		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out);
 /** Close the listener and every connection it accepted. */
 void cn_tcp_close(cn_tcp_t *t);
 void cn_tcp_get_stats(const cn_tcp_t *t, cn_tcp_stats_t *out);
@@ -38,6 +43,7 @@ void cn_tcp_get_stats(const cn_tcp_t *t, cn_tcp_stats_t *out);
 /** Take / drop a reference (one per query handed to the worker). */
 void cn_tcp_conn_hold(cn_tcp_conn_t *c);
 void cn_tcp_conn_release(cn_tcp_conn_t *c);
-/** Queue one answer (framed, copied). 0, or -EPIPE when the connection is closing (the
- *  answer is dropped), -ENOMEM. */
+/** Send one answer (framed): written at once when the socket takes it all and nothing is
+ *  queued, else what is left is copied and queued. 0, or -EPIPE when the connection is
+ *  closing (the answer is dropped), -ENOMEM, or a libuv error (the connection closes). */
 int cn_tcp_conn_send(cn_tcp_conn_t *c, const uint8_t *buf, size_t len);

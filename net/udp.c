@@ -5,16 +5,25 @@
  * slab belongs to the listener and is never freed in recv_cb: chunks (UV_UDP_MMSG_CHUNK)
  * point into it, and the closing UV_UDP_MMSG_FREE call has nothing to release.
  *
- * Sending: uv_udp_try_send first (no allocation, one syscall); when the socket buffer is
- * full or sends are already queued libuv says UV_EAGAIN and the reply is copied into a
- * queued uv_udp_send, with the queue bounded so a client that never reads cannot make us
- * buffer without limit.
+ * Sending: replies produced while a receive batch is being handed out (between its first
+ * UV_UDP_MMSG_CHUNK and its UV_UDP_MMSG_FREE callback) are copied into this listener's
+ * reply slots and leave together in one sendmmsg on the socket (libuv 1.44 has no batched
+ * try_send), so a batch of N cache hits costs one recvmmsg and one sendmmsg. Any other reply
+ * (a resolution finishing, a timer, a reply larger than a slot) goes out at once with
+ * uv_udp_try_send. Whatever the kernel does not take (socket buffer full: EAGAIN) is copied
+ * into a queued uv_udp_send, with the queue bounded so a client that never reads cannot
+ * make us buffer without limit.
+ *
+ * Several workers may each bind a listener to the same address (SO_REUSEPORT, set before
+ * bind as DEPS.md describes); the kernel spreads clients over them by address and port.
  */
 #include "net/udp.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "net/log.h"
 #include "net/worker.h"
@@ -22,12 +31,19 @@
 #define CN_UDP_SLOT 65536     /* libuv's recvmmsg slot size: must not be smaller */
 #define CN_UDP_BATCH 20       /* UV__MMSG_MAXWIDTH in libuv 1.44 */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
+#define CN_UDP_REPLY_SLOT 4096 /* the largest UDP reply: edns_udp_size is at most 4096 */
 
 struct cn_udp {
 	uv_udp_t handle;
 	cn_worker_t *w;
 	uint8_t *slab;
 	bool slab_busy;
+	bool in_batch;  /* between a batch's first chunk and its MMSG_FREE callback */
+	unsigned nout;  /* replies waiting in out[] */
+	struct mmsghdr msgs[CN_UDP_BATCH];
+	struct iovec iov[CN_UDP_BATCH];
+	struct sockaddr_in6 to[CN_UDP_BATCH]; /* large enough for IPv4 and IPv6 */
+	uint8_t *out;   /* CN_UDP_BATCH reply slots of CN_UDP_REPLY_SLOT bytes */
 };
 
 typedef struct send_req {
@@ -49,12 +65,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)u->slab, CN_UDP_SLOT * CN_UDP_BATCH);
 }
 
+static void flush(cn_udp_t *u);
+
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		    const struct sockaddr *addr, unsigned flags)
 {
 	cn_udp_t *u = h->data;
-	if (!(flags & UV_UDP_MMSG_CHUNK) && buf->base == (char *)u->slab)
+	if (!(flags & UV_UDP_MMSG_CHUNK) && buf->base == (char *)u->slab) {
 		u->slab_busy = false; /* last call for this buffer (MMSG_FREE, EAGAIN or error) */
+		u->in_batch = false;
+		flush(u);             /* the batch's replies, in one sendmmsg */
+	} else if (flags & UV_UDP_MMSG_CHUNK) {
+		u->in_batch = true;
+	}
 	if (nread < 0) {
 		cn_log(CN_LOG_DEBUG, "udp receive error: %s", uv_strerror((int)nread));
 		return;
@@ -68,13 +91,17 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	cn_worker_query(u->w, (const uint8_t *)buf->base, (size_t)nread, &peer);
 }
 
-int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, cn_udp_t **out)
+int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
+		cn_udp_t **out)
 {
 	cn_udp_t *u = calloc(1, sizeof(*u));
 	if (!u)
 		return UV_ENOMEM;
 	u->slab = malloc(CN_UDP_SLOT * CN_UDP_BATCH);
-	if (!u->slab) {
+	u->out = malloc(CN_UDP_REPLY_SLOT * CN_UDP_BATCH);
+	if (!u->slab || !u->out) {
+		free(u->slab);
+		free(u->out);
 		free(u);
 		return UV_ENOMEM;
 	}
@@ -82,12 +109,16 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, cn
 	int rc = uv_udp_init_ex(loop, &u->handle, addr->sa_family | UV_UDP_RECVMMSG);
 	if (rc < 0) {
 		free(u->slab);
+		free(u->out);
 		free(u);
 		return rc;
 	}
 	u->handle.data = u;
+	if (reuseport)
+		rc = cn_set_reuseport((uv_handle_t *)&u->handle);
 	unsigned bflags = addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-	rc = uv_udp_bind(&u->handle, addr, bflags);
+	if (rc == 0)
+		rc = uv_udp_bind(&u->handle, addr, bflags);
 	if (rc == 0)
 		rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv);
 	if (rc < 0) {
@@ -106,14 +137,9 @@ static void on_sent(uv_udp_send_t *req, int status)
 	free(s);
 }
 
-int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
+/* Copy one reply into a uv_udp_send request queued on the handle (its buffer is full). */
+static int send_queued(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
 {
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	int rc = uv_udp_try_send(&u->handle, &b, 1, to);
-	if (rc >= 0)
-		return 0;
-	if (rc != UV_EAGAIN)
-		return rc;
 	if (uv_udp_get_send_queue_size(&u->handle) + len > CN_UDP_MAX_QUEUED)
 		return UV_ENOBUFS;
 	send_req_t *s = malloc(sizeof(*s) + len);
@@ -121,10 +147,81 @@ int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size
 		return UV_ENOMEM;
 	s->len = len;
 	memcpy(s->data, buf, len);
-	b = uv_buf_init((char *)s->data, (unsigned)len);
-	rc = uv_udp_send(&s->req, &u->handle, &b, 1, to, on_sent);
+	uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)len);
+	int rc = uv_udp_send(&s->req, &u->handle, &b, 1, to, on_sent);
 	if (rc < 0)
 		free(s);
+	return rc;
+}
+
+static int send_now(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+	int rc = uv_udp_try_send(&u->handle, &b, 1, to);
+	if (rc >= 0)
+		return 0;
+	return rc == UV_EAGAIN ? send_queued(u, to, buf, len) : rc;
+}
+
+/*
+ * Send the batched replies with sendmmsg. A message the kernel refuses is retried alone
+ * (send_now: queued on EAGAIN, dropped and logged on other errors) and the rest go on.
+ */
+static void flush(cn_udp_t *u)
+{
+	uv_os_fd_t fd;
+	unsigned i = 0;
+	if (u->nout == 0)
+		return;
+	if (uv_fileno((uv_handle_t *)&u->handle, &fd) != 0) {
+		u->nout = 0; /* closing: nothing can be sent */
+		return;
+	}
+	while (i < u->nout) {
+		int n;
+		do
+			n = sendmmsg(fd, u->msgs + i, u->nout - i, MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n > 0) {
+			i += (unsigned)n;
+			continue;
+		}
+		/* The first message of the rest failed: send it the slow way, move past it. */
+		struct mmsghdr *m = &u->msgs[i];
+		int rc = send_now(u, m->msg_hdr.msg_name, m->msg_hdr.msg_iov->iov_base,
+				  m->msg_hdr.msg_iov->iov_len);
+		if (rc < 0)
+			cn_log(CN_LOG_DEBUG, "udp send error: %s", uv_strerror(rc));
+		i++;
+	}
+	u->nout = 0;
+}
+
+int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
+{
+	if (!u->in_batch || len > CN_UDP_REPLY_SLOT)
+		return send_now(u, to, buf, len);
+	if (u->nout == CN_UDP_BATCH)
+		flush(u);
+	unsigned k = u->nout++;
+	uint8_t *slot = u->out + (size_t)k * CN_UDP_REPLY_SLOT;
+	memcpy(slot, buf, len);
+	socklen_t tolen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in);
+	memcpy(&u->to[k], to, tolen);
+	u->iov[k] = (struct iovec){ .iov_base = slot, .iov_len = len };
+	u->msgs[k].msg_hdr = (struct msghdr){ .msg_name = &u->to[k], .msg_namelen = tolen,
+					      .msg_iov = &u->iov[k], .msg_iovlen = 1 };
+	return 0;
+}
+
+int cn_set_reuseport(uv_handle_t *h)
+{
+	uv_os_fd_t fd;
+	int one = 1;
+	int rc = uv_fileno(h, &fd);
+	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		rc = -errno;
 	return rc;
 }
 
@@ -132,6 +229,7 @@ static void on_closed(uv_handle_t *h)
 {
 	cn_udp_t *u = h->data;
 	free(u->slab);
+	free(u->out);
 	free(u);
 }
 
@@ -139,6 +237,8 @@ void cn_udp_close(cn_udp_t *u)
 {
 	if (!u || uv_is_closing((uv_handle_t *)&u->handle))
 		return;
+	u->in_batch = false;
+	flush(u);
 	uv_udp_recv_stop(&u->handle);
 	uv_close((uv_handle_t *)&u->handle, on_closed);
 }

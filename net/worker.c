@@ -18,10 +18,27 @@
  *
  * Every client query is counted once with cn_engine_count(): when its reply is sent, when
  * it is dropped, or when it is abandoned at shutdown (CN_OUT_DROPPED).
+ *
+ * Several workers (net/pool.c: one per thread) coalesce across each other without sharing
+ * a table: a question is resolved only by its *owner*, the worker picked by its key's hash
+ * (the same SipHash key in every worker). A worker that misses on a question another worker
+ * owns hands it over (MSG_QUERY in the owner's inbox: a mutex-protected list plus a
+ * uv_async_t), and the owner adds the client to its flight like a local one. The answer
+ * goes back the same way (MSG_REPLY: the reply bytes), because the client's socket or TCP
+ * connection belongs to the worker it came in on and only that worker's thread may use it;
+ * that worker sends it, counts it and drops the TCP reference. Cache hits, the common case,
+ * never leave the worker that received them. Prefetches are handed to the owner too
+ * (MSG_PREFETCH), at most once a second per question and worker.
+ *
+ * Shutdown (pool.c): each worker is told to stop through its inbox; it drops what it owns
+ * (clients of other workers get a drop message), closes its handles, then closes its inbox
+ * and lets its loop run dry. Messages that reach a closed inbox wait there until every
+ * thread has been joined; cn_worker_drain() then counts and releases them.
  */
 #include "net/worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,14 +53,34 @@
 #define CN_WORKER_MAX_WAITERS 1000   /* clients waiting on one resolution */
 #define CN_WORKER_TABLE_SIZE 4096    /* hash buckets (power of two; chains stay short
 					 because the key is secret) */
+#define CN_WORKER_PREFETCH_SLOTS 64  /* recent prefetch hand-offs remembered per worker */
+#define CN_WORKER_PREFETCH_GAP_MS 1000 /* hand the same prefetch over at most this often */
 #define KEY_MAX (CN_DNAME_MAX + 4)
 
 typedef struct waiter {
 	struct waiter *next;
 	cn_question_t q;
+	cn_worker_t *home;    /* the worker that received the query and owns peer */
 	cn_peer_t peer;
 	uint64_t deadline_ms; /* loop time */
 } waiter_t;
+
+/* A message between workers (see the top of the file). */
+typedef enum msg_kind { MSG_QUERY, MSG_PREFETCH, MSG_REPLY } msg_kind_t;
+
+typedef struct wmsg {
+	struct wmsg *next;
+	msg_kind_t kind;
+	cn_worker_t *home;      /* MSG_QUERY: where the client is */
+	cn_peer_t peer;         /* MSG_QUERY, MSG_REPLY: the client (owned by home) */
+	cn_question_t q;        /* MSG_QUERY, MSG_PREFETCH */
+	uint64_t hash;          /* MSG_QUERY, MSG_PREFETCH: key and hash, computed once */
+	size_t key_len;
+	uint8_t key[KEY_MAX];
+	cn_outcome_t outcome;   /* MSG_REPLY */
+	size_t len;             /* MSG_REPLY: reply bytes in data (0: nothing to send) */
+	uint8_t data[];
+} wmsg_t;
 
 typedef struct flight {
 	struct flight *hnext;    /* hash chain */
@@ -74,9 +111,18 @@ struct cn_worker {
 	flight_t *table[CN_WORKER_TABLE_SIZE];
 	flight_t *flights; /* all in-flight resolutions */
 	size_t nflights;
-	uint8_t hash_key[16];
+	uint8_t hash_key[16];  /* the same in every worker of a group: it picks the owner */
+	cn_worker_t *const *group; /* every worker, this one included (NULL: alone) */
+	size_t ngroup;
 	bool stopping;
 	cn_worker_stats_t stats;
+	/* inbox: other threads append under the lock and wake the loop with the async */
+	uv_async_t async;
+	uv_mutex_t inbox_lock;
+	wmsg_t *inbox, **inbox_tail;
+	bool inbox_closed;     /* the async is closed: messages wait for cn_worker_drain() */
+	atomic_bool stop_requested;
+	struct { uint64_t hash, at_ms; } prefetch_sent[CN_WORKER_PREFETCH_SLOTS];
 	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
 };
 
@@ -183,20 +229,59 @@ static void peer_release(const cn_peer_t *peer)
 		cn_tcp_conn_release(peer->tcp);
 }
 
-/* Send a reply, count it, drop the peer. */
-static void reply(cn_worker_t *w, const cn_peer_t *peer, size_t len, cn_outcome_t outcome)
+/* Send a reply (len bytes of buf; 0: none), count it, drop the peer. While stopping the
+ * listeners are closed (or gone): only count and release. */
+static void reply_from(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, size_t len,
+		       cn_outcome_t outcome)
 {
-	peer_send(w, peer, w->out, len);
+	if (w->stopping && len) {
+		len = 0;
+		outcome = CN_OUT_DROPPED;
+	}
+	peer_send(w, peer, buf, len);
 	cn_engine_count(w->engine, outcome);
 	peer_release(peer);
 }
 
-static void late_answer(cn_worker_t *w, const cn_question_t *q, const cn_peer_t *peer,
-			cn_time_t now)
+static void reply(cn_worker_t *w, const cn_peer_t *peer, size_t len, cn_outcome_t outcome)
+{
+	reply_from(w, peer, w->out, len, outcome);
+}
+
+static void post(cn_worker_t *to, wmsg_t *m);
+
+/* Answer a client of any worker: the reply in w->out (len 0: drop it). A client of another
+ * worker gets it through that worker's inbox (only its thread may use the client's socket). */
+static void answer(cn_worker_t *w, cn_worker_t *home, const cn_peer_t *peer, size_t len,
+		   cn_outcome_t outcome)
+{
+	if (home == w) {
+		reply(w, peer, len, outcome);
+		return;
+	}
+	wmsg_t *m = malloc(sizeof(*m) + len);
+	if (!m) {
+		/* Cannot tell home: the client gets nothing and, for TCP, its connection keeps
+		 * one reference until it closes. Counted as dropped here. */
+		w->stats.send_errors++;
+		cn_engine_count(w->engine, CN_OUT_DROPPED);
+		return;
+	}
+	m->kind = MSG_REPLY;
+	m->home = home;
+	m->peer = *peer;
+	m->outcome = outcome;
+	m->len = len;
+	memcpy(m->data, w->out, len);
+	post(home, m);
+}
+
+static void late_answer(cn_worker_t *w, const cn_question_t *q, cn_worker_t *home,
+			const cn_peer_t *peer, cn_time_t now)
 {
 	cn_outcome_t outcome = CN_OUT_SERVFAIL;
 	size_t n = cn_engine_late_answer(w->engine, q, now, w->out, sizeof(w->out), &outcome);
-	reply(w, peer, n, outcome);
+	answer(w, home, peer, n, outcome);
 }
 
 /* ------------------------------------------------------------------ flights ----------- */
@@ -255,9 +340,9 @@ static void flight_finish(flight_t *f, bool ok)
 			cn_outcome_t outcome = CN_OUT_SERVFAIL;
 			size_t n = cn_resolve_answer(f->req, &wt->q, now, w->out, sizeof(w->out),
 						     &outcome);
-			reply(w, &wt->peer, n, outcome);
+			answer(w, wt->home, &wt->peer, n, outcome);
 		} else {
-			late_answer(w, &wt->q, &wt->peer, now);
+			late_answer(w, &wt->q, wt->home, &wt->peer, now);
 		}
 		free(wt);
 	}
@@ -285,7 +370,7 @@ static void on_flight_timer(uv_timer_t *timer)
 	while (f->head && f->head->deadline_ms <= now_ms) {
 		waiter_t *wt = waiter_pop(f);
 		w->stats.late_answers++;
-		late_answer(w, &wt->q, &wt->peer, now);
+		late_answer(w, &wt->q, wt->home, &wt->peer, now);
 		free(wt);
 	}
 	if (now_ms >= f->resolve_deadline_ms) {
@@ -338,7 +423,8 @@ static void flight_drive(flight_t *f, cn_state_t state)
  * Returns false when it cannot start (table full, no memory); the caller answers late.
  */
 static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
-			 size_t key_len, uint64_t hash, const cn_peer_t *peer, cn_time_t now)
+			 size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer,
+			 cn_time_t now)
 {
 	if (w->nflights >= CN_WORKER_MAX_FLIGHTS) {
 		w->stats.overload++;
@@ -363,6 +449,7 @@ static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *
 	f->resolve_deadline_ms = loop_now + w->cfg->engine.limits.resolve_deadline_ms;
 	if (wt) {
 		wt->q = *q;
+		wt->home = home;
 		wt->peer = *peer;
 		wt->deadline_ms = loop_now + w->cfg->engine.limits.client_deadline_ms;
 		*f->tail = wt;
@@ -389,15 +476,16 @@ static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *
 }
 
 static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
-			const cn_peer_t *peer, cn_time_t now)
+			cn_worker_t *home, const cn_peer_t *peer, cn_time_t now)
 {
 	waiter_t *wt = f->nwaiters < CN_WORKER_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
 	if (!wt) {
 		w->stats.overload++;
-		late_answer(w, q, peer, now);
+		late_answer(w, q, home, peer, now);
 		return;
 	}
 	wt->q = *q;
+	wt->home = home;
 	wt->peer = *peer;
 	wt->deadline_ms = uv_now(w->loop) + w->cfg->engine.limits.client_deadline_ms;
 	bool was_empty = f->head == NULL;
@@ -410,6 +498,66 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 }
 
 /* ------------------------------------------------------------------ queries ----------- */
+
+/* On the owner: join the flight for q or start one; the client is home's. */
+static void resolve_here(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
+			 size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer,
+			 cn_time_t now)
+{
+	flight_t *f = flight_find(w, key, key_len, hash);
+	if (f)
+		flight_join(w, f, q, home, peer, now);
+	else if (!flight_start(w, q, key, key_len, hash, home, peer, now))
+		late_answer(w, q, home, peer, now);
+}
+
+static void prefetch_here(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
+			  size_t key_len, uint64_t hash, cn_time_t now)
+{
+	if (w->nflights < CN_WORKER_MAX_FLIGHTS / 2 && !flight_find(w, key, key_len, hash))
+		flight_start(w, q, key, key_len, hash, w, NULL, now);
+}
+
+static cn_worker_t *owner_of(cn_worker_t *w, uint64_t hash)
+{
+	return w->ngroup > 1 ? w->group[hash % w->ngroup] : w;
+}
+
+/* Has a prefetch of this key been handed over in the last CN_WORKER_PREFETCH_GAP_MS?
+ * Records this one if not. A hot name in the last 10% of its TTL is hit on every worker
+ * many times a second; the owner coalesces, but each hand-off costs a message. */
+static bool prefetch_recently_sent(cn_worker_t *w, uint64_t hash)
+{
+	uint64_t now_ms = uv_now(w->loop);
+	size_t i = hash % CN_WORKER_PREFETCH_SLOTS;
+	if (w->prefetch_sent[i].hash == hash &&
+	    now_ms - w->prefetch_sent[i].at_ms < CN_WORKER_PREFETCH_GAP_MS)
+		return true;
+	w->prefetch_sent[i].hash = hash;
+	w->prefetch_sent[i].at_ms = now_ms;
+	return false;
+}
+
+/* Hand a miss or a prefetch to its owner. Returns false when out of memory. */
+static bool hand_over(cn_worker_t *w, cn_worker_t *owner, msg_kind_t kind,
+		      const cn_question_t *q, const uint8_t *key, size_t key_len, uint64_t hash,
+		      const cn_peer_t *peer)
+{
+	wmsg_t *m = malloc(sizeof(*m));
+	if (!m)
+		return false;
+	m->kind = kind;
+	m->home = w;
+	if (peer)
+		m->peer = *peer;
+	m->q = *q;
+	m->hash = hash;
+	m->key_len = key_len;
+	memcpy(m->key, key, key_len);
+	m->len = 0;
+	post(owner, m);
+	return true;
+}
 
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
@@ -437,12 +585,15 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	switch (st) {
 	case CN_DONE:
 		reply(w, peer, out_len, outcome);
-		if (q.prefetch && w->nflights < CN_WORKER_MAX_FLIGHTS / 2) {
+		if (q.prefetch) {
 			uint8_t key[KEY_MAX];
 			size_t key_len = make_key(&q, key);
 			uint64_t hash = siphash(w->hash_key, key, key_len);
-			if (!flight_find(w, key, key_len, hash))
-				flight_start(w, &q, key, key_len, hash, NULL, now);
+			cn_worker_t *owner = owner_of(w, hash);
+			if (owner == w)
+				prefetch_here(w, &q, key, key_len, hash, now);
+			else if (!prefetch_recently_sent(w, hash))
+				hand_over(w, owner, MSG_PREFETCH, &q, key, key_len, hash, NULL);
 		}
 		return;
 	case CN_MISS: {
@@ -450,11 +601,11 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		uint8_t key[KEY_MAX];
 		size_t key_len = make_key(&q, key);
 		uint64_t hash = siphash(w->hash_key, key, key_len);
-		flight_t *f = flight_find(w, key, key_len, hash);
-		if (f)
-			flight_join(w, f, &q, peer, now);
-		else if (!flight_start(w, &q, key, key_len, hash, peer, now))
-			late_answer(w, &q, peer, now);
+		cn_worker_t *owner = owner_of(w, hash);
+		if (owner == w)
+			resolve_here(w, &q, key, key_len, hash, w, peer, now);
+		else if (!hand_over(w, owner, MSG_QUERY, &q, key, key_len, hash, peer))
+			late_answer(w, &q, w, peer, now);
 		return;
 	}
 	case CN_DROP:
@@ -462,6 +613,95 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		cn_engine_count(w->engine, outcome);
 		peer_release(peer);
 		return;
+	}
+}
+
+/* ------------------------------------------------------------------ inbox ------------- */
+
+/* Append m to to's inbox and wake its loop (any thread). A closed inbox keeps the message
+ * for cn_worker_drain(). The wake-up is sent under the lock: the owner closes the async
+ * only after marking the inbox closed under it, so no send can hit a closed handle. */
+static void post(cn_worker_t *to, wmsg_t *m)
+{
+	m->next = NULL;
+	uv_mutex_lock(&to->inbox_lock);
+	*to->inbox_tail = m;
+	to->inbox_tail = &m->next;
+	if (!to->inbox_closed)
+		uv_async_send(&to->async);
+	uv_mutex_unlock(&to->inbox_lock);
+}
+
+static wmsg_t *inbox_take(cn_worker_t *w, bool close)
+{
+	uv_mutex_lock(&w->inbox_lock);
+	wmsg_t *list = w->inbox;
+	w->inbox = NULL;
+	w->inbox_tail = &w->inbox;
+	if (close)
+		w->inbox_closed = true;
+	uv_mutex_unlock(&w->inbox_lock);
+	return list;
+}
+
+/* One message, on w's loop. While stopping, queries are dropped back to their home. */
+static void handle(cn_worker_t *w, wmsg_t *m)
+{
+	switch (m->kind) {
+	case MSG_QUERY:
+		if (w->stopping)
+			answer(w, m->home, &m->peer, 0, CN_OUT_DROPPED);
+		else
+			resolve_here(w, &m->q, m->key, m->key_len, m->hash, m->home, &m->peer,
+				     time_now());
+		break;
+	case MSG_PREFETCH:
+		if (!w->stopping)
+			prefetch_here(w, &m->q, m->key, m->key_len, m->hash, time_now());
+		break;
+	case MSG_REPLY:
+		reply_from(w, &m->peer, m->data, m->len, m->outcome);
+		break;
+	}
+	free(m);
+}
+
+static void on_async(uv_async_t *a)
+{
+	cn_worker_t *w = a->data;
+	if (atomic_load(&w->stop_requested)) {
+		cn_worker_stop(w);
+		return;
+	}
+	wmsg_t *m = inbox_take(w, false);
+	while (m) {
+		wmsg_t *next = m->next;
+		handle(w, m);
+		m = next;
+	}
+}
+
+void cn_worker_request_stop(cn_worker_t *w)
+{
+	uv_mutex_lock(&w->inbox_lock);
+	if (!w->inbox_closed) {
+		atomic_store(&w->stop_requested, true);
+		uv_async_send(&w->async);
+	}
+	uv_mutex_unlock(&w->inbox_lock);
+}
+
+void cn_worker_drain(cn_worker_t *w)
+{
+	wmsg_t *m = inbox_take(w, true);
+	while (m) {
+		wmsg_t *next = m->next;
+		if (m->kind != MSG_PREFETCH) { /* a client nobody will answer now */
+			cn_engine_count(w->engine, CN_OUT_DROPPED);
+			peer_release(&m->peer);
+		}
+		free(m);
+		m = next;
 	}
 }
 
@@ -479,13 +719,36 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->acl.allow = cfg->allow;
 	w->acl.nallow = cfg->nallow;
 	arc4random_buf(w->hash_key, sizeof(w->hash_key));
-	int rc = cn_upstream_new(loop, &w->upstream);
+	w->inbox_tail = &w->inbox;
+	atomic_init(&w->stop_requested, false);
+	int rc = uv_mutex_init(&w->inbox_lock);
 	if (rc < 0) {
 		free(w);
 		return rc;
 	}
+	if ((rc = cn_upstream_new(loop, &w->upstream)) < 0) {
+		uv_mutex_destroy(&w->inbox_lock);
+		free(w);
+		return rc;
+	}
+	if ((rc = uv_async_init(loop, &w->async, on_async)) < 0) {
+		cn_upstream_close(w->upstream); /* its memory goes once the loop runs */
+		uv_mutex_destroy(&w->inbox_lock);
+		free(w);
+		return rc;
+	}
+	w->async.data = w;
 	*out = w;
 	return 0;
+}
+
+void cn_worker_link(cn_worker_t *const *all, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		all[i]->group = all;
+		all[i]->ngroup = n;
+		memcpy(all[i]->hash_key, all[0]->hash_key, sizeof(all[0]->hash_key));
+	}
 }
 
 static int grow(void **arr, size_t n, size_t size)
@@ -497,18 +760,19 @@ static int grow(void **arr, size_t n, size_t size)
 	return 0;
 }
 
-int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr)
+int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
+		     atomic_uint *tcp_conns)
 {
 	if (grow((void **)&w->udp, w->nudp, sizeof(*w->udp)) ||
 	    grow((void **)&w->tcp, w->ntcp, sizeof(*w->tcp)))
 		return -ENOMEM;
 	cn_udp_t *u;
-	int rc = cn_udp_open(w->loop, w, addr, &u);
+	int rc = cn_udp_open(w->loop, w, addr, reuseport, &u);
 	if (rc < 0)
 		return rc;
 	cn_tcp_t *t;
-	rc = cn_tcp_open(w->loop, w, addr, w->cfg->tcp_idle_timeout_ms, w->cfg->tcp_max_clients,
-			 &t);
+	rc = cn_tcp_open(w->loop, w, addr, reuseport, w->cfg->tcp_idle_timeout_ms,
+			 w->cfg->tcp_max_clients, tcp_conns, &t);
 	if (rc < 0) {
 		cn_udp_close(u);
 		return rc;
@@ -528,8 +792,7 @@ void cn_worker_stop(cn_worker_t *w)
 		flight_t *f = w->flights;
 		waiter_t *wt;
 		while ((wt = waiter_pop(f))) {
-			cn_engine_count(w->engine, CN_OUT_DROPPED);
-			peer_release(&wt->peer);
+			answer(w, wt->home, &wt->peer, 0, CN_OUT_DROPPED);
 			free(wt);
 		}
 		flight_free(f);
@@ -541,12 +804,23 @@ void cn_worker_stop(cn_worker_t *w)
 	w->nudp = w->ntcp = 0;
 	cn_upstream_close(w->upstream);
 	w->upstream = NULL;
+	/* What is in the inbox now is dropped (queries go back to their home as drops); what
+	 * arrives later waits for cn_worker_drain(). */
+	wmsg_t *m = inbox_take(w, true);
+	while (m) {
+		wmsg_t *next = m->next;
+		handle(w, m);
+		m = next;
+	}
+	uv_close((uv_handle_t *)&w->async, NULL);
 }
 
 void cn_worker_free(cn_worker_t *w)
 {
 	if (!w)
 		return;
+	cn_worker_drain(w);
+	uv_mutex_destroy(&w->inbox_lock);
 	free(w->udp);
 	free(w->tcp);
 	free(w);

@@ -11,12 +11,17 @@
  *   a client's deadline (limits.client_deadline_ms) passes first: cn_engine_late_answer();
  *   the resolution goes on until limits.resolve_deadline_ms, then is abandoned.
  *
- * All state lives in cn_worker_t (no globals), so several workers can run side by side,
- * one per thread, once the listeners share ports with SO_REUSEPORT (a later issue).
- * Not thread-safe: every call on the worker's loop thread.
+ * All state lives in cn_worker_t (no globals). Several workers run side by side, one per
+ * thread (net/pool.c), each with its own listeners on the same addresses (SO_REUSEPORT),
+ * linked with cn_worker_link() so that a miss is resolved by the question's owner worker
+ * and coalesced across all of them (worker.c explains the hand-off).
+ * Threads: every call on the worker's loop thread, except cn_worker_request_stop() (any
+ * thread), cn_worker_get_upstream_stats() (any thread while the worker runs) and
+ * cn_worker_drain()/cn_worker_free() (once every worker's loop has ended).
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,26 +57,45 @@ typedef struct cn_worker_stats {
 } cn_worker_stats_t;
 
 /**
- * Create a worker on loop. cfg and engine are borrowed and must outlive it. Creates the
- * upstream client. Returns 0, -ENOMEM, or a libuv error.
+ * Create a worker on loop (not running yet, or this thread's). cfg and engine are borrowed
+ * and must outlive it. Creates the upstream client and the inbox (a uv_async_t that keeps
+ * the loop alive until cn_worker_stop). Returns 0, -ENOMEM, or a libuv error (then run the
+ * loop once: a half-made upstream client is closing on it).
  */
 int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 		  cn_worker_t **out);
 
-/** Serve UDP and TCP on addr. Returns 0 or a negative libuv/errno code (nothing left open). */
-int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr);
+/**
+ * Make n workers one group (before any of them runs): each question gets one owner among
+ * them, and misses are handed to it. all[] must outlive the workers. Not needed for one.
+ */
+void cn_worker_link(cn_worker_t *const *all, size_t n);
+
+/** Serve UDP and TCP on addr. reuseport: set SO_REUSEPORT (several workers bind addr).
+ *  tcp_conns: the address's connection count shared by every worker's TCP listener (the
+ *  tcp_max_clients cap applies to it), or NULL. Returns 0 or a negative libuv/errno code
+ *  (nothing left open). */
+int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
+		     atomic_uint *tcp_conns);
 
 /**
  * Stop: abandon every resolution (waiting clients get no reply), close listeners,
- * connections and the upstream client. The loop then runs dry; call cn_worker_free after
- * uv_run() returns. Idempotent.
+ * connections, the upstream client and the inbox. The loop then runs dry; call
+ * cn_worker_free after uv_run() returns. Idempotent. On the worker's thread.
  */
 void cn_worker_stop(cn_worker_t *w);
+/** From any thread: make the worker's loop call cn_worker_stop. */
+void cn_worker_request_stop(cn_worker_t *w);
+/** Count and release the clients in messages that reached the inbox after it closed (their
+ *  workers' loops are gone: call only when every worker of the group has stopped and its
+ *  loop has ended). cn_worker_free does it too. */
+void cn_worker_drain(cn_worker_t *w);
 /** Free a stopped worker once its loop has closed every handle. NULL is fine. */
 void cn_worker_free(cn_worker_t *w);
 
 void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out);
-/** The worker's upstream client counters (zeros once stopped). */
+/** The worker's upstream client counters (zeros once stopped). From any thread while the
+ *  worker runs (not while it stops). */
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out);
 
 /* ---- for the listeners (udp.c, tcp.c) ---------------------------------------------- */
