@@ -48,6 +48,8 @@ static void engine_builtin_defaults(cn_engine_conf_t *e)
 	e->timeout_max_ms = 3000;
 	e->initial_rtt_ms = 400;
 	e->failure_cache_s = 5;
+	e->servfail_ttl_s = 2;
+	e->servfail_ttl_max_s = 300;
 	e->log_level = 2;
 }
 
@@ -243,6 +245,8 @@ int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
 		why = "timeouts: min_ms is larger than max_ms";
 	else if (e->limits.client_deadline_ms > e->limits.resolve_deadline_ms)
 		why = "limits: client_deadline_ms is larger than resolve_deadline_ms";
+	else if (e->servfail_ttl_s > e->servfail_ttl_max_s)
+		why = "servfail_ttl is larger than servfail_ttl_max";
 	else if (cfg->cache.min_ttl_s > cfg->cache.max_ttl_s)
 		why = "cache: min_ttl is larger than max_ttl";
 	else if ((cfg->load_cache_at_start || cfg->dump_cache_at_exit) && !cfg->cache_dump_file)
@@ -330,6 +334,8 @@ static const cfgkey_t top_keys[] = {
 	UINT("stale_answer_ttl", engine.stale_answer_ttl_s, 0, 86400),
 	BOOL("prefetch", engine.prefetch),
 	UINT("edns_udp_size", engine.edns_udp_size, 512, 4096),
+	UINT("servfail_ttl", engine.servfail_ttl_s, 0, 300),
+	UINT("servfail_ttl_max", engine.servfail_ttl_max_s, 1, 300),
 	{ "limits", K_MAP, 0, 0, 0, 0, limits_keys },
 	{ "timeouts", K_MAP, 0, 0, 0, 0, timeouts_keys },
 	{ "cache_size", K_SIZE, FIELD(cache.budget_bytes), 0, 0, NULL },

@@ -182,6 +182,10 @@ static void cmd_stats(cn_control_t *c, sbuf_t *b)
 	put(b, "limits.glueless", e.limit_glueless);
 	put(b, "limits.referral", e.limit_referral);
 	put(b, "limits.deadline", e.limit_deadline);
+	put(b, "failures.cached", e.failures_cached);
+	put(b, "failures.zones_cached", e.zone_failures_cached);
+	put(b, "failures.answered", e.failure_answers);
+	put(b, "upstream.dead_skips", e.dead_server_skips);
 	put(b, "upstream.queries", e.upstream_queries);
 	put(b, "upstream.timeouts", e.upstream_timeouts);
 	put(b, "upstream.tcp", e.upstream_tcp);

@@ -40,6 +40,8 @@ void cn_engine_conf_default(cn_engine_conf_t *c)
 	c->timeout_max_ms = 3000;
 	c->initial_rtt_ms = 400;
 	c->failure_cache_s = 5;     /* RFC 9520 3: at least 1 s, at most 5 min */
+	c->servfail_ttl_s = 2;      /* RFC 9520 3.2: >= 1 s; short, so recovery is quick */
+	c->servfail_ttl_max_s = 300;/* RFC 9520 3.2: backoff ceiling, at most 5 min */
 	c->log_level = 2;
 }
 
@@ -134,6 +136,10 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 	LOAD(miss_first);
 	LOAD(miss_expired);
 	LOAD(miss_evicted);
+	LOAD(failures_cached);
+	LOAD(zone_failures_cached);
+	LOAD(failure_answers);
+	LOAD(dead_server_skips);
 #undef LOAD
 }
 
@@ -223,6 +229,35 @@ static uint16_t query_policy(const cn_msg_t *m, uint16_t *ede)
 	return 0;
 }
 
+/*
+ * RFC 9520: the question failed to resolve a moment ago (failcache.c). Answer at once — a
+ * stale answer if serve-stale has one (RFC 8767), else SERVFAIL with EDE 13 "Cached Error"
+ * saying what failed — with no upstream work. False when nothing is remembered.
+ */
+static bool answer_failure(cn_engine_t *e, cn_question_t *q, cn_time_t now, uint8_t *out,
+			   size_t cap, size_t *out_len, cn_outcome_t *outcome)
+{
+	cn_failure_t fl;
+	if (cn__failcache_lookup(e, q->qname, q->qtype, now.wall_s, &fl) != 0)
+		return false;
+	CN_STAT_INC(e, failure_answers);
+	int ret = cn__answer_stale(e, q, now, out, cap, out_len);
+	if (ret >= 0) {
+		*outcome = ret == 1 ? CN_OUT_CACHE_STALE : CN_OUT_CACHE_POSITIVE;
+		return true;
+	}
+	char text[CN_EDE_TEXT_MAX];
+	int n = snprintf(text, sizeof(text), "cached failure, %u s left: ", fl.ttl_left_s);
+	size_t room = sizeof(text) - 1 - (size_t)n, tl = strnlen(fl.text, room);
+	memcpy(text + n, fl.text, tl);
+	text[(size_t)n + tl] = 0;
+	cn__count_miss(e, q, true);
+	*out_len = cn__answer_error(q, CN_RCODE_SERVFAIL, CN_EDE_CACHED_ERROR, text,
+				    e->conf.edns_udp_size, out, cap);
+	*outcome = CN_OUT_SERVFAIL;
+	return true;
+}
+
 cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 			   const cn_client_t *client, cn_time_t now, uint8_t *out, size_t cap,
 			   size_t *out_len, cn_question_t *q, cn_outcome_t *outcome)
@@ -283,6 +318,8 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	q->miss = (uint8_t)(miss == CN_MISS_NONE ? CN_MISS_FIRST : miss);
+	if (answer_failure(e, q, now, out, cap, out_len, outcome))
+		return CN_DONE;
 	return CN_MISS;
 }
 

@@ -87,6 +87,37 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 /** Count why the cache missed for a client answered after resolution (see stats). */
 void cn__count_miss(cn_engine_t *e, const cn_question_t *q, bool uncacheable);
 
+/* ------------------------------------------------------------------ failure cache ---- */
+/* RFC 9520 failure cache (failcache.c). Entries live in the cache under private-use classes
+ * (RFC 6895 3.2) that no client query reaches (cairn REFUSEs classes other than IN). */
+#define CN_CLASS_FAIL_QUERY 0xFF53 /* (qname, qtype): the resolution failed */
+#define CN_CLASS_FAIL_ZONE 0xFF54  /* (zone, NS): no server of the zone answered */
+#define CN_EDE_CACHED_ERROR 13     /* RFC 8914 4.14 */
+
+typedef struct cn_failure {
+	unsigned fails;            /* consecutive failures of this question */
+	uint16_t ede_code;         /* EDE of the failure */
+	uint32_t ttl_left_s;       /* until it expires */
+	uint64_t expire_s;         /* wall clock */
+	char text[CN_EDE_TEXT_MAX];
+} cn_failure_t;
+
+/** A live failure of (name, type) (name in any case). 0 or -ENOENT. */
+int cn__failcache_lookup(cn_engine_t *e, const uint8_t *name, uint16_t type, uint64_t now_s,
+			 cn_failure_t *out);
+/** Remember that resolving (name, type) failed; backoff: double the previous time (lame
+ *  servers, loops, limits) rather than start over (silence). Returns the time chosen. */
+uint32_t cn__failcache_record(cn_engine_t *e, const uint8_t *name, uint16_t type, bool backoff,
+			      uint16_t ede, const char *text, uint64_t now_s);
+/** Forget the failure history of (name, type) (it resolved). */
+void cn__failcache_clear(cn_engine_t *e, const uint8_t *name, uint16_t type);
+/** Is the zone cut marked as having no answering server? */
+bool cn__failcache_zone_failing(cn_engine_t *e, const uint8_t *zone, uint64_t now_s,
+				cn_failure_t *out);
+/** Mark a zone cut whose servers were all asked and none answered, for servfail_ttl_s. */
+void cn__failcache_record_zone(cn_engine_t *e, const uint8_t *zone, const char *text,
+			       uint64_t now_s);
+
 /* ------------------------------------------------------------------ server selection */
 
 typedef struct cn_nsel cn_nsel_t;
@@ -105,7 +136,13 @@ typedef struct cn_nsel_info {
 	bool failing;          /* inside its failure-cache window (RFC 9520) */
 	bool no_edns;
 	bool no_0x20;
+	bool dead;             /* failing after >= CN_NSEL_DEAD_FAILS timeouts in a row: not
+				  asked again until its probe slot is free */
+	bool probe_ok;         /* dead, and a probe may be sent now (cn__nsel_claim_probe) */
 } cn_nsel_info_t;
+
+#define CN_NSEL_DEAD_FAILS 2       /* timeouts in a row that make a failing server dead */
+#define CN_NSEL_PROBE_MS 1000      /* one probe of a dead server per this long, in all */
 
 int cn__nsel_new(const cn_engine_conf_t *conf, cn_nsel_t **out);
 void cn__nsel_free(cn_nsel_t *ns);
@@ -117,6 +154,8 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 			   cn_nsel_error_t err, uint64_t now_ms);
 void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
 void cn__nsel_set_no_0x20(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
+/** Take the probe slot of a dead server (true), or learn that another request took it. */
+bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
 
 /* ------------------------------------------------------------------ the engine ------ */
 
@@ -129,7 +168,8 @@ struct cn_engine {
 	_Atomic uint64_t outcome[CN_OUT_MAX];
 	_Atomic uint64_t upstream_queries, upstream_timeouts, limit_hits, limit_cname,
 		limit_upstream, limit_glueless, limit_referral, limit_deadline, prefetches,
-		miss_uncacheable, miss_first, miss_expired, miss_evicted;
+		miss_uncacheable, miss_first, miss_expired, miss_evicted, failures_cached,
+		zone_failures_cached, failure_answers, dead_server_skips;
 };
 
 /** Log through the engine's sink when level <= conf.log_level. */

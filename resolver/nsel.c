@@ -10,6 +10,12 @@
  * timeout doubles the next timeout (capped) and marks the server failing for
  * failure_cache_s seconds; one good reply clears both, so a server that comes back is
  * trusted again at once (the recovery complaint against Unbound in FEATURES.md).
+ *
+ * A server silent (timeouts, network errors) CN_NSEL_DEAD_FAILS times in a row is "dead"
+ * while its failure window lasts: requests no longer wait on it (NRDelegation, B2 in
+ * ATTACKS.md: a delegation to blackholed servers must not hold every request for their
+ * timeouts), except one probe per CN_NSEL_PROBE_MS shared by all requests, whose answer
+ * brings it back at once. A server that answers, even badly (REFUSED, lame), is not dead.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,8 +32,10 @@ typedef struct nsel_entry {
 	unsigned srtt_ms, rttvar_ms;
 	bool known;
 	unsigned fails;            /* consecutive failures */
+	unsigned silent;           /* consecutive timeouts / network errors (no reply at all) */
 	uint64_t fail_until_ms;    /* monotonic: failing until then */
 	uint64_t no_edns_until_ms, no_0x20_until_ms;
+	uint64_t probe_at_ms;      /* dead: the next probe may go then */
 	uint64_t last_used_ms;
 } nsel_entry_t;
 
@@ -143,7 +151,20 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 	out->failing = e->fail_until_ms > now_ms;
 	out->no_edns = e->no_edns_until_ms > now_ms;
 	out->no_0x20 = e->no_0x20_until_ms > now_ms;
+	out->dead = out->failing && e->silent >= CN_NSEL_DEAD_FAILS;
+	out->probe_ok = out->dead && e->probe_at_ms <= now_ms;
 	pthread_mutex_unlock(&ns->lock);
+}
+
+bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
+{
+	pthread_mutex_lock(&ns->lock);
+	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	bool ok = e->probe_at_ms <= now_ms;
+	if (ok)
+		e->probe_at_ms = now_ms + CN_NSEL_PROBE_MS;
+	pthread_mutex_unlock(&ns->lock);
+	return ok;
 }
 
 void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, unsigned rtt_ms,
@@ -162,7 +183,9 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 		e->srtt_ms = (unsigned)((int)e->srtt_ms + diff / 8);
 	}
 	e->fails = 0;
+	e->silent = 0;
 	e->fail_until_ms = 0;
+	e->probe_at_ms = 0;
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -179,6 +202,10 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 		if (e->srtt_ms < penalty)
 			e->srtt_ms = penalty;
 		e->known = true;
+		if (e->silent < 16)
+			e->silent++;
+	} else {
+		e->silent = 0; /* it answered, if badly: alive */
 	}
 	e->fail_until_ms = now_ms + ns->fail_ms;
 	pthread_mutex_unlock(&ns->lock);

@@ -101,6 +101,12 @@ typedef struct frame {
 	int cur_ns, cur_addr;         /* server of the query in flight */
 	int parent_ns;                /* sub-request: the parent's NS entry it resolves */
 	bool priming;
+	bool queried;                 /* a server of this cut was asked */
+	bool answered;                /* ... and one of them answered (parsed, any RCODE) */
+	bool zone_checked;            /* the failure cache was consulted for this cut */
+	bool zone_cached_fail;        /* ... and said no server of it answers */
+	unsigned dead_skipped;        /* addresses not asked: dead servers (nsel) */
+	bool nxdomain;                /* sub-request: its name does not exist */
 } frame_t;
 
 struct cn_request {
@@ -278,8 +284,9 @@ static size_t gather(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner, 
 	return n;
 }
 
-static void cache_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n, cn_rank_t rank,
-			uint64_t now_s)
+/* Store an RRset; its TTL is the lowest of its records' and of ttl_cap. */
+static void cache_rrset_capped(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			       cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
 {
 	if (n == 0 || n > r->e->conf.limits.rrset_records)
 		return;
@@ -287,12 +294,40 @@ static void cache_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n, cn
 	if (len < 0)
 		return;
 	uint32_t ttl = rrset_ttl(set, n);
+	if (ttl > ttl_cap)
+		ttl = ttl_cap;
 	if (ttl == 0)
 		r->cacheable = false;
 	uint8_t key[CN_DNAME_MAX];
 	size_t klen = cn_dname_copy(key, set[0]->owner);
 	cn_cache_insert(r->e->cache, key, klen, set[0]->type, CN_CLASS_IN, CN_CACHE_RRSET, rank,
 			ttl, now_s, r->scratch, (size_t)len);
+}
+
+static void cache_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n, cn_rank_t rank,
+			uint64_t now_s)
+{
+	cache_rrset_capped(r, set, n, rank, UINT32_MAX, now_s);
+}
+
+/*
+ * Ghost domains (A5 in ATTACKS.md; Jiang et al., NDSS 2012): the NS RRset a zone's own
+ * servers give for their apex must not outlive the delegation the parent gave, or a
+ * revoked domain stays resolvable as long as its servers keep re-serving long TTLs. The
+ * cap is what is left of the delegation (the zone cut's NS entry in the cache); without
+ * one (evicted) the child's set is not cached at all. The root, from the hints, has no
+ * parent.
+ */
+static uint32_t delegation_ttl_left(cn_request_t *r, const frame_t *f, uint64_t now_s)
+{
+	if (f->from_hints || f->zone[0] == 0)
+		return UINT32_MAX;
+	cn_cache_entry_t ent;
+	if (cn_cache_lookup(r->e->cache, f->zone, cn_dname_len(f->zone), CN_TYPE_NS, CN_CLASS_IN,
+			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
+	    ent.kind != CN_CACHE_RRSET)
+		return 0;
+	return ent.ttl_left_s;
 }
 
 /* Cache a negative answer for (name, type) with its SOA (RFC 2308 5: TTL is the lower of
@@ -345,6 +380,8 @@ static void set_cut(frame_t *f, const uint8_t *zone)
 	f->from_hints = false;
 	f->nns = 0;
 	f->glueless = 0;
+	f->queried = f->answered = f->zone_checked = f->zone_cached_fail = false;
+	f->dead_skipped = 0;
 	int zl = cn_dname_labels(zone);
 	if (f->qmin_labels < zl + 1)
 		f->qmin_labels = zl + 1;
@@ -424,8 +461,17 @@ static bool in_stack(cn_request_t *r, const uint8_t *name)
 	return false;
 }
 
+/* How a failure is remembered (RFC 9520): not at all (our own trouble: memory), for
+ * servfail_ttl_s (the servers were silent: they may be back soon), or with backoff. */
+typedef enum fail_memory {
+	FAIL_NOCACHE = 0,
+	FAIL_SILENT,
+	FAIL_BACKOFF,
+} fail_memory_t;
+
 /* Finish the whole request with SERVFAIL and an EDE. */
-static cn_state_t fail(cn_request_t *r, uint16_t ede, const char *what)
+static cn_state_t fail(cn_request_t *r, uint16_t ede, const char *what, fail_memory_t mem,
+		       uint64_t now_s)
 {
 	r->result.rcode = CN_RCODE_SERVFAIL;
 	r->result.nan = 0;
@@ -447,7 +493,13 @@ static cn_state_t fail(cn_request_t *r, uint16_t ede, const char *what)
 	t[n] = 0;
 	r->done = true;
 	r->cacheable = false;
-	cn__log(r->e, 2, "SERVFAIL: %s", r->result.ede_text);
+	if (mem != FAIL_NOCACHE) {
+		uint32_t ttl = cn__failcache_record(r->e, r->q.qname, r->q.qtype,
+						    mem == FAIL_BACKOFF, ede, t, now_s);
+		cn__log(r->e, 2, "SERVFAIL (remembered %u s): %s", ttl, r->result.ede_text);
+	} else {
+		cn__log(r->e, 2, "SERVFAIL: %s", r->result.ede_text);
+	}
 	return CN_DONE;
 }
 
@@ -460,6 +512,7 @@ static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
 	frame_t *f = top(r);
 	if (r->depth == 1) {
 		r->done = true;
+		cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff starts over */
 		return CN_DONE;
 	}
 	if (f->priming) {
@@ -470,8 +523,9 @@ static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
 	frame_t *p = r->fr[r->depth - 2];
 	ns_entry_t *ns = &p->ns[f->parent_ns];
 	ns_addrs_from_cache(r, ns, now.wall_s);
-	if (ns->naddr == 0 && f->type == CN_TYPE_A && r->e->conf.do_ip6) {
-		/* no IPv4 address: try the IPv6 one before giving up on this NS name */
+	if (ns->naddr == 0 && f->type == CN_TYPE_A && r->e->conf.do_ip6 && !f->nxdomain) {
+		/* no IPv4 address: try the IPv6 one before giving up on this NS name (not when
+		 * the name does not exist: NXNS, B1 in ATTACKS.md, would get twice the queries) */
 		uint8_t name[CN_DNAME_MAX];
 		int parent_ns = f->parent_ns;
 		cn_dname_copy(name, f->name);
@@ -493,11 +547,35 @@ static void reset_tried(frame_t *f)
 			f->ns[i].addr[a].tried = false;
 }
 
-/* Choose the untried usable address with the lowest score. */
+static int choose_once(cn_request_t *r, frame_t *f, uint64_t now_ms);
+
+/* Choose the untried usable address with the lowest score. A dead server (silent several
+ * times in a row, nsel.c) is not asked unless this request takes its probe slot: one probe
+ * per CN_NSEL_PROBE_MS among all requests (NRDelegation, B2). */
 static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
+{
+	for (;;) {
+		int ret = choose_once(r, f, now_ms);
+		if (ret <= 0)
+			return ret == 0;
+		/* ret 1: the best is a dead server; ask it only with its probe slot */
+		ns_addr_t *ad = &f->ns[f->cur_ns].addr[f->cur_addr];
+		struct sockaddr_storage ss;
+		addr_to_ss(ad, &ss);
+		if (cn__nsel_claim_probe(r->e->nsel, &ss, now_ms))
+			return true;
+		ad->tried = true; /* another request probes it */
+		f->dead_skipped++;
+		CN_STAT_INC(r->e, dead_server_skips);
+	}
+}
+
+/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none. */
+static int choose_once(cn_request_t *r, frame_t *f, uint64_t now_ms)
 {
 	unsigned best_score = UINT32_MAX, ties = 0;
 	int bi = -1, ba = -1;
+	bool best_dead = false;
 	for (unsigned i = 0; i < f->nns; i++) {
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
 			ns_addr_t *ad = &f->ns[i].addr[a];
@@ -507,23 +585,46 @@ static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
 				continue;
 			cn_nsel_info_t info;
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
-			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0);
+			if (info.dead && !info.probe_ok) {
+				ad->tried = true; /* not asked: dead, and its probe is taken */
+				f->dead_skipped++;
+				CN_STAT_INC(r->e, dead_server_skips);
+				continue;
+			}
+			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0) +
+					 (info.dead ? 200000u : 0);
 			if (score < best_score) {
 				best_score = score, bi = (int)i, ba = (int)a, ties = 1;
+				best_dead = info.dead;
 			} else if (score == best_score) {
 				/* reservoir choice among equals spreads load over the NS set */
 				uint32_t rnd;
 				r->e->conf.random(&rnd, sizeof(rnd));
 				if (rnd % ++ties == 0)
-					bi = (int)i, ba = (int)a;
+					bi = (int)i, ba = (int)a, best_dead = info.dead;
 			}
 		}
 	}
 	if (bi < 0)
-		return false;
+		return -1;
 	f->cur_ns = bi;
 	f->cur_addr = ba;
-	return true;
+	return best_dead ? 1 : 0;
+}
+
+/* Does the cache say name does not exist (an NXDOMAIN at it or above it, RFC 8020)? */
+static bool known_nxdomain(cn_request_t *r, const uint8_t *name, uint64_t now_s)
+{
+	int labels = cn_dname_labels(name);
+	for (int i = 0; i < labels; i++) {
+		const uint8_t *anc = cn_dname_skip(name, i);
+		cn_cache_entry_t ent;
+		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_CACHE_TYPE_NXDOMAIN,
+				    CN_CLASS_IN, now_s, CN_LOOKUP_PEEK, &ent, r->scratch,
+				    CN_SCRATCH_LEN) == 0 && ent.kind == CN_CACHE_NXDOMAIN)
+			return true;
+	}
+	return false;
 }
 
 /* Start a sub-request for the address of an NS name that has none. */
@@ -541,6 +642,12 @@ static int start_subrequest(cn_request_t *r, frame_t *f, uint64_t now_s)
 		/* An NS name inside the zone it serves needs glue we do not have; one that is
 		 * already being resolved further down the stack would be a cycle (TsuNAME). */
 		if (cn_dname_is_sub(ns->name, f->zone) || in_stack(r, ns->name)) {
+			ns->failed = true;
+			continue;
+		}
+		/* A name already known not to exist costs nothing (NXNS: many NS names under
+		 * one nonexistent name would each cost a query otherwise). */
+		if (known_nxdomain(r, ns->name, now_s)) {
 			ns->failed = true;
 			continue;
 		}
@@ -616,7 +723,7 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 	if (ret == 0 && r->sent_edns)
 		ret = cn_writer_opt(&w, r->e->conf.edns_udp_size, 0, 0, false, NULL, 0);
 	if (ret != 0)
-		return fail(r, CN_EDE_OTHER, "could not build an upstream query");
+		return fail(r, CN_EDE_OTHER, "could not build an upstream query", FAIL_NOCACHE, 0);
 	r->qlen = cn_writer_finish(&w);
 	memset(&r->up, 0, sizeof(r->up));
 	r->up.addr = ss;
@@ -626,6 +733,7 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 	r->up.len = r->qlen;
 	r->up.timeout_ms = info.timeout_ms;
 	r->upstream++;
+	f->queried = true;
 	CN_STAT_INC(r->e, upstream_queries);
 	if (r->e->conf.log_level >= 3) {
 		char n[CN_DNAME_STR_MAX], a[64], t[16];
@@ -672,7 +780,8 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 		if (now.mono_ms - r->start_ms > lim->resolve_deadline_ms) {
 			CN_STAT_INC(r->e, limit_deadline);
 			CN_STAT_INC(r->e, limit_hits);
-			return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, "resolution deadline passed");
+			return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, "resolution deadline passed",
+				    FAIL_SILENT, now.wall_s);
 		}
 		if (!f->have_cut) {
 			if (!cut_from_cache(r, f, now.wall_s)) {
@@ -682,7 +791,8 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 					r->primed = true;
 					frame_t *p = push_frame(r);
 					if (!p)
-						return fail(r, CN_EDE_OTHER, "out of memory");
+						return fail(r, CN_EDE_OTHER, "out of memory",
+							    FAIL_NOCACHE, 0);
 					frame_init(p, (const uint8_t *)"", CN_TYPE_NS, -1);
 					p->priming = true;
 					cut_from_hints(r, p);
@@ -691,29 +801,60 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 				cut_from_hints(r, f);
 			}
 		}
+		if (!f->zone_checked) {
+			/* RFC 9520: no server of this zone answered a moment ago */
+			f->zone_checked = true;
+			cn_failure_t fl;
+			if (cn__failcache_zone_failing(r->e, f->zone, now.wall_s, &fl)) {
+				char zone[CN_DNAME_STR_MAX];
+				name_str(f->zone, zone, sizeof(zone));
+				f->zone_cached_fail = true;
+				note(r, "no server of %s answered %u s ago", zone,
+				     (unsigned)(r->e->conf.servfail_ttl_s - fl.ttl_left_s));
+				if (r->depth > 1)
+					return frame_done(r, false, now);
+				char msg[CN_DNAME_STR_MAX + 40];
+				snprintf(msg, sizeof(msg), "cached failure of %s", zone);
+				return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, msg, FAIL_SILENT,
+					    now.wall_s);
+			}
+		}
 		if (r->upstream >= lim->upstream_queries) {
 			CN_STAT_INC(r->e, limit_upstream);
 			CN_STAT_INC(r->e, limit_hits);
 			char msg[64];
 			snprintf(msg, sizeof(msg), "upstream query limit (%u) reached",
 				 lim->upstream_queries);
-			return fail(r, CN_EDE_OTHER, msg);
+			return fail(r, CN_EDE_OTHER, msg, FAIL_BACKOFF, now.wall_s);
 		}
 		if (choose(r, f, now.mono_ms))
 			return produce_query(r, f, now);
 		int sub = start_subrequest(r, f, now.wall_s);
 		if (sub > 0)
 			continue;
-		/* Nothing left to ask at this cut. */
+		/* Nothing left to ask at this cut. If none of its servers answered (all silent,
+		 * dead, or without an address), remember the zone cut for a moment (RFC 9520):
+		 * the next requests below it give up at once instead of waiting again. */
 		char zone[CN_DNAME_STR_MAX];
 		name_str(f->zone, zone, sizeof(zone));
+		bool silent = f->queried && !f->answered;
+		if (f->dead_skipped)
+			note(r, "%u dead server(s) of %s not asked", f->dead_skipped, zone);
+		if (!f->answered) {
+			char why[CN_DNAME_STR_MAX + 40];
+			snprintf(why, sizeof(why), "%s: %s", zone,
+				 f->queried || f->dead_skipped ? "no server answered"
+								: "no server address");
+			cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
+		}
 		if (r->depth > 1) {
 			note(r, "no usable server for %s", zone);
 			return frame_done(r, false, now);
 		}
 		char msg[CN_DNAME_STR_MAX + 40];
 		snprintf(msg, sizeof(msg), "no reachable authority for %s", zone);
-		return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, msg);
+		return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, msg,
+			    silent || f->dead_skipped ? FAIL_SILENT : FAIL_BACKOFF, now.wall_s);
 	}
 }
 
@@ -811,6 +952,7 @@ static reply_kind_t final_negative(cn_request_t *r, frame_t *f, const cn_msg_t *
 {
 	const cn_rr_t *soa = find_soa(m, f->zone, name);
 	cache_negative(r, name, f->type, nxdomain, soa, rank, now_s);
+	f->nxdomain = nxdomain && cn_dname_eq(name, f->name);
 	if (r->depth == 1) {
 		r->result.rcode = nxdomain ? CN_RCODE_NXDOMAIN : CN_RCODE_NOERROR;
 		if (soa && keep_rr(r, soa, &r->result.soa) == 0) {
@@ -871,13 +1013,23 @@ static reply_kind_t on_full_answer(cn_request_t *r, frame_t *f, const cn_msg_t *
 				note(r, "RRset larger than %u records", r->e->conf.limits.rrset_records);
 				return R_FAIL;
 			}
-			cache_rrset(r, set, n, rank, now.wall_s);
+			uint32_t cap = UINT32_MAX;
+			if (f->type == CN_TYPE_NS && cn_dname_eq(name, f->zone))
+				cap = delegation_ttl_left(r, f, now.wall_s); /* ghost domains */
+			if (cap > 0)
+				cache_rrset_capped(r, set, n, rank, cap, now.wall_s);
+			else
+				r->cacheable = false;
 			if (f->type == CN_TYPE_NS)
 				cache_glue(r, f, m, set, n, now.wall_s);
 			if (r->depth == 1) {
-				for (size_t i = 0; i < n; i++)
+				for (size_t i = 0; i < n; i++) {
 					if (result_add(r, set[i]) != 0)
 						return R_FAIL;
+					cn_rr_t *kept = &r->result.an[r->result.nan - 1];
+					if (kept->ttl > cap)
+						kept->ttl = cap;
+				}
 				r->result.rcode = CN_RCODE_NOERROR;
 			}
 			return R_ANSWER;
@@ -1064,6 +1216,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		server_failed(r, CN_NSEL_MALFORMED, "sent a malformed reply", now);
 		return step(r, now);
 	}
+	f->answered = true; /* alive, whatever it says */
 	uint16_t rcode = CN_RCODE(m.flags);
 	if (rcode == CN_RCODE_FORMERR && r->sent_edns && !m.edns.present) {
 		/* RFC 6891 7: retry without EDNS, remembered for this server only */
@@ -1092,7 +1245,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		return step(r, now);
 	case R_FAIL:
 	default:
-		return fail(r, CN_EDE_OTHER, "resolution failed");
+		return fail(r, CN_EDE_OTHER, "resolution failed", FAIL_BACKOFF, now.wall_s);
 	}
 }
 

@@ -92,6 +92,9 @@ typedef struct cn_engine_conf {
 	unsigned timeout_max_ms;      /* upstream timeout ceiling, 3000 */
 	unsigned initial_rtt_ms;      /* SRTT assumed for an unknown server, 400 */
 	unsigned failure_cache_s;     /* RFC 9520: remember a failed server this long, 5 */
+	unsigned servfail_ttl_s;      /* RFC 9520: remember a failed resolution this long, 2
+					 (0: off); also a zone whose servers all failed */
+	unsigned servfail_ttl_max_s;  /* ceiling of its exponential backoff, 300 */
 	const cn_hint_t *hints;       /* root hints; NULL = compiled-in IANA list */
 	size_t nhints;
 	cn_random_fn random;          /* required */
@@ -247,6 +250,10 @@ typedef struct cn_engine_stats {
 	uint64_t limit_hits;        /* any limit reached */
 	uint64_t limit_cname, limit_upstream, limit_glueless, limit_referral, limit_deadline;
 	uint64_t prefetches;
+	uint64_t failures_cached;      /* resolution failures remembered (RFC 9520) */
+	uint64_t zone_failures_cached; /* zone cuts remembered as having no answering server */
+	uint64_t failure_answers;      /* client queries answered from the failure cache */
+	uint64_t dead_server_skips;    /* servers not asked because they are dead (probe later) */
 	/* Every client query answered after a cache miss (outcome RESOLVED or SERVFAIL) is
 	 * explained in exactly one of these four, so they sum to those two outcomes: */
 	uint64_t miss_uncacheable;  /* its answer could not be cached (TTL 0, SERVFAIL, no SOA) */

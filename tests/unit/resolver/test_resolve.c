@@ -54,8 +54,26 @@ static const frr_t com_rrs[] = {
 	{ "ns1.example.com.", CN_TYPE_A, 3600, "127.0.0.3" },
 	{ "ns2.example.com.", CN_TYPE_A, 3600, "127.0.0.13" },
 	{ "glueless.com.", CN_TYPE_NS, 3600, "ns.hoster.net." },
+	/* TsuNAME: a cycle of glueless delegations, with 1 s TTLs so nothing saves a repeat
+	 * but the failure cache */
+	{ "cyc1.com.", CN_TYPE_NS, 1, "ns.cyc2.com." },
+	{ "cyc2.com.", CN_TYPE_NS, 1, "ns.cyc1.com." },
+	/* NXNS: glueless NS names under a name that does not exist */
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns1.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns2.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns3.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns4.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns5.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns6.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns7.nx.hoster.net." },
+	{ "nxns.com.", CN_TYPE_NS, 3600, "ns8.nx.hoster.net." },
+	/* ghost: the parent delegates for 60 s, the child claims a week (last, see
+	 * com_rrs_len: the revoked variant leaves these two out) */
+	{ "ghost.com.", CN_TYPE_NS, 60, "ns.ghost.com." },
+	{ "ns.ghost.com.", CN_TYPE_A, 60, "127.0.0.6" },
 	{ NULL, 0, 0, NULL },
 };
+static frr_t com_rrs_revoked[sizeof(com_rrs) / sizeof(com_rrs[0]) - 2];
 static const frr_t net_rrs[] = {
 	{ "net.", CN_TYPE_SOA, 900, "" },
 	{ "net.", CN_TYPE_NS, 86400, "a.gtld.net." },
@@ -90,6 +108,13 @@ static const frr_t hoster_rrs[] = {
 	{ "host.hoster.net.", CN_TYPE_A, 60, "127.0.0.20" },
 	{ NULL, 0, 0, NULL },
 };
+static const frr_t ghost_rrs[] = {
+	{ "ghost.com.", CN_TYPE_SOA, 3600, "" },
+	{ "ghost.com.", CN_TYPE_NS, 604800, "ns.ghost.com." },
+	{ "ns.ghost.com.", CN_TYPE_A, 604800, "127.0.0.6" },
+	{ "www.ghost.com.", CN_TYPE_A, 30, "127.0.0.40" },
+	{ NULL, 0, 0, NULL },
+};
 static const frr_t glueless_rrs[] = {
 	{ "glueless.com.", CN_TYPE_SOA, 3600, "" },
 	{ "glueless.com.", CN_TYPE_NS, 3600, "ns.hoster.net." },
@@ -97,9 +122,10 @@ static const frr_t glueless_rrs[] = {
 	{ NULL, 0, 0, NULL },
 };
 
-static const fzone_t zones[] = {
+static fzone_t zones[] = {
 	{ ".", { "127.0.0.1" }, root_rrs },
 	{ "com.", { "127.0.0.2" }, com_rrs },
+	{ "ghost.com.", { "127.0.0.6" }, ghost_rrs },
 	{ "net.", { "127.0.0.4" }, net_rrs },
 	{ "example.com.", { "127.0.0.3", "127.0.0.13" }, example_rrs },
 	{ "hoster.net.", { "127.0.0.5" }, hoster_rrs },
@@ -282,6 +308,18 @@ static cn_hint_t hint;
 /* what the engine asked for, in order: "addr qname TYPE" lines */
 static char sent_log[8192];
 static unsigned sent_count;
+static unsigned sent_to[16];   /* by the last octet of 127.0.0.X */
+static unsigned sent_aaaa;
+static unsigned frac_ms;       /* wall-clock milliseconds not yet in now.wall_s */
+
+/* Let ms pass on both clocks. */
+static void advance_ms(unsigned ms)
+{
+	now.mono_ms += ms;
+	frac_ms += ms;
+	now.wall_s += frac_ms / 1000;
+	frac_ms %= 1000;
+}
 
 static void setup(void)
 {
@@ -305,7 +343,16 @@ static void setup(void)
 	now = (cn_time_t){ .wall_s = 1700000000, .mono_ms = 5000 };
 	sent_log[0] = 0;
 	sent_count = 0;
+	memset(sent_to, 0, sizeof(sent_to));
+	sent_aaaa = 0;
+	frac_ms = 0;
 	memset(dead_servers, 0, sizeof(dead_servers));
+	zones[1].rrs = com_rrs;
+	size_t k = 0;
+	for (const frr_t *rr = com_rrs; rr->owner; rr++)
+		if (!strstr(rr->owner, "ghost"))
+			com_rrs_revoked[k++] = *rr;
+	com_rrs_revoked[k] = (frr_t){ NULL, 0, 0, NULL };
 }
 
 static void teardown(void)
@@ -356,6 +403,12 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		snprintf(sent_log + l, sizeof(sent_log) - l, "%s %s %s\n", addr, qn,
 			 cn_type_to_str(q.qtype, tn, sizeof(tn)));
 		sent_count++;
+		unsigned octet = (unsigned)(ntohl(((struct sockaddr_in *)&up.addr)->sin_addr.s_addr) &
+					    0xff);
+		if (octet < 16)
+			sent_to[octet]++;
+		if (q.qtype == CN_TYPE_AAAA)
+			sent_aaaa++;
 		now.mono_ms += 10;
 		if (is_dead(addr)) {
 			now.mono_ms += up.timeout_ms;
@@ -641,6 +694,147 @@ START_TEST(dname_overflow_is_yxdomain)
 }
 END_TEST
 
+/* An engine like setup()'s with conf changed by the caller. */
+static void new_engine(bool ip6)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.allow_loopback_upstream = true;
+	conf.do_ip6 = ip6;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+}
+
+START_TEST(cyclic_glueless_delegation_fails_fast_and_is_remembered)
+{
+	/* B3 (TsuNAME): cyc1.com NS ns.cyc2.com, cyc2.com NS ns.cyc1.com, no glue, 1 s TTLs.
+	 * The cycle is found without waiting; then 100 repeats over 60 s are answered from the
+	 * failure cache (RFC 9520), whose backoff (2, 4, 8, 16, 32 s) lets at most 4 of them
+	 * try again. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	uint64_t t0 = now.mono_ms;
+	ck_assert_int_eq(ask("www.cyc1.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert(m.edns.has_ede);
+	ck_assert_uint_lt(now.mono_ms - t0, 1000);
+	unsigned first = sent_count;
+	ck_assert_uint_le(first, 6);
+	unsigned attempts = 0;
+	for (int i = 0; i < 100; i++) {
+		advance_ms(600);
+		unsigned before = sent_count;
+		ck_assert_int_eq(ask("www.cyc1.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+		ck_assert(m.edns.has_ede);
+		if (sent_count > before)
+			attempts++;
+		else
+			ck_assert_uint_eq(m.edns.ede_code, CN_EDE_CACHED_ERROR);
+	}
+	fprintf(stderr, "cyclic delegation: %u queries for the first answer, %u for 100 repeats "
+		"over 60 s (%u attempts)\n", first, sent_count - first, attempts);
+	ck_assert_uint_le(attempts, 4);
+	ck_assert_uint_le(sent_count - first, 4 * 2);
+	cn_engine_stats_t st;
+	cn_engine_stats(engine, &st);
+	ck_assert_uint_ge(st.failure_answers, 95);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(nxns_names_under_a_nonexistent_name_cost_one_query)
+{
+	/* B1 (NXNS): 8 glueless NS names under nx.hoster.net, which does not exist. One query
+	 * learns that (RFC 8020); no AAAA is asked after NXDOMAIN, and the other names cost
+	 * nothing. */
+	new_engine(true);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.nxns.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert(m.edns.has_ede);
+	ck_assert_uint_le(sent_to[5], 2); /* hoster.net's server: "nx.hoster.net NS" */
+	ck_assert_uint_eq(sent_aaaa, 0);
+	ck_assert_uint_le(sent_count, 8);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(child_ns_ttl_never_extends_the_delegation)
+{
+	/* A5 (ghost domains): com delegates ghost.com for 60 s; the child says its NS set
+	 * lives a week. Cached, the child's set is capped at what is left of the delegation,
+	 * so once com drops ghost.com and 60 s pass, the name is gone. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.ghost.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.40");
+	advance_ms(5000);
+	ck_assert_int_eq(ask("ghost.com.", CN_TYPE_NS, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_le(m.rrs[0].ttl, 55);
+	cn_cache_entry_t ent;
+	uint8_t name[CN_DNAME_MAX], buf[512];
+	dname("ghost.com.", name);
+	ck_assert_int_eq(cn_cache_lookup(cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
+					 now.wall_s, CN_LOOKUP_PEEK, &ent, buf, sizeof(buf)), 0);
+	ck_assert_uint_le(ent.ttl_left_s, 55);
+	zones[1].rrs = com_rrs_revoked;   /* com drops the delegation */
+	advance_ms(61000);
+	ck_assert_int_eq(ask("www.ghost.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(dead_servers_are_remembered_then_recover_within_seconds)
+{
+	/* D1: both example.com servers stop answering. The failure is remembered (RFC 9520:
+	 * no query while it lasts, EDE 13), servers silent twice are skipped (one probe a
+	 * second among all requests), and once they answer again cairn uses them within a few
+	 * seconds. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("mail.example.com.", CN_TYPE_MX, &a, &m), CN_OUT_RESOLVED);
+	dead_servers[0] = "127.0.0.3";
+	dead_servers[1] = "127.0.0.13";
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_CACHED_ERROR);
+	ck_assert_uint_eq(sent_count, before);
+	/* another name in the dead zone: the zone cut is remembered too */
+	ck_assert_int_eq(ask("other.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(sent_count, before);
+	/* a minute of clients asking every 500 ms: each server gets about a probe a second */
+	for (int i = 0; i < 120; i++) {
+		advance_ms(500);
+		ask("www.example.com.", CN_TYPE_A, &a, &m);
+	}
+	unsigned probes = sent_to[3] + sent_to[13];
+	fprintf(stderr, "dead servers: %u queries to them in 60 s of clients asking\n", probes);
+	ck_assert_uint_le(probes, 2 * 60 / 2 + 4);
+	/* back: answered within seconds */
+	dead_servers[0] = dead_servers[1] = NULL;
+	unsigned ms = 0;
+	while (ask("www.example.com.", CN_TYPE_A, &a, &m) != CN_OUT_RESOLVED) {
+		advance_ms(250);
+		ms += 250;
+		ck_assert_uint_lt(ms, 10000);
+	}
+	fprintf(stderr, "dead servers: recovered %u ms after they answered again\n", ms);
+	ck_assert_uint_le(ms, 3500);
+	assert_a(&m, 0, "127.0.0.10");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -659,6 +853,10 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, upstream_query_limit);
 	tcase_add_test(tc, dname_synthesises_a_cname);
 	tcase_add_test(tc, dname_overflow_is_yxdomain);
+	tcase_add_test(tc, cyclic_glueless_delegation_fails_fast_and_is_remembered);
+	tcase_add_test(tc, nxns_names_under_a_nonexistent_name_cost_one_query);
+	tcase_add_test(tc, child_ns_ttl_never_extends_the_delegation);
+	tcase_add_test(tc, dead_servers_are_remembered_then_recover_within_seconds);
 	suite_add_tcase(s, tc);
 	return s;
 }
