@@ -5,8 +5,10 @@
  * and a fresh CSPRNG ID; the socket is connect()ed so the kernel drops other sources and
  * reports ICMP errors, and every datagram is still checked for source address and port, ID,
  * opcode and the question section byte for byte (so 0x20 case mixing must be echoed
- * exactly). Whatever fails those checks is counted and ignored while the wait goes on: a
- * spoofed or broken packet must never end a pending query (the TuDoor attack, ATTACKS.md A3).
+ * exactly), and the whole message must parse (resolver/wire.c's strict parser: a copy of
+ * the right header and question followed by garbage is garbage). Whatever fails those
+ * checks is counted and ignored while the wait goes on: a spoofed or broken packet must
+ * never end a pending query (the TuDoor attack, ATTACKS.md A3).
  * A matched UDP reply with TC=1, or one longer than the EDNS size the query advertised
  * (a sign of fragments, ATTACKS.md A7), is asked again over TCP, to the same server, within
  * the same timeout. TCP is one connection per query, RFC 1035 4.2.2 two-byte framing.
@@ -16,6 +18,8 @@
  * freed once it is closing and no pending query remains.
  */
 #include "net/upstream.h"
+
+#include "resolver/arena.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,6 +62,7 @@ struct cn_upstream {
 	size_t live;                   /* pending structs not yet freed (waiting or closing) */
 	bool closing;
 	uint8_t rbuf[UP_UDP_BUF]; /* UDP receive buffer: one loop, used only inside recv_cb */
+	cn_arena_t arena;         /* for checking that a matched reply parses */
 };
 
 struct cn_upstream_pending {
@@ -155,7 +160,17 @@ static bool ascii_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
 	return true;
 }
 
-/* RFC 5452 9.1: ID, question (exact, for 0x20) and, for UDP, address and port. */
+/* Does the whole message parse? A TC=1 reply is not checked: only its header matters (the
+ * question is asked again over TCP), and servers may cut it anywhere. */
+static bool parses(cn_upstream_t *up, const uint8_t *m, size_t n)
+{
+	cn_msg_t msg;
+	cn_arena_reset(&up->arena);
+	return cn_msg_parse(m, n, &up->arena, &msg) == 0;
+}
+
+/* RFC 5452 9.1: ID, question (exact, for 0x20) and, for UDP, address and port; then the
+ * whole message must parse (A3: a broken packet is ignored, the wait goes on). */
 static match_t match_reply(cn_upstream_pending_t *p, const uint8_t *m, size_t n)
 {
 	const uint8_t *q = query_of(p);
@@ -168,7 +183,7 @@ static match_t match_reply(cn_upstream_pending_t *p, const uint8_t *m, size_t n)
 		return M_MISMATCH;
 	size_t qlen = p->qend - UP_HDR_LEN;
 	if (memcmp(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen) == 0)
-		return M_OK;
+		return (m[2] & 0x02) || parses(p->up, m, n) ? M_OK : M_MALFORMED;
 	/* The name is the question minus its 4 bytes of type and class. */
 	if (memcmp(m + p->qend - 4, q + p->qend - 4, 4) == 0 &&
 	    ascii_caseeq(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen - 4))
@@ -234,6 +249,12 @@ static void unlink_active(cn_upstream_pending_t *p)
 	p->prev = p->next = NULL;
 }
 
+static void upstream_free(cn_upstream_t *up)
+{
+	cn_arena_deinit(&up->arena);
+	free(up);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
 	cn_upstream_pending_t *p = h->data;
@@ -243,7 +264,7 @@ static void on_handle_closed(uv_handle_t *h)
 	free(p->tbuf);
 	free(p);
 	if (--up->live == 0 && up->closing)
-		free(up);
+		upstream_free(up);
 }
 
 /*
@@ -525,6 +546,7 @@ int cn_upstream_new(uv_loop_t *loop, cn_upstream_t **out)
 	if (up == NULL)
 		return -ENOMEM;
 	up->loop = loop;
+	cn_arena_init(&up->arena, 8192);
 	*out = up;
 	return 0;
 }
@@ -538,7 +560,7 @@ void cn_upstream_close(cn_upstream_t *up)
 	while (up->active != NULL)
 		finish(up->active, CN_UP_NETWORK_ERROR, NULL, 0, true);
 	if (up->live == 0)
-		free(up);
+		upstream_free(up);
 }
 
 static bool addr_ok(const cn_upstream_query_t *q)

@@ -136,13 +136,16 @@ typedef struct cn_nsel_info {
 	bool failing;          /* inside its failure-cache window (RFC 9520) */
 	bool no_edns;
 	bool no_0x20;
-	bool dead;             /* failing after >= CN_NSEL_DEAD_FAILS timeouts in a row: not
-				  asked again until its probe slot is free */
+	bool dead;             /* failing after >= CN_NSEL_DEAD_FAILS timeouts in a row and
+				  quiet for CN_NSEL_DEAD_QUIET_MS: not asked again until its
+				  probe slot is free */
 	bool probe_ok;         /* dead, and a probe may be sent now (cn__nsel_claim_probe) */
 } cn_nsel_info_t;
 
 #define CN_NSEL_DEAD_FAILS 2       /* timeouts in a row that make a failing server dead */
 #define CN_NSEL_PROBE_MS 1000      /* one probe of a dead server per this long, in all */
+#define CN_NSEL_DEAD_QUIET_MS 1000 /* ... and no answer from it for at least this long */
+#define CN_NSEL_CASE_FAILS 3       /* case-only failures before no 0x20 to a server */
 
 int cn__nsel_new(const cn_engine_conf_t *conf, cn_nsel_t **out);
 void cn__nsel_free(cn_nsel_t *ns);
@@ -153,7 +156,10 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 			   cn_nsel_error_t err, uint64_t now_ms);
 void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
-void cn__nsel_set_no_0x20(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
+/** A query to addr saw only case-mismatched replies (0x20). Returns true when that makes
+ *  CN_NSEL_CASE_FAILS (each within 10 minutes of the last): the server is marked as not
+ *  echoing case. */
+bool cn__nsel_case_failure(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
 /** Take the probe slot of a dead server (true), or learn that another request took it. */
 bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
 

@@ -15,7 +15,15 @@
  * while its failure window lasts: requests no longer wait on it (NRDelegation, B2 in
  * ATTACKS.md: a delegation to blackholed servers must not hold every request for their
  * timeouts), except one probe per CN_NSEL_PROBE_MS shared by all requests, whose answer
- * brings it back at once. A server that answers, even badly (REFUSED, lame), is not dead.
+ * brings it back at once. A server that answers, even badly (REFUSED, lame), is not dead,
+ * and neither is one that answered anything in the last CN_NSEL_DEAD_QUIET_MS: an
+ * overloaded server that drops a burst of queries but answers others must not be shunned.
+ *
+ * 0x20: a server is marked as not echoing the qname's case (no case mixing towards it for
+ * NSEL_CAP_SECONDS) only after CN_NSEL_CASE_FAILS queries, none more than NSEL_CAP_SECONDS
+ * after the previous one, saw nothing but case-mismatched replies. One such query is retried without case mixing by its request
+ * alone: a forged case-flipped reply and a slow server must not switch 0x20 off for
+ * everyone (A2, A3).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,7 +43,10 @@ typedef struct nsel_entry {
 	unsigned silent;           /* consecutive timeouts / network errors (no reply at all) */
 	uint64_t fail_until_ms;    /* monotonic: failing until then */
 	uint64_t no_edns_until_ms, no_0x20_until_ms;
+	unsigned case_fails;       /* queries that saw only case-mismatched replies ... */
+	uint64_t case_fail_ms;     /* ... the last of them then */
 	uint64_t probe_at_ms;      /* dead: the next probe may go then */
+	uint64_t last_reply_ms;    /* monotonic: when it last answered anything */
 	uint64_t last_used_ms;
 } nsel_entry_t;
 
@@ -151,7 +162,8 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 	out->failing = e->fail_until_ms > now_ms;
 	out->no_edns = e->no_edns_until_ms > now_ms;
 	out->no_0x20 = e->no_0x20_until_ms > now_ms;
-	out->dead = out->failing && e->silent >= CN_NSEL_DEAD_FAILS;
+	out->dead = out->failing && e->silent >= CN_NSEL_DEAD_FAILS &&
+		    (e->last_reply_ms == 0 || now_ms - e->last_reply_ms >= CN_NSEL_DEAD_QUIET_MS);
 	out->probe_ok = out->dead && e->probe_at_ms <= now_ms;
 	pthread_mutex_unlock(&ns->lock);
 }
@@ -186,6 +198,7 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 	e->silent = 0;
 	e->fail_until_ms = 0;
 	e->probe_at_ms = 0;
+	e->last_reply_ms = now_ms ? now_ms : 1;
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -206,6 +219,7 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 			e->silent++;
 	} else {
 		e->silent = 0; /* it answered, if badly: alive */
+		e->last_reply_ms = now_ms ? now_ms : 1;
 	}
 	e->fail_until_ms = now_ms + ns->fail_ms;
 	pthread_mutex_unlock(&ns->lock);
@@ -218,9 +232,18 @@ void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 	pthread_mutex_unlock(&ns->lock);
 }
 
-void cn__nsel_set_no_0x20(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
+bool cn__nsel_case_failure(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
 	pthread_mutex_lock(&ns->lock);
-	entry_get(ns, addr, now_ms)->no_0x20_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
+	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	if (e->case_fails && now_ms - e->case_fail_ms > NSEL_CAP_SECONDS * 1000ull)
+		e->case_fails = 0; /* an old one: start over */
+	e->case_fail_ms = now_ms;
+	bool marked = ++e->case_fails >= CN_NSEL_CASE_FAILS;
+	if (marked) {
+		e->no_0x20_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
+		e->case_fails = 0;
+	}
 	pthread_mutex_unlock(&ns->lock);
+	return marked;
 }

@@ -38,6 +38,7 @@ typedef struct ns_addr {
 	uint16_t port;   /* network order */
 	uint8_t family;  /* AF_INET / AF_INET6 */
 	bool tried;
+	bool no_0x20;    /* this request asks it without case mixing (it failed to echo) */
 } ns_addr_t;
 
 typedef struct ns_entry {
@@ -106,6 +107,8 @@ typedef struct frame {
 	bool zone_checked;            /* the failure cache was consulted for this cut */
 	bool zone_cached_fail;        /* ... and said no server of it answers */
 	unsigned dead_skipped;        /* addresses not asked: dead servers (nsel) */
+	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
+					 the zone without glue, or known not to exist */
 	bool nxdomain;                /* sub-request: its name does not exist */
 } frame_t;
 
@@ -381,7 +384,7 @@ static void set_cut(frame_t *f, const uint8_t *zone)
 	f->nns = 0;
 	f->glueless = 0;
 	f->queried = f->answered = f->zone_checked = f->zone_cached_fail = false;
-	f->dead_skipped = 0;
+	f->dead_skipped = f->hopeless = 0;
 	int zl = cn_dname_labels(zone);
 	if (f->qmin_labels < zl + 1)
 		f->qmin_labels = zl + 1;
@@ -643,12 +646,14 @@ static int start_subrequest(cn_request_t *r, frame_t *f, uint64_t now_s)
 		 * already being resolved further down the stack would be a cycle (TsuNAME). */
 		if (cn_dname_is_sub(ns->name, f->zone) || in_stack(r, ns->name)) {
 			ns->failed = true;
+			f->hopeless++;
 			continue;
 		}
 		/* A name already known not to exist costs nothing (NXNS: many NS names under
 		 * one nonexistent name would each cost a query otherwise). */
 		if (known_nxdomain(r, ns->name, now_s)) {
 			ns->failed = true;
+			f->hopeless++;
 			continue;
 		}
 		if (f->glueless >= r->e->conf.limits.glueless_ns) {
@@ -713,7 +718,7 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 	next_question(r, f);
 	uint8_t qname[CN_DNAME_MAX];
 	cn_dname_copy(qname, f->sent_name);
-	if (r->e->conf.use_0x20 && !info.no_0x20)
+	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20)
 		mix_case(r, qname);
 	cn_writer_t w;
 	int ret = cn_writer_init(&w, r->qbuf, sizeof(r->qbuf), 0, 0);
@@ -770,6 +775,39 @@ static bool answer_from_cache(cn_request_t *r, frame_t *f, cn_time_t now)
 	}
 	free(tmp);
 	return found;
+}
+
+/*
+ * May the zone cut be remembered as failing (RFC 9520)? Only on evidence that holds for
+ * every request, not just this one's bad luck: every NS name is hopeless (a cycle, missing
+ * glue, nonexistent), or every address of the cut is dead in the shared server table
+ * (silent twice in a row and quiet for a second: nsel.c). A server that answered another
+ * request a moment ago keeps the zone alive; an overloaded one dropping a burst must not
+ * take the whole zone down.
+ */
+static bool zone_hopeless(cn_request_t *r, frame_t *f, uint64_t now_ms)
+{
+	if (f->nns == 0)
+		return false;
+	if (f->hopeless == f->nns)
+		return true;
+	unsigned addrs = 0;
+	for (unsigned i = 0; i < f->nns; i++) {
+		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
+			struct sockaddr_storage ss;
+			addr_to_ss(&f->ns[i].addr[a], &ss);
+			if (!family_ok(r->e, &ss))
+				continue;
+			cn_nsel_info_t info;
+			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
+			if (!info.dead)
+				return false;
+			addrs++;
+		}
+		if (f->ns[i].naddr == 0 && !f->ns[i].failed)
+			return false; /* not looked up (a limit): unknown */
+	}
+	return addrs > 0;
 }
 
 static cn_state_t step(cn_request_t *r, cn_time_t now)
@@ -840,11 +878,10 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 		bool silent = f->queried && !f->answered;
 		if (f->dead_skipped)
 			note(r, "%u dead server(s) of %s not asked", f->dead_skipped, zone);
-		if (!f->answered) {
+		if (!f->answered && zone_hopeless(r, f, now.mono_ms)) {
 			char why[CN_DNAME_STR_MAX + 40];
 			snprintf(why, sizeof(why), "%s: %s", zone,
-				 f->queried || f->dead_skipped ? "no server answered"
-								: "no server address");
+				 f->hopeless == f->nns ? "no server address" : "no server answers");
 			cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
 		}
 		if (r->depth > 1) {
@@ -1190,8 +1227,15 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		server_failed(r, CN_NSEL_NETERR, "unreachable", now);
 		return step(r, now);
 	case CN_UP_CASE_MISMATCH:
-		/* it answers but does not echo the case: no 0x20 for this server only */
-		cn__nsel_set_no_0x20(r->e->nsel, &ss, now.mono_ms);
+		/* Only replies with the wrong case came: ask it again without case mixing, in
+		 * this request only; a server doing this for several queries in a row is marked
+		 * (nsel.c). Once per address and request. */
+		if (ad->no_0x20) {
+			server_failed(r, CN_NSEL_LAME, "echoed the wrong case", now);
+			return step(r, now);
+		}
+		cn__nsel_case_failure(r->e->nsel, &ss, now.mono_ms);
+		ad->no_0x20 = true;
 		ad->tried = false;
 		return step(r, now);
 	case CN_UP_REPLY:

@@ -41,7 +41,10 @@ enum fake_mode {
 	F_TCP_STALL,     /* TCP: accept, read, never answer */
 };
 
-enum bad_kind { B_WRONG_ID, B_WRONG_CASE, B_GARBAGE, B_SHORT, B_QR0, B_WRONG_QTYPE, B_MAX };
+/* The last three copy the right header and question but break the rest: the whole message
+ * must parse before it is accepted (TuDoor). */
+enum bad_kind { B_WRONG_ID, B_WRONG_CASE, B_GARBAGE, B_SHORT, B_QR0, B_WRONG_QTYPE,
+		B_CUT_RR, B_BAD_POINTER, B_COUNT_OVER, B_MAX };
 
 typedef struct fake {
 	uv_loop_t *loop;
@@ -145,6 +148,14 @@ static size_t make_bad(int kind, const uint8_t *good, size_t glen, uint8_t *out)
 		return glen;
 	case B_WRONG_QTYPE:
 		out[question_end(good, glen) - 3] ^= 0x1d; /* A -> AAAA */
+		return glen;
+	case B_CUT_RR:
+		return glen - 3; /* inside the answer's RDATA */
+	case B_BAD_POINTER:
+		out[question_end(good, glen)] = 0xff; /* the answer's owner points past the end */
+		return glen;
+	case B_COUNT_OVER:
+		out[7] += 4; /* ANCOUNT larger than the records present */
 		return glen;
 	}
 	return glen;
@@ -538,6 +549,9 @@ START_TEST(test_bad_then_good)
 		break;
 	case B_SHORT:
 	case B_QR0:
+	case B_CUT_RR:
+	case B_BAD_POINTER:
+	case B_COUNT_OVER:
 		ck_assert_uint_eq(s.ignored_malformed, 1);
 		break;
 	}

@@ -134,6 +134,10 @@ static fzone_t zones[] = {
 
 /* Servers that drop everything (timeouts), by address. */
 static const char *dead_servers[4];
+/* Servers that echo the qname in lower case (net reports CN_UP_CASE_MISMATCH for a
+ * case-mixed query), by address. */
+static const char *lowercase_servers[4];
+static unsigned case_events;
 
 static void dname(const char *s, uint8_t *out)
 {
@@ -347,6 +351,8 @@ static void setup(void)
 	sent_aaaa = 0;
 	frac_ms = 0;
 	memset(dead_servers, 0, sizeof(dead_servers));
+	memset(lowercase_servers, 0, sizeof(lowercase_servers));
+	case_events = 0;
 	zones[1].rrs = com_rrs;
 	size_t k = 0;
 	for (const frr_t *rr = com_rrs; rr->owner; rr++)
@@ -413,6 +419,18 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		if (is_dead(addr)) {
 			now.mono_ms += up.timeout_ms;
 			st = cn_resolve_consume(req, CN_UP_TIMEOUT, NULL, 0, up.timeout_ms, now);
+			continue;
+		}
+		bool mixed = false;
+		for (size_t i = 0; i < cn_dname_len(q.qname); i++)
+			mixed |= q.qname[i] >= 'A' && q.qname[i] <= 'Z';
+		bool lowers = false;
+		for (int i = 0; i < 4 && lowercase_servers[i]; i++)
+			lowers |= strcmp(lowercase_servers[i], addr) == 0;
+		if (lowers && mixed) {
+			case_events++;
+			now.mono_ms += up.timeout_ms;
+			st = cn_resolve_consume(req, CN_UP_CASE_MISMATCH, NULL, 0, up.timeout_ms, now);
 			continue;
 		}
 		const fzone_t *z = zone_for(addr, q.qname);
@@ -809,9 +827,17 @@ START_TEST(dead_servers_are_remembered_then_recover_within_seconds)
 	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
 	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_CACHED_ERROR);
 	ck_assert_uint_eq(sent_count, before);
-	/* another name in the dead zone: the zone cut is remembered too */
+	/* another name in the zone: both servers are asked again, and silent twice (and
+	 * quiet for a second) they are dead: the zone cut is remembered, a third name costs
+	 * nothing */
 	ck_assert_int_eq(ask("other.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(sent_count, before + 2);
+	before = sent_count;
+	ck_assert_int_eq(ask("third.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
 	ck_assert_uint_eq(sent_count, before);
+	cn_engine_stats_t st;
+	cn_engine_stats(engine, &st);
+	ck_assert_uint_eq(st.zone_failures_cached, 1);
 	/* a minute of clients asking every 500 ms: each server gets about a probe a second */
 	for (int i = 0; i < 120; i++) {
 		advance_ms(500);
@@ -819,7 +845,7 @@ START_TEST(dead_servers_are_remembered_then_recover_within_seconds)
 	}
 	unsigned probes = sent_to[3] + sent_to[13];
 	fprintf(stderr, "dead servers: %u queries to them in 60 s of clients asking\n", probes);
-	ck_assert_uint_le(probes, 2 * 60 / 2 + 4);
+	ck_assert_uint_le(probes, 2 * 60 + 2); /* <= one probe a second per server */
 	/* back: answered within seconds */
 	dead_servers[0] = dead_servers[1] = NULL;
 	unsigned ms = 0;
@@ -831,6 +857,44 @@ START_TEST(dead_servers_are_remembered_then_recover_within_seconds)
 	fprintf(stderr, "dead servers: recovered %u ms after they answered again\n", ms);
 	ck_assert_uint_le(ms, 3500);
 	assert_a(&m, 0, "127.0.0.10");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(case_fallback_is_per_request_then_per_server)
+{
+	/* A2: a server that does not echo the qname's case (hoster.net's only one). Each
+	 * query to it is retried without case mixing by its own request at once; only after
+	 * CN_NSEL_CASE_FAILS queries in a row is it asked without case mixing from the start.
+	 * The other servers (root, net) keep case mixing. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	lowercase_servers[0] = "127.0.0.5";
+	unsigned events[6];
+	for (int i = 0; i < 6; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "h%d.hoster.net.", i);
+		unsigned before = case_events;
+		ck_assert_int_eq(ask(i == 0 ? "host.hoster.net." : name, CN_TYPE_A, &a, &m),
+				 CN_OUT_RESOLVED);
+		ck_assert_uint_eq(CN_RCODE(m.flags), i == 0 ? CN_RCODE_NOERROR : CN_RCODE_NXDOMAIN);
+		events[i] = case_events - before;
+	}
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(events[i], i < CN_NSEL_CASE_FAILS ? 1 : 0);
+	/* root and net still get mixed case */
+	cn_question_t q;
+	make_question("x.example.net.", CN_TYPE_A, &q);
+	cn_request_t *req = cn_request_new(engine);
+	ck_assert_int_eq(cn_resolve_begin(req, &q, now), CN_PRODUCE);
+	cn_upstream_query_t up;
+	ck_assert_int_eq(cn_resolve_produce(req, &up), 0);
+	bool upper = false;
+	for (size_t i = 12; i < up.len; i++)
+		upper |= up.wire[i] >= 'A' && up.wire[i] <= 'Z';
+	ck_assert(upper);
+	cn_request_free(req);
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -857,6 +921,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, nxns_names_under_a_nonexistent_name_cost_one_query);
 	tcase_add_test(tc, child_ns_ttl_never_extends_the_delegation);
 	tcase_add_test(tc, dead_servers_are_remembered_then_recover_within_seconds);
+	tcase_add_test(tc, case_fallback_is_per_request_then_per_server);
 	suite_add_tcase(s, tc);
 	return s;
 }
