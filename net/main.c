@@ -367,10 +367,12 @@ static void log_stats(daemon_t *d)
 	cn_engine_stats_t es;
 	cn_engine_stats(d->engine, &es);
 	cn_log(CN_LOG_INFO,
-	       "queries %llu (refused %llu), resolutions %llu, coalesced %llu, prefetches %llu, "
-	       "late answers %llu, abandoned %llu, upstream queries %llu",
+	       "queries %llu (refused %llu), resolutions %llu, coalesced %llu (handed to another "
+	       "worker %llu), prefetches %llu, late answers %llu, abandoned %llu, upstream "
+	       "queries %llu",
 	       (unsigned long long)ws.queries, (unsigned long long)ws.refused,
 	       (unsigned long long)ws.resolutions, (unsigned long long)ws.coalesced,
+	       (unsigned long long)ws.handoffs,
 	       (unsigned long long)ws.prefetches, (unsigned long long)ws.late_answers,
 	       (unsigned long long)ws.abandoned, (unsigned long long)es.upstream_queries);
 }

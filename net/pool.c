@@ -35,7 +35,7 @@ struct cn_pool {
 	const cn_config_t *cfg;
 	unsigned n;
 	slot_t *slots;
-	cn_worker_t **workers;  /* the group, in slot order (cn_worker_link keeps a pointer) */
+	cn_worker_t **workers;  /* the group, in slot order */
 	atomic_uint **tcp_conns; /* one shared TCP connection count per listen address */
 	size_t nlisten;
 	bool joined;

@@ -19,16 +19,17 @@
  * Every client query is counted once with cn_engine_count(): when its reply is sent, when
  * it is dropped, or when it is abandoned at shutdown (CN_OUT_DROPPED).
  *
- * Several workers (net/pool.c: one per thread) coalesce across each other without sharing
- * a table: a question is resolved only by its *owner*, the worker picked by its key's hash
- * (the same SipHash key in every worker). A worker that misses on a question another worker
- * owns hands it over (MSG_QUERY in the owner's inbox: a mutex-protected list plus a
- * uv_async_t), and the owner adds the client to its flight like a local one. The answer
- * goes back the same way (MSG_REPLY: the reply bytes), because the client's socket or TCP
- * connection belongs to the worker it came in on and only that worker's thread may use it;
- * that worker sends it, counts it and drops the TCP reference. Cache hits, the common case,
- * never leave the worker that received them. Prefetches are handed to the owner too
- * (MSG_PREFETCH), at most once a second per question and worker.
+ * Several workers (net/pool.c: one per thread) share one in-flight table: 64 lock stripes
+ * over 16384 buckets, a miss takes one stripe lock for a lookup-or-insert. A worker that
+ * misses resolves the question itself unless another worker's flight for it is already in
+ * the table; then, and only then, the client is handed to that worker (MSG_QUERY in its
+ * inbox: a mutex-protected list plus a uv_async_t), which adds it to its flight like a
+ * local one. The answer goes back the same way (MSG_REPLY: the reply bytes), because the
+ * client's socket or TCP connection belongs to the worker it came in on and only that
+ * worker's thread may use it; that worker sends it, counts it and drops the TCP reference.
+ * Cache hits, the common case, never touch the table; a cold miss starts its resolution
+ * where it arrived, with no hop between threads. Only the owner worker touches a flight,
+ * except for its key, hash and owner, which others read under the stripe lock.
  *
  * Shutdown (pool.c): each worker is told to stop through its inbox; it drops what it owns
  * (clients of other workers get a drop message), closes its handles, then closes its inbox
@@ -38,6 +39,7 @@
 #include "net/worker.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +53,11 @@
 
 #define CN_WORKER_MAX_FLIGHTS 10000  /* resolutions in flight per worker */
 #define CN_WORKER_MAX_WAITERS 1000   /* clients waiting on one resolution */
-#define CN_WORKER_TABLE_SIZE 4096    /* hash buckets (power of two; chains stay short
-					 because the key is secret) */
-#define CN_WORKER_PREFETCH_SLOTS 64  /* recent prefetch hand-offs remembered per worker */
-#define CN_WORKER_PREFETCH_GAP_MS 1000 /* hand the same prefetch over at most this often */
+#define CN_FLIGHTS_STRIPES 64        /* locks of the shared in-flight table */
+#define CN_FLIGHTS_BUCKETS 256       /* buckets per stripe (chains stay short because the
+					 hash key is secret) */
+#define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
+					 worker's start while a hand-off travels) */
 #define KEY_MAX (CN_DNAME_MAX + 4)
 
 typedef struct waiter {
@@ -66,24 +69,25 @@ typedef struct waiter {
 } waiter_t;
 
 /* A message between workers (see the top of the file). */
-typedef enum msg_kind { MSG_QUERY, MSG_PREFETCH, MSG_REPLY } msg_kind_t;
+typedef enum msg_kind { MSG_QUERY, MSG_REPLY } msg_kind_t;
 
 typedef struct wmsg {
 	struct wmsg *next;
 	msg_kind_t kind;
 	cn_worker_t *home;      /* MSG_QUERY: where the client is */
-	cn_peer_t peer;         /* MSG_QUERY, MSG_REPLY: the client (owned by home) */
-	cn_question_t q;        /* MSG_QUERY, MSG_PREFETCH */
-	uint64_t hash;          /* MSG_QUERY, MSG_PREFETCH: key and hash, computed once */
+	cn_peer_t peer;         /* the client (owned by home) */
+	cn_question_t q;        /* MSG_QUERY */
+	uint64_t hash;          /* MSG_QUERY: key and hash, computed once */
 	size_t key_len;
 	uint8_t key[KEY_MAX];
+	unsigned hops;          /* MSG_QUERY: hand-offs so far */
 	cn_outcome_t outcome;   /* MSG_REPLY */
 	size_t len;             /* MSG_REPLY: reply bytes in data (0: nothing to send) */
 	uint8_t data[];
 } wmsg_t;
 
 typedef struct flight {
-	struct flight *hnext;    /* hash chain */
+	struct flight *hnext;    /* hash chain in the shared table (under its stripe lock) */
 	struct flight *prev, *next; /* list of all flights (for shutdown) */
 	cn_worker_t *w;
 	uint64_t hash;
@@ -98,6 +102,18 @@ typedef struct flight {
 	bool prefetch;
 } flight_t;
 
+/* The in-flight table: one per group of workers (each worker has its own until linked). */
+typedef struct stripe {
+	alignas(64) uv_mutex_t lock;
+	flight_t *bucket[CN_FLIGHTS_BUCKETS];
+} stripe_t;
+
+typedef struct flights {
+	stripe_t stripe[CN_FLIGHTS_STRIPES];
+	uint8_t hash_key[16];
+	atomic_uint refs;  /* workers using it */
+} flights_t;
+
 struct cn_worker {
 	uv_loop_t *loop;
 	const cn_config_t *cfg;
@@ -108,12 +124,9 @@ struct cn_worker {
 	size_t nudp;
 	cn_tcp_t **tcp;
 	size_t ntcp;
-	flight_t *table[CN_WORKER_TABLE_SIZE];
-	flight_t *flights; /* all in-flight resolutions */
+	flights_t *ft;     /* the in-flight table (shared by the group) */
+	flight_t *flights; /* this worker's in-flight resolutions */
 	size_t nflights;
-	uint8_t hash_key[16];  /* the same in every worker of a group: it picks the owner */
-	cn_worker_t *const *group; /* every worker, this one included (NULL: alone) */
-	size_t ngroup;
 	bool stopping;
 	cn_worker_stats_t stats;
 	/* inbox: other threads append under the lock and wake the loop with the async */
@@ -122,7 +135,6 @@ struct cn_worker {
 	wmsg_t *inbox, **inbox_tail;
 	bool inbox_closed;     /* the async is closed: messages wait for cn_worker_drain() */
 	atomic_bool stop_requested;
-	struct { uint64_t hash, at_ms; } prefetch_sent[CN_WORKER_PREFETCH_SLOTS];
 	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
 };
 
@@ -197,13 +209,87 @@ static size_t make_key(const cn_question_t *q, uint8_t *key)
 	return n + 4;
 }
 
-static flight_t *flight_find(cn_worker_t *w, const uint8_t *key, size_t len, uint64_t hash)
+/* ---- the shared in-flight table ---- */
+
+static flights_t *flights_new(void)
 {
-	for (flight_t *f = w->table[hash & (CN_WORKER_TABLE_SIZE - 1)]; f; f = f->hnext) {
+	flights_t *ft = aligned_alloc(alignof(flights_t), sizeof(flights_t));
+	if (!ft)
+		return NULL;
+	memset(ft, 0, sizeof(*ft));
+	for (int i = 0; i < CN_FLIGHTS_STRIPES; i++) {
+		if (uv_mutex_init(&ft->stripe[i].lock) != 0) {
+			while (i-- > 0)
+				uv_mutex_destroy(&ft->stripe[i].lock);
+			free(ft);
+			return NULL;
+		}
+	}
+	arc4random_buf(ft->hash_key, sizeof(ft->hash_key));
+	atomic_init(&ft->refs, 1);
+	return ft;
+}
+
+static void flights_unref(flights_t *ft)
+{
+	if (!ft || atomic_fetch_sub(&ft->refs, 1) != 1)
+		return;
+	for (int i = 0; i < CN_FLIGHTS_STRIPES; i++)
+		uv_mutex_destroy(&ft->stripe[i].lock);
+	free(ft);
+}
+
+static stripe_t *stripe_of(flights_t *ft, uint64_t hash)
+{
+	return &ft->stripe[hash % CN_FLIGHTS_STRIPES];
+}
+
+static flight_t **bucket_of(stripe_t *st, uint64_t hash)
+{
+	return &st->bucket[(hash / CN_FLIGHTS_STRIPES) % CN_FLIGHTS_BUCKETS];
+}
+
+/* Under the stripe lock. */
+static flight_t *find_locked(stripe_t *st, const uint8_t *key, size_t len, uint64_t hash)
+{
+	for (flight_t *f = *bucket_of(st, hash); f; f = f->hnext) {
 		if (f->hash == hash && f->key_len == len && memcmp(f->key, key, len) == 0)
 			return f;
 	}
 	return NULL;
+}
+
+/*
+ * Look the key up and, when absent and mine is not NULL, insert mine: one step under one
+ * lock, so two workers can never both start. Returns the flight found (NULL: mine is in,
+ * or nothing was there); *owner gets its worker (the flight itself may only be used by
+ * its owner: another worker may end it as soon as the lock is released).
+ */
+static flight_t *flight_claim(cn_worker_t *w, flight_t *mine, const uint8_t *key, size_t len,
+			      uint64_t hash, cn_worker_t **owner)
+{
+	stripe_t *st = stripe_of(w->ft, hash);
+	uv_mutex_lock(&st->lock);
+	flight_t *f = find_locked(st, key, len, hash);
+	*owner = f ? f->w : NULL;
+	if (!f && mine) {
+		flight_t **b = bucket_of(st, hash);
+		mine->hnext = *b;
+		*b = mine;
+	}
+	uv_mutex_unlock(&st->lock);
+	return f;
+}
+
+static void flight_unclaim(flight_t *f)
+{
+	stripe_t *st = stripe_of(f->w->ft, f->hash);
+	uv_mutex_lock(&st->lock);
+	flight_t **pp = bucket_of(st, f->hash);
+	while (*pp != f)
+		pp = &(*pp)->hnext;
+	*pp = f->hnext;
+	uv_mutex_unlock(&st->lock);
 }
 
 /* ------------------------------------------------------------------ replies ----------- */
@@ -297,10 +383,7 @@ static void on_flight_closed(uv_handle_t *h)
 static void flight_free(flight_t *f)
 {
 	cn_worker_t *w = f->w;
-	flight_t **pp = &w->table[f->hash & (CN_WORKER_TABLE_SIZE - 1)];
-	while (*pp != f)
-		pp = &(*pp)->hnext;
-	*pp = f->hnext;
+	flight_unclaim(f);
 	if (f->prev)
 		f->prev->next = f->next;
 	else
@@ -419,16 +502,15 @@ static void flight_drive(flight_t *f, cn_state_t state)
 }
 
 /*
- * Start a resolution of q. peer: the first waiter, or NULL for a background prefetch.
- * Returns false when it cannot start (table full, no memory); the caller answers late.
+ * A resolution of q, not started yet. peer: its first waiter (a client of home), or NULL
+ * for a background prefetch. NULL when it cannot be made (table full, no memory).
  */
-static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
-			 size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer,
-			 cn_time_t now)
+static flight_t *flight_new(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
+			    size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer)
 {
 	if (w->nflights >= CN_WORKER_MAX_FLIGHTS) {
 		w->stats.overload++;
-		return false;
+		return NULL;
 	}
 	flight_t *f = calloc(1, sizeof(*f));
 	waiter_t *wt = peer ? calloc(1, sizeof(*wt)) : NULL;
@@ -436,7 +518,7 @@ static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *
 	if (!req) {
 		free(f);
 		free(wt);
-		return false;
+		return NULL;
 	}
 	f->w = w;
 	f->req = req;
@@ -456,23 +538,36 @@ static bool flight_start(cn_worker_t *w, const cn_question_t *q, const uint8_t *
 		f->tail = &wt->next;
 		f->nwaiters = 1;
 	}
+	return f;
+}
+
+/* A flight that lost the race to claim its key: never started, nothing to close. */
+static void flight_discard(flight_t *f)
+{
+	if (!f)
+		return;
+	free(f->head);
+	cn_request_free(f->req);
+	free(f);
+}
+
+/* Start a claimed flight. */
+static void flight_begin(flight_t *f, const cn_question_t *q, cn_time_t now)
+{
+	cn_worker_t *w = f->w;
 	uv_timer_init(w->loop, &f->timer);
 	f->timer.data = f;
-	size_t b = hash & (CN_WORKER_TABLE_SIZE - 1);
-	f->hnext = w->table[b];
-	w->table[b] = f;
 	f->next = w->flights;
 	if (f->next)
 		f->next->prev = f;
 	w->flights = f;
 	w->nflights++;
-	if (peer)
-		w->stats.resolutions++;
-	else
+	if (f->prefetch)
 		w->stats.prefetches++;
+	else
+		w->stats.resolutions++;
 	flight_arm(f);
-	flight_drive(f, cn_resolve_begin(req, q, now));
-	return true;
+	flight_drive(f, cn_resolve_begin(f->req, q, now));
 }
 
 static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
@@ -499,62 +594,74 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 
 /* ------------------------------------------------------------------ queries ----------- */
 
-/* On the owner: join the flight for q or start one; the client is home's. */
-static void resolve_here(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
-			 size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer,
-			 cn_time_t now)
+static bool hand_over(cn_worker_t *w, cn_worker_t *owner, const cn_question_t *q,
+		      const uint8_t *key, size_t key_len, uint64_t hash, cn_worker_t *home,
+		      const cn_peer_t *peer, unsigned hops);
+
+/*
+ * A miss: start a resolution of q here, or join the one in flight — here, or on the worker
+ * that runs it (hand-off). The client is home's; hops: hand-offs it has made so far.
+ */
+static void resolve(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
+		    size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer,
+		    cn_time_t now, unsigned hops)
 {
-	flight_t *f = flight_find(w, key, key_len, hash);
-	if (f)
+	flight_t *mine = flight_new(w, q, key, key_len, hash, home, peer);
+	cn_worker_t *owner;
+	flight_t *f = flight_claim(w, mine, key, key_len, hash, &owner);
+	if (!f) {
+		if (mine)
+			flight_begin(mine, q, now);
+		else
+			late_answer(w, q, home, peer, now);
+		return;
+	}
+	flight_discard(mine);
+	if (owner == w)
 		flight_join(w, f, q, home, peer, now);
-	else if (!flight_start(w, q, key, key_len, hash, home, peer, now))
+	else if (hops >= CN_WORKER_MAX_HOPS ||
+		 !hand_over(w, owner, q, key, key_len, hash, home, peer, hops + 1))
 		late_answer(w, q, home, peer, now);
 }
 
-static void prefetch_here(cn_worker_t *w, const cn_question_t *q, const uint8_t *key,
-			  size_t key_len, uint64_t hash, cn_time_t now)
+/* Refresh q in the background, unless some worker is resolving it already. */
+static void prefetch(cn_worker_t *w, const cn_question_t *q, cn_time_t now)
 {
-	if (w->nflights < CN_WORKER_MAX_FLIGHTS / 2 && !flight_find(w, key, key_len, hash))
-		flight_start(w, q, key, key_len, hash, w, NULL, now);
+	if (w->nflights >= CN_WORKER_MAX_FLIGHTS / 2)
+		return;
+	uint8_t key[KEY_MAX];
+	size_t key_len = make_key(q, key);
+	uint64_t hash = siphash(w->ft->hash_key, key, key_len);
+	cn_worker_t *owner;
+	if (flight_claim(w, NULL, key, key_len, hash, &owner))
+		return; /* cheap check first: a hot name triggers this on every hit */
+	flight_t *mine = flight_new(w, q, key, key_len, hash, w, NULL);
+	if (!mine)
+		return;
+	if (flight_claim(w, mine, key, key_len, hash, &owner))
+		flight_discard(mine);
+	else
+		flight_begin(mine, q, now);
 }
 
-static cn_worker_t *owner_of(cn_worker_t *w, uint64_t hash)
-{
-	return w->ngroup > 1 ? w->group[hash % w->ngroup] : w;
-}
-
-/* Has a prefetch of this key been handed over in the last CN_WORKER_PREFETCH_GAP_MS?
- * Records this one if not. A hot name in the last 10% of its TTL is hit on every worker
- * many times a second; the owner coalesces, but each hand-off costs a message. */
-static bool prefetch_recently_sent(cn_worker_t *w, uint64_t hash)
-{
-	uint64_t now_ms = uv_now(w->loop);
-	size_t i = hash % CN_WORKER_PREFETCH_SLOTS;
-	if (w->prefetch_sent[i].hash == hash &&
-	    now_ms - w->prefetch_sent[i].at_ms < CN_WORKER_PREFETCH_GAP_MS)
-		return true;
-	w->prefetch_sent[i].hash = hash;
-	w->prefetch_sent[i].at_ms = now_ms;
-	return false;
-}
-
-/* Hand a miss or a prefetch to its owner. Returns false when out of memory. */
-static bool hand_over(cn_worker_t *w, cn_worker_t *owner, msg_kind_t kind,
-		      const cn_question_t *q, const uint8_t *key, size_t key_len, uint64_t hash,
-		      const cn_peer_t *peer)
+/* Give a client to the worker whose flight it joins. Returns false when out of memory. */
+static bool hand_over(cn_worker_t *w, cn_worker_t *owner, const cn_question_t *q,
+		      const uint8_t *key, size_t key_len, uint64_t hash, cn_worker_t *home,
+		      const cn_peer_t *peer, unsigned hops)
 {
 	wmsg_t *m = malloc(sizeof(*m));
 	if (!m)
 		return false;
-	m->kind = kind;
-	m->home = w;
-	if (peer)
-		m->peer = *peer;
+	m->kind = MSG_QUERY;
+	m->home = home;
+	m->peer = *peer;
 	m->q = *q;
 	m->hash = hash;
 	m->key_len = key_len;
 	memcpy(m->key, key, key_len);
+	m->hops = hops;
 	m->len = 0;
+	w->stats.handoffs++;
 	post(owner, m);
 	return true;
 }
@@ -585,27 +692,15 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	switch (st) {
 	case CN_DONE:
 		reply(w, peer, out_len, outcome);
-		if (q.prefetch) {
-			uint8_t key[KEY_MAX];
-			size_t key_len = make_key(&q, key);
-			uint64_t hash = siphash(w->hash_key, key, key_len);
-			cn_worker_t *owner = owner_of(w, hash);
-			if (owner == w)
-				prefetch_here(w, &q, key, key_len, hash, now);
-			else if (!prefetch_recently_sent(w, hash))
-				hand_over(w, owner, MSG_PREFETCH, &q, key, key_len, hash, NULL);
-		}
+		if (q.prefetch)
+			prefetch(w, &q, now);
 		return;
 	case CN_MISS: {
 		q.tcp = client.tcp;
 		uint8_t key[KEY_MAX];
 		size_t key_len = make_key(&q, key);
-		uint64_t hash = siphash(w->hash_key, key, key_len);
-		cn_worker_t *owner = owner_of(w, hash);
-		if (owner == w)
-			resolve_here(w, &q, key, key_len, hash, w, peer, now);
-		else if (!hand_over(w, owner, MSG_QUERY, &q, key, key_len, hash, peer))
-			late_answer(w, &q, w, peer, now);
+		uint64_t hash = siphash(w->ft->hash_key, key, key_len);
+		resolve(w, &q, key, key_len, hash, w, peer, now, 0);
 		return;
 	}
 	case CN_DROP:
@@ -652,12 +747,8 @@ static void handle(cn_worker_t *w, wmsg_t *m)
 		if (w->stopping)
 			answer(w, m->home, &m->peer, 0, CN_OUT_DROPPED);
 		else
-			resolve_here(w, &m->q, m->key, m->key_len, m->hash, m->home, &m->peer,
-				     time_now());
-		break;
-	case MSG_PREFETCH:
-		if (!w->stopping)
-			prefetch_here(w, &m->q, m->key, m->key_len, m->hash, time_now());
+			resolve(w, &m->q, m->key, m->key_len, m->hash, m->home, &m->peer,
+				time_now(), m->hops);
 		break;
 	case MSG_REPLY:
 		reply_from(w, &m->peer, m->data, m->len, m->outcome);
@@ -696,10 +787,8 @@ void cn_worker_drain(cn_worker_t *w)
 	wmsg_t *m = inbox_take(w, true);
 	while (m) {
 		wmsg_t *next = m->next;
-		if (m->kind != MSG_PREFETCH) { /* a client nobody will answer now */
-			cn_engine_count(w->engine, CN_OUT_DROPPED);
-			peer_release(&m->peer);
-		}
+		cn_engine_count(w->engine, CN_OUT_DROPPED); /* a client nobody will answer now */
+		peer_release(&m->peer);
 		free(m);
 		m = next;
 	}
@@ -718,22 +807,28 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->engine = engine;
 	w->acl.allow = cfg->allow;
 	w->acl.nallow = cfg->nallow;
-	arc4random_buf(w->hash_key, sizeof(w->hash_key));
 	w->inbox_tail = &w->inbox;
 	atomic_init(&w->stop_requested, false);
+	if (!(w->ft = flights_new())) {
+		free(w);
+		return -ENOMEM;
+	}
 	int rc = uv_mutex_init(&w->inbox_lock);
 	if (rc < 0) {
+		flights_unref(w->ft);
 		free(w);
 		return rc;
 	}
 	if ((rc = cn_upstream_new(loop, &w->upstream)) < 0) {
 		uv_mutex_destroy(&w->inbox_lock);
+		flights_unref(w->ft);
 		free(w);
 		return rc;
 	}
 	if ((rc = uv_async_init(loop, &w->async, on_async)) < 0) {
 		cn_upstream_close(w->upstream); /* its memory goes once the loop runs */
 		uv_mutex_destroy(&w->inbox_lock);
+		flights_unref(w->ft);
 		free(w);
 		return rc;
 	}
@@ -744,10 +839,10 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 
 void cn_worker_link(cn_worker_t *const *all, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		all[i]->group = all;
-		all[i]->ngroup = n;
-		memcpy(all[i]->hash_key, all[0]->hash_key, sizeof(all[0]->hash_key));
+	for (size_t i = 1; i < n; i++) {
+		flights_unref(all[i]->ft); /* empty: nothing runs yet */
+		all[i]->ft = all[0]->ft;
+		atomic_fetch_add(&all[0]->ft->refs, 1);
 	}
 }
 
@@ -821,6 +916,7 @@ void cn_worker_free(cn_worker_t *w)
 		return;
 	cn_worker_drain(w);
 	uv_mutex_destroy(&w->inbox_lock);
+	flights_unref(w->ft);
 	free(w->udp);
 	free(w->tcp);
 	free(w);

@@ -13,8 +13,8 @@
  *
  * All state lives in cn_worker_t (no globals). Several workers run side by side, one per
  * thread (net/pool.c), each with its own listeners on the same addresses (SO_REUSEPORT),
- * linked with cn_worker_link() so that a miss is resolved by the question's owner worker
- * and coalesced across all of them (worker.c explains the hand-off).
+ * linked with cn_worker_link() into one in-flight table, so that identical questions are
+ * coalesced across all of them (worker.c explains the hand-off).
  * Threads: every call on the worker's loop thread, except cn_worker_request_stop() (any
  * thread), cn_worker_get_upstream_stats() (any thread while the worker runs) and
  * cn_worker_drain()/cn_worker_free() (once every worker's loop has ended).
@@ -47,7 +47,8 @@ typedef struct cn_peer {
 typedef struct cn_worker_stats {
 	uint64_t queries;       /* client packets handed to the worker */
 	uint64_t refused;       /* by the ACL */
-	uint64_t coalesced;     /* joined a resolution already in flight */
+	uint64_t coalesced;     /* joined a resolution already in flight here */
+	uint64_t handoffs;      /* handed to the worker running their resolution */
 	uint64_t resolutions;   /* started for clients */
 	uint64_t prefetches;    /* started in the background */
 	uint64_t late_answers;  /* client deadline passed first */
@@ -66,8 +67,9 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 		  cn_worker_t **out);
 
 /**
- * Make n workers one group (before any of them runs): each question gets one owner among
- * them, and misses are handed to it. all[] must outlive the workers. Not needed for one.
+ * Make n workers one group (before any of them runs): they share one in-flight table, so a
+ * question is resolved by one of them at a time and the others hand their clients to it.
+ * Not needed for one.
  */
 void cn_worker_link(cn_worker_t *const *all, size_t n);
 

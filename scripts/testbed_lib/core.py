@@ -541,6 +541,81 @@ class Testbed:
             log("%s %s" % (n, a))
         return [(n, a) for n, a, _ in nss]
 
+    # ---------------------------------------------------------------- delegate
+    def delegate(self, child, ns, ttl=86400):
+        """Delegate CHILD (any name below a TLD of the tree) from its TLD zone to servers
+        the testbed does not run (the hardening tests' hostile servers on 127.66.x.y):
+        ns is a list of (NS name, address or None); an address becomes glue (only for an
+        NS name inside CHILD, as in a real parent zone), None leaves the name glueless.
+        ttl: TTL of the NS and glue records. Reloads the TLD servers and waits until they
+        refer CHILD. The lines are tagged so undelegate() removes them."""
+        self.load()
+        fd = self.lock()
+        try:
+            self.load()
+            zname = child.strip().lower().rstrip(".") + "."
+            tld = zname.rstrip(".").rsplit(".", 1)[-1]
+            if tld not in self.state["tlds"] or zname == tld + ".":
+                raise TestbedError("cannot delegate %s: not below a TLD of the testbed"
+                                   % child)
+            tag = " ; cairn-delegate %s" % zname
+            lines = []
+            for n, a in ns:
+                n = n.lower() if n.endswith(".") else n.lower() + "."
+                lines.append("%s %d IN NS %s%s" % (zname, ttl, n, tag))
+            for n, a in ns:
+                n = n.lower() if n.endswith(".") else n.lower() + "."
+                if a and (n == zname or n.endswith("." + zname)):
+                    lines.append("%s%s" % (tree.addr_rr(n, a, ttl), tag))
+            self._edit_tld(tld, zname, lines)
+            self.state.setdefault("delegated", {})[zname] = dict(ns=list(map(list, ns)),
+                                                                 ttl=ttl)
+            self.save()
+        finally:
+            os.close(fd)
+        deadline = time.monotonic() + 15
+        for addr in self.state["tlds"][tld]:
+            wait_for(lambda: is_referral(query(addr, zname, "NS", timeout=0.5), zname),
+                     deadline, "TLD server %s to delegate %s" % (addr, zname))
+
+    def undelegate(self, child):
+        """Remove a delegation made by delegate(); waits until the TLD servers answer
+        NXDOMAIN for CHILD."""
+        self.load()
+        fd = self.lock()
+        try:
+            self.load()
+            zname = child.strip().lower().rstrip(".") + "."
+            tld = zname.rstrip(".").rsplit(".", 1)[-1]
+            self._edit_tld(tld, zname, [])
+            self.state.setdefault("delegated", {}).pop(zname, None)
+            self.save()
+        finally:
+            os.close(fd)
+        deadline = time.monotonic() + 15
+        for addr in self.state["tlds"][tld]:
+            wait_for(lambda: query(addr, zname, "NS", timeout=0.5).rcode() == dns.rcode.NXDOMAIN,
+                     deadline, "TLD server %s to forget %s" % (addr, zname))
+
+    def _edit_tld(self, tld, zname, lines):
+        """Replace the tagged lines for zname in the TLD zone on every TLD server, bump the
+        serial, reload (lock held)."""
+        tag = " ; cairn-delegate %s" % zname
+        self.state["serials"][tld] += 1
+        serial = self.state["serials"][tld]
+        for sname in self.state["tld_servers"][tld]:
+            s = self.state["servers"][sname]
+            path = os.path.join(s["dir"], "zones", zone_file_name(tld + "."))
+            with open(path) as f:
+                zt = f.read()
+            kept = [l for l in zt.splitlines() if not l.endswith(tag)]
+            zt = bump_serial("\n".join(kept) + "\n", tld + ".", serial)
+            zt += "".join(l + "\n" for l in lines)
+            with open(path + ".tmp", "w") as f:
+                f.write(zt)
+            os.replace(path + ".tmp", path)
+            nsd_control(s, "reload", tld + ".")
+
 
 # -------------------------------------------------------------------- helpers
 def zone_file_name(zname):

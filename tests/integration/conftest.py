@@ -77,6 +77,14 @@ class TestbedHandle:
         """{server group name: queries received}"""
         return self._tb.query_counts()
 
+    def delegate(self, child, ns, ttl=86400):
+        """Delegate CHILD from its TLD to [(ns name, address or None)] (glue only for NS
+        names inside CHILD); reloads the TLD servers (docs/testbed.md)."""
+        self._tb.delegate(child, ns, ttl=ttl)
+
+    def undelegate(self, child):
+        self._tb.undelegate(child)
+
     def stop_server(self, addr):
         self._tb.stop_server(addr)
 
@@ -316,6 +324,92 @@ def cairn(testbed, request, tmp_path):
     f = CairnFactory(request, tmp_path)
     yield f
     f.finish()
+
+
+# ------------------------------------------------------------------ hostile servers
+class HostileTree:
+    """hz.test: delegated by the testbed's .test servers to a HostileServer on 127.66.0.1
+    (session-wide), so tests hang hostile zones below it without reloading NSD: child()
+    adds a delegation to the parent's zone data at once. alloc() hands out fresh
+    127.66.x.y addresses (never reused within a session)."""
+
+    APEX = "hz.test."
+    PARENT_ADDR = "127.66.0.1"
+
+    def __init__(self, tb):
+        import hostile
+        self._h = hostile
+        self._next = 256            # 127.66.1.0 upwards
+        self._lines = []
+        self.zone = hostile.Zone(self.APEX, self._text())
+        self.server = hostile.HostileServer(self.PARENT_ADDR, zone=self.zone,
+                                            name="hz-parent").start()
+        tb.delegate(self.APEX, [("ns.hz.test.", self.PARENT_ADDR)])
+
+    def _text(self):
+        return self._h.zone_text(self.APEX, ns=("ns",), addr=self.PARENT_ADDR,
+                                 body=self._lines, ttl=86400, minimum=60)
+
+    def alloc(self, n=1):
+        """n fresh addresses 127.66.X.Y (Y in 1..250)."""
+        out = []
+        while len(out) < n:
+            x, y = divmod(self._next, 256)
+            self._next += 1
+            if 1 <= y <= 250:
+                out.append("127.66.%d.%d" % (x, y))
+        assert self._next < 256 * 256, "hostile address space exhausted"
+        return out
+
+    def add(self, *lines):
+        """Add zone-file lines to hz.test (delegations, records); takes effect at once."""
+        self._lines += list(lines)
+        self.zone.set_text(self._text())
+
+    def remove(self, pred):
+        """Drop the hz.test lines for which pred(line) is true."""
+        self._lines = [l for l in self._lines if not pred(l)]
+        self.zone.set_text(self._text())
+
+    def child(self, label, addrs, ttl=86400, glue=True, ns=None):
+        """Delegate LABEL.hz.test to ns1..nsN.LABEL.hz.test at addrs (with glue unless
+        glue=False), or to the given NS names (ns=[...], glueless). Returns the zone name."""
+        z = "%s.%s" % (label, self.APEX)
+        if ns is None:
+            names = ["ns%d.%s" % (i + 1, z) for i in range(len(addrs))]
+            lines = ["%s %d IN NS %s" % (z, ttl, n) for n in names]
+            if glue:
+                lines += ["%s %d IN A %s" % (n, ttl, a) for n, a in zip(names, addrs)]
+        else:
+            lines = ["%s %d IN NS %s" % (z, ttl, n) for n in ns]
+        self.add(*lines)
+        return z
+
+
+@pytest.fixture(scope="session")
+def hz(testbed):
+    t = HostileTree(testbed)
+    yield t
+    t.server.stop()
+
+
+@pytest.fixture
+def hostile(testbed):
+    """Factory: hostile(addrs, handler=None, zone=None, **kw) -> a started HostileServer
+    (tests/integration/hostile.py), stopped at the test's end; a handler that raised fails
+    the test."""
+    import hostile as h
+    made = []
+
+    def make(addrs, handler=None, zone=None, **kw):
+        s = h.HostileServer(addrs, handler=handler, zone=zone, **kw).start()
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.stop()
+    for s in made:
+        s.check()
 
 
 __all__ = ["TestbedError", "unique_name", "pgrep", "TESTBED_CLI", "CAIRN_BIN"]
