@@ -160,7 +160,8 @@ def leaf_zones():
 
 
 def generated_zone(i, tld):
-    """Extra leaf zone number i (for load tests): zNNNNN.TLD on two pool servers."""
+    """Extra leaf zone number i (for load tests): zNNNNN.TLD on two pool servers. The
+    wildcard *.w.zNNNNN.TLD gives benchmarks as many distinct names per zone as they want."""
     name = "z%05d.%s." % (i, tld)
     a, b = (i % 4) + 1, ((i + 1) % 4) + 1
     ns = ["ns1." + name, "ns2." + name]
@@ -170,7 +171,8 @@ def generated_zone(i, tld):
             "%s IN MX 10 mail.%s" % (name, name),
             "www IN A 198.51.100.%d" % o,
             "www IN AAAA 2001:db8:1::%x" % i,
-            "mail IN A 198.51.100.%d" % o]
+            "mail IN A 198.51.100.%d" % o,
+            "*.w IN A 198.51.100.%d" % o]
     return Zone(name, ["pool-%d" % a, "pool-%d" % b], ns, glue=glue, body=body)
 
 
