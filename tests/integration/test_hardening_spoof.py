@@ -73,10 +73,10 @@ def test_a1_source_port_and_id_spread(tb, cairn, hz, hostile):
     names = ["r%05d.%s" % (i, z) for i in range(N_ENTROPY)]
     qs = [make_query(n, "A", qid=i) for i, n in enumerate(names)]
     t0 = time.monotonic()
-    got = H.blast(c.addr, c.port, qs, window=64, timeout=5.0, deadline=240)
+    got = H.blast(c.addr, c.port, qs, window=32, timeout=5.0, deadline=240)
     dt = time.monotonic() - t0
     answered = sum(1 for m, _ in got.values() if m is not None and m.answer)
-    assert answered >= N_ENTROPY * 0.99, "%d of %d answered in %.0fs%s" % (
+    assert answered >= N_ENTROPY * 0.98, "%d of %d answered in %.0fs%s" % (
         answered, N_ENTROPY, dt, logctx(c))
     want = set(n.lower() for n in names)
     seen = [q for q in srv.snapshot() if q.qname in want and not q.tcp]
