@@ -694,12 +694,27 @@ static void mix_case(cn_request_t *r, uint8_t *name)
 	}
 }
 
-/* What to ask next: the full question, or (RFC 9156) one label more than the cut. */
-static void next_question(cn_request_t *r, frame_t *f)
+/* Is name known not to be a zone cut? An earlier minimised step cached NODATA for
+ * (name, NS): an empty non-terminal, or a name with data but no delegation. */
+static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
+{
+	cn_cache_entry_t ent;
+	return cn_cache_lookup(r->e->cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
+			       now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) == 0 &&
+	       ent.kind == CN_CACHE_NODATA;
+}
+
+/* What to ask next: the full question, or (RFC 9156) one label more than the cut —
+ * skipping labels already known not to be cuts, so names under one empty non-terminal
+ * (x.w.example, y.w.example) do not each ask w.example NS again. */
+static void next_question(cn_request_t *r, frame_t *f, uint64_t now_s)
 {
 	int nl = cn_dname_labels(f->name);
-	if (r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS &&
-	    f->qmin_labels < nl) {
+	bool qmin = r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS;
+	while (qmin && f->qmin_labels < nl &&
+	       known_not_cut(r, cn_dname_skip(f->name, nl - f->qmin_labels), now_s))
+		f->qmin_labels++;
+	if (qmin && f->qmin_labels < nl) {
 		cn_dname_copy(f->sent_name, cn_dname_skip(f->name, nl - f->qmin_labels));
 		f->sent_type = CN_TYPE_NS;
 		return;
@@ -715,7 +730,7 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 	addr_to_ss(ad, &ss);
 	cn_nsel_info_t info;
 	cn__nsel_info(r->e->nsel, &ss, now.mono_ms, &info);
-	next_question(r, f);
+	next_question(r, f, now.wall_s);
 	uint8_t qname[CN_DNAME_MAX];
 	cn_dname_copy(qname, f->sent_name);
 	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20)
@@ -1170,8 +1185,18 @@ static reply_kind_t on_qmin_answer(cn_request_t *r, frame_t *f, const cn_msg_t *
 		f->qmin_off = true;
 		return R_CONTINUE;
 	}
-	if (aa || find_soa(m, f->zone, f->sent_name)) {
-		f->qmin_labels++; /* not a cut (or an empty non-terminal): one label more */
+	const cn_rr_t *soa = find_soa(m, f->zone, f->sent_name);
+	if (aa || soa) {
+		/* not a cut (or an empty non-terminal): one label more. Remembered as NODATA
+		 * for (name, NS), so the next name below it skips this step (next_question);
+		 * it says nothing about the client's answer, so it leaves cacheable alone. */
+		if (soa) {
+			bool cacheable = r->cacheable;
+			cache_negative(r, f->sent_name, CN_TYPE_NS, false, soa,
+				       CN_RANK_AUTH_AUTHORITY, now.wall_s);
+			r->cacheable = cacheable;
+		}
+		f->qmin_labels++;
 		return R_CONTINUE;
 	}
 	return R_BAD;
