@@ -16,7 +16,8 @@
 #include "cache/evict.h"
 #include "cache/internal.h"
 
-#define INITIAL_BUCKET_BYTES_DIVISOR 512 /* initial buckets: one per 512 budget bytes */
+#define INITIAL_BUCKETS 64 /* per shard; the table doubles as entries come (table_maybe_grow),
+			     so a big budget costs nothing until it is used */
 #define MAX_TABLE_DIVISOR 4              /* a table never takes more than 1/4 of a shard */
 
 /* ---- accounting ---- */
@@ -227,20 +228,15 @@ static int shard_init(cn__shard_t *sh, const cn_cache_t *cache, size_t budget)
 	sh->stale_window_s = cache->conf.stale_window_s;
 	sh->budget = budget;
 	sh->max_entry = budget / 8;
-	size_t nb = 16;
-	while (nb * 2 <= budget / INITIAL_BUCKET_BYTES_DIVISOR)
-		nb *= 2;
-	if (table_alloc(nb, &sh->buckets, &sh->buckets_charge) != 0)
+	if (table_alloc(INITIAL_BUCKETS, &sh->buckets, &sh->buckets_charge) != 0)
 		return -ENOMEM;
-	sh->bucket_mask = nb - 1;
+	sh->bucket_mask = INITIAL_BUCKETS - 1;
+	/* The history is allocated when the first key is removed (history.c) but charged from
+	 * the start, with the allocation's upper-bound estimate: its room is always there. */
 	size_t hb = cn__hist_size(budget);
-	sh->hist = calloc(hb * CN__HIST_WAYS, sizeof(uint64_t));
-	if (!sh->hist) {
-		free(sh->buckets);
-		return -ENOMEM;
-	}
+	sh->hist = NULL;
 	sh->hist_mask = hb - 1;
-	sh->hist_charge = cn__alloc_charge(sh->hist);
+	sh->hist_charge = cn__alloc_estimate(hb * CN__HIST_WAYS * sizeof(uint64_t));
 	sh->fixed = sizeof(*sh) + sh->buckets_charge + sh->hist_charge;
 	sh->used = sh->fixed;
 	if (sh->used >= budget / 2) { /* leave at least half the shard for entries */

@@ -9,7 +9,12 @@
  * falls off the end. So the history is bounded (its bytes are charged to the shard at
  * creation), costs O(1) per operation, and forgets roughly in FIFO order. A hash that loses
  * its record simply reads as "first seen".
+ *
+ * The table is allocated on the first record (a cache that never removes anything never
+ * pays for it in memory) and freed by a full clear; with no table every key reads as
+ * "first seen". Allocation failure just loses the record.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache/internal.h"
@@ -58,6 +63,12 @@ static void del_at(uint64_t *b, int i)
 
 void cn__hist_put(cn__shard_t *sh, uint64_t hash, unsigned reason)
 {
+	if (!sh->hist) {
+		/* charged at creation (cache.c shard_init): the estimate bounds the real size */
+		sh->hist = calloc((sh->hist_mask + 1) * CN__HIST_WAYS, sizeof(uint64_t));
+		if (!sh->hist)
+			return;
+	}
 	uint64_t *b = bucket_of(sh, hash);
 	uint64_t tag = tag_of(hash);
 	int i = find(b, tag);
@@ -69,6 +80,8 @@ void cn__hist_put(cn__shard_t *sh, uint64_t hash, unsigned reason)
 
 unsigned cn__hist_get(const cn__shard_t *sh, uint64_t hash)
 {
+	if (!sh->hist)
+		return CN__HIST_NONE;
 	const uint64_t *b = bucket_of(sh, hash);
 	int i = find(b, tag_of(hash));
 	return i < 0 ? CN__HIST_NONE : (unsigned)(b[i] & 3);
@@ -76,6 +89,8 @@ unsigned cn__hist_get(const cn__shard_t *sh, uint64_t hash)
 
 void cn__hist_del(cn__shard_t *sh, uint64_t hash)
 {
+	if (!sh->hist)
+		return;
 	uint64_t *b = bucket_of(sh, hash);
 	int i = find(b, tag_of(hash));
 	if (i >= 0)
@@ -84,5 +99,6 @@ void cn__hist_del(cn__shard_t *sh, uint64_t hash)
 
 void cn__hist_clear(cn__shard_t *sh)
 {
-	memset(sh->hist, 0, (sh->hist_mask + 1) * CN__HIST_WAYS * sizeof(uint64_t));
+	free(sh->hist);
+	sh->hist = NULL;
 }
