@@ -69,6 +69,8 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	cfg->cache.stale_window_s = 86400;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->tcp_max_clients = 256;
+	cfg->tcp_max_per_client = 32;
+	cfg->client_waiting = 1000;
 	cfg->log_level = 2;
 	cfg->allow = malloc(sizeof(cn_acl_loopback));
 	if (!cfg->allow)
@@ -299,6 +301,7 @@ static const cfgkey_t limits_keys[] = {
 	UINT("client_deadline_ms", engine.limits.client_deadline_ms, 100, 600000),
 	UINT("resolve_deadline_ms", engine.limits.resolve_deadline_ms, 100, 600000),
 	UINT("rrset_records", engine.limits.rrset_records, 1, 65535),
+	UINT("client_waiting", client_waiting, 1, 1000000),
 	END,
 };
 
@@ -342,6 +345,7 @@ static const cfgkey_t top_keys[] = {
 	{ "cache", K_MAP, 0, 0, 0, 0, cache_keys },
 	UINT("tcp_idle_timeout_ms", tcp_idle_timeout_ms, 100, 3600000),
 	UINT("tcp_max_clients", tcp_max_clients, 1, 1000000),
+	UINT("tcp_max_per_client", tcp_max_per_client, 1, 1000000),
 	UINT("workers", workers, 0, 256),
 	STR("control_socket", control_socket),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },

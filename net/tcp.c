@@ -34,6 +34,7 @@ struct cn_tcp {
 	uv_tcp_t handle;
 	cn_worker_t *w;
 	unsigned idle_ms, max_clients;
+	unsigned max_per_client;  /* connections from one address (0: no cap) */
 	unsigned nconns;
 	atomic_uint *shared;  /* open connections of every worker's listener on this address */
 	cn_tcp_conn_t *conns; /* open (not yet closing) connections */
@@ -328,6 +329,33 @@ void cn_tcp_conn_release(cn_tcp_conn_t *c)
 		conn_process(c); /* paused (pipeline bound or EOF): dispatch what is buffered */
 }
 
+static bool same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+/* Open connections of this listener from the client at addr (a scan: accepts are rare
+ * next to queries, and the list is bounded by tcp_max_clients). */
+static unsigned conns_from(const cn_tcp_t *t, const struct sockaddr_storage *addr)
+{
+	unsigned n = 0;
+	for (const cn_tcp_conn_t *c = t->conns; c; c = c->next)
+		if (same_client(&c->peer, addr))
+			n++;
+	return n;
+}
+
+void cn_tcp_set_max_per_client(cn_tcp_t *t, unsigned n)
+{
+	t->max_per_client = n;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	cn_tcp_t *t = server->data;
@@ -364,6 +392,12 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	int len = sizeof(c->peer);
 	if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->peer, &len) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (t->max_per_client && conns_from(t, &c->peer) > t->max_per_client) {
+		/* One client may not hold the listener (slowloris from one address, D3). */
+		t->stats.refused_per_client++;
 		conn_close(c);
 		return;
 	}

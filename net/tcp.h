@@ -27,6 +27,7 @@ typedef struct cn_tcp_conn cn_tcp_conn_t;
 
 typedef struct cn_tcp_stats {
 	uint64_t accepted, refused_over_cap, idle_closed, malformed_closed, frames;
+	uint64_t refused_per_client; /* closed at once: the client had max_per_client open */
 } cn_tcp_stats_t;
 
 /** Bind addr, listen. reuseport: set SO_REUSEPORT first (every worker binds addr).
@@ -36,6 +37,10 @@ typedef struct cn_tcp_stats {
  *  libuv error. */
 int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
 		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out);
+/** Cap the connections one client address may hold open on this listener (0: none; D3 in
+ *  ATTACKS.md). Over it, the new connection is closed at once. Per listener, that is per
+ *  worker: with N workers a client may hold up to N times as many. */
+void cn_tcp_set_max_per_client(cn_tcp_t *t, unsigned n);
 /** Close the listener and every connection it accepted. */
 void cn_tcp_close(cn_tcp_t *t);
 void cn_tcp_get_stats(const cn_tcp_t *t, cn_tcp_stats_t *out);

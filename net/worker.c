@@ -31,6 +31,14 @@
  * where it arrived, with no hop between threads. Only the owner worker touches a flight,
  * except for its key, hash and owner, which others read under the stripe lock.
  *
+ * Per-client bound (DNSBomb, B7 in ATTACKS.md): a client (an IPv4 address, an IPv6 /64)
+ * has at most limits.client_waiting queries waiting on resolutions at once, over all
+ * workers; past that its misses are dropped, so no one can pile up replies to release
+ * together (or make cairn hold unbounded state for one source). The counters are a fixed
+ * table of atomics indexed by a keyed hash of the address (shared by the group, like the
+ * in-flight table); a query holds its counter from the miss until its peer is released
+ * (peer.wait_slot), on whichever worker that happens.
+ *
  * Shutdown (pool.c): each worker is told to stop through its inbox; it drops what it owns
  * (clients of other workers get a drop message), closes its handles, then closes its inbox
  * and lets its loop run dry. Messages that reach a closed inbox wait there until every
@@ -59,6 +67,7 @@
 #define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
 					 worker's start while a hand-off travels) */
 #define KEY_MAX (CN_DNAME_MAX + 4)
+#define CN_CLIENT_SLOTS 16384        /* per-client waiting counters (power of two) */
 
 typedef struct waiter {
 	struct waiter *next;
@@ -112,6 +121,7 @@ typedef struct flights {
 	stripe_t stripe[CN_FLIGHTS_STRIPES];
 	uint8_t hash_key[16];
 	atomic_uint refs;  /* workers using it */
+	atomic_uint waiting[CN_CLIENT_SLOTS]; /* queries waiting, per client slot */
 } flights_t;
 
 struct cn_worker {
@@ -309,10 +319,35 @@ static void peer_send(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf,
 	}
 }
 
-static void peer_release(const cn_peer_t *peer)
+static void peer_release(cn_worker_t *w, const cn_peer_t *peer)
 {
+	if (peer->wait_slot)
+		atomic_fetch_sub_explicit(&w->ft->waiting[peer->wait_slot - 1], 1,
+					  memory_order_relaxed);
 	if (peer->tcp)
 		cn_tcp_conn_release(peer->tcp);
+}
+
+/* The per-client counter slot of a client address (IPv4 address, IPv6 /64). */
+static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
+{
+	uint8_t buf[9];
+	size_t n;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(buf, &s6->sin6_addr.s6_addr[12], 4);
+			n = 4;
+		} else {
+			memcpy(buf, &s6->sin6_addr, 8);
+			buf[8] = 6;
+			n = 9;
+		}
+	} else {
+		memcpy(buf, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		n = 4;
+	}
+	return (uint32_t)(siphash(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
 }
 
 /* Send a reply (len bytes of buf; 0: none), count it, drop the peer. While stopping the
@@ -326,7 +361,7 @@ static void reply_from(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf
 	}
 	peer_send(w, peer, buf, len);
 	cn_engine_count(w->engine, outcome);
-	peer_release(peer);
+	peer_release(w, peer);
 }
 
 static void reply(cn_worker_t *w, const cn_peer_t *peer, size_t len, cn_outcome_t outcome)
@@ -351,6 +386,8 @@ static void answer(cn_worker_t *w, cn_worker_t *home, const cn_peer_t *peer, siz
 		 * one reference until it closes. Counted as dropped here. */
 		w->stats.send_errors++;
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
+		if (peer->wait_slot) /* the counters are atomic: any thread may release */
+			atomic_fetch_sub(&w->ft->waiting[peer->wait_slot - 1], 1);
 		return;
 	}
 	m->kind = MSG_REPLY;
@@ -671,7 +708,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	w->stats.queries++;
 	if (w->stopping) {
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
-		peer_release(peer);
+		peer_release(w, peer);
 		return;
 	}
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
@@ -697,16 +734,27 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		return;
 	case CN_MISS: {
 		q.tcp = client.tcp;
+		cn_peer_t waiting = *peer;
+		uint32_t slot = client_slot(w, from);
+		if (atomic_fetch_add_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed) >=
+		    w->cfg->client_waiting) {
+			atomic_fetch_sub_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed);
+			w->stats.client_limit++;
+			cn_engine_count(w->engine, CN_OUT_DROPPED);
+			peer_release(w, peer);
+			return;
+		}
+		waiting.wait_slot = slot + 1;
 		uint8_t key[KEY_MAX];
 		size_t key_len = make_key(&q, key);
 		uint64_t hash = siphash(w->ft->hash_key, key, key_len);
-		resolve(w, &q, key, key_len, hash, w, peer, now, 0);
+		resolve(w, &q, key, key_len, hash, w, &waiting, now, 0);
 		return;
 	}
 	case CN_DROP:
 	default:
 		cn_engine_count(w->engine, outcome);
-		peer_release(peer);
+		peer_release(w, peer);
 		return;
 	}
 }
@@ -788,7 +836,7 @@ void cn_worker_drain(cn_worker_t *w)
 	while (m) {
 		wmsg_t *next = m->next;
 		cn_engine_count(w->engine, CN_OUT_DROPPED); /* a client nobody will answer now */
-		peer_release(&m->peer);
+		peer_release(w, &m->peer);
 		free(m);
 		m = next;
 	}
@@ -872,6 +920,7 @@ int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr, bool reuseport
 		cn_udp_close(u);
 		return rc;
 	}
+	cn_tcp_set_max_per_client(t, w->cfg->tcp_max_per_client);
 	w->udp[w->nudp++] = u;
 	w->tcp[w->ntcp++] = t;
 	return 0;

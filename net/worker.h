@@ -42,6 +42,8 @@ typedef struct cn_peer {
 	cn_udp_t *udp;
 	cn_tcp_conn_t *tcp;
 	struct sockaddr_storage addr; /* the client's address (both transports) */
+	uint32_t wait_slot;           /* worker.c: 1 + the per-client counter this query holds
+					 while it waits on a resolution; 0: none */
 } cn_peer_t;
 
 typedef struct cn_worker_stats {
@@ -54,6 +56,7 @@ typedef struct cn_worker_stats {
 	uint64_t late_answers;  /* client deadline passed first */
 	uint64_t abandoned;     /* resolutions stopped at the resolve deadline */
 	uint64_t overload;      /* answered at once because the flight table was full */
+	uint64_t client_limit;  /* dropped: the client had limits.client_waiting waiting */
 	uint64_t send_errors;
 } cn_worker_stats_t;
 

@@ -15,7 +15,8 @@
  * while its failure window lasts: requests no longer wait on it (NRDelegation, B2 in
  * ATTACKS.md: a delegation to blackholed servers must not hold every request for their
  * timeouts), except one probe per CN_NSEL_PROBE_MS shared by all requests, whose answer
- * brings it back at once. A server that answers, even badly (REFUSED, lame), is not dead,
+ * brings it back at once. Each further silence doubles its failure window (up to a
+ * minute), so a dead delegation stays known as dead between bursts of requests. A server that answers, even badly (REFUSED, lame), is not dead,
  * and neither is one that answered anything in the last CN_NSEL_DEAD_QUIET_MS: an
  * overloaded server that drops a burst of queries but answers others must not be shunned.
  *
@@ -33,6 +34,7 @@
 
 #define NSEL_SLOTS 4096            /* servers remembered; oldest-used slot is reused */
 #define NSEL_CAP_SECONDS 600       /* how long no-EDNS / no-0x20 marks last, seconds */
+#define NSEL_DEAD_WINDOW_MAX_MS 60000 /* failure window of a server silent again and again */
 
 typedef struct nsel_entry {
 	struct sockaddr_storage addr;
@@ -221,7 +223,14 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 		e->silent = 0; /* it answered, if badly: alive */
 		e->last_reply_ms = now_ms ? now_ms : 1;
 	}
-	e->fail_until_ms = now_ms + ns->fail_ms;
+	/* A server that stays silent is remembered longer (doubling, up to a minute): its
+	 * probes, not the window, bring it back when it answers again. */
+	uint64_t window = ns->fail_ms;
+	for (unsigned i = 1; i < e->silent && window < NSEL_DEAD_WINDOW_MAX_MS; i++)
+		window *= 2;
+	if (e->silent > 1 && window > NSEL_DEAD_WINDOW_MAX_MS)
+		window = NSEL_DEAD_WINDOW_MAX_MS > ns->fail_ms ? NSEL_DEAD_WINDOW_MAX_MS : ns->fail_ms;
+	e->fail_until_ms = now_ms + window;
 	pthread_mutex_unlock(&ns->lock);
 }
 

@@ -107,6 +107,7 @@ typedef struct frame {
 	bool zone_checked;            /* the failure cache was consulted for this cut */
 	bool zone_cached_fail;        /* ... and said no server of it answers */
 	unsigned dead_skipped;        /* addresses not asked: dead servers (nsel) */
+	bool probed;                  /* a dead server was probed for this cut: no more */
 	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
 					 the zone without glue, or known not to exist */
 	bool nxdomain;                /* sub-request: its name does not exist */
@@ -383,7 +384,7 @@ static void set_cut(frame_t *f, const uint8_t *zone)
 	f->from_hints = false;
 	f->nns = 0;
 	f->glueless = 0;
-	f->queried = f->answered = f->zone_checked = f->zone_cached_fail = false;
+	f->queried = f->answered = f->zone_checked = f->zone_cached_fail = f->probed = false;
 	f->dead_skipped = f->hopeless = 0;
 	int zl = cn_dname_labels(zone);
 	if (f->qmin_labels < zl + 1)
@@ -554,7 +555,8 @@ static int choose_once(cn_request_t *r, frame_t *f, uint64_t now_ms);
 
 /* Choose the untried usable address with the lowest score. A dead server (silent several
  * times in a row, nsel.c) is not asked unless this request takes its probe slot: one probe
- * per CN_NSEL_PROBE_MS among all requests (NRDelegation, B2). */
+ * per CN_NSEL_PROBE_MS among all requests, and one dead server per cut and request
+ * (NRDelegation, B2). */
 static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
 {
 	for (;;) {
@@ -565,8 +567,10 @@ static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
 		ns_addr_t *ad = &f->ns[f->cur_ns].addr[f->cur_addr];
 		struct sockaddr_storage ss;
 		addr_to_ss(ad, &ss);
-		if (cn__nsel_claim_probe(r->e->nsel, &ss, now_ms))
+		if (!f->probed && cn__nsel_claim_probe(r->e->nsel, &ss, now_ms)) {
+			f->probed = true; /* one probe per cut and request: not a tour of the dead */
 			return true;
+		}
 		ad->tried = true; /* another request probes it */
 		f->dead_skipped++;
 		CN_STAT_INC(r->e, dead_server_skips);
