@@ -300,7 +300,7 @@ static const cfgkey_t limits_keys[] = {
 	UINT("subrequest_depth", engine.limits.subrequest_depth, 0, 32),
 	UINT("client_deadline_ms", engine.limits.client_deadline_ms, 100, 600000),
 	UINT("resolve_deadline_ms", engine.limits.resolve_deadline_ms, 100, 600000),
-	UINT("rrset_records", engine.limits.rrset_records, 1, 65535),
+	UINT("rrset_records", engine.limits.rrset_records, 1, 900),
 	UINT("client_waiting", client_waiting, 1, 1000000),
 	END,
 };

@@ -37,13 +37,13 @@ int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, si
 	return (int)len;
 }
 
-int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
-			   size_t *n)
+static int decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
+			size_t *n, bool first)
 {
 	if (len < 2)
 		return CN_EMALF;
 	size_t count = get16(val), pos = 2;
-	if (count > max)
+	if (count > max && !first)
 		return CN_EMALF;
 	for (size_t i = 0; i < count; i++) {
 		if (pos + 2 > len)
@@ -51,12 +51,26 @@ int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs,
 		uint16_t rdlen = get16(val + pos);
 		if (pos + 2 + rdlen > len)
 			return CN_EMALF;
-		refs[i].rdata = val + pos + 2;
-		refs[i].rdlen = rdlen;
+		if (i < max) {
+			refs[i].rdata = val + pos + 2;
+			refs[i].rdlen = rdlen;
+		}
 		pos += 2 + (size_t)rdlen;
 	}
-	*n = count;
+	*n = count < max ? count : max;
 	return pos == len ? 0 : CN_EMALF;
+}
+
+int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
+			   size_t *n)
+{
+	return decode_rrset(val, len, refs, max, n, false);
+}
+
+int cn__value_decode_rrset_first(const uint8_t *val, size_t len, cn_rdata_ref_t *refs,
+				 size_t max, size_t *n)
+{
+	return decode_rrset(val, len, refs, max, n, true);
 }
 
 int cn__value_encode_neg(const cn_rr_t *soa, uint8_t *out, size_t cap)
@@ -174,7 +188,8 @@ static size_t ede_option(uint8_t *buf, size_t cap, uint16_t code, const char *te
 
 static uint16_t reply_flags(const cn_question_t *q, uint16_t rcode, bool aa)
 {
-	uint16_t f = CN_FLAG_QR | CN_FLAG_RA | (q->flags & (CN_FLAG_RD | CN_FLAG_CD));
+	/* RFC 1035 4.1.1: the opcode is copied into the response (NOTIMP for opcode != 0) */
+	uint16_t f = CN_FLAG_QR | CN_FLAG_RA | (q->flags & (0x7800 | CN_FLAG_RD | CN_FLAG_CD));
 	if (aa)
 		f |= CN_FLAG_AA;
 	return f | (rcode & 0xF);

@@ -33,6 +33,10 @@ int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, si
 /** Decode an RRSET value: fills up to max refs, *n = count. 0 or CN_EMALF. */
 int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
 			   size_t *n);
+/** Same, but a set larger than max is not an error: the first max records are returned
+ *  (*n = min(count, max)); for zone cuts and server addresses, where some will do. */
+int cn__value_decode_rrset_first(const uint8_t *val, size_t len, cn_rdata_ref_t *refs,
+				 size_t max, size_t *n);
 /** Encode a negative value with its SOA (soa may be NULL). */
 int cn__value_encode_neg(const cn_rr_t *soa, uint8_t *out, size_t cap);
 /** Decode a negative value: *owner / *rdata point into val (owner NULL when no SOA). */
@@ -41,7 +45,9 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 
 /* ------------------------------------------------------------------ answers --------- */
 
-#define CN_ANSWER_MAX_RRS 256   /* records one client answer may carry (CNAME chain + set) */
+#define CN_ANSWER_MAX_RRS 1024  /* records one client answer may carry (CNAME chain + set);
+				   limits.rrset_records is at most CN_RRSET_RECORDS_MAX */
+#define CN_RRSET_RECORDS_MAX 900
 #define CN_EDE_TEXT_MAX 200
 
 /** A finished answer, from cache or from a resolution: what the client reply carries. */

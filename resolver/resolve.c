@@ -271,7 +271,8 @@ static uint32_t rrset_ttl(const cn_rr_t *const *set, size_t n)
 	return ttl == UINT32_MAX ? 0 : ttl;
 }
 
-/* Gather the RRset (owner, type) of a section into set[]; returns its size. */
+/* Gather the RRset (owner, type) of a section into set[] (at most max records; set NULL:
+ * just count them); returns how many were gathered. */
 static size_t gather(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner, uint16_t type,
 		     const cn_rr_t **set, size_t max)
 {
@@ -282,8 +283,11 @@ static size_t gather(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner, 
 	size_t n = 0;
 	for (size_t i = from; i < to && n < max; i++) {
 		const cn_rr_t *rr = &m->rrs[i];
-		if (rr->type == type && rr->rclass == CN_CLASS_IN && cn_dname_eq(rr->owner, owner))
-			set[n++] = rr;
+		if (rr->type == type && rr->rclass == CN_CLASS_IN && cn_dname_eq(rr->owner, owner)) {
+			if (set)
+				set[n] = rr;
+			n++;
+		}
 	}
 	return n;
 }
@@ -368,7 +372,7 @@ static void ns_addrs_from_cache(cn_request_t *r, ns_entry_t *ns, uint64_t now_s)
 			continue;
 		cn_rdata_ref_t refs[16];
 		size_t n;
-		if (cn__value_decode_rrset(r->scratch, ent.data_len, refs, 16, &n) != 0)
+		if (cn__value_decode_rrset_first(r->scratch, ent.data_len, refs, 16, &n) != 0)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			ns_add_addr(ns, types[t], refs[i].rdata, refs[i].rdlen);
@@ -434,7 +438,8 @@ static bool cut_from_cache(cn_request_t *r, frame_t *f, uint64_t now_s)
 			continue;
 		cn_rdata_ref_t refs[CN_FRAME_NS * 2];
 		size_t n;
-		if (cn__value_decode_rrset(r->scratch, ent.data_len, refs, CN_FRAME_NS * 2, &n))
+		if (cn__value_decode_rrset_first(r->scratch, ent.data_len, refs, CN_FRAME_NS * 2,
+						 &n))
 			continue;
 		set_cut(f, anc);
 		for (size_t k = 0; k < n; k++)
@@ -770,12 +775,14 @@ static cn_state_t produce_query(cn_request_t *r, frame_t *f, cn_time_t now)
 }
 
 /* Look in the cache for the answer of a frame whose target just changed. */
+static _Thread_local cn_rr_t tl_rrs[CN_ANSWER_MAX_RRS];
+static _Thread_local cn_result_t tl_result;
+
 static bool answer_from_cache(cn_request_t *r, frame_t *f, cn_time_t now)
 {
-	cn_result_t *tmp = calloc(1, sizeof(*tmp) + CN_ANSWER_MAX_RRS * sizeof(cn_rr_t));
-	if (!tmp)
-		return false;
-	tmp->an = (cn_rr_t *)(tmp + 1);
+	cn_result_t *tmp = &tl_result; /* copied into the request before the call returns */
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->an = tl_rrs;
 	tmp->an_cap = CN_ANSWER_MAX_RRS;
 	bool stale, found = false;
 	uint32_t left, orig;
@@ -792,7 +799,6 @@ static bool answer_from_cache(cn_request_t *r, frame_t *f, cn_time_t now)
 			r->result.has_soa = true;
 		}
 	}
-	free(tmp);
 	return found;
 }
 
@@ -1058,17 +1064,20 @@ static reply_kind_t on_full_answer(cn_request_t *r, frame_t *f, const cn_msg_t *
 	cn_rank_t rank = aa ? CN_RANK_AUTH_ANSWER : CN_RANK_NONAUTH_ANSWER;
 	uint8_t name[CN_DNAME_MAX];
 	cn_dname_copy(name, f->name);
-	const cn_rr_t *set[512];
+	static _Thread_local const cn_rr_t *set[CN_ANSWER_MAX_RRS];
 	for (unsigned hops = 0; hops <= r->e->conf.limits.cname_chain; hops++) {
 		/* Scrub: nothing outside the zone that was asked is believed. */
 		if (!cn_dname_is_sub(name, f->zone))
 			return restart(r, f, name, now);
-		size_t n = gather(m, CN_SECTION_ANSWER, name, f->type, set, 512);
+		/* C6: the whole RRset is counted, however large (gather stops at its max) */
+		size_t n = gather(m, CN_SECTION_ANSWER, name, f->type, NULL, SIZE_MAX);
 		if (n > 0) {
-			if (n > r->e->conf.limits.rrset_records) {
-				note(r, "RRset larger than %u records", r->e->conf.limits.rrset_records);
+			if (n > r->e->conf.limits.rrset_records || n > CN_ANSWER_MAX_RRS) {
+				note(r, "RRset of %zu records, more than limits.rrset_records %u", n,
+				     r->e->conf.limits.rrset_records);
 				return R_FAIL;
 			}
+			n = gather(m, CN_SECTION_ANSWER, name, f->type, set, CN_ANSWER_MAX_RRS);
 			uint32_t cap = UINT32_MAX;
 			if (f->type == CN_TYPE_NS && cn_dname_eq(name, f->zone))
 				cap = delegation_ttl_left(r, f, now.wall_s); /* ghost domains */
