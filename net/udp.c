@@ -5,14 +5,16 @@
  * slab belongs to the listener and is never freed in recv_cb: chunks (UV_UDP_MMSG_CHUNK)
  * point into it, and the closing UV_UDP_MMSG_FREE call has nothing to release.
  *
- * Sending: replies produced while a receive batch is being handed out (between its first
- * UV_UDP_MMSG_CHUNK and its UV_UDP_MMSG_FREE callback) are copied into this listener's
- * reply slots and leave together in one sendmmsg on the socket (libuv 1.44 has no batched
- * try_send), so a batch of N cache hits costs one recvmmsg and one sendmmsg. Any other reply
- * (a resolution finishing, a timer, a reply larger than a slot) goes out at once with
- * uv_udp_try_send. Whatever the kernel does not take (socket buffer full: EAGAIN) is copied
- * into a queued uv_udp_send, with the queue bounded so a client that never reads cannot
- * make us buffer without limit.
+ * Sending: every reply is copied into this listener's reply buffer (packed, up to
+ * CN_UDP_OUT_BYTES and CN_UDP_OUT_MSGS) and they leave together in one sendmmsg on the
+ * socket (libuv 1.44 has no batched try_send): at the end of each recvmmsg batch (the
+ * UV_UDP_MMSG_FREE callback), so the replies to one batch of cache hits cost one sendmmsg
+ * and go out before the next batch is read (the client's next queries overlap with our
+ * work: flushing only once per loop wake-up, after up to 32 datagrams, measured slower);
+ * and from a uv_prepare_t, which runs once per loop iteration just before the loop polls,
+ * for replies made elsewhere (resolutions finishing, timers). Whatever the kernel does not
+ * take (socket buffer full: EAGAIN) is copied into a queued uv_udp_send, with the queue
+ * bounded so a client that never reads cannot make us buffer without limit.
  *
  * Several workers may each bind a listener to the same address (SO_REUSEPORT, set before
  * bind as DEPS.md describes); the kernel spreads clients over them by address and port.
@@ -31,19 +33,23 @@
 #define CN_UDP_SLOT 65536     /* libuv's recvmmsg slot size: must not be smaller */
 #define CN_UDP_BATCH 20       /* UV__MMSG_MAXWIDTH in libuv 1.44 */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
-#define CN_UDP_REPLY_SLOT 4096 /* the largest UDP reply: edns_udp_size is at most 4096 */
+#define CN_UDP_OUT_MSGS 64        /* replies per sendmmsg */
+#define CN_UDP_OUT_BYTES (64 << 10) /* reply bytes buffered (a reply is at most 4096: the
+				       edns_udp_size limit; one larger goes out alone) */
 
 struct cn_udp {
 	uv_udp_t handle;
+	uv_prepare_t flusher;  /* sends the buffered replies before the loop polls */
+	unsigned handles_open; /* close callbacks still to come */
 	cn_worker_t *w;
 	uint8_t *slab;
 	bool slab_busy;
-	bool in_batch;  /* between a batch's first chunk and its MMSG_FREE callback */
-	unsigned nout;  /* replies waiting in out[] */
-	struct mmsghdr msgs[CN_UDP_BATCH];
-	struct iovec iov[CN_UDP_BATCH];
-	struct sockaddr_in6 to[CN_UDP_BATCH]; /* large enough for IPv4 and IPv6 */
-	uint8_t *out;   /* CN_UDP_BATCH reply slots of CN_UDP_REPLY_SLOT bytes */
+	unsigned nout;         /* replies waiting in out */
+	size_t out_used;       /* bytes of out they take */
+	struct mmsghdr msgs[CN_UDP_OUT_MSGS];
+	struct iovec iov[CN_UDP_OUT_MSGS];
+	struct sockaddr_in6 to[CN_UDP_OUT_MSGS]; /* large enough for IPv4 and IPv6 */
+	uint8_t *out;          /* CN_UDP_OUT_BYTES */
 };
 
 typedef struct send_req {
@@ -73,10 +79,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	cn_udp_t *u = h->data;
 	if (!(flags & UV_UDP_MMSG_CHUNK) && buf->base == (char *)u->slab) {
 		u->slab_busy = false; /* last call for this buffer (MMSG_FREE, EAGAIN or error) */
-		u->in_batch = false;
-		flush(u);             /* the batch's replies, in one sendmmsg */
-	} else if (flags & UV_UDP_MMSG_CHUNK) {
-		u->in_batch = true;
+		flush(u); /* the replies to this recvmmsg batch, before the next recvmmsg */
 	}
 	if (nread < 0) {
 		cn_log(CN_LOG_DEBUG, "udp receive error: %s", uv_strerror((int)nread));
@@ -91,6 +94,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	cn_worker_query(u->w, (const uint8_t *)buf->base, (size_t)nread, &peer);
 }
 
+static void on_prepare(uv_prepare_t *p);
+
 int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
 		cn_udp_t **out)
 {
@@ -98,7 +103,7 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	if (!u)
 		return UV_ENOMEM;
 	u->slab = malloc(CN_UDP_SLOT * CN_UDP_BATCH);
-	u->out = malloc(CN_UDP_REPLY_SLOT * CN_UDP_BATCH);
+	u->out = malloc(CN_UDP_OUT_BYTES);
 	if (!u->slab || !u->out) {
 		free(u->slab);
 		free(u->out);
@@ -114,6 +119,12 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 		return rc;
 	}
 	u->handle.data = u;
+	u->handles_open = 1;
+	uv_prepare_init(loop, &u->flusher);
+	u->flusher.data = u;
+	u->handles_open++;
+	uv_prepare_start(&u->flusher, on_prepare);
+	uv_unref((uv_handle_t *)&u->flusher); /* it must not keep the loop alive */
 	if (reuseport)
 		rc = cn_set_reuseport((uv_handle_t *)&u->handle);
 	unsigned bflags = addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
@@ -175,6 +186,7 @@ static void flush(cn_udp_t *u)
 		return;
 	if (uv_fileno((uv_handle_t *)&u->handle, &fd) != 0) {
 		u->nout = 0; /* closing: nothing can be sent */
+		u->out_used = 0;
 		return;
 	}
 	while (i < u->nout) {
@@ -195,16 +207,23 @@ static void flush(cn_udp_t *u)
 		i++;
 	}
 	u->nout = 0;
+	u->out_used = 0;
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+	flush(p->data);
 }
 
 int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
 {
-	if (!u->in_batch || len > CN_UDP_REPLY_SLOT)
+	if (len > CN_UDP_OUT_BYTES / 8 || uv_is_closing((uv_handle_t *)&u->handle))
 		return send_now(u, to, buf, len);
-	if (u->nout == CN_UDP_BATCH)
+	if (u->nout == CN_UDP_OUT_MSGS || u->out_used + len > CN_UDP_OUT_BYTES)
 		flush(u);
 	unsigned k = u->nout++;
-	uint8_t *slot = u->out + (size_t)k * CN_UDP_REPLY_SLOT;
+	uint8_t *slot = u->out + u->out_used;
+	u->out_used += len;
 	memcpy(slot, buf, len);
 	socklen_t tolen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						    : sizeof(struct sockaddr_in);
@@ -228,6 +247,8 @@ int cn_set_reuseport(uv_handle_t *h)
 static void on_closed(uv_handle_t *h)
 {
 	cn_udp_t *u = h->data;
+	if (--u->handles_open > 0)
+		return;
 	free(u->slab);
 	free(u->out);
 	free(u);
@@ -237,8 +258,8 @@ void cn_udp_close(cn_udp_t *u)
 {
 	if (!u || uv_is_closing((uv_handle_t *)&u->handle))
 		return;
-	u->in_batch = false;
 	flush(u);
 	uv_udp_recv_stop(&u->handle);
 	uv_close((uv_handle_t *)&u->handle, on_closed);
+	uv_close((uv_handle_t *)&u->flusher, on_closed);
 }

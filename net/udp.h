@@ -1,10 +1,10 @@
 /*
  * UDP listener: one socket bound to one explicit address, read with recvmmsg in batches
  * (UV_UDP_RECVMMSG; research/DEPS.md: every batch slot must be a full 64 KiB or libuv 1.44
- * spins). Each datagram goes to cn_worker_query(); the replies produced while a receive
- * batch is handed out leave together in one sendmmsg at its end, other replies at once with
- * uv_udp_try_send; a queued uv_udp_send takes what the kernel refuses while its buffer is
- * full. Owned by one worker: every call on that worker's loop thread.
+ * spins). Each datagram goes to cn_worker_query(); replies are buffered and leave together
+ * in one sendmmsg per recvmmsg batch (others before the loop next polls); a queued
+ * uv_udp_send takes what the kernel refuses while its buffer is full. Owned by one worker:
+ * every call on that worker's loop thread.
  */
 #pragma once
 
@@ -23,8 +23,9 @@ typedef struct cn_udp cn_udp_t;
 int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
 		cn_udp_t **out);
 
-/** Send one datagram to `to`: batched (copied) inside a receive batch, else at once
- *  (copied when it has to be queued). 0, UV_ENOBUFS when the send queue is over its bound
+/** Send one datagram to `to`: copied into the batch sent at the end of the current
+ *  receive batch, or before the loop next polls.
+ *  0, or (when it had to go out at once) UV_ENOBUFS when the send queue is over its bound
  *  (the reply is dropped), or a libuv error. */
 int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len);
 
