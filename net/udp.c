@@ -119,10 +119,9 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 		return rc;
 	}
 	u->handle.data = u;
-	u->handles_open = 1;
 	uv_prepare_init(loop, &u->flusher);
 	u->flusher.data = u;
-	u->handles_open++;
+	u->handles_open = 2;
 	uv_prepare_start(&u->flusher, on_prepare);
 	uv_unref((uv_handle_t *)&u->flusher); /* it must not keep the loop alive */
 	if (reuseport)
