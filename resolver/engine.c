@@ -189,11 +189,18 @@ static size_t header_only_error(const uint8_t *pkt, uint16_t rcode, uint8_t *out
 	return CN_HEADER_LEN;
 }
 
-/* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. */
+/* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. Over UDP
+ * not even that: an empty reply with TC=1, no larger than the query (B5 in ATTACKS.md:
+ * ANY is the classic amplification query); a real client asks again over TCP. */
 static size_t answer_any(const cn_engine_t *e, const cn_question_t *q, uint8_t *out, size_t cap)
 {
 	static const uint8_t hinfo[] = { 7, 'R', 'F', 'C', '8', '4', '8', '2', 0 };
 	cn_result_t *res = hit_result_get();
+	if (!q->tcp) {
+		size_t len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+		out[2] |= CN_FLAG_TC >> 8;
+		return len;
+	}
 	res->an[0] = (cn_rr_t){ .owner = q->qname, .rdata = hinfo, .ttl = 3600,
 				.type = CN_TYPE_HINFO, .rclass = CN_CLASS_IN,
 				.rdlen = sizeof(hinfo), .section = CN_SECTION_ANSWER };

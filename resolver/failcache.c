@@ -133,6 +133,14 @@ void cn__failcache_record_zone(cn_engine_t *e, const uint8_t *zone, const char *
 	CN_STAT_INC(e, zone_failures_cached);
 }
 
+void cn__failcache_clear_zone(cn_engine_t *e, const uint8_t *zone)
+{
+	uint8_t key[CN_DNAME_MAX];
+	size_t klen = cn_dname_copy(key, zone);
+	cn_dname_lower(key);
+	cn_cache_remove(e->cache, key, klen, CN_TYPE_NS, CN_CLASS_FAIL_ZONE);
+}
+
 void cn__failcache_clear(cn_engine_t *e, const uint8_t *name, uint16_t type)
 {
 	uint8_t key[CN_DNAME_MAX];

@@ -120,6 +120,8 @@ void cn__failcache_clear(cn_engine_t *e, const uint8_t *name, uint16_t type);
 /** Is the zone cut marked as having no answering server? */
 bool cn__failcache_zone_failing(cn_engine_t *e, const uint8_t *zone, uint64_t now_s,
 				cn_failure_t *out);
+/** A server of the zone answered again: forget that the zone was failing. */
+void cn__failcache_clear_zone(cn_engine_t *e, const uint8_t *zone);
 /** Mark a zone cut whose servers were all asked and none answered, for servfail_ttl_s. */
 void cn__failcache_record_zone(cn_engine_t *e, const uint8_t *zone, const char *text,
 			       uint64_t now_s);

@@ -39,7 +39,10 @@ typedef struct ns_addr {
 	uint8_t family;  /* AF_INET / AF_INET6 */
 	bool tried;
 	bool no_0x20;    /* this request asks it without case mixing (it failed to echo) */
+	uint8_t timeouts;/* this request's queries to it that timed out */
 } ns_addr_t;
+
+#define CN_ADDR_TRIES 3    /* queries to one address per request while it only times out */
 
 typedef struct ns_entry {
 	uint8_t name[CN_DNAME_MAX];
@@ -577,6 +580,7 @@ static bool choose(cn_request_t *r, frame_t *f, uint64_t now_ms)
 			return true;
 		}
 		ad->tried = true; /* another request probes it */
+		ad->timeouts = CN_ADDR_TRIES;
 		f->dead_skipped++;
 		CN_STAT_INC(r->e, dead_server_skips);
 	}
@@ -599,6 +603,7 @@ static int choose_once(cn_request_t *r, frame_t *f, uint64_t now_ms)
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
 			if (info.dead && !info.probe_ok) {
 				ad->tried = true; /* not asked: dead, and its probe is taken */
+				ad->timeouts = CN_ADDR_TRIES; /* nor retried */
 				f->dead_skipped++;
 				CN_STAT_INC(r->e, dead_server_skips);
 				continue;
@@ -835,6 +840,26 @@ static bool zone_hopeless(cn_request_t *r, frame_t *f, uint64_t now_ms)
 	return addrs > 0;
 }
 
+/*
+ * Every address has been tried: those that only timed out (a lost packet, a slow moment)
+ * are tried again, up to CN_ADDR_TRIES queries each in this request; nsel doubles their
+ * timeout each time, and a server that is dead (nsel.c) is skipped by choose() anyway.
+ * The request's limits (upstream queries, resolve deadline) bound it all.
+ */
+static bool retry_timeouts(frame_t *f)
+{
+	bool any = false;
+	for (unsigned i = 0; i < f->nns; i++)
+		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
+			ns_addr_t *ad = &f->ns[i].addr[a];
+			if (ad->tried && ad->timeouts > 0 && ad->timeouts < CN_ADDR_TRIES) {
+				ad->tried = false;
+				any = true;
+			}
+		}
+	return any;
+}
+
 static cn_state_t step(cn_request_t *r, cn_time_t now)
 {
 	const cn_limits_t *lim = &r->e->conf.limits;
@@ -895,6 +920,8 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 		int sub = start_subrequest(r, f, now.wall_s);
 		if (sub > 0)
 			continue;
+		if (retry_timeouts(f))
+			continue; /* the same servers again, with longer timeouts (nsel backoff) */
 		/* Nothing left to ask at this cut. If none of its servers answered (all silent,
 		 * dead, or without an address), remember the zone cut for a moment (RFC 9520):
 		 * the next requests below it give up at once instead of waiting again. */
@@ -1259,6 +1286,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 	switch (ev) {
 	case CN_UP_TIMEOUT:
 		CN_STAT_INC(r->e, upstream_timeouts);
+		ad->timeouts++;
 		server_failed(r, CN_NSEL_TIMEOUT, "timed out", now);
 		return step(r, now);
 	case CN_UP_NETWORK_ERROR:
@@ -1299,6 +1327,10 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 		return step(r, now);
 	}
 	f->answered = true; /* alive, whatever it says */
+	cn_nsel_info_t was;
+	cn__nsel_info(r->e->nsel, &ss, now.mono_ms, &was);
+	if (was.dead) /* a probe came back: the zone is not failing any more (RFC 9520) */
+		cn__failcache_clear_zone(r->e, f->zone);
 	uint16_t rcode = CN_RCODE(m.flags);
 	if (rcode == CN_RCODE_FORMERR && r->sent_edns && !m.edns.present) {
 		/* RFC 6891 7: retry without EDNS, remembered for this server only */

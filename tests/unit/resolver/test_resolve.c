@@ -138,6 +138,8 @@ static const char *dead_servers[4];
  * case-mixed query), by address. */
 static const char *lowercase_servers[4];
 static unsigned case_events;
+/* Queries still to be dropped (then answered), by the last octet of 127.0.0.X. */
+static unsigned drop_next[16];
 
 static void dname(const char *s, uint8_t *out)
 {
@@ -353,6 +355,7 @@ static void setup(void)
 	memset(dead_servers, 0, sizeof(dead_servers));
 	memset(lowercase_servers, 0, sizeof(lowercase_servers));
 	case_events = 0;
+	memset(drop_next, 0, sizeof(drop_next));
 	zones[1].rrs = com_rrs;
 	size_t k = 0;
 	for (const frr_t *rr = com_rrs; rr->owner; rr++)
@@ -416,7 +419,7 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		if (q.qtype == CN_TYPE_AAAA)
 			sent_aaaa++;
 		now.mono_ms += 10;
-		if (is_dead(addr)) {
+		if (is_dead(addr) || (octet < 16 && drop_next[octet] && drop_next[octet]--)) {
 			now.mono_ms += up.timeout_ms;
 			st = cn_resolve_consume(req, CN_UP_TIMEOUT, NULL, 0, up.timeout_ms, now);
 			continue;
@@ -827,11 +830,13 @@ START_TEST(dead_servers_are_remembered_then_recover_within_seconds)
 	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
 	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_CACHED_ERROR);
 	ck_assert_uint_eq(sent_count, before);
-	/* another name in the zone: both servers are asked again, and silent twice (and
-	 * quiet for a second) they are dead: the zone cut is remembered, a third name costs
-	 * nothing */
+	/* The first request tried each server twice (a timeout is retried, with a longer
+	 * timeout); silent twice and quiet for a second, they are dead. Another name in the
+	 * zone costs at most one probe, and the zone cut is remembered: a third name costs
+	 * nothing. */
+	ck_assert_uint_le(before, 4 + 2 * 3); /* CN_ADDR_TRIES queries per address at most */
 	ck_assert_int_eq(ask("other.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
-	ck_assert_uint_eq(sent_count, before + 2);
+	ck_assert_uint_le(sent_count, before + 1);
 	before = sent_count;
 	ck_assert_int_eq(ask("third.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
 	ck_assert_uint_eq(sent_count, before);
@@ -899,6 +904,31 @@ START_TEST(case_fallback_is_per_request_then_per_server)
 }
 END_TEST
 
+START_TEST(lost_queries_are_retried_with_longer_timeouts)
+{
+	/* D1: both example.com servers lose the next query (or are slow once). With every
+	 * address tried, those that only timed out are asked again (timeouts doubled by
+	 * nsel), within the request's limits: the client gets the answer, not SERVFAIL. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("mail.example.com.", CN_TYPE_MX, &a, &m), CN_OUT_RESOLVED);
+	drop_next[3] = drop_next[13] = 1;
+	unsigned before = sent_count;
+	uint64_t t0 = now.mono_ms;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	ck_assert_uint_eq(sent_count - before, 3);
+	ck_assert_uint_lt(now.mono_ms - t0, 3000); /* within the client deadline */
+	/* a server lost for good: at most CN_ADDR_TRIES (3) queries each, then SERVFAIL */
+	drop_next[3] = drop_next[13] = 100;
+	before = sent_count;
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_le(sent_count - before, 6);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -922,6 +952,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, child_ns_ttl_never_extends_the_delegation);
 	tcase_add_test(tc, dead_servers_are_remembered_then_recover_within_seconds);
 	tcase_add_test(tc, case_fallback_is_per_request_then_per_server);
+	tcase_add_test(tc, lost_queries_are_retried_with_longer_timeouts);
 	suite_add_tcase(s, tc);
 	return s;
 }
