@@ -322,3 +322,181 @@ def test_a4_out_of_bailiwick_glue_is_not_used(tb, cairn, hz, hostile):
     assert evil_ns not in out, out
     r, _ = resolve(c, "ns1.example.com.", "A")
     assert rdata_texts(r.answer, "A") == ["127.3.1.1"], describe(r)
+
+
+# ------------------------------------------------------------------ A2: 0x20 fallback
+def test_a2_0x20_fallback_is_per_server(tb, cairn, hz, hostile):
+    """A2: a server that echoes the qname in lower case. Its replies to case-mixed queries
+    are ignored (counted as ignored_case, never accepted); each such query is asked again
+    without case mixing by its own request, and after three of them the server is asked
+    without case mixing from the start. Another server keeps getting mixed case."""
+    a1, a2 = hz.alloc(2)
+    tag = secrets.token_hex(3)
+    z1 = hz.child("lower-" + tag, [a1])
+    z2 = hz.child("honest-" + tag, [a2])
+    zone1 = H.Zone(z1, H.zone_text(z1, addr=a1, body=["* IN A " + REAL]))
+
+    def lowercaser(q):
+        if q.msg is None or q.qname_raw == q.qname:
+            return None    # nothing to flatten: the zone's answer, case as asked
+        m = zone1.answer(q)
+        return H.reply(q, answer=m.answer, authority=m.authority, qname=q.qname)
+
+    s1 = hostile(a1, handler=lowercaser, zone=zone1)
+    s2 = hostile(a2, zone=H.Zone(z2, H.zone_text(z2, addr=a2, body=["* IN A " + REAL])))
+    c, path = with_ctl(cairn, tb)
+    times = []
+    for i in range(6):
+        for z in (z1, z2):
+            r, dt = resolve(c, "name-with-letters-%d.%s" % (i, z), "A", timeout=8)
+            assert rdata_texts(r.answer, "A") == [REAL], describe(r) + logctx(c)
+            assert dt < 3.0, dt
+            if z == z1:
+                times.append(round(dt, 2))
+    st = ctl_stats(path)
+    q1 = [q.qname_raw for q in s1.snapshot() if q.qname.startswith("name-with-letters")]
+    q2 = [q.qname_raw for q in s2.snapshot() if q.qname.startswith("name-with-letters")]
+    mixed1 = [x != x.lower() for x in q1]
+    print("A2: lower-casing server: answer times %s s, queries mixed? %s; ignored_case %d" % (
+        times, mixed1, st["upstream.ignored_case"]))
+    assert st["upstream.ignored_case"] >= 3
+    assert mixed1[-3:] == [False] * 3, "still case-mixed towards the lower-casing server"
+    assert sum(mixed1) == 3, mixed1       # three failures, then the server is marked
+    assert all(x != x.lower() for x in q2), "0x20 turned off for the honest server too"
+
+
+# ------------------------------------------------------------------ A5: ghost domains
+def test_a5_ghost_domain_dies_with_its_delegation(tb, cairn, hz, hostile):
+    """A5: ghost-X.test is delegated by .test for 4 s; its own server claims its NS set
+    lives a week (in answers to NS queries and in the AUTHORITY of every answer) and keeps
+    answering after .test drops the delegation. Once the parent's 4 s have passed the name
+    must be gone (NXDOMAIN from .test): the child's TTL never extended the delegation."""
+    addr = hz.alloc()[0]
+    ghost = "ghost-%s.test." % secrets.token_hex(3)
+    tb.delegate(ghost, [("ns1." + ghost, addr)], ttl=4)
+    zone = H.Zone(ghost, H.zone_text(ghost, addr=addr, ns_ttl=604800, ttl=604800,
+                                     body=["www 1 IN A " + REAL]))
+    week_ns = H.rr(ghost, 604800, "NS", "ns1." + ghost)
+
+    def child(q):
+        if q.msg is None:
+            return None
+        m = zone.answer(q)
+        if not any(x.rdtype == week_ns.rdtype for x in m.answer):
+            m.authority = [week_ns] + list(m.authority)
+        return m
+
+    srv = hostile(addr, handler=child, zone=zone)
+    c, path = with_ctl(cairn, tb)
+    try:
+        r, _ = resolve(c, "www." + ghost, "A")
+        assert rdata_texts(r.answer, "A") == [REAL], describe(r) + logctx(c)
+        r, _ = resolve(c, ghost, "NS")
+        assert rdata_texts(r.answer, "NS") == ["ns1." + ghost], describe(r)
+        assert r.answer[0].ttl <= 4, "the child's NS TTL reached the client" + describe(r)
+        out = cached(path, ghost, "NS")
+        assert "604800" not in out, out
+    finally:
+        tb.undelegate(ghost)
+    t0 = time.monotonic()
+    while True:
+        r, _ = resolve(c, "www." + ghost, "A")
+        if dns.rcode.to_text(r.rcode()) == "NXDOMAIN":
+            break
+        assert rdata_texts(r.answer, "A") == [REAL], describe(r)
+        assert time.monotonic() - t0 < 4 + 3, "still resolvable %.1fs after the parent " \
+            "dropped a 4 s delegation%s" % (time.monotonic() - t0, logctx(c))
+        time.sleep(0.25)
+    gone = time.monotonic() - t0
+    r, _ = resolve(c, ghost, "NS")
+    assert dns.rcode.to_text(r.rcode()) == "NXDOMAIN", describe(r)
+    print("A5: gone %.1fs after the parent dropped it (parent TTL 4 s, child TTL 1 week); "
+          "the child answered %d queries" % (gone, srv.total()))
+
+
+# ------------------------------------------------------------------ A6: negative cache
+def test_a6_negative_cache_and_cache_key_pollution(tb, cairn, hz, hostile):
+    """A6: negative answers are cached only with an SOA of the zone asked and only for the
+    exact name and type; a reply for another question is never taken; DO, CD, RD and the
+    class change nothing that is cached: no RRSIG ever reaches a client (cairn does not
+    validate and asks with DO=0), RD=0 and class CH queries cause no upstream work."""
+    addr = hz.alloc()[0]
+    z = hz.child("neg-" + secrets.token_hex(3), [addr])
+    zone = H.Zone(z, H.zone_text(z, addr=addr, body=[
+        "nd IN TXT \"only txt\"", "sig IN A " + REAL, "other IN TXT \"x\""]))
+    foreign_soa = H.rr("example.com.", 60, "SOA",
+                       "ns1.example.com. hostmaster.example.com. 1 3600 600 86400 60")
+
+    def handler(q):
+        if q.msg is None:
+            return None
+        if q.qname == "nx-foreign." + z:
+            return H.reply(q, dns.rcode.NXDOMAIN, authority=[foreign_soa])
+        if q.qname == "forged." + z:
+            other = dns.message.make_query("other." + z, "A")
+            other.id = q.id
+            m = dns.message.make_response(other)
+            m.set_rcode(dns.rcode.NXDOMAIN)
+            m.flags |= dns.flags.AA
+            m.authority = [zone.soa(zone.z)]
+            return m
+        if q.qname == "sig." + z and q.qtype == "A":
+            m = zone.answer(q)
+            m.answer.append(H.rr("sig." + z, 300, "RRSIG",
+                                 "A 8 3 300 20300101000000 20200101000000 1 %s AAAA" % z))
+            return m
+        return None
+
+    srv = hostile(addr, handler=handler, zone=zone)
+    c, path = with_ctl(cairn, tb)
+
+    def twice(name, rdtype):
+        n0 = srv.count(name, rdtype)
+        r1, _ = resolve(c, name, rdtype, timeout=8)
+        r2, _ = resolve(c, name, rdtype, timeout=8)
+        return r1, r2, srv.count(name, rdtype) - n0
+
+    r1, r2, up = twice("nx-foreign." + z, "A")
+    assert up == 2, "a negative answer with another zone's SOA was cached"
+    assert "not in cache" in cached(path, "nx-foreign." + z, "A")
+    r1, r2, up = twice("nx-ok." + z, "A")
+    assert up == 1 and dns.rcode.to_text(r2.rcode()) == "NXDOMAIN", describe(r2)
+    r1, r2, up = twice("nd." + z, "A")
+    assert up == 1 and not r2.answer and dns.rcode.to_text(r2.rcode()) == "NOERROR"
+    n0 = srv.count("nd." + z, "TXT")
+    r, _ = resolve(c, "nd." + z, "TXT")
+    assert srv.count("nd." + z, "TXT") == n0 + 1 and r.answer, "NODATA for A covered TXT"
+    # DO / CD: the same answer, never an RRSIG; upstream asked with DO=0
+    answers = []
+    for do, cd in ((False, False), (True, False), (True, True), (False, True)):
+        q = dns.message.make_query("sig." + z, "A", want_dnssec=do)
+        if cd:
+            q.flags |= dns.flags.CD
+        m = ask(c, q)
+        assert bool(m.flags & dns.flags.CD) == cd, describe(m)
+        assert all(x.rdtype != dns.rdatatype.RRSIG for x in m.answer), describe(m)
+        answers.append(sorted(rr.to_text() for x in m.answer for rr in x))
+    assert all(a == answers[0] == [REAL] for a in answers), answers
+    assert srv.count("sig." + z, "A") == 1
+    assert not any(q.do for q in srv.snapshot()), "cairn asked upstream with DO=1"
+    # RD=0 and class CH: no upstream work, nothing cached that IN queries would see
+    up0 = ctl_stats(path)["upstream.queries"]
+    r, _ = resolve(c, "rd0-%s.%s" % (secrets.token_hex(2), z), "A", rd=False)
+    assert dns.rcode.to_text(r.rcode()) == "REFUSED", describe(r)
+    q = dns.message.make_query("chaos." + z, "TXT", rdclass="CH")
+    r = ask(c, q)
+    assert dns.rcode.to_text(r.rcode()) == "REFUSED", describe(r)
+    assert ctl_stats(path)["upstream.queries"] == up0
+    r, _ = resolve(c, "sig." + z, "A", rd=False)
+    assert rdata_texts(r.answer, "A") == [REAL], "RD=0 for a cached name" + describe(r)
+    # a reply to another question: ignored (SERVFAIL after the timeouts), nothing cached
+    # for the question it spoke of (the server, silent as far as cairn can tell, may be
+    # remembered as failing: then "other" is SERVFAIL too, but never the forged NXDOMAIN)
+    r, _ = resolve(c, "forged." + z, "A", timeout=8)
+    assert dns.rcode.to_text(r.rcode()) == "SERVFAIL", describe(r)
+    assert "not in cache" in cached(path, "other." + z, "A")
+    n0 = srv.count("other." + z, "A")
+    r, _ = resolve(c, "other." + z, "A")
+    asked = srv.count("other." + z, "A") - n0
+    assert (asked == 1 and dns.rcode.to_text(r.rcode()) == "NOERROR") or \
+        (asked == 0 and dns.rcode.to_text(r.rcode()) == "SERVFAIL"), (asked, describe(r))
