@@ -67,6 +67,67 @@ static const frr_t com_rrs[] = {
 	{ "nxns.com.", CN_TYPE_NS, 3600, "ns6.nx.hoster.net." },
 	{ "nxns.com.", CN_TYPE_NS, 3600, "ns7.nx.hoster.net." },
 	{ "nxns.com.", CN_TYPE_NS, 3600, "ns8.nx.hoster.net." },
+	/* a delegation to 30 NS names (more than a frame holds) */
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns1.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns2.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns3.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns4.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns5.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns6.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns7.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns8.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns9.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns10.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns11.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns12.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns13.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns14.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns15.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns16.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns17.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns18.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns19.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns20.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns21.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns22.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns23.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns24.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns25.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns26.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns27.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns28.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns29.wide.com." },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns30.wide.com." },
+	{ "ns1.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns2.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns3.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns4.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns5.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns6.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns7.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns8.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns9.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns10.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns11.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns12.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns13.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns14.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns15.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns16.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns17.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns18.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns19.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns20.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns21.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns22.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns23.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns24.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns25.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns26.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns27.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns28.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns29.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "ns30.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
 	/* ghost: the parent delegates for 60 s, the child claims a week (last, see
 	 * com_rrs_len: the revoked variant leaves these two out) */
 	{ "ghost.com.", CN_TYPE_NS, 60, "ns.ghost.com." },
@@ -108,6 +169,13 @@ static const frr_t hoster_rrs[] = {
 	{ "host.hoster.net.", CN_TYPE_A, 60, "127.0.0.20" },
 	{ NULL, 0, 0, NULL },
 };
+static const frr_t wide_rrs[] = {
+	{ "wide.com.", CN_TYPE_SOA, 3600, "" },
+	{ "wide.com.", CN_TYPE_NS, 3600, "ns1.wide.com." },
+	{ "ns1.wide.com.", CN_TYPE_A, 3600, "127.0.0.7" },
+	{ "*.wide.com.", CN_TYPE_A, 300, "127.0.0.70" },
+	{ NULL, 0, 0, NULL },
+};
 static const frr_t ghost_rrs[] = {
 	{ "ghost.com.", CN_TYPE_SOA, 3600, "" },
 	{ "ghost.com.", CN_TYPE_NS, 604800, "ns.ghost.com." },
@@ -126,6 +194,7 @@ static fzone_t zones[] = {
 	{ ".", { "127.0.0.1" }, root_rrs },
 	{ "com.", { "127.0.0.2" }, com_rrs },
 	{ "ghost.com.", { "127.0.0.6" }, ghost_rrs },
+	{ "wide.com.", { "127.0.0.7" }, wide_rrs },
 	{ "net.", { "127.0.0.4" }, net_rrs },
 	{ "example.com.", { "127.0.0.3", "127.0.0.13" }, example_rrs },
 	{ "hoster.net.", { "127.0.0.5" }, hoster_rrs },
@@ -929,6 +998,23 @@ START_TEST(lost_queries_are_retried_with_longer_timeouts)
 }
 END_TEST
 
+START_TEST(zone_cut_with_many_ns_names_is_used_from_cache)
+{
+	/* 30 NS names: more than a frame keeps (13). The cached NS set is still a zone cut:
+	 * a second name under it goes straight to its servers, not to com again. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("nope.wide.com.", CN_TYPE_MX, &a, &m), CN_OUT_RESOLVED);
+	unsigned com = sent_to[2];
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("b.wide.com.", CN_TYPE_TXT, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(sent_to[2], com);
+	ck_assert_str_eq(sent_log, "127.0.0.7 b.wide.com. TXT\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -953,6 +1039,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, dead_servers_are_remembered_then_recover_within_seconds);
 	tcase_add_test(tc, case_fallback_is_per_request_then_per_server);
 	tcase_add_test(tc, lost_queries_are_retried_with_longer_timeouts);
+	tcase_add_test(tc, zone_cut_with_many_ns_names_is_used_from_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
