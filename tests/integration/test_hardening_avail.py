@@ -107,7 +107,7 @@ def test_d1_dead_slow_lame_servers_answer_by_the_deadline(tb, cairn, hz, hostile
 
 
 def test_d1_recovery_within_seconds_after_outages(tb, cairn, hz, hostile):
-    """D1: the zone's server flips between dropping everything (6 s) and answering, three
+    """D1: the zone's server flips between dropping everything (5 s) and answering, three
     times, while a client asks every 250 ms (a new name each time, and one fixed name).
     After each outage the client's answers must come back within a few seconds: the
     failure cache (servfail_ttl 2 s), the dead-server probe (1 s) and the resolution."""
@@ -118,7 +118,7 @@ def test_d1_recovery_within_seconds_after_outages(tb, cairn, hz, hostile):
     recoveries = []
     for cycle in range(3):
         sw.mode = "drop"
-        t_end = time.monotonic() + 6.0
+        t_end = time.monotonic() + 5.0
         while time.monotonic() < t_end:
             resolve(c, "o%d-%s.%s" % (cycle, secrets.token_hex(3), z), "A", timeout=5)
             resolve(c, "fixed." + z, "A", timeout=5)
@@ -159,7 +159,7 @@ def test_d2_truncate_then_stall_cannot_hold_connections(tb, cairn, hz, hostile):
     srv = hostile(addr, handler=handler, zone=zone)
     c = start(cairn, tb)
     resolve(c, "warm." + z, "A")
-    n = 12
+    n = 8
     t0 = time.monotonic()
     for i in range(n):
         r, dt = resolve(c, "t%d-%s.%s" % (i, secrets.token_hex(2), z), "A", timeout=8)
