@@ -527,7 +527,7 @@ static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
 		cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff starts over */
 		return CN_DONE;
 	}
-	if (f->priming) {
+	if (f->priming || f->parent_ns < 0) {
 		r->depth--;
 		top(r)->have_cut = false; /* look again: the root NS set is in the cache now */
 		return step(r, now);
@@ -1059,6 +1059,8 @@ static reply_kind_t final_negative(cn_request_t *r, frame_t *f, const cn_msg_t *
 /* The restart was counted by the caller when it followed the CNAME. */
 static reply_kind_t restart(cn_request_t *r, frame_t *f, const uint8_t *target, cn_time_t now)
 {
+	if (f->priming)
+		return R_BAD; /* ". NS" answered with a CNAME or DNAME: a bogus root server */
 	uint8_t name[CN_DNAME_MAX];
 	cn_dname_copy(name, target);
 	uint16_t type = f->type;

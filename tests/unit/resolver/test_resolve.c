@@ -190,6 +190,13 @@ static const frr_t glueless_rrs[] = {
 	{ NULL, 0, 0, NULL },
 };
 
+/* A bogus root server: ". NS" is answered with a CNAME (found by fuzz_consume). */
+static const frr_t badroot_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_CNAME, 86400, "elsewhere.test." },
+	{ NULL, 0, 0, NULL },
+};
+
 static fzone_t zones[] = {
 	{ ".", { "127.0.0.1" }, root_rrs },
 	{ "com.", { "127.0.0.2" }, com_rrs },
@@ -199,6 +206,7 @@ static fzone_t zones[] = {
 	{ "example.com.", { "127.0.0.3", "127.0.0.13" }, example_rrs },
 	{ "hoster.net.", { "127.0.0.5" }, hoster_rrs },
 	{ "glueless.com.", { "127.0.0.5" }, glueless_rrs },
+	{ ".", { "127.0.0.99" }, badroot_rrs },
 };
 
 /* Servers that drop everything (timeouts), by address. */
@@ -1015,6 +1023,31 @@ START_TEST(zone_cut_with_many_ns_names_is_used_from_cache)
 }
 END_TEST
 
+START_TEST(priming_answered_with_a_cname_fails_cleanly)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hint.addr[0];
+	inet_pton(AF_INET, "127.0.0.99", &sin->sin_addr);
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.allow_loopback_upstream = true;
+	conf.do_ip6 = false;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* priming fails (the answer is bogus), the hints are used as they are; the bogus
+	 * server then answers for everything: whatever it says, the request ends cleanly */
+	cn_outcome_t o = ask("www.example.com.", CN_TYPE_A, &a, &m);
+	ck_assert(o == CN_OUT_RESOLVED || o == CN_OUT_SERVFAIL);
+	ck_assert_uint_le(sent_count, 8);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -1033,6 +1066,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, upstream_query_limit);
 	tcase_add_test(tc, dname_synthesises_a_cname);
 	tcase_add_test(tc, dname_overflow_is_yxdomain);
+	tcase_add_test(tc, priming_answered_with_a_cname_fails_cleanly);
 	tcase_add_test(tc, cyclic_glueless_delegation_fails_fast_and_is_remembered);
 	tcase_add_test(tc, nxns_names_under_a_nonexistent_name_cost_one_query);
 	tcase_add_test(tc, child_ns_ttl_never_extends_the_delegation);
