@@ -169,3 +169,10 @@ long cn_cache_dump(cn_cache_t *cache, const char *path, uint64_t now_s);
 long cn_cache_load(cn_cache_t *cache, const char *path, uint64_t now_s);
 /** Same as cn_cache_load on a memory buffer (used by the fuzz target). */
 long cn_cache_load_buf(cn_cache_t *cache, const uint8_t *buf, size_t len, uint64_t now_s);
+
+/**
+ * SipHash-2-4 (Aumasson and Bernstein, 2012) of len bytes with a 16-byte secret key: the
+ * keyed hash the cache uses, offered to other modules that index attacker-chosen names
+ * (net's in-flight table) so there is one implementation.
+ */
+uint64_t cn_siphash24(const uint8_t key[16], const uint8_t *in, size_t len);

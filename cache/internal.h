@@ -117,7 +117,6 @@ struct cn_cache {
 };
 
 /* key.c */
-uint64_t cn__siphash24(const uint8_t key[16], const uint8_t *in, size_t len);
 /** Lowercase name into out (CN__KEY_MAX bytes), append type and class, return the keyed
  *  hash. name_len must be 1..CN__NAME_MAX. */
 uint64_t cn__key_make(const cn_cache_t *cache, const uint8_t *name, size_t name_len,

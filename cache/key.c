@@ -43,7 +43,7 @@ static inline uint64_t load_le64(const uint8_t *p)
 		v2 = rotl64(v2, 32);                                                       \
 	} while (0)
 
-uint64_t cn__siphash24(const uint8_t key[16], const uint8_t *in, size_t len)
+uint64_t cn_siphash24(const uint8_t key[16], const uint8_t *in, size_t len)
 {
 	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
 	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
@@ -91,7 +91,7 @@ uint64_t cn__key_make(const cn_cache_t *cache, const uint8_t *name, size_t name_
 	out[name_len + 1] = (uint8_t)type;
 	out[name_len + 2] = (uint8_t)(rclass >> 8);
 	out[name_len + 3] = (uint8_t)rclass;
-	return cn__siphash24(cache->conf.hash_key, out, name_len + 4);
+	return cn_siphash24(cache->conf.hash_key, out, name_len + 4);
 }
 
 bool cn__name_is_wire(const uint8_t *name, size_t len)

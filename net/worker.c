@@ -158,52 +158,6 @@ static cn_time_t time_now(void)
 	return t;
 }
 
-/* SipHash-2-4 (Aumasson and Bernstein, 2012) of the flight key. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                         \
-	do {                                                                             \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                   \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                   \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                \
-	} while (0)
-
-static uint64_t load64_le(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t siphash(const uint8_t key[16], const uint8_t *in, size_t len)
-{
-	uint64_t k0 = load64_le(key), k1 = load64_le(key + 8);
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-	size_t whole = len - len % 8;
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = load64_le(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t i = 0; i < len % 8; i++)
-		b |= (uint64_t)in[whole + i] << (8 * i);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* The coalescing key: lowercased qname, qtype, qclass (the engine's question key). */
 static size_t make_key(const cn_question_t *q, uint8_t *key)
 {
@@ -347,7 +301,7 @@ static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
 		memcpy(buf, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 		n = 4;
 	}
-	return (uint32_t)(siphash(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
+	return (uint32_t)(cn_siphash24(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
 }
 
 /* Send a reply (len bytes of buf; 0: none), count it, drop the peer. While stopping the
@@ -668,7 +622,7 @@ static void prefetch(cn_worker_t *w, const cn_question_t *q, cn_time_t now)
 		return;
 	uint8_t key[KEY_MAX];
 	size_t key_len = make_key(q, key);
-	uint64_t hash = siphash(w->ft->hash_key, key, key_len);
+	uint64_t hash = cn_siphash24(w->ft->hash_key, key, key_len);
 	cn_worker_t *owner;
 	if (flight_claim(w, NULL, key, key_len, hash, &owner))
 		return; /* cheap check first: a hot name triggers this on every hit */
@@ -747,7 +701,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		waiting.wait_slot = slot + 1;
 		uint8_t key[KEY_MAX];
 		size_t key_len = make_key(&q, key);
-		uint64_t hash = siphash(w->ft->hash_key, key, key_len);
+		uint64_t hash = cn_siphash24(w->ft->hash_key, key, key_len);
 		resolve(w, &q, key, key_len, hash, w, &waiting, now, 0);
 		return;
 	}
