@@ -309,3 +309,23 @@ def add_records(tb, zone, lines):
                 pass
             assert time.monotonic() < deadline, "%s did not reload %s" % (addr, zone)
             time.sleep(0.05)
+
+
+# ------------------------------------------------------------------ reporting
+def logctx(cp):
+    """The tail of a cairn's log, for assertion messages."""
+    return "\n--- cairn log tail ---\n" + tail(cp.log())
+
+
+def rcode(m):
+    """RCODE mnemonic of a reply, None for no reply."""
+    return dns.rcode.to_text(m.rcode()) if m is not None else None
+
+
+def ede(m):
+    """(code, text) of the first Extended DNS Error option (RFC 8914), or None."""
+    for o in (m.options if m is not None else []):
+        if o.otype == 15:
+            return (o.code, o.text)
+    return None
+

@@ -15,10 +15,8 @@ import pytest
 from helpers import (CACHE_OUTCOMES, OUTCOMES, a_ttl, ask, control_path, ctl_stats, delta,
                      describe, group_stats, make_query, need_cairnctl, rdata_texts, resolve,
                      rrsets, start, tail, upstream_total)
+from helpers import logctx  # noqa: E402
 
-
-def logctx(cp):
-    return "\n--- cairn log tail ---\n" + tail(cp.log())
 
 
 def test_repeat_answered_from_cache_with_lower_ttl(tb, cairn):

@@ -25,23 +25,12 @@ import helpers
 import hostile as H
 from helpers import (control_path, ctl_stats, describe, make_query, rdata_texts, resolve, start,
                      tail, upstream_total)
+from helpers import logctx, rcode, ede  # noqa: E402
 
 REAL = "192.0.2.1"
 
 
-def logctx(cp):
-    return "\n--- cairn log tail ---\n" + tail(cp.log())
 
-
-def rcode(m):
-    return dns.rcode.to_text(m.rcode()) if m is not None else None
-
-
-def ede(m):
-    for o in (m.options if m is not None else []):
-        if o.otype == 15:
-            return (o.code, o.text)
-    return None
 
 
 class Switch:

@@ -24,12 +24,10 @@ import pytest
 import hostile as H
 from helpers import (control_path, ctl, ctl_stats, describe, make_query, rdata_texts, resolve,
                      start, tail, upstream_total)
+from helpers import logctx  # noqa: E402
 
 REAL = "192.0.2.1"
 
-
-def logctx(cp):
-    return "\n--- cairn log tail ---\n" + tail(cp.log())
 
 
 # ------------------------------------------------------------------ wire helpers

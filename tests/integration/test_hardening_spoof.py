@@ -21,13 +21,11 @@ import pytest
 import hostile as H
 from helpers import (CACHE_OUTCOMES, ask, control_path, ctl, ctl_stats, describe, group_stats,
                      make_query, rdata_texts, resolve, start, tail)
+from helpers import logctx  # noqa: E402
 
 REAL = "192.0.2.1"
 EVIL = "6.6.6.6"
 
-
-def logctx(cp):
-    return "\n--- cairn log tail ---\n" + tail(cp.log())
 
 
 def cached(path, name, rdtype):

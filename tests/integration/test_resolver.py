@@ -21,6 +21,7 @@ import pytest
 from helpers import (add_records, answer_chain, ask, assert_resolver_reply, delta, describe,
                      group_stats, make_query, rdata_texts, resolve, rrsets, start, tail,
                      nsd_stats_all, upstream_total)
+from helpers import logctx  # noqa: E402
 from testbed_lib import tree
 
 ZONE_TTL = 3600   # $TTL of the hand-written zones
@@ -37,9 +38,6 @@ def mixcase(name):
             out.append(ch)
     return "".join(out)
 
-
-def logctx(cp):
-    return "\n--- cairn log tail ---\n" + tail(cp.log())
 
 
 # ------------------------------------------------------------------ 1. every record type
