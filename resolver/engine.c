@@ -269,7 +269,6 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 			   const cn_client_t *client, cn_time_t now, uint8_t *out, size_t cap,
 			   size_t *out_len, cn_question_t *q, cn_outcome_t *outcome)
 {
-	/* RD=0 queries are answered from cache only; a miss is REFUSED below. */
 	/* NSD's rule: shorter than a header, or a response: drop without a word. */
 	if (len < CN_HEADER_LEN || (pkt[2] & 0x80) || cap < 512) {
 		*outcome = CN_OUT_DROPPED;
@@ -318,6 +317,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	if (!(m.flags & CN_FLAG_RD)) {
+		/* RD=0: answered from cache only; a miss is REFUSED, never resolved */
 		*out_len = cn__answer_error(q, CN_RCODE_REFUSED, CN_EDE_PROHIBITED,
 					    "recursion not requested and not cached",
 					    e->conf.edns_udp_size, out, cap);

@@ -517,9 +517,9 @@ static cn_state_t fail(cn_request_t *r, uint16_t ede, const char *what, fail_mem
 
 static cn_state_t step(cn_request_t *r, cn_time_t now);
 
-/* The top frame ended. ok: its target resolved (frame 0: the result is in r->result;
- * a sub-request: what it found is in the cache). */
-static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
+/* The top frame ended, answered or given up (frame 0: the result is in r->result; a
+ * sub-request: whatever addresses it found are in the cache, which is what counts). */
+static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
 {
 	frame_t *f = top(r);
 	if (r->depth == 1) {
@@ -544,7 +544,6 @@ static cn_state_t frame_done(cn_request_t *r, bool ok, cn_time_t now)
 		frame_init(f, name, CN_TYPE_AAAA, parent_ns);
 		return step(r, now);
 	}
-	(void)ok;
 	r->depth--;
 	ns->resolving = false;
 	if (ns->naddr == 0)
@@ -900,7 +899,7 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 				note(r, "no server of %s answered %u s ago", zone,
 				     (unsigned)(r->e->conf.servfail_ttl_s - fl.ttl_left_s));
 				if (r->depth > 1)
-					return frame_done(r, false, now);
+					return frame_done(r, now);
 				char msg[CN_DNAME_STR_MAX + 40];
 				snprintf(msg, sizeof(msg), "cached failure of %s", zone);
 				return fail(r, CN_EDE_NO_REACHABLE_AUTHORITY, msg, FAIL_SILENT,
@@ -938,7 +937,7 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 		}
 		if (r->depth > 1) {
 			note(r, "no usable server for %s", zone);
-			return frame_done(r, false, now);
+			return frame_done(r, now);
 		}
 		char msg[CN_DNAME_STR_MAX + 40];
 		snprintf(msg, sizeof(msg), "no reachable authority for %s", zone);
@@ -1350,7 +1349,7 @@ static cn_state_t consume(cn_request_t *r, cn_upstream_event_t ev, const uint8_t
 	cn__nsel_report_rtt(r->e->nsel, &ss, rtt_ms, now.mono_ms);
 	switch (classify_and_act(r, f, &m, now)) {
 	case R_ANSWER:
-		return frame_done(r, true, now);
+		return frame_done(r, now);
 	case R_CONTINUE:
 		/* progress was made (new cut, longer qname, restart): every server of the cut
 		 * may be asked the next question */
