@@ -25,10 +25,7 @@
 #include "net/pool.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
-#if __has_include("net/control.h")
 #include "net/control.h"
-#define CAIRN_HAVE_CONTROL 1
-#endif
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
@@ -94,9 +91,7 @@ typedef struct daemon {
 	bool workers_ran;
 	uv_signal_t sigint, sigterm;
 	bool signals_ok;
-#ifdef CAIRN_HAVE_CONTROL
 	cn_control_t *control;
-#endif
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
@@ -207,22 +202,18 @@ static void on_signal(uv_signal_t *sig, int signum)
 	daemon_t *d = sig->data;
 	cn_log(CN_LOG_INFO, "%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	cn_pool_stop(d->pool);
-#ifdef CAIRN_HAVE_CONTROL
 	cn_control_close(d->control);
 	d->control = NULL;
-#endif
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	d->signals_ok = false;
 }
 
-#ifdef CAIRN_HAVE_CONTROL
 static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
 {
 	daemon_t *d = ctx;
 	cn_pool_get_upstream_stats(d->pool, out);
 }
-#endif
 
 /* ------------------------------------------------------------------ start / stop ------ */
 
@@ -250,31 +241,33 @@ static void log_addr(int level, const char *what, const struct sockaddr *sa, int
 		cn_log(level, "%s %s@%d", what, host, port);
 }
 
-/* Everything up to a running loop. Returns 0, or an exit status. */
-static int start(daemon_t *d)
+/* Root hints from the configured file, if any. Returns 0 or exit status 2. */
+static int load_hints(daemon_t *d)
 {
-	cn_config_t *cfg = &d->cfg;
-	if (cfg->nlisten == 0 &&
-	    (cn_config_add_listen(cfg, "127.0.0.1@53") || cn_config_add_listen(cfg, "::1@53")))
-		return 1;
-
-	if (cfg->root_hints) {
-		char err[256];
-		int rc = cn_hints_load(cfg->root_hints, &d->hints, &d->nhints, err, sizeof(err));
-		if (rc < 0) {
-			/* "FILE:LINE: reason" like the config loader ("line N: reason" from it). */
-			size_t plen = strlen(cfg->root_hints);
-			if (strncmp(err, cfg->root_hints, plen) == 0)
-				fprintf(stderr, "%s\n", err);
-			else if (strncmp(err, "line ", 5) == 0)
-				fprintf(stderr, "%s:%s\n", cfg->root_hints, err + 5);
-			else
-				fprintf(stderr, "%s: %s\n", cfg->root_hints, err);
-			return 2;
-		}
-		cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, cfg->root_hints);
+	const char *path = d->cfg.root_hints;
+	if (!path)
+		return 0;
+	char err[256];
+	int rc = cn_hints_load(path, &d->hints, &d->nhints, err, sizeof(err));
+	if (rc < 0) {
+		/* "FILE:LINE: reason" like the config loader ("line N: reason" from it). */
+		size_t plen = strlen(path);
+		if (strncmp(err, path, plen) == 0)
+			fprintf(stderr, "%s\n", err);
+		else if (strncmp(err, "line ", 5) == 0)
+			fprintf(stderr, "%s:%s\n", path, err + 5);
+		else
+			fprintf(stderr, "%s: %s\n", path, err);
+		return 2;
 	}
+	cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, path);
+	return 0;
+}
 
+/* The cache (keyed with a fresh secret), warmed from the dump file when configured. */
+static int open_cache(daemon_t *d)
+{
+	const cn_config_t *cfg = &d->cfg;
 	cn_cache_conf_t cc = cfg->cache;
 	arc4random_buf(cc.hash_key, sizeof(cc.hash_key));
 	int rc = cn_cache_new(&cc, &d->cache);
@@ -291,25 +284,35 @@ static int start(daemon_t *d)
 			cn_log(CN_LOG_WARNING, "cache: not loaded from %s: %s",
 			       cfg->cache_dump_file, cn_strerror((int)n));
 	}
+	return 0;
+}
 
-	cn_engine_conf_t ec = cfg->engine;
+static int open_engine(daemon_t *d)
+{
+	cn_engine_conf_t ec = d->cfg.engine;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
-	ec.log_level = cfg->log_level;
-	rc = cn_engine_new(&ec, d->cache, &d->engine);
+	ec.log_level = d->cfg.log_level;
+	int rc = cn_engine_new(&ec, d->cache, &d->engine);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;
 	}
+	return 0;
+}
 
-	if ((rc = uv_loop_init(&d->loop)) < 0) {
+/* The main loop, the worker pool (not started yet) and every configured listener. */
+static int open_workers(daemon_t *d, unsigned nworkers)
+{
+	const cn_config_t *cfg = &d->cfg;
+	int rc = uv_loop_init(&d->loop);
+	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "uv_loop_init: %s", uv_strerror(rc));
 		return 1;
 	}
 	d->loop_ok = true;
-	unsigned nworkers = cn_pool_workers_for(cfg->workers);
 	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;
@@ -323,36 +326,56 @@ static int start(daemon_t *d)
 		}
 		log_addr(CN_LOG_INFO, "listening on", sa, 0);
 	}
+	return 0;
+}
 
-#ifdef CAIRN_HAVE_CONTROL
-	if (cfg->control_socket) {
-		rc = cn_control_open(&d->loop, cfg->control_socket, d->engine, d->cache,
-				     &d->control);
-		if (rc < 0) {
-			cn_log(CN_LOG_ERROR, "control socket %s: %s", cfg->control_socket,
-			       strerror(-rc));
-			return 1;
-		}
-		cn_control_set_upstream_stats(d->control, upstream_stats, d);
-		cn_log(CN_LOG_INFO, "control socket on %s", cfg->control_socket);
+static int open_control(daemon_t *d)
+{
+	const char *path = d->cfg.control_socket;
+	if (!path)
+		return 0;
+	int rc = cn_control_open(&d->loop, path, d->engine, d->cache, &d->control);
+	if (rc < 0) {
+		cn_log(CN_LOG_ERROR, "control socket %s: %s", path, strerror(-rc));
+		return 1;
 	}
-#else
-	if (cfg->control_socket)
-		cn_log(CN_LOG_WARNING, "control socket not built in; ignoring %s",
-		       cfg->control_socket);
-#endif
+	cn_control_set_upstream_stats(d->control, upstream_stats, d);
+	cn_log(CN_LOG_INFO, "control socket on %s", path);
+	return 0;
+}
 
+static int start_signals(daemon_t *d)
+{
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sigterm);
 	d->sigint.data = d->sigterm.data = d;
 	d->signals_ok = true;
+	int rc;
 	if ((rc = uv_signal_start(&d->sigint, on_signal, SIGINT)) < 0 ||
 	    (rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) < 0) {
 		cn_log(CN_LOG_ERROR, "signals: %s", uv_strerror(rc));
 		return 1;
 	}
+	return 0;
+}
+
+/* Everything up to a running loop, in order. Returns 0, or an exit status; stop() closes
+ * whatever was opened before a failure. */
+static int start(daemon_t *d)
+{
+	cn_config_t *cfg = &d->cfg;
+	if (cfg->nlisten == 0 &&
+	    (cn_config_add_listen(cfg, "127.0.0.1@53") || cn_config_add_listen(cfg, "::1@53")))
+		return 1;
+	unsigned nworkers = cn_pool_workers_for(cfg->workers);
+	int status;
+	if ((status = load_hints(d)) || (status = open_cache(d)) || (status = open_engine(d)) ||
+	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
+	    (status = start_signals(d)))
+		return status;
 	d->workers_ran = true;
-	if ((rc = cn_pool_start(d->pool)) < 0) {
+	int rc = cn_pool_start(d->pool);
+	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot start the worker threads: %s", uv_strerror(rc));
 		return 1;
 	}
@@ -383,10 +406,8 @@ static int stop(daemon_t *d)
 	int status = 0;
 	cn_pool_stop(d->pool);
 	if (d->loop_ok) {
-#ifdef CAIRN_HAVE_CONTROL
 		cn_control_close(d->control);
 		d->control = NULL;
-#endif
 		if (d->signals_ok) {
 			uv_close((uv_handle_t *)&d->sigint, NULL);
 			uv_close((uv_handle_t *)&d->sigterm, NULL);
