@@ -42,6 +42,8 @@ struct cn_control {
 	cn_cache_t *cache;
 	cn_control_upstream_stats_fn up_stats;
 	void *up_ctx;
+	cn_control_reload_fn reload;
+	void *reload_ctx;
 	conn_t *conns;   /* open connections (doubly linked) */
 	size_t nconns;
 	size_t live;     /* listener + connections not yet freed */
@@ -117,6 +119,7 @@ static void cmd_help(sbuf_t *b)
 	sb_printf(b, "commands:\n"
 		     "  help                      this list\n"
 		     "  stats                     counters, one \"name value\" per line\n"
+		     "  reload                    re-read the configuration file (as SIGHUP)\n"
 		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
@@ -383,6 +386,19 @@ static void cmd_dump_load(cn_control_t *c, sbuf_t *b, bool dump, const char *pat
 }
 
 /* Split off the next whitespace-separated word; NULL when none is left. */
+static void cmd_reload(cn_control_t *c, sbuf_t *b)
+{
+	if (!c->reload) {
+		sb_printf(b, "error: reload is not available\n");
+		return;
+	}
+	char msg[1024] = "";
+	if (c->reload(c->reload_ctx, msg, sizeof(msg)) == 0)
+		sb_printf(b, "ok: %s\n", msg[0] ? msg : "configuration reloaded");
+	else
+		sb_printf(b, "error: %s\n", msg[0] ? msg : "reload failed");
+}
+
 static char *next_word(char **s)
 {
 	char *p = *s + strspn(*s, " \t");
@@ -421,6 +437,10 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 	}
 	if (strcmp(cmd, "stats") == 0 && next_word(&s) == NULL) {
 		cmd_stats(c, b);
+		return;
+	}
+	if (strcmp(cmd, "reload") == 0 && next_word(&s) == NULL) {
+		cmd_reload(c, b);
 		return;
 	}
 	if (strcmp(cmd, "cache") != 0) {
@@ -700,4 +720,10 @@ void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn
 {
 	c->up_stats = fn;
 	c->up_ctx = ctx;
+}
+
+void cn_control_set_reload(cn_control_t *c, cn_control_reload_fn fn, void *ctx)
+{
+	c->reload = fn;
+	c->reload_ctx = ctx;
 }

@@ -8,6 +8,7 @@
  *
  *   help                       list the commands
  *   stats                      "name value" lines: outcomes, hit rate, misses, cache, upstream
+ *   reload                     re-read the configuration file (as SIGHUP does)
  *   cache lookup NAME [TYPE]   what the cache holds for NAME (every type, or TYPE)
  *   cache flush [NAME]         drop everything, or every entry owned by NAME
  *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
@@ -59,3 +60,12 @@ void cn_control_close(cn_control_t *c);
 typedef void (*cn_control_upstream_stats_fn)(void *ctx, cn_upstream_stats_t *out);
 void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn fn,
 				   void *ctx);
+
+/**
+ * What `reload` runs (the daemon's reload, the same as SIGHUP). Called on the control loop;
+ * returns 0 when the new configuration is in force (msg: what changed, what needs a
+ * restart), or nonzero when it was rejected and the old one keeps running (msg: why).
+ * Without one, `reload` answers an error.
+ */
+typedef int (*cn_control_reload_fn)(void *ctx, char *msg, size_t msglen);
+void cn_control_set_reload(cn_control_t *c, cn_control_reload_fn fn, void *ctx);

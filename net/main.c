@@ -3,7 +3,9 @@
  * the engine and the worker pool (net/pool.h: one loop and thread per worker), binds the
  * listen addresses in every worker, starts the workers' threads, and runs the main loop —
  * signals and the control socket — in the foreground, logging to stderr, until SIGINT or
- * SIGTERM. Then it stops cleanly: the workers are told to stop (uv_async) and joined,
+ * SIGTERM. SIGHUP (and `cairnctl reload`) re-read the configuration and apply what can
+ * change live (reload() below); SIGUSR1 is logged and otherwise harmless. Then it stops
+ * cleanly: the workers are told to stop (uv_async) and joined,
  * every handle closed, every loop closed, the cache dumped if configured, everything
  * freed, exit 0.
  *
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "cache/cache.h"
@@ -40,6 +43,7 @@ enum {
 	OPT_WORKERS,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_CHECK_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +59,7 @@ static const struct option long_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -75,8 +80,11 @@ static void usage(FILE *f)
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
-		"      --version                print the version\n\n"
-		"Flags override the configuration file. Stop with SIGINT or SIGTERM.\n");
+		"      --version                print the version\n"
+		"      --check-config           read the configuration (and root hints), report\n"
+		"                               the first error or \"ok\", and exit (0 ok, 2 error)\n\n"
+		"Flags override the configuration file. Stop with SIGINT or SIGTERM; SIGHUP\n"
+		"re-reads the configuration (docs/config.md, \"Reload\").\n");
 }
 
 typedef struct daemon {
@@ -89,15 +97,25 @@ typedef struct daemon {
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
 	bool workers_ran;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup, sigusr1;
 	bool signals_ok;
 	cn_control_t *control;
+	/* What a reload reads again: the file, then the same flags over it. */
+	const char *config_path;
+	int argc;
+	char **argv;
+	/* Access lists installed by reloads: workers may still be reading an older one, so
+	 * each is kept until exit (a few bytes per reload). */
+	cn_acl_t **acls;
+	size_t nacls;
+	uint64_t reloads, reloads_failed;
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
 
-/* First pass: -c, --help, --version. Returns -1 to go on, else an exit status. */
-static int args_first_pass(int argc, char **argv, const char **config_path)
+/* First pass: -c, --help, --version, --check-config. Returns -1 to go on, else an exit
+ * status. */
+static int args_first_pass(int argc, char **argv, const char **config_path, bool *check_only)
 {
 	opterr = 0; /* the second pass reports unknown options */
 	int ch;
@@ -110,6 +128,8 @@ static int args_first_pass(int argc, char **argv, const char **config_path)
 		} else if (ch == OPT_VERSION) {
 			printf("cairn %s\n", CAIRN_VERSION);
 			return 0;
+		} else if (ch == OPT_CHECK_CONFIG) {
+			*check_only = true;
 		}
 	}
 	return -1;
@@ -125,6 +145,7 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
+		case OPT_CHECK_CONFIG:
 			break;
 		case 'l':
 			if (!listen_cleared) {
@@ -197,6 +218,17 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 
 /* ------------------------------------------------------------------ signals ----------- */
 
+static void close_signals(daemon_t *d)
+{
+	if (!d->signals_ok)
+		return;
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigusr1, NULL);
+	d->signals_ok = false;
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	daemon_t *d = sig->data;
@@ -204,15 +236,173 @@ static void on_signal(uv_signal_t *sig, int signum)
 	cn_pool_stop(d->pool);
 	cn_control_close(d->control);
 	d->control = NULL;
-	uv_close((uv_handle_t *)&d->sigint, NULL);
-	uv_close((uv_handle_t *)&d->sigterm, NULL);
-	d->signals_ok = false;
+	close_signals(d);
 }
 
 static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
 {
 	daemon_t *d = ctx;
 	cn_pool_get_upstream_stats(d->pool, out);
+}
+
+/* ------------------------------------------------------------------ reload ------------ */
+
+static bool same_bytes(const void *a, size_t na, const void *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Append " KEY" to the list of changed keys that only a restart applies. */
+static void note_restart(char *buf, size_t len, bool changed, const char *key)
+{
+	size_t used = strlen(buf);
+	if (changed && used + strlen(key) + 2 < len)
+		snprintf(buf + used, len - used, " %s", key);
+}
+
+/* The keys a running daemon cannot apply, each named when the new file changes it. */
+static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	note_restart(buf, len, !same_bytes(old->listen, old->nlisten * sizeof(*old->listen),
+					   new->listen, new->nlisten * sizeof(*new->listen)),
+		     "listen");
+	note_restart(buf, len, old->workers != new->workers, "workers");
+	note_restart(buf, len, memcmp(&old->cache, &new->cache, sizeof(old->cache)) != 0,
+		     "cache");
+	cn_engine_conf_t oe = old->engine, ne = new->engine;
+	oe.log_level = ne.log_level = 0;
+	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
+		     "engine (limits, timeouts, upstream flags)");
+	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
+	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
+		     "control_socket");
+	note_restart(buf, len, !same_str(old->cache_dump_file, new->cache_dump_file) ||
+				       old->load_cache_at_start != new->load_cache_at_start ||
+				       old->dump_cache_at_exit != new->dump_cache_at_exit,
+		     "cache_dump_file");
+	note_restart(buf, len, old->tcp_idle_timeout_ms != new->tcp_idle_timeout_ms ||
+				       old->tcp_max_clients != new->tcp_max_clients ||
+				       old->tcp_max_per_client != new->tcp_max_per_client ||
+				       old->client_waiting != new->client_waiting,
+		     "tcp_*/client_waiting");
+}
+
+/* Install new->allow in every worker; the list moves into d->acls (kept until exit). */
+static int install_acl(daemon_t *d, cn_config_t *new)
+{
+	cn_acl_t *acl = malloc(sizeof(*acl));
+	cn_acl_t **grown = realloc(d->acls, (d->nacls + 1) * sizeof(*d->acls));
+	if (!acl || !grown) {
+		free(acl);
+		if (grown)
+			d->acls = grown;
+		return -ENOMEM;
+	}
+	d->acls = grown;
+	acl->allow = new->allow;
+	acl->nallow = new->nallow;
+	new->allow = NULL; /* owned by acl now */
+	new->nallow = 0;
+	d->acls[d->nacls++] = acl;
+	cn_pool_set_acl(d->pool, acl);
+	return 0;
+}
+
+static void free_acls(daemon_t *d)
+{
+	for (size_t i = 0; i < d->nacls; i++) {
+		free((void *)d->acls[i]->allow);
+		free(d->acls[i]);
+	}
+	free(d->acls);
+	d->acls = NULL;
+	d->nacls = 0;
+}
+
+/* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
+static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	cn_engine_conf_t engine_defaults;
+	cn_engine_conf_default(&engine_defaults);
+	if (cn_config_init(new, &engine_defaults) != 0) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	if (d->config_path && cn_config_load(new, d->config_path, msg, msglen) != 0)
+		return -1;
+	if (args_apply(d->argc, d->argv, new) != 0) {
+		snprintf(msg, msglen, "the command-line flags no longer apply");
+		return -1;
+	}
+	if (new->nlisten == 0 &&
+	    (cn_config_add_listen(new, "127.0.0.1@53") || cn_config_add_listen(new, "::1@53"))) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP and `cairnctl reload`: read the configuration again and apply what a running
+ * daemon can (the allow list and the log level), without a restart and without touching
+ * the cache. Keys that need a restart are named, not silently ignored. A file with an
+ * error is rejected whole and the running configuration stays.
+ */
+static int reload(void *ctx, char *msg, size_t msglen)
+{
+	daemon_t *d = ctx;
+	cn_config_t new;
+	char why[512] = "";
+	if (reload_read(d, &new, why, sizeof(why)) != 0) {
+		cn_config_deinit(&new);
+		d->reloads_failed++;
+		snprintf(msg, msglen, "%s; the running configuration is kept", why);
+		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
+		return -1;
+	}
+	char restart[256];
+	restart_keys(&d->cfg, &new, restart, sizeof(restart));
+	bool acl_changed = !same_bytes(d->cfg.allow, d->cfg.nallow * sizeof(*d->cfg.allow),
+				       new.allow, new.nallow * sizeof(*new.allow));
+	if (acl_changed && install_acl(d, &new) != 0) {
+		cn_config_deinit(&new);
+		d->reloads_failed++;
+		snprintf(msg, msglen, "out of memory; the running configuration is kept");
+		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
+		return -1;
+	}
+	bool level_changed = new.log_level != d->cfg.log_level;
+	d->cfg.log_level = new.log_level;
+	cn_log_set_level(new.log_level);
+	cn_engine_set_log_level(d->engine, new.log_level);
+	cn_config_deinit(&new);
+	d->reloads++;
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
+		 level_changed ? "; log level changed" : "",
+		 !acl_changed && !level_changed ? "; nothing that applies live changed" : "",
+		 restart[0] ? "; changed but needs a restart:" : "", restart);
+	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
+	return 0;
+}
+
+static void on_reload_signal(uv_signal_t *sig, int signum)
+{
+	daemon_t *d = sig->data;
+	if (signum == SIGUSR1) {
+		/* logrotate's signal: cairn logs to stderr only, so there is no file to reopen. */
+		cn_log(CN_LOG_INFO, "SIGUSR1 received: no log file to reopen (logs go to stderr)");
+		return;
+	}
+	cn_log(CN_LOG_INFO, "SIGHUP received, reloading %s",
+	       d->config_path ? d->config_path : "(no configuration file: flags only)");
+	char msg[1024];
+	reload(d, msg, sizeof(msg));
 }
 
 /* ------------------------------------------------------------------ start / stop ------ */
@@ -329,17 +519,35 @@ static int open_workers(daemon_t *d, unsigned nworkers)
 	return 0;
 }
 
+/* The control socket's directory (/run/cairn by default) is created when missing, mode
+ * 0750, as a service manager's RuntimeDirectory= would; only the last component. */
+static void make_control_dir(const char *path)
+{
+	char dir[256];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (mkdir(dir, 0750) == 0)
+		cn_log(CN_LOG_INFO, "created %s for the control socket", dir);
+	else if (errno != EEXIST)
+		cn_log(CN_LOG_WARNING, "cannot create %s: %s", dir, strerror(errno));
+}
+
 static int open_control(daemon_t *d)
 {
 	const char *path = d->cfg.control_socket;
 	if (!path)
 		return 0;
+	make_control_dir(path);
 	int rc = cn_control_open(&d->loop, path, d->engine, d->cache, &d->control);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "control socket %s: %s", path, strerror(-rc));
 		return 1;
 	}
 	cn_control_set_upstream_stats(d->control, upstream_stats, d);
+	cn_control_set_reload(d->control, reload, d);
 	cn_log(CN_LOG_INFO, "control socket on %s", path);
 	return 0;
 }
@@ -348,11 +556,15 @@ static int start_signals(daemon_t *d)
 {
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sigterm);
-	d->sigint.data = d->sigterm.data = d;
+	uv_signal_init(&d->loop, &d->sighup);
+	uv_signal_init(&d->loop, &d->sigusr1);
+	d->sigint.data = d->sigterm.data = d->sighup.data = d->sigusr1.data = d;
 	d->signals_ok = true;
 	int rc;
 	if ((rc = uv_signal_start(&d->sigint, on_signal, SIGINT)) < 0 ||
-	    (rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) < 0) {
+	    (rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) < 0 ||
+	    (rc = uv_signal_start(&d->sighup, on_reload_signal, SIGHUP)) < 0 ||
+	    (rc = uv_signal_start(&d->sigusr1, on_reload_signal, SIGUSR1)) < 0) {
 		cn_log(CN_LOG_ERROR, "signals: %s", uv_strerror(rc));
 		return 1;
 	}
@@ -408,11 +620,7 @@ static int stop(daemon_t *d)
 	if (d->loop_ok) {
 		cn_control_close(d->control);
 		d->control = NULL;
-		if (d->signals_ok) {
-			uv_close((uv_handle_t *)&d->sigint, NULL);
-			uv_close((uv_handle_t *)&d->sigterm, NULL);
-			d->signals_ok = false;
-		}
+		close_signals(d);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		int rc = uv_loop_close(&d->loop);
 		if (rc != 0) {
@@ -441,6 +649,19 @@ static int stop(daemon_t *d)
 	cn_engine_free(d->engine);
 	cn_cache_free(d->cache);
 	free(d->hints);
+	free_acls(d);
+	cn_config_deinit(&d->cfg);
+	return status;
+}
+
+/* --check-config, after the file and the flags were read without error: what start-up
+ * reads besides them (the root hints), then "ok". Like unbound-checkconf. */
+static int check_config(daemon_t *d, const char *config_path)
+{
+	int status = load_hints(d);
+	if (status == 0)
+		printf("%s: ok\n", config_path ? config_path : "(no configuration file)");
+	free(d->hints);
 	cn_config_deinit(&d->cfg);
 	return status;
 }
@@ -449,7 +670,8 @@ int main(int argc, char **argv)
 {
 	static daemon_t d; /* zeroed; static only to keep a large struct off the stack */
 	const char *config_path = NULL;
-	int status = args_first_pass(argc, argv, &config_path);
+	bool check_only = false;
+	int status = args_first_pass(argc, argv, &config_path, &check_only);
 	if (status >= 0)
 		return status;
 
@@ -472,7 +694,12 @@ int main(int argc, char **argv)
 		return status;
 	}
 	cn_log_set_level(d.cfg.log_level);
+	if (check_only)
+		return check_config(&d, config_path);
 	signal(SIGPIPE, SIG_IGN);
+	d.config_path = config_path;
+	d.argc = argc;
+	d.argv = argv;
 
 	status = start(&d);
 	if (status == 0) {

@@ -221,3 +221,11 @@ void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out)
 			sum[k] += in[k];
 	}
 }
+
+void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->slots[i].w)
+			cn_worker_set_acl(p->slots[i].w, acl);
+	}
+}

@@ -129,7 +129,8 @@ struct cn_worker {
 	const cn_config_t *cfg;
 	cn_engine_t *engine;
 	cn_upstream_t *upstream;
-	cn_acl_t acl;
+	cn_acl_t acl0;                  /* the start-up access list */
+	_Atomic(const cn_acl_t *) acl;  /* the one in force: acl0, or one a reload installed */
 	cn_udp_t **udp;
 	size_t nudp;
 	cn_tcp_t **tcp;
@@ -657,6 +658,11 @@ static bool hand_over(cn_worker_t *w, cn_worker_t *owner, const cn_question_t *q
 	return true;
 }
 
+void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl)
+{
+	atomic_store_explicit(&w->acl, acl ? acl : &w->acl0, memory_order_release);
+}
+
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
 	w->stats.queries++;
@@ -666,7 +672,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		return;
 	}
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
-	if (!cn_acl_allows(&w->acl, from)) {
+	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
 		w->stats.refused++;
 		size_t n = cn_acl_refuse(pkt, len, w->out, sizeof(w->out));
 		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
@@ -807,8 +813,9 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->loop = loop;
 	w->cfg = cfg;
 	w->engine = engine;
-	w->acl.allow = cfg->allow;
-	w->acl.nallow = cfg->nallow;
+	w->acl0.allow = cfg->allow;
+	w->acl0.nallow = cfg->nallow;
+	atomic_init(&w->acl, &w->acl0);
 	w->inbox_tail = &w->inbox;
 	atomic_init(&w->stop_requested, false);
 	if (!(w->ft = flights_new())) {

@@ -99,6 +99,12 @@ void cn_worker_drain(cn_worker_t *w);
 void cn_worker_free(cn_worker_t *w);
 
 void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out);
+
+/** Install another access list (a reload), from any thread: queries that arrive after the
+ *  call are checked against it. acl is borrowed and must stay valid until the worker is
+ *  freed or another list replaces it and no query can still be reading it (the daemon keeps
+ *  every list it installed until exit). NULL restores the start-up list. */
+void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl);
 /** The worker's upstream client counters (zeros once stopped). From any thread while the
  *  worker runs (not while it stops). */
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out);

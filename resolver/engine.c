@@ -47,7 +47,7 @@ void cn_engine_conf_default(cn_engine_conf_t *c)
 
 void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 {
-	if (!e->conf.log || level > e->conf.log_level)
+	if (!e->conf.log || level > __atomic_load_n(&e->conf.log_level, __ATOMIC_RELAXED))
 		return;
 	char buf[512];
 	va_list ap;
@@ -55,6 +55,12 @@ void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	e->conf.log(level, buf);
+}
+
+void cn_engine_set_log_level(cn_engine_t *e, int level)
+{
+	/* Workers read it while the main loop reloads the configuration. */
+	__atomic_store_n(&e->conf.log_level, level, __ATOMIC_RELAXED);
 }
 
 bool cn__addr_is_local(const struct sockaddr_storage *ss)
