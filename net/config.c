@@ -94,6 +94,8 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->control_socket = NULL;
 	free(cfg->cache_dump_file);
 	cfg->cache_dump_file = NULL;
+	free(cfg->user);
+	cfg->user = NULL;
 }
 
 /* ------------------------------------------------------------------ value parsers ----- */
@@ -348,6 +350,7 @@ static const cfgkey_t top_keys[] = {
 	UINT("tcp_max_per_client", tcp_max_per_client, 1, 1000000),
 	UINT("workers", workers, 0, 256),
 	STR("control_socket", control_socket),
+	STR("user", user),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
 	STR("cache_dump_file", cache_dump_file),
 	BOOL("load_cache_at_start", load_cache_at_start),

@@ -19,7 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cache/cache.h"
@@ -99,7 +103,10 @@ typedef struct daemon {
 	bool workers_ran;
 	uv_signal_t sigint, sigterm, sighup, sigusr1;
 	bool signals_ok;
+	bool stopping;          /* SIGINT/SIGTERM seen */
 	cn_control_t *control;
+	char control_dir[256];  /* the control socket's directory ... */
+	bool control_dir_made;  /* ... when cairn created it */
 	/* What a reload reads again: the file, then the same flags over it. */
 	const char *config_path;
 	int argc;
@@ -232,11 +239,25 @@ static void close_signals(daemon_t *d)
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	daemon_t *d = sig->data;
-	cn_log(CN_LOG_INFO, "%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+	if (d->stopping) {
+		/* A second signal while stopping (a supervisor's or a user's repeated Ctrl-C)
+		 * must not kill a shutdown that is dumping the cache: the handlers stay
+		 * installed until stop() is done, so it is only logged. */
+		cn_log(CN_LOG_INFO, "%s received, already stopping", name);
+		return;
+	}
+	d->stopping = true;
+	cn_log(CN_LOG_INFO, "%s received, stopping", name);
+	sd_notify(0, "STOPPING=1");
 	cn_pool_stop(d->pool);
 	cn_control_close(d->control);
 	d->control = NULL;
-	close_signals(d);
+	/* The handlers keep catching signals but no longer keep the main loop alive. */
+	uv_unref((uv_handle_t *)&d->sigint);
+	uv_unref((uv_handle_t *)&d->sigterm);
+	uv_unref((uv_handle_t *)&d->sighup);
+	uv_unref((uv_handle_t *)&d->sigusr1);
 }
 
 static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
@@ -280,6 +301,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
+	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
 	note_restart(buf, len, !same_str(old->cache_dump_file, new->cache_dump_file) ||
@@ -401,8 +423,10 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
 	}
 	cn_log(CN_LOG_INFO, "SIGHUP received, reloading %s",
 	       d->config_path ? d->config_path : "(no configuration file: flags only)");
+	sd_notify(0, "RELOADING=1");
 	char msg[1024];
 	reload(d, msg, sizeof(msg));
+	sd_notifyf(0, "READY=1\nSTATUS=%s", msg);
 }
 
 /* ------------------------------------------------------------------ start / stop ------ */
@@ -521,17 +545,18 @@ static int open_workers(daemon_t *d, unsigned nworkers)
 
 /* The control socket's directory (/run/cairn by default) is created when missing, mode
  * 0750, as a service manager's RuntimeDirectory= would; only the last component. */
-static void make_control_dir(const char *path)
+static void make_control_dir(daemon_t *d, const char *path)
 {
-	char dir[256];
+	char *dir = d->control_dir;
 	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(d->control_dir))
 		return;
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
-	if (mkdir(dir, 0750) == 0)
+	if (mkdir(dir, 0750) == 0) {
+		d->control_dir_made = true;
 		cn_log(CN_LOG_INFO, "created %s for the control socket", dir);
-	else if (errno != EEXIST)
+	} else if (errno != EEXIST)
 		cn_log(CN_LOG_WARNING, "cannot create %s: %s", dir, strerror(errno));
 }
 
@@ -540,7 +565,7 @@ static int open_control(daemon_t *d)
 	const char *path = d->cfg.control_socket;
 	if (!path)
 		return 0;
-	make_control_dir(path);
+	make_control_dir(d, path);
 	int rc = cn_control_open(&d->loop, path, d->engine, d->cache, &d->control);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "control socket %s: %s", path, strerror(-rc));
@@ -571,6 +596,49 @@ static int start_signals(daemon_t *d)
 	return 0;
 }
 
+/* Give up root for `user:` once every listener is bound and the control socket is open,
+ * before any worker thread starts (so the switch applies to the one thread there is).
+ * The control socket (and a directory cairn created for it) are handed to the user, so
+ * the daemon can still remove it at exit. Returns 0 or exit status 1. */
+static int drop_privileges(daemon_t *d)
+{
+	const char *user = d->cfg.user;
+	if (!user)
+		return 0;
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		cn_log(CN_LOG_ERROR, "user %s: %s", user, errno ? strerror(errno) : "no such user");
+		return 1;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		cn_log(CN_LOG_ERROR, "user %s: cannot switch to it without root (running as uid %u)",
+		       user, (unsigned)geteuid());
+		return 1;
+	}
+	if (d->cfg.control_socket) {
+		if (chown(d->cfg.control_socket, pw->pw_uid, pw->pw_gid) != 0)
+			cn_log(CN_LOG_WARNING, "chown %s: %s", d->cfg.control_socket,
+			       strerror(errno));
+		if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
+			cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir, strerror(errno));
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		cn_log(CN_LOG_ERROR, "cannot switch to user %s: %s", user, strerror(errno));
+		return 1;
+	}
+	if (setuid(0) == 0) { /* must be impossible now */
+		cn_log(CN_LOG_ERROR, "user %s: root could be regained; refusing to run", user);
+		return 1;
+	}
+	cn_log(CN_LOG_INFO, "running as user %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
+	       (unsigned)pw->pw_gid);
+	return 0;
+}
+
 /* Everything up to a running loop, in order. Returns 0, or an exit status; stop() closes
  * whatever was opened before a failure. */
 static int start(daemon_t *d)
@@ -583,7 +651,7 @@ static int start(daemon_t *d)
 	int status;
 	if ((status = load_hints(d)) || (status = open_cache(d)) || (status = open_engine(d)) ||
 	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
-	    (status = start_signals(d)))
+	    (status = drop_privileges(d)) || (status = start_signals(d)))
 		return status;
 	d->workers_ran = true;
 	int rc = cn_pool_start(d->pool);
@@ -592,6 +660,8 @@ static int start(daemon_t *d)
 		return 1;
 	}
 	cn_log(CN_LOG_INFO, "%u worker%s", nworkers, nworkers == 1 ? "" : "s");
+	/* systemd Type=notify: every listener is bound and the workers run. */
+	sd_notify(0, "READY=1");
 	return 0;
 }
 
@@ -621,6 +691,12 @@ static int stop(daemon_t *d)
 		cn_control_close(d->control);
 		d->control = NULL;
 		close_signals(d);
+		/* Shutdown is committed: a signal during the join or the cache dump would
+		 * otherwise find libuv's handlers gone and the default action (death) back. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		int rc = uv_loop_close(&d->loop);
 		if (rc != 0) {

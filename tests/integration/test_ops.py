@@ -163,3 +163,101 @@ def test_control_socket_directory_is_created(tb, cairn, tmp_path):
             p.stop()
         if os.path.isdir(d):
             os.rmdir(d)
+
+
+def proc_ids(pid):
+    """(real uid, real gid, groups) of a process, from /proc."""
+    uid = gid = None
+    groups = []
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k == "Uid":
+                uid = [int(x) for x in v.split()]
+            elif k == "Gid":
+                gid = [int(x) for x in v.split()]
+            elif k == "Groups":
+                groups = [int(x) for x in v.split()]
+    return uid, gid, groups
+
+
+def test_user_nobody_drops_root_and_still_serves_port_53(tb, cairn):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    need_cairnctl()
+    ctlp = "/tmp/cairn-it-user-%d/control.sock" % os.getpid()
+    c = start(cairn, tb, control=ctlp, config="user: nobody\n", port=53)
+    try:
+        wait_log(c, "running as user nobody")
+        uid, gid, groups = proc_ids(c.pid)
+        assert uid == [nobody.pw_uid] * 4, uid      # real, effective, saved, fs
+        assert gid == [nobody.pw_gid] * 4, gid
+        assert 0 not in groups, groups
+        assert rcode_from(c, "127.0.0.1") == "NOERROR"
+        assert ctl_stats(ctlp), "control socket unusable after the switch"
+        assert c.stop() == 0, c.log()
+        assert not os.path.exists(ctlp), "socket not removed at exit by the unprivileged daemon"
+    finally:
+        c.stop()
+        if os.path.isdir(os.path.dirname(ctlp)):
+            os.rmdir(os.path.dirname(ctlp))
+
+
+def test_unknown_user_is_refused(tb, cairn, tmp_path):
+    cfg = tmp_path / "u.yaml"
+    cfg.write_text("user: no-such-user-cairn\n")
+    r = subprocess.run([CAIRN_BIN, "-c", str(cfg), "-l", "127.0.0.1@%d" % cairn.port(),
+                        "--root-hints", tb.root_hints, "--allow-loopback-upstream"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "user no-such-user-cairn: no such user" in r.stderr, \
+        (r.returncode, r.stderr)
+
+
+def test_sd_notify_ready_reloading_stopping(tb, cairn, tmp_path):
+    import socket
+    path = str(tmp_path / "notify.sock")
+    if len(path) > 100:
+        path = "/tmp/cairn-it-notify-%d.sock" % os.getpid()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(20)
+    try:
+        c = start(cairn, tb, config="log_level: info\n")  # no NOTIFY_SOCKET: nothing sent
+        c.stop()
+        c = cairn("-c", config_path_of(c), "-l", "127.0.0.1@%d" % cairn.port(),
+                  "--root-hints", tb.root_hints, "--allow-loopback-upstream",
+                  env={"NOTIFY_SOCKET": path})
+        assert s.recv(4096) == b"READY=1"
+        assert rcode_from(c, "127.0.0.1") == "NOERROR"
+        c.proc.send_signal(signal.SIGHUP)
+        assert s.recv(4096) == b"RELOADING=1"
+        msg = s.recv(4096)
+        assert msg.startswith(b"READY=1\nSTATUS=reloaded"), msg
+        c.proc.send_signal(signal.SIGTERM)
+        assert s.recv(4096) == b"STOPPING=1"
+        # A second SIGTERM during shutdown is logged, not fatal: exit status 0.
+        c.proc.send_signal(signal.SIGTERM)
+        assert c.proc.wait(timeout=20) == 0, c.log()
+    finally:
+        s.close()
+        os.unlink(path)
+
+
+def test_systemd_unit_verifies(tmp_path):
+    """The unit in scripts/systemd passes systemd-analyze verify (with the built binary)."""
+    import shutil
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze not installed")
+    if not os.access(CAIRN_BIN, os.X_OK):
+        pytest.skip("cairn not built")
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "scripts", "systemd", "cairn.service")) as f:
+        text = f.read()
+    text = text.replace("@CAIRN_SBINDIR@/cairn", CAIRN_BIN)
+    text = text.replace("@CAIRN_SYSCONFDIR@", "/etc")
+    unit = tmp_path / "cairn.service"
+    unit.write_text(text)
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Type=notify" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
