@@ -1,6 +1,7 @@
 /*
- * Helpers shared between the engine's files (engine.c, resolve.c, answer.c, nsel.c,
- * rrvalue.c) and their unit tests. Not part of the public API.
+ * Helpers shared between the files of resolver/ (the engine: engine.c, answer.c, nsel.c,
+ * failcache.c; a resolution: resolve.c, zonecut.c, classify.c, iterate.c, scrub.c) and
+ * their unit tests, named cn__<file>_<what>. Not part of the public API.
  */
 #pragma once
 

@@ -419,7 +419,7 @@ bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms)
 /*
  * Every address has been tried: those that only timed out (a lost packet, a slow moment)
  * are tried again, up to CN_ADDR_TRIES queries each in this request; nsel doubles their
- * timeout each time, and a server that is dead (nsel.c) is skipped by choose() anyway.
+ * timeout each time, and a server that is dead (nsel.c) is skipped by cn__zonecut_choose anyway.
  * The request's limits (upstream queries, resolve deadline) bound it all.
  */
 bool cn__zonecut_retry_timeouts(cn_frame_t *f)
