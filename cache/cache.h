@@ -176,3 +176,14 @@ long cn_cache_load_buf(cn_cache_t *cache, const uint8_t *buf, size_t len, uint64
  * (net's in-flight table) so there is one implementation.
  */
 uint64_t cn_siphash24(const uint8_t key[16], const uint8_t *in, size_t len);
+
+/**
+ * One octet of a DNS name, ASCII-lowercased (RFC 4343 2: names compare case-insensitively
+ * for A-Z only; other octets are kept). The one case-folding rule of cairn: cache keys,
+ * the resolver's name comparisons and net's question matching all use it. Here because
+ * cache/ depends on nothing and the resolver and net depend on cache/.
+ */
+static inline uint8_t cn_ascii_lower(uint8_t c)
+{
+	return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
+}

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "net/log.h"
 #include "net/tcp.h"
 #include "net/udp.h"
@@ -163,10 +164,8 @@ static cn_time_t time_now(void)
 static size_t make_key(const cn_question_t *q, uint8_t *key)
 {
 	size_t n = q->qname_len <= CN_DNAME_MAX ? q->qname_len : CN_DNAME_MAX;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = q->qname[i];
-		key[i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
-	}
+	for (size_t i = 0; i < n; i++)
+		key[i] = cn_ascii_lower(q->qname[i]);
 	key[n] = (uint8_t)(q->qtype >> 8);
 	key[n + 1] = (uint8_t)q->qtype;
 	key[n + 2] = (uint8_t)(q->qclass >> 8);
@@ -674,7 +673,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
 	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
 		w->stats.refused++;
-		size_t n = cn_acl_refuse(pkt, len, w->out, sizeof(w->out));
+		size_t n = cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
 		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
 		return;
 	}

@@ -183,16 +183,31 @@ static void question_from_msg(const cn_msg_t *m, const cn_client_t *client, cn_q
 	q->prefetch = false;
 }
 
-/* An error reply when not even the question could be read: header only, QR set. */
-static size_t header_only_error(const uint8_t *pkt, uint16_t rcode, uint8_t *out)
+/* A bare error reply to pkt: its ID, QR set, the opcode (RFC 1035 4.1.1: copied into the
+ * response), RD and CD echoed, RA, rcode; the question's qlen bytes echoed (0: none, and
+ * QDCOUNT 0), nothing else. out must hold CN_HEADER_LEN + qlen bytes. */
+static size_t bare_reply(const uint8_t *pkt, uint16_t rcode, size_t qlen, uint8_t *out)
 {
 	memcpy(out, pkt, 2);
-	uint16_t f = (uint16_t)((pkt[2] << 8 | pkt[3]) & (0x7800 | CN_FLAG_RD | CN_FLAG_CD));
-	f |= CN_FLAG_QR | CN_FLAG_RA | rcode;
-	out[2] = f >> 8;
-	out[3] = f & 0xff;
-	memset(out + 4, 0, 8);
-	return CN_HEADER_LEN;
+	uint16_t f = cn_wire_get16(pkt + 2) & (0x7800 | CN_FLAG_RD | CN_FLAG_CD);
+	cn_wire_put16(out + 2, (uint16_t)(f | CN_FLAG_QR | CN_FLAG_RA | rcode));
+	cn_wire_put16(out + 4, qlen ? 1 : 0);
+	memset(out + 6, 0, 6);
+	memcpy(out + CN_HEADER_LEN, pkt + CN_HEADER_LEN, qlen);
+	return CN_HEADER_LEN + qlen;
+}
+
+size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap)
+{
+	if (len < CN_HEADER_LEN || cap < CN_HEADER_LEN || (pkt[2] & 0x80))
+		return 0; /* not a query: never answer a response (reflection loops) */
+	cn_msg_t m;
+	size_t qlen = 0;
+	if (cn_msg_parse_question(pkt, len, &m) == 0 && m.has_question)
+		qlen = m.question_end - CN_HEADER_LEN;
+	if (CN_HEADER_LEN + qlen > cap)
+		qlen = 0;
+	return bare_reply(pkt, CN_RCODE_REFUSED, qlen, out);
 }
 
 /* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. Over UDP
@@ -283,10 +298,10 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 	cn_msg_t m;
 	int ret = cn_msg_parse_query(pkt, len, &m);
 	if (ret != 0 || !m.has_question) {
-		uint16_t rcode = CN_OPCODE((pkt[2] << 8) | pkt[3]) != 0 ? CN_RCODE_NOTIMP
-									 : CN_RCODE_FORMERR;
+		uint16_t rcode = CN_OPCODE(cn_wire_get16(pkt + 2)) != 0 ? CN_RCODE_NOTIMP
+									: CN_RCODE_FORMERR;
 		cn__log(e, 3, "client query: %s", ret ? cn_strerror(ret) : "no question");
-		*out_len = header_only_error(pkt, rcode, out);
+		*out_len = bare_reply(pkt, rcode, 0, out);
 		*outcome = CN_OUT_FORMERR;
 		return CN_DONE;
 	}

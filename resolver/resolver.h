@@ -192,6 +192,16 @@ cn_state_t cn_engine_query(cn_engine_t *engine, const uint8_t *pkt, size_t len,
 size_t cn_engine_late_answer(cn_engine_t *engine, const cn_question_t *q, cn_time_t now,
 			     uint8_t *out, size_t cap, cn_outcome_t *outcome);
 
+/**
+ * The REFUSED reply to a query from a client the ACL does not allow (net calls it before
+ * cn_engine_query; no engine needed, nothing allocated, no cache looked at, so a refused
+ * client costs as little as possible): the header with QR=1, RA=1, opcode, RD and CD
+ * echoed, RCODE 5, the question echoed when it parses (cn_msg_parse_question; else QDCOUNT
+ * 0), nothing else. Returns the reply length, or 0 when nothing must be sent: shorter than
+ * a header, QR already set (never answer a response: reflection loops), or cap < 12.
+ */
+size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);
+
 /* ---------------------------------------------------------------- resolutions ------- */
 
 /** Transport the engine asks for. */
