@@ -90,7 +90,7 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	if (f->cut < CN_CUT_ASKED)
 		f->cut = CN_CUT_ASKED;
 	CN_STAT_INC(r->e, upstream_queries);
-	if (r->e->conf.log_level >= 3) {
+	if (__atomic_load_n(&r->e->conf.log_level, __ATOMIC_RELAXED) >= 3) { /* reloads change it */
 		char n[CN_DNAME_STR_MAX], a[64], t[16];
 		cn__resolve_name_str(qname, n, sizeof(n));
 		cn__resolve_addr_str(&ss, a, sizeof(a));
