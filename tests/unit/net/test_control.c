@@ -24,6 +24,7 @@
 #include "net/control.h"
 #include "resolver/dname.h"
 #include "resolver/internal.h"
+#include "tests/unit/unit.h"
 
 static uv_loop_t loop;
 static cn_cache_t *cache;
@@ -422,10 +423,5 @@ static Suite *control_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(control_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(control_suite());
 }

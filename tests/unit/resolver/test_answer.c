@@ -27,6 +27,7 @@
 
 #include "resolver/errors.h"
 #include "resolver/internal.h"
+#include "tests/unit/unit.h"
 
 static cn_cache_t *cache;
 static const uint64_t T0 = 1700000000;
@@ -48,14 +49,7 @@ static void teardown(void)
 	cn_arena_deinit(&arena);
 }
 
-static const uint8_t *N(const char *s)
-{
-	static uint8_t bufs[8][CN_DNAME_MAX];
-	static int next;
-	uint8_t *b = bufs[next++ % 8];
-	ck_assert_int_eq(cn_dname_from_str(s, b, NULL), 0);
-	return b;
-}
+#define N cn_test_name
 
 static const char *S(const uint8_t *name)
 {
@@ -876,10 +870,5 @@ static Suite *known_bugs_suite(void)
 int main(int argc, char **argv)
 {
 	bool bugs = argc > 1 && strcmp(argv[1], "--known-bugs") == 0;
-	SRunner *sr = srunner_create(bugs ? known_bugs_suite() : answer_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(bugs ? known_bugs_suite() : answer_suite());
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "resolver/internal.h"
+#include "tests/unit/unit.h"
 
 static cn_cache_t *cache;
 static cn_engine_t *engine;
@@ -51,14 +52,7 @@ static void teardown(void)
 	cache = NULL;
 }
 
-static const uint8_t *N(const char *s)
-{
-	static uint8_t bufs[4][CN_DNAME_MAX];
-	static int next;
-	uint8_t *b = bufs[next++ % 4];
-	ck_assert_int_eq(cn_dname_from_str(s, b, NULL), 0);
-	return b;
-}
+#define N cn_test_name
 
 static bool live(const char *name, uint16_t type, uint64_t now, cn_failure_t *f)
 {
@@ -341,10 +335,5 @@ static Suite *failcache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(failcache_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(failcache_suite());
 }

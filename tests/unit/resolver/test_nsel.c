@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "resolver/internal.h"
+#include "tests/unit/unit.h"
 
 static cn_nsel_t *ns;
 
@@ -480,10 +481,5 @@ static Suite *nsel_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nsel_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(nsel_suite());
 }
