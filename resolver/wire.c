@@ -288,9 +288,12 @@ int cn_writer_init(cn_writer_t *w, uint8_t *buf, size_t cap, uint16_t id, uint16
 	return 0;
 }
 
+/* A writer whose init failed (a buffer under a header) has len 0: it writes nothing, so
+ * callers that go on to set flags and finish cannot write past a tiny buffer. */
 void cn_writer_set_flags(cn_writer_t *w, uint16_t flags)
 {
-	cn_wire_put16(w->buf + 2, flags);
+	if (w->len >= CN_HEADER_LEN)
+		cn_wire_put16(w->buf + 2, flags);
 }
 
 /* Does the name written at message offset off equal name (case-insensitively)? The
@@ -506,6 +509,8 @@ int cn_writer_opt(cn_writer_t *w, uint16_t udp_size, uint8_t ext_rcode, uint8_t 
 
 size_t cn_writer_finish(cn_writer_t *w)
 {
+	if (w->len < CN_HEADER_LEN)
+		return 0;
 	for (int s = 0; s < 4; s++)
 		cn_wire_put16(w->buf + 4 + 2 * s, w->count[s]);
 	return w->len;
