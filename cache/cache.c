@@ -631,18 +631,9 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out)
 		pthread_mutex_lock(&sh->lock);
 		out->entries += sh->entries;
 		out->bytes_used += sh->used;
-		out->lookups += sh->c.lookups;
-		out->hits += sh->c.hits;
-		out->stale_hits += sh->c.stale_hits;
-		out->miss_first += sh->c.miss_first;
-		out->miss_expired += sh->c.miss_expired;
-		out->miss_evicted += sh->c.miss_evicted;
-		out->insertions += sh->c.insertions;
-		out->replacements += sh->c.replacements;
-		out->rank_refused += sh->c.rank_refused;
-		out->evictions += sh->c.evictions;
-		out->expirations += sh->c.expirations;
-		out->too_big += sh->c.too_big;
+#define CN_X(field, name) out->field += sh->c.field;
+		CN_CACHE_COUNTERS_MAP(CN_X)
+#undef CN_X
 		pthread_mutex_unlock(&sh->lock);
 	}
 }

@@ -75,10 +75,9 @@ typedef struct cn__queue {
 } cn__queue_t;
 
 typedef struct cn__counters {
-	uint64_t lookups, hits, stale_hits;
-	uint64_t miss_first, miss_expired, miss_evicted;
-	uint64_t insertions, replacements, rank_refused;
-	uint64_t evictions, expirations, too_big;
+#define CN_X(field, name) uint64_t field;
+	CN_CACHE_COUNTERS_MAP(CN_X) /* cache/cache.h */
+#undef CN_X
 } cn__counters_t;
 
 struct cn__evict_ops;

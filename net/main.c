@@ -217,10 +217,11 @@ static void on_signal(uv_signal_t *sig, int signum)
 }
 
 #ifdef CAIRN_HAVE_CONTROL
-static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
+static void net_stats(void *ctx, cn_control_net_stats_t *out)
 {
 	daemon_t *d = ctx;
-	cn_pool_get_upstream_stats(d->pool, out);
+	cn_pool_get_stats(d->pool, &out->worker);
+	cn_pool_get_upstream_stats(d->pool, &out->upstream);
 }
 #endif
 
@@ -333,7 +334,7 @@ static int start(daemon_t *d)
 			       strerror(-rc));
 			return 1;
 		}
-		cn_control_set_upstream_stats(d->control, upstream_stats, d);
+		cn_control_set_net_stats(d->control, net_stats, d);
 		cn_log(CN_LOG_INFO, "control socket on %s", cfg->control_socket);
 	}
 #else

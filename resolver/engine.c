@@ -122,25 +122,19 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 		s->outcome[i] = atomic_load(&e->outcome[i]);
 		s->queries += s->outcome[i];
 	}
-#define LOAD(f) s->f = atomic_load(&e->f)
-	LOAD(upstream_queries);
-	LOAD(upstream_timeouts);
-	LOAD(limit_hits);
-	LOAD(limit_cname);
-	LOAD(limit_upstream);
-	LOAD(limit_glueless);
-	LOAD(limit_referral);
-	LOAD(limit_deadline);
-	LOAD(prefetches);
-	LOAD(miss_uncacheable);
-	LOAD(miss_first);
-	LOAD(miss_expired);
-	LOAD(miss_evicted);
-	LOAD(failures_cached);
-	LOAD(zone_failures_cached);
-	LOAD(failure_answers);
-	LOAD(dead_server_skips);
-#undef LOAD
+#define CN_X(field, name) s->field = atomic_load_explicit(&e->field, memory_order_relaxed);
+	CN_ENGINE_STATS_MAP(CN_X)
+#undef CN_X
+}
+
+const char *cn_outcome_name(cn_outcome_t o)
+{
+	static const char *const names[] = {
+#define CN_X(suffix, name) [CN_OUT_##suffix] = name,
+		CN_OUTCOME_MAP(CN_X)
+#undef CN_X
+	};
+	return (unsigned)o < CN_OUT_MAX ? names[o] : NULL;
 }
 
 /* ------------------------------------------------------------------ client queries -- */
