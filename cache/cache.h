@@ -29,6 +29,9 @@ typedef enum cn_cache_kind {
 	CN_CACHE_RRSET = 0,
 	CN_CACHE_NODATA = 1,
 	CN_CACHE_NXDOMAIN = 2,
+	CN_CACHE_FAILURE = 3, /* a remembered failure (the resolver's RFC 9520 failure cache):
+				 counted apart from the others (failure_entries/bytes), never
+				 dumped, still inside the byte budget */
 } cn_cache_kind_t;
 
 #define CN_CACHE_TYPE_NXDOMAIN 0 /* the type slot used for NXDOMAIN entries */
@@ -98,9 +101,11 @@ typedef struct cn_cache_entry {
  *  replacements the subset that replaced one; evictions are live entries removed for room,
  *  expirations expired ones removed (when met, or chosen for room). */
 #define CN_CACHE_STATS_MAP(X)                                                           \
-	X(entries, "cache.entries")                                                      \
-	X(bytes_used, "cache.bytes")     /* keys, values and index overhead */          \
-	X(budget_bytes, "cache.budget")                                                  \
+	X(entries, "cache.entries")      /* RRset and negative entries */               \
+	X(bytes_used, "cache.bytes")     /* all but failure entries: keys, values, index */\
+	X(budget_bytes, "cache.budget")  /* >= cache.bytes + cache.failure_bytes */      \
+	X(failure_entries, "cache.failure_entries") /* kind CN_CACHE_FAILURE */          \
+	X(failure_bytes, "cache.failure_bytes")     /* their charge */                   \
 	CN_CACHE_COUNTERS_MAP(X)
 
 /* The per-shard counters (summed by cn_cache_stats). */

@@ -177,6 +177,8 @@ static const char *kind_str(uint8_t kind)
 		return "nodata";
 	case CN_CACHE_NXDOMAIN:
 		return "nxdomain";
+	case CN_CACHE_FAILURE:
+		return "failure";
 	}
 	return "unknown";
 }
