@@ -79,6 +79,10 @@ static void release(cn__shard_t *sh, cn__entry_t *e, unsigned hist_reason)
 		cn__hist_put(sh, e->hash, hist_reason);
 	sh->used -= e->charge;
 	sh->entries--;
+	if (e->kind == CN_CACHE_FAILURE) {
+		sh->fail_entries--;
+		sh->fail_bytes -= e->charge;
+	}
 	free(e);
 }
 
@@ -426,7 +430,8 @@ static uint32_t clamp_ttl(const cn_cache_conf_t *c, cn_cache_kind_t kind, uint32
 
 static bool args_ok(cn_cache_kind_t kind, cn_rank_t rank, uint16_t type)
 {
-	if (kind != CN_CACHE_RRSET && kind != CN_CACHE_NODATA && kind != CN_CACHE_NXDOMAIN)
+	if (kind != CN_CACHE_RRSET && kind != CN_CACHE_NODATA && kind != CN_CACHE_NXDOMAIN &&
+	    kind != CN_CACHE_FAILURE)
 		return false;
 	if (rank < CN_RANK_ADDITIONAL || rank > CN_RANK_LOCAL)
 		return false;
@@ -512,6 +517,10 @@ int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint
 	sh->ops->on_insert(sh, e, &hint);
 	sh->used += charge;
 	sh->entries++;
+	if (kind == CN_CACHE_FAILURE) {
+		sh->fail_entries++;
+		sh->fail_bytes += charge;
+	}
 	sh->c.insertions++;
 done:
 	pthread_mutex_unlock(&sh->lock);
@@ -633,20 +642,13 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out)
 	for (unsigned s = 0; s < cache->nshards; s++) {
 		cn__shard_t *sh = &cache->shards[s];
 		pthread_mutex_lock(&sh->lock);
-		out->entries += sh->entries;
-		out->bytes_used += sh->used;
-		out->lookups += sh->c.lookups;
-		out->hits += sh->c.hits;
-		out->stale_hits += sh->c.stale_hits;
-		out->miss_first += sh->c.miss_first;
-		out->miss_expired += sh->c.miss_expired;
-		out->miss_evicted += sh->c.miss_evicted;
-		out->insertions += sh->c.insertions;
-		out->replacements += sh->c.replacements;
-		out->rank_refused += sh->c.rank_refused;
-		out->evictions += sh->c.evictions;
-		out->expirations += sh->c.expirations;
-		out->too_big += sh->c.too_big;
+		out->entries += sh->entries - sh->fail_entries;
+		out->bytes_used += sh->used - sh->fail_bytes;
+		out->failure_entries += sh->fail_entries;
+		out->failure_bytes += sh->fail_bytes;
+#define CN_X(field, name) out->field += sh->c.field;
+		CN_CACHE_COUNTERS_MAP(CN_X)
+#undef CN_X
 		pthread_mutex_unlock(&sh->lock);
 	}
 }

@@ -29,6 +29,9 @@ typedef enum cn_cache_kind {
 	CN_CACHE_RRSET = 0,
 	CN_CACHE_NODATA = 1,
 	CN_CACHE_NXDOMAIN = 2,
+	CN_CACHE_FAILURE = 3, /* a remembered failure (the resolver's RFC 9520 failure cache):
+				 counted apart from the others (failure_entries/bytes), never
+				 dumped, still inside the byte budget */
 } cn_cache_kind_t;
 
 #define CN_CACHE_TYPE_NXDOMAIN 0 /* the type slot used for NXDOMAIN entries */
@@ -97,15 +100,34 @@ typedef struct cn_cache_entry {
  *  (PEEK lookups and -ENOSPC are not counted); insertions counts every stored entry,
  *  replacements the subset that replaced one; evictions are live entries removed for room,
  *  expirations expired ones removed (when met, or chosen for room). */
+#define CN_CACHE_STATS_MAP(X)                                                           \
+	X(entries, "cache.entries")      /* RRset and negative entries */               \
+	X(bytes_used, "cache.bytes")     /* all but failure entries: keys, values, index */\
+	X(budget_bytes, "cache.budget")  /* >= cache.bytes + cache.failure_bytes */      \
+	X(failure_entries, "cache.failure_entries") /* kind CN_CACHE_FAILURE */          \
+	X(failure_bytes, "cache.failure_bytes")     /* their charge */                   \
+	CN_CACHE_COUNTERS_MAP(X)
+
+/* The per-shard counters (summed by cn_cache_stats). */
+#define CN_CACHE_COUNTERS_MAP(X)                                                        \
+	X(lookups, "cache.lookups")                                                      \
+	X(hits, "cache.hits")                                                            \
+	X(stale_hits, "cache.stale_hits")                                                \
+	X(miss_first, "cache.miss_first")                                                \
+	X(miss_expired, "cache.miss_expired")                                            \
+	X(miss_evicted, "cache.miss_evicted")                                            \
+	X(insertions, "cache.insertions")                                                \
+	X(replacements, "cache.replacements")                                            \
+	X(rank_refused, "cache.rank_refused")                                            \
+	X(evictions, "cache.evictions")                                                  \
+	X(expirations, "cache.expirations")                                              \
+	X(too_big, "cache.too_big") /* refused: one entry would exceed the per-entry cap */
+
+/* The rows are X(field, name): the field here and the name `cairnctl stats` prints. */
 typedef struct cn_cache_stats {
-	uint64_t entries;
-	uint64_t bytes_used;
-	uint64_t budget_bytes;
-	uint64_t lookups, hits, stale_hits;
-	uint64_t miss_first, miss_expired, miss_evicted;
-	uint64_t insertions, replacements, rank_refused;
-	uint64_t evictions, expirations;
-	uint64_t too_big; /* inserts refused because one entry would exceed the per-entry cap */
+#define CN_X(field, name) uint64_t field;
+	CN_CACHE_STATS_MAP(CN_X)
+#undef CN_X
 } cn_cache_stats_t;
 
 /** Create a cache. conf is copied. Returns 0 or -EINVAL / -ENOMEM. */

@@ -75,10 +75,9 @@ typedef struct cn__queue {
 } cn__queue_t;
 
 typedef struct cn__counters {
-	uint64_t lookups, hits, stale_hits;
-	uint64_t miss_first, miss_expired, miss_evicted;
-	uint64_t insertions, replacements, rank_refused;
-	uint64_t evictions, expirations, too_big;
+#define CN_X(field, name) uint64_t field;
+	CN_CACHE_COUNTERS_MAP(CN_X) /* cache/cache.h */
+#undef CN_X
 } cn__counters_t;
 
 struct cn__evict_ops;
@@ -101,7 +100,9 @@ typedef struct cn__shard {
 	size_t fixed;       /* shard struct share + table + history (+ cache struct for shard 0) */
 	size_t max_entry;   /* budget / 8 (cache.h: -E2BIG) */
 	size_t small_target;/* S3-FIFO: bytes the small queue may hold before it is evicted */
-	uint64_t entries;
+	uint64_t entries;    /* every entry, failure entries included */
+	uint64_t fail_entries; /* of those, kind CN_CACHE_FAILURE */
+	size_t fail_bytes;     /* their charges (included in used) */
 	/* eviction state */
 	cn__queue_t q[2];   /* S3-FIFO small + main; SIEVE and LRU use q[0] only */
 	cn__entry_t *hand;  /* SIEVE hand */

@@ -260,10 +260,11 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_unref((uv_handle_t *)&d->sigusr1);
 }
 
-static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
+static void net_stats(void *ctx, cn_control_net_stats_t *out)
 {
 	daemon_t *d = ctx;
-	cn_pool_get_upstream_stats(d->pool, out);
+	cn_pool_get_stats(d->pool, &out->worker);
+	cn_pool_get_upstream_stats(d->pool, &out->upstream);
 }
 
 /* ------------------------------------------------------------------ reload ------------ */
@@ -571,7 +572,7 @@ static int open_control(daemon_t *d)
 		cn_log(CN_LOG_ERROR, "control socket %s: %s", path, strerror(-rc));
 		return 1;
 	}
-	cn_control_set_upstream_stats(d->control, upstream_stats, d);
+	cn_control_set_net_stats(d->control, net_stats, d);
 	cn_control_set_reload(d->control, reload, d);
 	cn_log(CN_LOG_INFO, "control socket on %s", path);
 	return 0;

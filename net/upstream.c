@@ -367,6 +367,7 @@ static void tcp_connected(uv_connect_t *req, int status)
 static int start_tcp(cn_upstream_pending_t *p)
 {
 	p->phase = PH_TCP;
+	STAT_INC(p->up->stats.tcp);
 	new_id(p); /* a fresh ID: the UDP one may have been seen by an attacker */
 	int rc = uv_tcp_init(p->up->loop, &p->tcp);
 	if (rc < 0)
@@ -583,9 +584,7 @@ void cn_upstream_cancel(cn_upstream_pending_t *p)
 
 void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out)
 {
-	const uint64_t *in = (const uint64_t *)&up->stats;
-	uint64_t *o = (uint64_t *)out;
-	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0, "counters only");
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+#define LOAD(field, name) out->field = __atomic_load_n(&up->stats.field, __ATOMIC_RELAXED);
+	CN_UPSTREAM_STATS_MAP(LOAD)
+#undef LOAD
 }

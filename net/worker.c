@@ -68,6 +68,10 @@
 #define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
 					 worker's start while a hand-off travels) */
 #define KEY_MAX (CN_DNAME_MAX + 4)
+
+/* Counters have one writer (this worker's loop thread) and may be read from another (the
+ * control socket): relaxed atomic stores and loads, no locked read-modify-write. */
+#define STAT_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 #define CN_CLIENT_SLOTS 16384        /* per-client waiting counters (power of two) */
 
 typedef struct waiter {
@@ -268,7 +272,7 @@ static void peer_send(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf,
 	else if (peer->udp)
 		rc = cn_udp_send(peer->udp, (const struct sockaddr *)&peer->addr, buf, len);
 	if (rc < 0) {
-		w->stats.send_errors++;
+		STAT_INC(w->stats.send_errors);
 		cn_log(CN_LOG_DEBUG, "reply not sent: %s", uv_strerror(rc));
 	}
 }
@@ -338,7 +342,7 @@ static void answer(cn_worker_t *w, cn_worker_t *home, const cn_peer_t *peer, siz
 	if (!m) {
 		/* Cannot tell home: the client gets nothing and, for TCP, its connection keeps
 		 * one reference until it closes. Counted as dropped here. */
-		w->stats.send_errors++;
+		STAT_INC(w->stats.send_errors);
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
 		if (peer->wait_slot) /* the counters are atomic: any thread may release */
 			atomic_fetch_sub(&w->ft->waiting[peer->wait_slot - 1], 1);
@@ -443,7 +447,7 @@ static void on_flight_timer(uv_timer_t *timer)
 	cn_time_t now = time_now();
 	while (f->head && f->head->deadline_ms <= now_ms) {
 		waiter_t *wt = waiter_pop(f);
-		w->stats.late_answers++;
+		STAT_INC(w->stats.late_answers);
 		late_answer(w, &wt->q, wt->home, &wt->peer, now);
 		free(wt);
 	}
@@ -452,7 +456,7 @@ static void on_flight_timer(uv_timer_t *timer)
 		if (cn_log_get_level() >= CN_LOG_DEBUG &&
 		    cn_dname_to_str(f->key, name, sizeof(name)) >= 0)
 			cn_log(CN_LOG_DEBUG, "resolution of %s abandoned at its deadline", name);
-		w->stats.abandoned++;
+		STAT_INC(w->stats.abandoned);
 		flight_finish(f, false); /* waiters left (none normally) get late answers */
 		return;
 	}
@@ -500,7 +504,7 @@ static flight_t *flight_new(cn_worker_t *w, const cn_question_t *q, const uint8_
 			    size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer)
 {
 	if (w->nflights >= CN_WORKER_MAX_FLIGHTS) {
-		w->stats.overload++;
+		STAT_INC(w->stats.overload);
 		return NULL;
 	}
 	flight_t *f = calloc(1, sizeof(*f));
@@ -554,9 +558,9 @@ static void flight_begin(flight_t *f, const cn_question_t *q, cn_time_t now)
 	w->flights = f;
 	w->nflights++;
 	if (f->prefetch)
-		w->stats.prefetches++;
+		STAT_INC(w->stats.prefetches);
 	else
-		w->stats.resolutions++;
+		STAT_INC(w->stats.resolutions);
 	flight_arm(f);
 	flight_drive(f, cn_resolve_begin(f->req, q, now));
 }
@@ -566,7 +570,7 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 {
 	waiter_t *wt = f->nwaiters < CN_WORKER_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
 	if (!wt) {
-		w->stats.overload++;
+		STAT_INC(w->stats.overload);
 		late_answer(w, q, home, peer, now);
 		return;
 	}
@@ -578,7 +582,7 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 	*f->tail = wt;
 	f->tail = &wt->next;
 	f->nwaiters++;
-	w->stats.coalesced++;
+	STAT_INC(w->stats.coalesced);
 	if (was_empty)
 		flight_arm(f); /* a prefetch gained its first waiter: its deadline counts now */
 }
@@ -652,7 +656,7 @@ static bool hand_over(cn_worker_t *w, cn_worker_t *owner, const cn_question_t *q
 	memcpy(m->key, key, key_len);
 	m->hops = hops;
 	m->len = 0;
-	w->stats.handoffs++;
+	STAT_INC(w->stats.handoffs);
 	post(owner, m);
 	return true;
 }
@@ -664,7 +668,7 @@ void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl)
 
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
-	w->stats.queries++;
+	STAT_INC(w->stats.queries);
 	if (w->stopping) {
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
 		peer_release(w, peer);
@@ -672,7 +676,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	}
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
 	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
-		w->stats.refused++;
+		STAT_INC(w->stats.refused);
 		size_t n = cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
 		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
 		return;
@@ -698,7 +702,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		if (atomic_fetch_add_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed) >=
 		    w->cfg->client_waiting) {
 			atomic_fetch_sub_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed);
-			w->stats.client_limit++;
+			STAT_INC(w->stats.client_limit);
 			cn_engine_count(w->engine, CN_OUT_DROPPED);
 			peer_release(w, peer);
 			return;
@@ -933,7 +937,9 @@ void cn_worker_free(cn_worker_t *w)
 
 void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out)
 {
-	*out = w->stats;
+#define LOAD(field, name) out->field = __atomic_load_n(&w->stats.field, __ATOMIC_RELAXED);
+	CN_WORKER_STATS_MAP(LOAD)
+#undef LOAD
 }
 
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out)

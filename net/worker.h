@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "net/config.h"
+#include "net/stats.h"
 #include "net/upstream.h"
 #include "resolver/resolver.h"
 
@@ -46,18 +47,9 @@ typedef struct cn_peer {
 					 while it waits on a resolution; 0: none */
 } cn_peer_t;
 
+/** Per-worker counters (rows in net/stats.h). */
 typedef struct cn_worker_stats {
-	uint64_t queries;       /* client packets handed to the worker */
-	uint64_t refused;       /* by the ACL */
-	uint64_t coalesced;     /* joined a resolution already in flight here */
-	uint64_t handoffs;      /* handed to the worker running their resolution */
-	uint64_t resolutions;   /* started for clients */
-	uint64_t prefetches;    /* started in the background */
-	uint64_t late_answers;  /* client deadline passed first */
-	uint64_t abandoned;     /* resolutions stopped at the resolve deadline */
-	uint64_t overload;      /* answered at once because the flight table was full */
-	uint64_t client_limit;  /* dropped: the client had limits.client_waiting waiting */
-	uint64_t send_errors;
+	CN_WORKER_STATS_MAP(CN__STAT_FIELD)
 } cn_worker_stats_t;
 
 /**

@@ -12,37 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resolver/defaults.h"
 #include "resolver/errors.h"
 #include "resolver/internal.h"
 
 void cn_engine_conf_default(cn_engine_conf_t *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->limits = (cn_limits_t){
-		.cname_chain = 11,          /* Unbound/BIND max-query-restarts */
-		.upstream_queries = 32,     /* DESIGN.md limits */
-		.glueless_ns = 5,
-		.referral_depth = 30,
-		.subrequest_depth = 4,
-		.client_deadline_ms = 3000, /* under glibc's 5 s stub timeout */
-		.resolve_deadline_ms = 10000,
-		.rrset_records = 512,
-	};
-	c->qname_minimisation = true;
-	c->use_0x20 = true;
-	c->do_ip4 = true;
-	c->do_ip6 = true;
-	c->serve_stale = true;
-	c->stale_answer_ttl_s = 30; /* RFC 8767 4 */
-	c->prefetch = true;
-	c->edns_udp_size = 1232;    /* DNS flag day 2020 */
-	c->timeout_min_ms = 200;
-	c->timeout_max_ms = 3000;
-	c->initial_rtt_ms = 400;
-	c->failure_cache_s = 5;     /* RFC 9520 3: at least 1 s, at most 5 min */
-	c->servfail_ttl_s = 2;      /* RFC 9520 3.2: >= 1 s; short, so recovery is quick */
-	c->servfail_ttl_max_s = 300;/* RFC 9520 3.2: backoff ceiling, at most 5 min */
-	c->log_level = 2;
+	cn_engine_conf_fill_defaults(c); /* the rows of resolver/defaults.h */
 }
 
 void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
@@ -128,25 +104,19 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 		s->outcome[i] = atomic_load(&e->outcome[i]);
 		s->queries += s->outcome[i];
 	}
-#define LOAD(f) s->f = atomic_load(&e->f)
-	LOAD(upstream_queries);
-	LOAD(upstream_timeouts);
-	LOAD(limit_hits);
-	LOAD(limit_cname);
-	LOAD(limit_upstream);
-	LOAD(limit_glueless);
-	LOAD(limit_referral);
-	LOAD(limit_deadline);
-	LOAD(prefetches);
-	LOAD(miss_uncacheable);
-	LOAD(miss_first);
-	LOAD(miss_expired);
-	LOAD(miss_evicted);
-	LOAD(failures_cached);
-	LOAD(zone_failures_cached);
-	LOAD(failure_answers);
-	LOAD(dead_server_skips);
-#undef LOAD
+#define CN_X(field, name) s->field = atomic_load_explicit(&e->field, memory_order_relaxed);
+	CN_ENGINE_STATS_MAP(CN_X)
+#undef CN_X
+}
+
+const char *cn_outcome_name(cn_outcome_t o)
+{
+	static const char *const names[] = {
+#define CN_X(suffix, name) [CN_OUT_##suffix] = name,
+		CN_OUTCOME_MAP(CN_X)
+#undef CN_X
+	};
+	return (unsigned)o < CN_OUT_MAX ? names[o] : NULL;
 }
 
 /* ------------------------------------------------------------------ client queries -- */

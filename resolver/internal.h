@@ -181,10 +181,9 @@ struct cn_engine {
 	cn_cache_t *cache;
 	cn_nsel_t *nsel;
 	_Atomic uint64_t outcome[CN_OUT_MAX];
-	_Atomic uint64_t upstream_queries, upstream_timeouts, limit_hits, limit_cname,
-		limit_upstream, limit_glueless, limit_referral, limit_deadline, prefetches,
-		miss_uncacheable, miss_first, miss_expired, miss_evicted, failures_cached,
-		zone_failures_cached, failure_answers, dead_server_skips;
+#define CN_X(field, name) _Atomic uint64_t field;
+	CN_ENGINE_STATS_MAP(CN_X) /* resolver/stats.h */
+#undef CN_X
 };
 
 /** Log through the engine's sink when level <= conf.log_level. */

@@ -280,17 +280,17 @@ START_TEST(test_stats)
 }
 END_TEST
 
-static void fake_up_stats(void *ctx, cn_upstream_stats_t *out)
+static void fake_net_stats(void *ctx, cn_control_net_stats_t *out)
 {
 	(*(int *)ctx)++;
-	out->sent_udp = 7;
-	out->sent_tcp = 3;
+	out->upstream.sent_udp = 7;
+	out->upstream.sent_tcp = 3;
 }
 
 START_TEST(test_stats_upstream_source)
 {
 	int calls = 0;
-	cn_control_set_upstream_stats(ctl, fake_up_stats, &calls);
+	cn_control_set_net_stats(ctl, fake_net_stats, &calls);
 	const char *r = ask("stats\n");
 	ck_assert_int_eq(calls, 1);
 	ck_assert_int_eq(stat_of(r, "upstream.sent_udp"), 7);
