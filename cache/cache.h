@@ -74,7 +74,13 @@ typedef struct cn_cache_conf {
 				     (RFC 8767); 0 = none. Expired entries inside the window
 				     still count against the budget and are evicted first. */
 	uint8_t hash_key[16];     /* secret hash key chosen by the caller at start */
+	uint8_t shadow_shift;     /* hit-rate predictor: sample 2^-shift of the keys (1..16);
+				     0 = default (the densest sample whose shadow fits in 1/32
+				     of the budget), CN_CACHE_SHADOW_OFF = no predictor */
 } cn_cache_conf_t;
+
+#define CN_CACHE_SHADOW_OFF 255
+#define CN_CACHE_SHADOW_MAX_SHIFT 16
 
 /** Returned by cn_cache_load*() for a malformed dump; the same value as CN_EMALF in
  *  resolver/errors.h (cache/ cannot include resolver/). */
@@ -129,6 +135,28 @@ typedef struct cn_cache_stats {
 	CN_CACHE_STATS_MAP(CN_X)
 #undef CN_X
 } cn_cache_stats_t;
+
+/** Sizes the predictor reports, as multiples of the budget: 1/4, 1/2, 1, 2, 4. */
+#define CN_CACHE_PREDICT_N 5
+extern const double cn_cache_predict_scale[CN_CACHE_PREDICT_N];
+
+/**
+ * Predicted cache hit rate, (hits + stale_hits) / lookups, had the budget been scale[i] x
+ * what it is, under the same policy, TTL clamps and key stream (cache/README.md,
+ * "Prediction"). hit_rate[2] is the real cache's own rate. Cumulative since creation or
+ * the last full flush. All zero (sample_shift 0) when the predictor is off.
+ */
+typedef struct cn_cache_predict {
+	unsigned sample_shift;         /* keys sampled: 2^-shift */
+	uint64_t shadow_bytes;         /* its memory, counted inside the budget */
+	uint64_t sampled_lookups;      /* lookups of sampled keys */
+	uint64_t sampled_hits[CN_CACHE_PREDICT_N];   /* the miniature caches' own hits */
+	double sampled_hit_rate[CN_CACHE_PREDICT_N]; /* ... over sampled_lookups */
+	double hit_rate[CN_CACHE_PREDICT_N];         /* predicted */
+} cn_cache_predict_t;
+
+/** Fill *out (zeroed when there is no predictor). */
+void cn_cache_predict(cn_cache_t *cache, cn_cache_predict_t *out);
 
 /** Create a cache. conf is copied. Returns 0 or -EINVAL / -ENOMEM. */
 int cn_cache_new(const cn_cache_conf_t *conf, cn_cache_t **out);

@@ -133,6 +133,20 @@ static void put(sbuf_t *b, const char *name, uint64_t v)
 		sb_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
+/** The hit-rate predictor's lines (cache/cache.h cn_cache_predict): nothing when it is off. */
+static void print_predict(cn_cache_t *cache, sbuf_t *b)
+{
+	cn_cache_predict_t p;
+	cn_cache_predict(cache, &p);
+	if (p.sample_shift == 0)
+		return;
+	put(b, "cache.predict.sample_shift", p.sample_shift);
+	put(b, "cache.predict.bytes", p.shadow_bytes);
+	put(b, "cache.predict.sampled_lookups", p.sampled_lookups);
+	for (int i = 0; i < CN_CACHE_PREDICT_N; i++)
+		sb_printf(b, "cache.predict.x%g %.6f\n", cn_cache_predict_scale[i], p.hit_rate[i]);
+}
+
 static void cmd_stats(cn_control_t *c, sbuf_t *b)
 {
 	cn_engine_stats_t e;
@@ -163,6 +177,7 @@ static void cmd_stats(cn_control_t *c, sbuf_t *b)
 #define PUT(field, name) put(b, name, cs.field);
 	CN_CACHE_STATS_MAP(PUT)
 #undef PUT
+	print_predict(c->cache, b); /* not a table: absent when the predictor is off */
 #define PUT(field, name) put(b, name, ns.worker.field);
 	CN_WORKER_STATS_MAP(PUT)
 #undef PUT
