@@ -25,6 +25,7 @@
 #include "net/pool.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
+#include "resolver/zone.h"
 #if __has_include("net/control.h")
 #include "net/control.h"
 #define CAIRN_HAVE_CONTROL 1
@@ -41,6 +42,7 @@ enum {
 	OPT_CACHE_SIZE,
 	OPT_CONTROL,
 	OPT_WORKERS,
+	OPT_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -54,6 +56,7 @@ static const struct option long_opts[] = {
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "zone", required_argument, NULL, OPT_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -75,6 +78,7 @@ static void usage(FILE *f)
 		"      --cache-size N[K|M|G]    cache budget in bytes (default 64M)\n"
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
+		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -88,6 +92,7 @@ typedef struct daemon {
 	size_t nhints;
 	cn_cache_t *cache;
 	cn_engine_t *engine;
+	cn_zoneset_t *zones;    /* hosted zones, read at start; the engine borrows them */
 	uv_loop_t loop;         /* main loop: signals, control socket */
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
@@ -153,6 +158,12 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 		}
 		case OPT_ALLOW_LOOPBACK:
 			cfg->engine.allow_loopback_upstream = true;
+			break;
+		case OPT_ZONE:
+			if (cn_config_add_zone_arg(cfg, optarg) != 0) {
+				fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", optarg);
+				return 2;
+			}
 			break;
 		case OPT_NO_QMIN:
 			cfg->engine.qname_minimisation = false;
@@ -250,6 +261,59 @@ static void log_addr(int level, const char *what, const struct sockaddr *sa, int
 		cn_log(level, "%s %s@%d", what, host, port);
 }
 
+/*
+ * Hosted zones (`zones:`, --zone, `local_data:`, the built-in local zones) into d->zones.
+ * Any error stops start-up with status 2 and "FILE:LINE: reason" on stderr.
+ */
+static int load_zones(daemon_t *d)
+{
+	const cn_config_t *cfg = &d->cfg;
+	char err[512];
+	if (cn_zoneset_new(&d->zones) != 0)
+		return 1;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const cn_zone_cfg_t *z = &cfg->zones[i];
+		cn_zone_prefix_t vis[64];
+		if (z->nvisible > 64) {
+			fprintf(stderr, "%s: zone %s: at most 64 visible_to subnets\n", z->where,
+				z->name);
+			return 2;
+		}
+		for (size_t k = 0; k < z->nvisible; k++) {
+			vis[k].family = z->visible_to[k].family;
+			vis[k].bits = z->visible_to[k].prefix;
+			memcpy(vis[k].addr, z->visible_to[k].addr, 16);
+		}
+		int rc = cn_zoneset_load_file(d->zones, z->name, z->file, vis, z->nvisible, err,
+					      sizeof(err));
+		if (rc == -EEXIST) {
+			fprintf(stderr, "%s: zone %s is listed twice\n", z->where, z->name);
+			return 2;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		}
+		cn_log(CN_LOG_INFO, "zone %s: %s from %s", z->name,
+		       z->nvisible ? "private" : "public", z->file);
+	}
+	for (size_t i = 0; i < cfg->nlocal_data; i++) {
+		const cn_local_data_cfg_t *l = &cfg->local_data[i];
+		if (cn_zoneset_add_local_data(d->zones, l->rr, l->source, l->line, err,
+					      sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		}
+	}
+	if (cfg->local_zones_builtin &&
+	    cn_zoneset_add_builtin(d->zones, (const char *const *)cfg->local_zones_off,
+				   cfg->nlocal_zones_off, err, sizeof(err)) != 0) {
+		fprintf(stderr, "cairn: local_zones_builtin: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
 /* Everything up to a running loop. Returns 0, or an exit status. */
 static int start(daemon_t *d)
 {
@@ -292,7 +356,11 @@ static int start(daemon_t *d)
 			       cfg->cache_dump_file, cn_strerror((int)n));
 	}
 
+	if ((rc = load_zones(d)) != 0)
+		return rc;
+
 	cn_engine_conf_t ec = cfg->engine;
+	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
@@ -418,6 +486,7 @@ static int stop(daemon_t *d)
 			       d->cfg.cache_dump_file, cn_strerror((int)n));
 	}
 	cn_engine_free(d->engine);
+	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);
 	cn_config_deinit(&d->cfg);

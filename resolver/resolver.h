@@ -44,6 +44,7 @@
 #include "resolver/wire.h"
 
 typedef struct cn_cache cn_cache_t;
+typedef struct cn_zoneset cn_zoneset_t;
 typedef struct cn_engine cn_engine_t;
 typedef struct cn_request cn_request_t;
 
@@ -97,6 +98,8 @@ typedef struct cn_engine_conf {
 	unsigned servfail_ttl_max_s;  /* ceiling of its exponential backoff, 300 */
 	const cn_hint_t *hints;       /* root hints; NULL = compiled-in IANA list */
 	size_t nhints;
+	const cn_zoneset_t *zones;    /* hosted zones (resolver/zone.h), answered before the
+					 cache; NULL: none. Borrowed: must outlive the engine */
 	cn_random_fn random;          /* required */
 	cn_log_fn log;                /* may be NULL */
 	int log_level;
@@ -142,6 +145,11 @@ typedef struct cn_question {
 	bool prefetch;                  /* set by cn_engine_query on a hit in the last 10% of
 					   the TTL: net should refresh q in the background if no
 					   resolution for it is in flight */
+	uint16_t hosted_qname_len;      /* != 0: the client asked hosted_qname, a hosted
+					   zone's CNAME chain led to qname, which is what gets
+					   resolved; the reply for qname must go through
+					   cn_engine_hosted_finish() */
+	uint8_t hosted_qname[CN_DNAME_MAX];
 } cn_question_t;
 
 /** Outcome of one client query, for the stats (each query counts in exactly one). */
@@ -188,6 +196,18 @@ cn_state_t cn_engine_query(cn_engine_t *engine, const uint8_t *pkt, size_t len,
  */
 size_t cn_engine_late_answer(cn_engine_t *engine, const cn_question_t *q, cn_time_t now,
 			     uint8_t *out, size_t cap, cn_outcome_t *outcome);
+
+/**
+ * The reply for a client whose question went through a hosted zone's CNAME chain
+ * (q->hosted_qname_len != 0): buf holds len bytes of the reply written for q (its qname is
+ * the chain's target: from cn_resolve_answer or cn_engine_late_answer); it is replaced by
+ * the client's answer (its own qname, the hosted chain, then the resolved records).
+ * client: the client's address (private zones). Returns the new length (<= cap); any other
+ * question is returned unchanged (len). *outcome becomes SERVFAIL when the answer is.
+ */
+size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
+			       const struct sockaddr *client, uint8_t *buf, size_t len,
+			       size_t cap, cn_time_t now, cn_outcome_t *outcome);
 
 /* ---------------------------------------------------------------- resolutions ------- */
 

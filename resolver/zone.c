@@ -729,6 +729,7 @@ cn_zone_kind_t cn_zone_lookup(const cn_zoneset_t *zs, const struct sockaddr *add
 		}
 		const uint8_t *next = NULL, *cut = NULL;
 		step_t st = zone_step(z, name, qtype, res, scratch + synth_off, &next, &cut);
+		out->scratch_used = synth_off + CN_DNAME_MAX; /* wildcard lookups used it too */
 		if (st == STEP_DONE)
 			return out->kind = CN_ZONE_ANSWER;
 		if (st == STEP_DELEGATION) {

@@ -108,6 +108,7 @@ typedef struct cn_zone_answer {
 	const uint8_t *target;      /* CHAIN_OUT / DELEGATION: the name still to resolve */
 	const cn_zone_t *zone;      /* DELEGATION: the zone holding it */
 	const uint8_t *cut;         /* DELEGATION: the delegated name (owner of the NS set) */
+	size_t scratch_used;        /* bytes of scratch the records point into */
 } cn_zone_answer_t;
 
 /** Room a lookup needs in its scratch buffer for cname_limit hops. */

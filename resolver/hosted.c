@@ -1,0 +1,377 @@
+/*
+ * The engine's side of hosted zones (zone.c): answering a client from them before the
+ * cache, and finishing what a hosted answer leaves open.
+ *
+ * A client's answer is built as a chain of segments, each from a hosted zone the client
+ * sees or from the cache, alternating as CNAMEs lead in and out of hosted zones:
+ *
+ *   hosted lookup  -- CNAME leaves every visible zone --> cache (shared, public data only)
+ *        ^                                                  |
+ *        +------ a cached CNAME leads into a visible zone --+
+ *
+ * When the cache cannot finish a chain, the question becomes the name still to resolve
+ * (q->qname), and the client's own qname is kept in q->hosted_qname; when that resolution
+ * ends, net hands its reply to cn_engine_hosted_finish(), which rebuilds the whole answer
+ * (or appends the resolved records to the hosted part when they could not be cached).
+ *
+ * Split horizon: hosted data is never written to the cache, so a private zone's records
+ * reach only the clients in its visible_to; and because the hosted lookup comes first and
+ * every cached CNAME target is checked against the zones the client sees, a public answer
+ * cached for someone else is never served for a name a client's private zone covers.
+ *
+ * A delegation below a public zone's apex is followed like a referral: its NS set and glue
+ * are put in the cache (NS at rank LOCAL, so a child's own NS set cannot replace it; glue
+ * at rank ADDITIONAL, so the child's authoritative addresses do), and the name is resolved
+ * from there. A delegation inside a private zone is not followed yet (SERVFAIL, EDE 21):
+ * its answers would land in the shared cache.
+ */
+#include <string.h>
+
+#include "resolver/errors.h"
+#include "resolver/internal.h"
+#include "resolver/zone.h"
+
+#define SEGMENTS 3   /* cache segments one answer may hold (each needs its own scratch) */
+#define SEED_MAX 16  /* NS records, and addresses per NS name, put in the cache for a delegation */
+
+static _Thread_local uint8_t seg_scratch[SEGMENTS][2 * CN_VALUE_MAX];
+static _Thread_local uint8_t zone_scratch[CN_ZONE_SCRATCH(100) * 2];
+static _Thread_local cn_rr_t chain_rrs[CN_ANSWER_MAX_RRS];
+static _Thread_local cn_result_t chain_res;
+static _Thread_local uint8_t reply_copy[65535];
+
+typedef struct chain {
+	cn_engine_t *e;
+	const struct sockaddr *addr;
+	uint16_t qtype;
+	uint64_t now_s;
+	cn_result_t *res;
+	size_t zone_used;
+	unsigned seg;
+	bool upstream;       /* a segment came from the cache (not all hosted) */
+	const uint8_t *pending;
+} chain_t;
+
+/* Append sub's records and its outcome to res. */
+static void merge(cn_result_t *res, const cn_result_t *sub)
+{
+	res->nan += sub->nan;
+	res->rcode = sub->rcode;
+	res->has_soa = sub->has_soa;
+	res->soa = sub->soa;
+}
+
+/* A sub-result writing into res's free record slots. */
+static void sub_init(cn_result_t *sub, cn_result_t *res)
+{
+	memset(sub, 0, sizeof(*sub));
+	sub->an = res->an + res->nan;
+	sub->an_cap = res->an_cap - res->nan;
+}
+
+/* Put the NS set of a public delegation and its glue into the cache. */
+static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *cut,
+			    uint64_t now_s)
+{
+	size_t first, n = cn_zone_rrset(z, cut, CN_TYPE_NS, &first);
+	const cn_rr_t *ptrs[SEED_MAX];
+	cn_rr_t ns[SEED_MAX];
+	uint8_t val[4096];
+	size_t k;
+	uint32_t ttl = 0;
+	for (k = 0; k < n && k < SEED_MAX; k++) {
+		const uint8_t *owner, *rdata;
+		uint16_t rdlen;
+		cn_zone_record(z, first + k, &owner, &rdata, &rdlen, &ttl);
+		ns[k] = (cn_rr_t){ .owner = owner, .rdata = rdata, .rdlen = rdlen, .ttl = ttl,
+				   .type = CN_TYPE_NS, .rclass = CN_CLASS_IN };
+		ptrs[k] = &ns[k];
+	}
+	int len = cn__value_encode_rrset(ptrs, k, val, sizeof(val));
+	if (len > 0)
+		cn_cache_insert(e->cache, cut, cn_dname_len(cut), CN_TYPE_NS, CN_CLASS_IN,
+				CN_CACHE_RRSET, CN_RANK_LOCAL, ttl, now_s, val, (size_t)len);
+	/* glue: addresses of NS names at or below the cut, as the zone holds them */
+	for (size_t i = 0; i < k; i++) {
+		const uint8_t *target = ns[i].rdata;
+		if (!cn_dname_is_sub(target, cut))
+			continue;
+		static const uint16_t types[] = { CN_TYPE_A, CN_TYPE_AAAA };
+		for (int t = 0; t < 2; t++) {
+			size_t gf, gn = cn_zone_rrset(z, target, types[t], &gf);
+			cn_rr_t g[SEED_MAX];
+			const cn_rr_t *gp[SEED_MAX];
+			size_t m;
+			uint32_t gttl = 0;
+			for (m = 0; m < gn && m < SEED_MAX; m++) {
+				const uint8_t *owner, *rdata;
+				uint16_t rdlen;
+				cn_zone_record(z, gf + m, &owner, &rdata, &rdlen, &gttl);
+				g[m] = (cn_rr_t){ .owner = owner, .rdata = rdata, .rdlen = rdlen,
+						  .ttl = gttl, .type = types[t],
+						  .rclass = CN_CLASS_IN };
+				gp[m] = &g[m];
+			}
+			if (!m)
+				continue;
+			len = cn__value_encode_rrset(gp, m, val, sizeof(val));
+			if (len > 0)
+				cn_cache_insert(e->cache, target, cn_dname_len(target), types[t],
+						CN_CLASS_IN, CN_CACHE_RRSET, CN_RANK_ADDITIONAL,
+						gttl, now_s, val, (size_t)len);
+		}
+	}
+}
+
+/* The first CNAME in res->an[from..] whose target lies in a hosted zone the client sees
+ * (a cached chain entering it): its index, or -1. */
+static long chain_enters_zone(const chain_t *c, size_t from)
+{
+	const cn_zoneset_t *zs = c->e->conf.zones;
+	for (size_t i = from; i < c->res->nan; i++) {
+		const cn_rr_t *rr = &c->res->an[i];
+		if (rr->type == CN_TYPE_CNAME && cn_zone_find(zs, c->addr, rr->rdata))
+			return (long)i;
+	}
+	return -1;
+}
+
+typedef enum chain_end {
+	CHAIN_DONE,      /* res is the whole answer */
+	CHAIN_RESOLVE,   /* c->pending must be resolved first (res: the chain up to it) */
+	CHAIN_NOT_OURS,  /* no hosted zone took part: the ordinary path answers */
+} chain_end_t;
+
+/* One cache segment for name: CHAIN_DONE (maybe back into a hosted zone: *next), or
+ * CHAIN_RESOLVE. */
+static chain_end_t cache_segment(chain_t *c, const uint8_t *name, const uint8_t **next)
+{
+	*next = NULL;
+	if (c->seg >= SEGMENTS) {
+		c->res->rcode = CN_RCODE_SERVFAIL;
+		return CHAIN_DONE;
+	}
+	cn_result_t sub;
+	sub_init(&sub, c->res);
+	bool stale;
+	uint32_t left, orig;
+	cn_cache_miss_t miss;
+	int ret = cn__answer_from_cache(c->e->cache, name, c->qtype, c->now_s, 0,
+					c->e->conf.limits.cname_chain, seg_scratch[c->seg],
+					sizeof(seg_scratch[0]), &sub, &stale, &left, &orig, &miss);
+	c->seg++;
+	c->upstream = true;
+	if (ret != 0) {
+		c->pending = name;
+		return CHAIN_RESOLVE;
+	}
+	size_t from = c->res->nan;
+	merge(c->res, &sub);
+	long k = chain_enters_zone(c, from);
+	if (k >= 0) {
+		c->res->nan = (size_t)k + 1;
+		c->res->rcode = CN_RCODE_NOERROR;
+		c->res->has_soa = false;
+		*next = c->res->an[k].rdata;
+	}
+	return CHAIN_DONE;
+}
+
+/* Build the answer for name from hosted zones and the cache, alternating. */
+static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
+{
+	cn_engine_t *e = c->e;
+	for (unsigned hop = 0; hop <= e->conf.limits.cname_chain + 1; hop++) {
+		cn_result_t sub;
+		sub_init(&sub, c->res);
+		cn_zone_answer_t za;
+		const uint8_t *next = NULL;
+		if (!(hop == 0 && !first_hosted)) {
+			size_t room = sizeof(zone_scratch) - c->zone_used;
+			cn_zone_kind_t kind = cn_zone_lookup(e->conf.zones, c->addr, name, c->qtype,
+							     e->conf.limits.cname_chain, &sub,
+							     zone_scratch + c->zone_used, room,
+							     &za);
+			c->zone_used += za.scratch_used;
+			if (kind == CN_ZONE_NONE && hop == 0)
+				return CHAIN_NOT_OURS;
+			if (kind != CN_ZONE_NONE) {
+				merge(c->res, &sub);
+				c->res->aa |= hop == 0;
+			}
+			if (kind == CN_ZONE_ANSWER)
+				return CHAIN_DONE;
+			if (kind == CN_ZONE_DELEGATION) {
+				if (cn_zone_is_private(za.zone)) {
+					c->res->nan = 0;
+					c->res->rcode = CN_RCODE_SERVFAIL;
+					c->res->has_soa = false;
+					c->res->has_ede = true;
+					c->res->ede_code = CN_EDE_NOT_SUPPORTED;
+					snprintf(c->res->ede_text, sizeof(c->res->ede_text),
+						 "delegation inside a private zone is not followed");
+					return CHAIN_DONE;
+				}
+				seed_delegation(e, za.zone, za.cut, c->now_s);
+			}
+			if (kind != CN_ZONE_NONE)
+				name = za.target;
+		}
+		if (cache_segment(c, name, &next) == CHAIN_RESOLVE)
+			return CHAIN_RESOLVE;
+		if (!next)
+			return CHAIN_DONE;
+		name = next;
+	}
+	c->res->nan = 0;
+	c->res->rcode = CN_RCODE_SERVFAIL;
+	c->res->has_soa = false;
+	return CHAIN_DONE;
+}
+
+static cn_result_t *chain_result(void)
+{
+	cn_result_t *res = &chain_res;
+	memset(res, 0, sizeof(*res));
+	res->an = chain_rrs;
+	res->an_cap = CN_ANSWER_MAX_RRS;
+	return res;
+}
+
+bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+		      cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
+		      cn_outcome_t *outcome, cn_state_t *state)
+{
+	const struct sockaddr *addr = client ? client->addr : NULL;
+	if (!cn_zone_find(e->conf.zones, addr, q->qname))
+		return false;
+	chain_t c = { .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+		      .res = chain_result() };
+	chain_end_t end = chain_run(&c, q->qname, true);
+	if (end == CHAIN_NOT_OURS)
+		return false;
+	if (end == CHAIN_RESOLVE && !(q->flags & CN_FLAG_RD) && !c.res->nan)
+		return false; /* RD=0 below a delegation: the cache alone answers, as usual */
+	if (end == CHAIN_DONE) {
+		*out_len = cn__answer_write(q, c.res, e->conf.edns_udp_size, out, cap);
+		*outcome = c.res->rcode == CN_RCODE_SERVFAIL ? CN_OUT_SERVFAIL : CN_OUT_LOCAL;
+		*state = CN_DONE;
+		return true;
+	}
+	if (!(q->flags & CN_FLAG_RD) && c.res->nan) {
+		/* RD=0: the hosted part is the answer; nothing is resolved for it */
+		*out_len = cn__answer_write(q, c.res, e->conf.edns_udp_size, out, cap);
+		*outcome = CN_OUT_LOCAL;
+		*state = CN_DONE;
+		return true;
+	}
+	/* resolve the rest: the question becomes the pending name */
+	size_t plen = cn_dname_len(c.pending);
+	uint8_t pending[CN_DNAME_MAX];
+	memcpy(pending, c.pending, plen);
+	if (c.res->nan || !cn_dname_eq(pending, q->qname)) {
+		memcpy(q->hosted_qname, q->qname, q->qname_len);
+		q->hosted_qname_len = (uint16_t)q->qname_len;
+	}
+	memcpy(q->qname, pending, plen);
+	q->qname_len = plen;
+	q->miss = CN_MISS_FIRST;
+	*state = CN_MISS;
+	return true;
+}
+
+bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+			     const cn_result_t *hit, cn_time_t now, uint8_t *out, size_t cap,
+			     size_t *out_len, cn_outcome_t *outcome, cn_state_t *state)
+{
+	const struct sockaddr *addr = client ? client->addr : NULL;
+	size_t k = 0;
+	while (k < hit->nan && !(hit->an[k].type == CN_TYPE_CNAME &&
+				 cn_zone_find(e->conf.zones, addr, hit->an[k].rdata)))
+		k++;
+	if (k == hit->nan)
+		return false; /* the common case: no CNAME into a zone this client sees */
+	cn_result_t *res = chain_result();
+	chain_t c = { .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s, .res = res };
+	/* the hit's records point into the engine's hit scratch, which stays put */
+	memcpy(res->an, hit->an, (k + 1) * sizeof(cn_rr_t));
+	res->nan = k + 1;
+	chain_end_t end = chain_run(&c, res->an[k].rdata, true);
+	if (end == CHAIN_RESOLVE) {
+		/* cannot happen for a chain that just entered a visible zone unless it left
+		 * again; resolve that part like any other */
+		uint8_t pending[CN_DNAME_MAX];
+		size_t plen = cn_dname_len(c.pending);
+		memcpy(pending, c.pending, plen);
+		memcpy(q->hosted_qname, q->qname, q->qname_len);
+		q->hosted_qname_len = (uint16_t)q->qname_len;
+		memcpy(q->qname, pending, plen);
+		q->qname_len = plen;
+		q->miss = CN_MISS_FIRST;
+		*state = CN_MISS;
+		return true;
+	}
+	res->aa = false; /* the client's name is not hosted */
+	*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+	*outcome = res->rcode == CN_RCODE_SERVFAIL ? CN_OUT_SERVFAIL : CN_OUT_LOCAL;
+	*state = CN_DONE;
+	return true;
+}
+
+/* Append the answer records, RCODE and SOA of a reply (for the pending name) to res. */
+static int append_reply(cn_result_t *res, const uint8_t *reply, size_t len, cn_arena_t *arena)
+{
+	cn_msg_t m;
+	if (cn_msg_parse(reply, len, arena, &m) != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < m.an && res->nan < res->an_cap; i++)
+		res->an[res->nan++] = m.rrs[i];
+	res->rcode = m.rcode;
+	res->has_soa = false;
+	for (size_t i = m.an; i < m.an + m.ns; i++)
+		if (m.rrs[i].type == CN_TYPE_SOA) {
+			res->soa = m.rrs[i];
+			res->has_soa = true;
+			break;
+		}
+	return 0;
+}
+
+size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
+			       const struct sockaddr *client, uint8_t *buf, size_t len,
+			       size_t cap, cn_time_t now, cn_outcome_t *outcome)
+{
+	if (!q->hosted_qname_len || !e->conf.zones || len < CN_HEADER_LEN || len > cap)
+		return len;
+	cn_question_t orig = *q;
+	memcpy(orig.qname, q->hosted_qname, q->hosted_qname_len);
+	orig.qname_len = q->hosted_qname_len;
+	orig.hosted_qname_len = 0;
+	memcpy(reply_copy, buf, len);
+	bool hosted = cn_zone_find(e->conf.zones, client, orig.qname) != NULL;
+	chain_t c = { .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
+		      .res = chain_result() };
+	chain_end_t end = chain_run(&c, orig.qname, hosted);
+	if (end == CHAIN_NOT_OURS) /* the zones changed under the resolution: as resolved */
+		end = chain_run(&c, orig.qname, false);
+	if (end == CHAIN_RESOLVE) {
+		/* not cacheable (TTL 0, SERVFAIL...): this reply is the rest of the chain, if
+		 * the chain still ends where it did when the resolution began */
+		cn_arena_t arena;
+		cn_arena_init(&arena, 0);
+		if (!cn_dname_eq(c.pending, q->qname) ||
+		    append_reply(c.res, reply_copy, len, &arena) != 0) {
+			c.res->nan = 0;
+			c.res->rcode = CN_RCODE_SERVFAIL;
+			c.res->has_soa = false;
+		}
+		c.res->aa = hosted;
+		size_t n = cn__answer_write(&orig, c.res, e->conf.edns_udp_size, buf, cap);
+		cn_arena_deinit(&arena);
+		return n;
+	}
+	c.res->aa = hosted;
+	if (c.res->rcode == CN_RCODE_SERVFAIL)
+		*outcome = CN_OUT_SERVFAIL;
+	return cn__answer_write(&orig, c.res, e->conf.edns_udp_size, buf, cap);
+}
