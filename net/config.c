@@ -778,12 +778,19 @@ static int set_lz_builtin(ctx_t *c, const yaml_node_t *v)
 				    "true/false");
 		if (b)
 			continue;
-		char *name = strdup(scalar(kn));
-		if (!name || append((void **)&c->cfg->local_zones_off, &c->cfg->nlocal_zones_off,
-				    sizeof(name), &name)) {
-			free(name);
+		if (cn_config_add_local_zone_off(c->cfg, scalar(kn)))
 			return fail(c, kn, "out of memory");
-		}
+	}
+	return 0;
+}
+
+int cn_config_add_local_zone_off(cn_config_t *cfg, const char *name)
+{
+	char *copy = strdup(name);
+	if (!copy || append((void **)&cfg->local_zones_off, &cfg->nlocal_zones_off, sizeof(copy),
+			    &copy)) {
+		free(copy);
+		return -ENOMEM;
 	}
 	return 0;
 }

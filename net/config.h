@@ -112,6 +112,8 @@ int cn_config_add_allow(cn_config_t *cfg, const char *s);
 /** Add a hosted zone from "NAME=FILE" (--zone; FILE relative to the working directory).
  *  Returns 0, -EINVAL or -ENOMEM. */
 int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg);
+/** Switch one built-in local zone off (--no-local-zone NAME). 0 or -ENOMEM. */
+int cn_config_add_local_zone_off(cn_config_t *cfg, const char *name);
 
 /** Drop every listen address (a -l flag replaces the file's list). */
 void cn_config_clear_listen(cn_config_t *cfg);

@@ -43,6 +43,7 @@ enum {
 	OPT_CONTROL,
 	OPT_WORKERS,
 	OPT_ZONE,
+	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -57,6 +58,7 @@ static const struct option long_opts[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "no-local-zone", required_argument, NULL, OPT_NO_LOCAL_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -79,6 +81,8 @@ static void usage(FILE *f)
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
 		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
+		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
+		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -158,6 +162,10 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 		}
 		case OPT_ALLOW_LOOPBACK:
 			cfg->engine.allow_loopback_upstream = true;
+			break;
+		case OPT_NO_LOCAL_ZONE:
+			if (cn_config_add_local_zone_off(cfg, optarg) != 0)
+				return 2;
 			break;
 		case OPT_ZONE:
 			if (cn_config_add_zone_arg(cfg, optarg) != 0) {
