@@ -337,12 +337,43 @@ static int append_reply(cn_result_t *res, const uint8_t *reply, size_t len, cn_a
 	return 0;
 }
 
+/* A resolved reply whose CNAME chain enters a hosted zone the client sees (the
+ * resolution followed the public tree there): true. */
+static bool reply_enters_zone(cn_engine_t *e, const struct sockaddr *client,
+			      const uint8_t *buf, size_t len)
+{
+	if ((buf[6] << 8 | buf[7]) < 2)
+		return false; /* a chain needs a CNAME and something after it */
+	cn_arena_t arena;
+	cn_arena_init(&arena, 0);
+	cn_msg_t m;
+	bool enters = false;
+	if (cn_msg_parse(buf, len, &arena, &m) == 0)
+		for (size_t i = 0; i < m.an && !enters; i++)
+			enters = m.rrs[i].type == CN_TYPE_CNAME &&
+				 cn_zone_find(e->conf.zones, client, m.rrs[i].rdata);
+	cn_arena_deinit(&arena);
+	return enters;
+}
+
 size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,
 			       size_t cap, cn_time_t now, cn_outcome_t *outcome)
 {
-	if (!q->hosted_qname_len || !e->conf.zones || len < CN_HEADER_LEN || len > cap)
+	if (!e->conf.zones || len < CN_HEADER_LEN || len > cap)
 		return len;
+	if (!q->hosted_qname_len) {
+		if (!reply_enters_zone(e, client, buf, len))
+			return len;
+		/* rebuild from the cache the resolution filled, cut where the chain enters */
+		chain_t c = { .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
+			      .res = chain_result() };
+		if (chain_run(&c, q->qname, false) != CHAIN_DONE)
+			return len; /* not cacheable: nothing better to offer than the reply */
+		if (c.res->rcode == CN_RCODE_SERVFAIL)
+			*outcome = CN_OUT_SERVFAIL;
+		return cn__answer_write(q, c.res, e->conf.edns_udp_size, buf, cap);
+	}
 	cn_question_t orig = *q;
 	memcpy(orig.qname, q->hosted_qname, q->hosted_qname_len);
 	orig.qname_len = q->hosted_qname_len;

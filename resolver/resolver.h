@@ -198,12 +198,15 @@ size_t cn_engine_late_answer(cn_engine_t *engine, const cn_question_t *q, cn_tim
 			     uint8_t *out, size_t cap, cn_outcome_t *outcome);
 
 /**
- * The reply for a client whose question went through a hosted zone's CNAME chain
- * (q->hosted_qname_len != 0): buf holds len bytes of the reply written for q (its qname is
- * the chain's target: from cn_resolve_answer or cn_engine_late_answer); it is replaced by
- * the client's answer (its own qname, the hosted chain, then the resolved records).
- * client: the client's address (private zones). Returns the new length (<= cap); any other
- * question is returned unchanged (len). *outcome becomes SERVFAIL when the answer is.
+ * Hosted zones' last word on a reply to a resolved question (net calls it for every
+ * reply from cn_resolve_answer or cn_engine_late_answer; buf holds its len bytes):
+ * - a question that went through a hosted zone's CNAME chain (q->hosted_qname_len != 0,
+ *   q->qname the chain's target): the reply becomes the client's answer (its own qname,
+ *   the hosted chain, then the resolved records);
+ * - a resolved CNAME chain that enters a hosted zone this client sees (a private zone's
+ *   public twin): the chain is cut there and finished from the zone.
+ * client: the client's address. Returns the new length (<= cap), or len unchanged (no
+ * zones, nothing to do). *outcome becomes SERVFAIL when the answer is.
  */
 size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,

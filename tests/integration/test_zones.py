@@ -98,6 +98,11 @@ def test_public_cache_never_serves_private_name(tb, cairn):
            "    visible_to: [%s/32]\n" % INSIDE)
     cp = start(cairn, tb, config=cfg)
     s = tb.names["cname_cross"]
+    # cold, from inside: the resolution follows the public tree; the answer is cut where
+    # the chain enters the private zone
+    r = q_from(cp, s["qname"], "A", INSIDE)
+    assert a_of(r) == ["10.7.7.7"], (r.to_text(), logctx(cp))
+    assert rdata_texts(r.answer, "CNAME") == ["www.example.net."], r.to_text()
     for i in range(5):
         r = q_from(cp, s["qname"], "A", OUTSIDE)
         assert a_of(r) == s["answer"], (i, r.to_text(), logctx(cp))
