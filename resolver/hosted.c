@@ -52,6 +52,11 @@ typedef struct chain {
 	const uint8_t *pending;
 } chain_t;
 
+const cn_zoneset_t *cn_engine_zones(const cn_engine_t *e)
+{
+	return e ? e->conf.zones : NULL;
+}
+
 /* Append sub's records and its outcome to res. */
 static void merge(cn_result_t *res, const cn_result_t *sub)
 {

@@ -212,6 +212,9 @@ size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,
 			       size_t cap, cn_time_t now, cn_outcome_t *outcome);
 
+/** The hosted zones the engine answers from (conf.zones), or NULL. */
+const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
+
 /* ---------------------------------------------------------------- resolutions ------- */
 
 /** Transport the engine asks for. */

@@ -17,8 +17,8 @@ import dns.rdatatype
 import pytest
 
 from conftest import CAIRN_BIN
-from helpers import (CAIRNCTL_BIN, ask, control_path, ctl_stats, delta, logctx, make_query,
-                     rdata_texts, start, upstream_total)
+from helpers import (CAIRNCTL_BIN, ask, control_path, ctl, ctl_stats, delta, logctx,
+                     make_query, need_cairnctl, rdata_texts, start, upstream_total)
 
 INSIDE, OUTSIDE = "127.0.0.2", "127.0.0.3"
 
@@ -290,3 +290,20 @@ def test_zone_config_errors(tb, cairn):
                             "--root-hints", tb.root_hints],
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 2 and want in r.stderr, (cfg, r.stderr)
+
+
+# ------------------------------------------------------------------ cairnctl zones
+def test_cairnctl_zones(tb, cairn):
+    need_cairnctl()
+    path = zone_file(cairn.tmpdir, "p.zone", "corp.test.", "www IN A 10.0.0.1\n", serial=77)
+    cfg = ("zones:\n  - name: corp.test.\n    file: p.zone\n"
+           "    visible_to: [10.1.0.0/16, 127.0.0.2]\n"
+           "local_data:\n  - \"printer.lan. 300 IN A 192.168.1.9\"\n")
+    sock = control_path(cairn)
+    start(cairn, tb, config=cfg, control=sock)
+    lines = ctl(sock, "zones").stdout.splitlines()
+    assert lines[0] == ("corp.test. serial 77 records 4 private 10.1.0.0/16,127.0.0.2/32 "
+                        "source %s" % path), lines
+    assert lines[1] == "printer.lan. serial 1 records 1 public source local_data", lines
+    assert "localhost. serial 1 records 6 public source built-in" in lines
+    assert not any(line.startswith("2.0.192.in-addr.arpa.") for line in lines)
