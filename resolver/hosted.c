@@ -202,7 +202,9 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 				return CHAIN_NOT_OURS;
 			if (kind != CN_ZONE_NONE) {
 				merge(c->res, &sub);
-				c->res->aa |= hop == 0;
+				/* AA: the client's own name was answered from a zone (not just
+				 * found below one of its delegations) */
+				c->res->aa |= hop == 0 && (kind != CN_ZONE_DELEGATION || sub.nan);
 			}
 			if (kind == CN_ZONE_ANSWER)
 				return CHAIN_DONE;
