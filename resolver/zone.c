@@ -30,6 +30,7 @@ typedef struct zrec {
 
 struct cn_zone {
 	uint8_t name[CN_DNAME_MAX];
+	size_t name_len;
 	int labels;
 	zrec_t *rec;
 	size_t n, cap;
@@ -107,7 +108,7 @@ int cn__zone_new(const uint8_t *name, const char *source, const cn_zone_prefix_t
 	cn_zone_t *z = calloc(1, sizeof(*z));
 	if (!z)
 		return -ENOMEM;
-	cn_dname_copy(z->name, name);
+	z->name_len = cn_dname_copy(z->name, name);
 	cn_dname_lower(z->name);
 	z->labels = cn_dname_labels(z->name);
 	z->origin = origin;
@@ -541,14 +542,25 @@ const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *add
 {
 	if (!zs || zs->n == 0)
 		return NULL;
-	int labels = cn_dname_labels(qname);
+	/* every query passes here (the built-in zones alone are 36): find the labels once,
+	 * then reject a zone on its label count and length before comparing bytes */
+	uint8_t off[CN_DNAME_MAX / 2 + 1];
+	int labels = 0;
+	size_t pos = 0;
+	while (qname[pos] && labels < (int)sizeof(off)) {
+		off[labels++] = (uint8_t)pos;
+		pos += (size_t)qname[pos] + 1;
+	}
+	size_t len = pos + 1;
 	const cn_zone_t *best = NULL;
 	for (size_t i = 0; i < zs->n; i++) {
 		const cn_zone_t *z = zs->zone[i];
 		if (z->labels > labels || (best && z->labels <= best->labels))
 			continue;
-		if (cn_dname_eq(cn_dname_skip(qname, labels - z->labels), z->name) &&
-		    visible(z, addr))
+		size_t start = z->labels == labels ? 0 : off[labels - z->labels];
+		if (len - start != z->name_len)
+			continue;
+		if (cn_dname_eq(qname + start, z->name) && visible(z, addr))
 			best = z;
 	}
 	return best;
