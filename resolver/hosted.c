@@ -245,6 +245,23 @@ static cn_result_t *chain_result(void)
 	return res;
 }
 
+/* q becomes the question of the resolution of pending; with a chain before it (or a name
+ * other than the client's), the client's name is kept in hosted_qname for the rebuild. */
+static void become_resolution(cn_question_t *q, const uint8_t *pending, bool chain,
+			      cn_state_t *state)
+{
+	uint8_t name[CN_DNAME_MAX];
+	size_t plen = cn_dname_copy(name, pending); /* pending may point into q */
+	if (chain || !cn_dname_eq(name, q->qname)) {
+		memcpy(q->hosted_qname, q->qname, q->qname_len);
+		q->hosted_qname_len = (uint16_t)q->qname_len;
+	}
+	memcpy(q->qname, name, plen);
+	q->qname_len = plen;
+	q->miss = CN_MISS_FIRST;
+	*state = CN_MISS;
+}
+
 bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
 		      cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
 		      cn_outcome_t *outcome, cn_state_t *state)
@@ -273,17 +290,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		return true;
 	}
 	/* resolve the rest: the question becomes the pending name */
-	size_t plen = cn_dname_len(c.pending);
-	uint8_t pending[CN_DNAME_MAX];
-	memcpy(pending, c.pending, plen);
-	if (c.res->nan || !cn_dname_eq(pending, q->qname)) {
-		memcpy(q->hosted_qname, q->qname, q->qname_len);
-		q->hosted_qname_len = (uint16_t)q->qname_len;
-	}
-	memcpy(q->qname, pending, plen);
-	q->qname_len = plen;
-	q->miss = CN_MISS_FIRST;
-	*state = CN_MISS;
+	become_resolution(q, c.pending, c.res->nan > 0, state);
 	return true;
 }
 
@@ -305,17 +312,8 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 	res->nan = k + 1;
 	chain_end_t end = chain_run(&c, res->an[k].rdata, true);
 	if (end == CHAIN_RESOLVE) {
-		/* cannot happen for a chain that just entered a visible zone unless it left
-		 * again; resolve that part like any other */
-		uint8_t pending[CN_DNAME_MAX];
-		size_t plen = cn_dname_len(c.pending);
-		memcpy(pending, c.pending, plen);
-		memcpy(q->hosted_qname, q->qname, q->qname_len);
-		q->hosted_qname_len = (uint16_t)q->qname_len;
-		memcpy(q->qname, pending, plen);
-		q->qname_len = plen;
-		q->miss = CN_MISS_FIRST;
-		*state = CN_MISS;
+		/* the chain entered a visible zone and left it again: resolve that part */
+		become_resolution(q, c.pending, true, state);
 		return true;
 	}
 	res->aa = false; /* the client's name is not hosted */

@@ -443,53 +443,6 @@ int cn_zoneset_info(const cn_zoneset_t *zs, size_t i, cn_zone_info_t *out)
 	return 0;
 }
 
-int cn_zone_prefix_parse(const char *s, cn_zone_prefix_t *out)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	size_t len = strlen(s);
-	if (len == 0 || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, len + 1);
-	char *slash = strchr(buf, '/');
-	long bits = -1;
-	if (slash) {
-		char *end;
-		*slash = 0;
-		if (!slash[1] || slash[1] < '0' || slash[1] > '9')
-			return -EINVAL;
-		bits = strtol(slash + 1, &end, 10);
-		if (*end)
-			return -EINVAL;
-	}
-	cn_zone_prefix_t p = { 0 };
-	if (inet_pton(AF_INET, buf, p.addr) == 1) {
-		p.family = AF_INET;
-		if (bits < 0)
-			bits = 32;
-		if (bits > 32)
-			return -EINVAL;
-	} else if (inet_pton(AF_INET6, buf, p.addr) == 1) {
-		p.family = AF_INET6;
-		if (bits < 0)
-			bits = 128;
-		if (bits > 128)
-			return -EINVAL;
-	} else {
-		return -EINVAL;
-	}
-	p.bits = (unsigned)bits;
-	/* host bits set below the prefix: a typo, as for `allow:` */
-	size_t alen = p.family == AF_INET ? 4 : 16;
-	for (size_t i = 0; i < alen; i++) {
-		unsigned keep = p.bits >= (i + 1) * 8 ? 8 : p.bits > i * 8 ? p.bits - i * 8 : 0;
-		uint8_t mask = keep ? (uint8_t)(0xff << (8 - keep)) : 0;
-		if (p.addr[i] & ~mask)
-			return -EINVAL;
-	}
-	*out = p;
-	return 0;
-}
-
 /* ------------------------------------------------------------------ lookup ----------- */
 
 static bool prefix_match(const cn_zone_prefix_t *p, const struct sockaddr *sa)

@@ -28,7 +28,8 @@ typedef struct cn_zoneset cn_zoneset_t;
 typedef struct cn_zone cn_zone_t;
 typedef struct cn_result cn_result_t;
 
-/** A client prefix of a private zone: family AF_INET/AF_INET6, bits, address bytes. */
+/** A client prefix of a private zone: family AF_INET/AF_INET6, bits, address bytes (host
+ *  bits clear). net parses them (net/acl.c cn_cidr_parse) and hands them over. */
 typedef struct cn_zone_prefix {
 	int family;
 	unsigned bits;
@@ -74,9 +75,6 @@ extern const char *const cn_zone_builtin_names[];
  */
 int cn_zoneset_add_builtin(cn_zoneset_t *zs, const char *const *off, size_t noff, char *err,
 			   size_t errlen);
-
-/** Parse "10.1.0.0/16", "2001:db8::/32" or a bare address. 0 or -EINVAL. */
-int cn_zone_prefix_parse(const char *s, cn_zone_prefix_t *out);
 
 /** Zones in the set, and facts about zone i for the control tool. */
 size_t cn_zoneset_count(const cn_zoneset_t *zs);

@@ -14,6 +14,7 @@
 
 #include "resolver/internal.h"
 #include "resolver/zone.h"
+#include "zone_test.h"
 
 static void fake_random(void *buf, size_t len)
 {
@@ -24,15 +25,6 @@ static cn_cache_t *cache;
 static cn_engine_t *engine;
 static cn_zoneset_t *zs;
 static const cn_time_t now = { .wall_s = 1700000000, .mono_ms = 1000 };
-
-static const uint8_t *N(const char *s)
-{
-	static uint8_t bufs[8][CN_DNAME_MAX];
-	static int next;
-	uint8_t *b = bufs[next++ % 8];
-	ck_assert_int_eq(cn_dname_from_str(s, b, NULL), 0);
-	return b;
-}
 
 static const char corp[] = "$TTL 300\n@ SOA ns h 5 3600 600 86400 60\n@ NS ns\n"
 			   "ns A 10.1.0.1\nwww A 10.1.0.10\nout CNAME www.public.test.\n"
@@ -47,7 +39,7 @@ static void setup(void)
 	ck_assert_int_eq(cn_cache_new(&cc, &cache), 0);
 	char err[256];
 	cn_zone_prefix_t lan;
-	ck_assert_int_eq(cn_zone_prefix_parse("127.0.0.2", &lan), 0);
+	ck_assert_int_eq(prefix("127.0.0.2", &lan), 0);
 	ck_assert_int_eq(cn_zoneset_new(&zs), 0);
 	ck_assert_msg(cn_zoneset_load_text(zs, "corp.example", "corp", corp, &lan, 1, err,
 					   sizeof(err)) == 0, "%s", err);
