@@ -74,57 +74,47 @@ static void sub_init(cn_result_t *sub, cn_result_t *res)
 	sub->an_cap = res->an_cap - res->nan;
 }
 
-/* Put the NS set of a public delegation and its glue into the cache. */
-static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *cut,
-			    uint64_t now_s)
+/* Copy the RRset (owner, type) of zone z into the cache at rank. */
+static void seed_rrset(cn_engine_t *e, const cn_zone_t *z, const uint8_t *owner,
+		       uint16_t type, cn_rank_t rank, uint64_t now_s)
 {
-	size_t first, n = cn_zone_rrset(z, cut, CN_TYPE_NS, &first);
+	size_t first, n = cn_zone_rrset(z, owner, type, &first);
+	cn_rr_t rr[SEED_MAX];
 	const cn_rr_t *ptrs[SEED_MAX];
-	cn_rr_t ns[SEED_MAX];
 	uint8_t val[4096];
 	size_t k;
 	uint32_t ttl = 0;
 	for (k = 0; k < n && k < SEED_MAX; k++) {
-		const uint8_t *owner, *rdata;
+		const uint8_t *o, *rdata;
 		uint16_t rdlen;
-		cn_zone_record(z, first + k, &owner, &rdata, &rdlen, &ttl);
-		ns[k] = (cn_rr_t){ .owner = owner, .rdata = rdata, .rdlen = rdlen, .ttl = ttl,
-				   .type = CN_TYPE_NS, .rclass = CN_CLASS_IN };
-		ptrs[k] = &ns[k];
+		cn_zone_record(z, first + k, &o, &rdata, &rdlen, &ttl);
+		rr[k] = (cn_rr_t){ .owner = o, .rdata = rdata, .rdlen = rdlen, .ttl = ttl,
+				   .type = type, .rclass = CN_CLASS_IN };
+		ptrs[k] = &rr[k];
 	}
-	int len = cn__value_encode_rrset(ptrs, k, val, sizeof(val));
+	int len = k ? cn__value_encode_rrset(ptrs, k, val, sizeof(val)) : -ENOENT;
 	if (len > 0)
-		cn_cache_insert(e->cache, cut, cn_dname_len(cut), CN_TYPE_NS, CN_CLASS_IN,
-				CN_CACHE_RRSET, CN_RANK_LOCAL, ttl, now_s, val, (size_t)len);
-	/* glue: addresses of NS names at or below the cut, as the zone holds them */
-	for (size_t i = 0; i < k; i++) {
-		const uint8_t *target = ns[i].rdata;
+		cn_cache_insert(e->cache, owner, cn_dname_len(owner), type, CN_CLASS_IN,
+				CN_CACHE_RRSET, rank, ttl, now_s, val, (size_t)len);
+}
+
+/* Put the NS set of a public delegation (rank LOCAL: a child's own NS set cannot replace
+ * it) and its glue (rank ADDITIONAL: the child's authoritative addresses do) into the
+ * cache, so the iteration starts at the delegated servers. */
+static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *cut,
+			    uint64_t now_s)
+{
+	seed_rrset(e, z, cut, CN_TYPE_NS, CN_RANK_LOCAL, now_s);
+	size_t first, n = cn_zone_rrset(z, cut, CN_TYPE_NS, &first);
+	for (size_t i = 0; i < n && i < SEED_MAX; i++) {
+		const uint8_t *owner, *target;
+		uint16_t rdlen;
+		uint32_t ttl;
+		cn_zone_record(z, first + i, &owner, &target, &rdlen, &ttl);
 		if (!cn_dname_is_sub(target, cut))
-			continue;
-		static const uint16_t types[] = { CN_TYPE_A, CN_TYPE_AAAA };
-		for (int t = 0; t < 2; t++) {
-			size_t gf, gn = cn_zone_rrset(z, target, types[t], &gf);
-			cn_rr_t g[SEED_MAX];
-			const cn_rr_t *gp[SEED_MAX];
-			size_t m;
-			uint32_t gttl = 0;
-			for (m = 0; m < gn && m < SEED_MAX; m++) {
-				const uint8_t *owner, *rdata;
-				uint16_t rdlen;
-				cn_zone_record(z, gf + m, &owner, &rdata, &rdlen, &gttl);
-				g[m] = (cn_rr_t){ .owner = owner, .rdata = rdata, .rdlen = rdlen,
-						  .ttl = gttl, .type = types[t],
-						  .rclass = CN_CLASS_IN };
-				gp[m] = &g[m];
-			}
-			if (!m)
-				continue;
-			len = cn__value_encode_rrset(gp, m, val, sizeof(val));
-			if (len > 0)
-				cn_cache_insert(e->cache, target, cn_dname_len(target), types[t],
-						CN_CLASS_IN, CN_CACHE_RRSET, CN_RANK_ADDITIONAL,
-						gttl, now_s, val, (size_t)len);
-		}
+			continue; /* glue lives below the cut */
+		seed_rrset(e, z, target, CN_TYPE_A, CN_RANK_ADDITIONAL, now_s);
+		seed_rrset(e, z, target, CN_TYPE_AAAA, CN_RANK_ADDITIONAL, now_s);
 	}
 }
 
