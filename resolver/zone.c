@@ -47,10 +47,47 @@ struct cn_zone {
 	uint8_t local_soa_rdata[64];
 };
 
-struct cn_zoneset {
+/* Zones are found through their last label (the TLD): each query looks only at the zones
+ * of its own TLD's bucket, and at a hosted root zone, if any. */
+#define TLD_BUCKETS 64
+
+typedef struct zlist {
 	cn_zone_t **zone;
 	size_t n, cap;
+} zlist_t;
+
+struct cn_zoneset {
+	zlist_t all;                 /* in the order they were added */
+	zlist_t tld[TLD_BUCKETS];    /* by the hash of the last label */
+	zlist_t root;                /* the zone ".", if hosted */
 };
+
+/* The bucket of a label (length-prefixed), case-insensitive. */
+static unsigned tld_bucket(const uint8_t *label)
+{
+	uint32_t h = 2166136261u;
+	for (unsigned i = 0; i <= label[0]; i++) {
+		uint8_t c = label[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (uint8_t)(c + 32);
+		h = (h ^ c) * 16777619u;
+	}
+	return h % TLD_BUCKETS;
+}
+
+static int zlist_add(zlist_t *l, cn_zone_t *z)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4;
+		cn_zone_t **p = realloc(l->zone, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->zone = p;
+		l->cap = cap;
+	}
+	l->zone[l->n++] = z;
+	return 0;
+}
 
 /* ------------------------------------------------------------------ building --------- */
 
@@ -81,9 +118,12 @@ void cn_zoneset_free(cn_zoneset_t *zs)
 {
 	if (!zs)
 		return;
-	for (size_t i = 0; i < zs->n; i++)
-		cn__zone_free(zs->zone[i]);
-	free(zs->zone);
+	for (size_t i = 0; i < zs->all.n; i++)
+		cn__zone_free(zs->all.zone[i]);
+	free(zs->all.zone);
+	for (size_t i = 0; i < TLD_BUCKETS; i++)
+		free(zs->tld[i].zone);
+	free(zs->root.zone);
 	free(zs);
 }
 
@@ -387,9 +427,9 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 
 static cn_zone_t *set_find_exact(const cn_zoneset_t *zs, const uint8_t *name)
 {
-	for (size_t i = 0; i < zs->n; i++)
-		if (cn_dname_eq(zs->zone[i]->name, name))
-			return zs->zone[i];
+	for (size_t i = 0; i < zs->all.n; i++)
+		if (cn_dname_eq(zs->all.zone[i]->name, name))
+			return zs->all.zone[i];
 	return NULL;
 }
 
@@ -402,15 +442,14 @@ int cn__zoneset_insert(cn_zoneset_t *zs, cn_zone_t *z, char *err, size_t errlen)
 			 name_str(z->name, a, sizeof(a)), old->source);
 		return -EEXIST;
 	}
-	if (zs->n == zs->cap) {
-		size_t cap = zs->cap ? zs->cap * 2 : 8;
-		cn_zone_t **p = realloc(zs->zone, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		zs->zone = p;
-		zs->cap = cap;
+	zlist_t *l = z->labels == 0 ? &zs->root
+				    : &zs->tld[tld_bucket(cn_dname_skip(z->name, z->labels - 1))];
+	if (zlist_add(l, z) != 0)
+		return -ENOMEM;
+	if (zlist_add(&zs->all, z) != 0) {
+		l->n--;
+		return -ENOMEM;
 	}
-	zs->zone[zs->n++] = z;
 	return 0;
 }
 
@@ -428,14 +467,14 @@ cn_zone_t *cn__zoneset_get(cn_zoneset_t *zs, const uint8_t *name)
 
 size_t cn_zoneset_count(const cn_zoneset_t *zs)
 {
-	return zs ? zs->n : 0;
+	return zs ? zs->all.n : 0;
 }
 
 int cn_zoneset_info(const cn_zoneset_t *zs, size_t i, cn_zone_info_t *out)
 {
-	if (!zs || i >= zs->n)
+	if (!zs || i >= zs->all.n)
 		return -ENOENT;
-	const cn_zone_t *z = zs->zone[i];
+	const cn_zone_t *z = zs->all.zone[i];
 	*out = (cn_zone_info_t){ .name = z->name, .serial = z->serial, .records = z->n,
 				 .nvisible = z->nvis, .visible = z->vis,
 				 .builtin = z->origin == CN__ZONE_BUILTIN,
@@ -493,10 +532,10 @@ bool cn_zone_is_private(const cn_zone_t *z)
 const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *addr,
 			      const uint8_t *qname)
 {
-	if (!zs || zs->n == 0)
+	if (!zs || zs->all.n == 0)
 		return NULL;
-	/* every query passes here (the built-in zones alone are 36): find the labels once,
-	 * then reject a zone on its label count and length before comparing bytes */
+	/* every query passes here: find the labels once, look only at the zones of the
+	 * name's TLD, reject a zone on its label count and length before comparing bytes */
 	uint8_t off[CN_DNAME_MAX / 2 + 1];
 	int labels = 0;
 	size_t pos = 0;
@@ -506,16 +545,22 @@ const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *add
 	}
 	size_t len = pos + 1;
 	const cn_zone_t *best = NULL;
-	for (size_t i = 0; i < zs->n; i++) {
-		const cn_zone_t *z = zs->zone[i];
-		if (z->labels > labels || (best && z->labels <= best->labels))
-			continue;
-		size_t start = z->labels == labels ? 0 : off[labels - z->labels];
-		if (len - start != z->name_len)
-			continue;
-		if (cn_dname_eq(qname + start, z->name) && visible(z, addr))
-			best = z;
+	if (labels > 0) {
+		const zlist_t *l = &zs->tld[tld_bucket(qname + off[labels - 1])];
+		for (size_t i = 0; i < l->n; i++) {
+			const cn_zone_t *z = l->zone[i];
+			if (z->labels > labels || (best && z->labels <= best->labels))
+				continue;
+			size_t start = z->labels == labels ? 0 : off[labels - z->labels];
+			if (len - start != z->name_len)
+				continue;
+			if (cn_dname_eq(qname + start, z->name) && visible(z, addr))
+				best = z;
+		}
 	}
+	for (size_t i = 0; !best && i < zs->root.n; i++)
+		if (visible(zs->root.zone[i], addr))
+			best = zs->root.zone[i];
 	return best;
 }
 
@@ -554,28 +599,41 @@ void cn_zone_record(const cn_zone_t *z, size_t i, const uint8_t **owner, const u
 	*ttl = z->rec[i].ttl;
 }
 
-/* The name exists in z: it owns records or is an empty non-terminal. */
-static bool node_exists(const cn_zone_t *z, const uint8_t *name)
+/* One binary search for a node: whether it exists, and [*i, *j) the records it owns
+ * (empty for an empty non-terminal). */
+static bool node_find(const cn_zone_t *z, const uint8_t *name, size_t *i, size_t *j)
 {
-	size_t i = lower_bound(z, name);
-	return i < z->n && cn_dname_is_sub(z->rec[i].owner, name);
+	size_t a = lower_bound(z, name), b = a;
+	while (b < z->n && cn_dname_eq(z->rec[b].owner, name))
+		b++;
+	*i = a;
+	*j = b;
+	return b > a || (a < z->n && cn_dname_is_sub(z->rec[a].owner, name));
 }
 
-/* Append the RRset (owner in z, type) to res, with owner as the records' owner. */
-static bool add_rrset(cn_result_t *res, const cn_zone_t *z, const uint8_t *lookup_owner,
-		      const uint8_t *owner, uint16_t type)
+/* The records of type in the node's [i, j): count, *first. */
+static size_t node_type(const cn_zone_t *z, size_t i, size_t j, uint16_t type, size_t *first)
 {
-	size_t first, n = cn_zone_rrset(z, lookup_owner, type, &first);
-	if (n == 0)
-		return false;
+	while (i < j && z->rec[i].type < type)
+		i++;
+	size_t k = i;
+	while (k < j && z->rec[k].type == type)
+		k++;
+	*first = i;
+	return k - i;
+}
+
+/* Append n records from first to res, with owner as their owner. */
+static void add_records(cn_result_t *res, const cn_zone_t *z, size_t first, size_t n,
+			const uint8_t *owner)
+{
 	for (size_t k = 0; k < n && res->nan < res->an_cap; k++) {
 		const zrec_t *r = &z->rec[first + k];
 		res->an[res->nan++] = (cn_rr_t){ .owner = owner, .rdata = r->rdata, .ttl = r->ttl,
-						 .type = type, .rclass = CN_CLASS_IN,
+						 .type = r->type, .rclass = CN_CLASS_IN,
 						 .rdlen = r->rdlen,
 						 .section = CN_SECTION_ANSWER };
 	}
-	return true;
 }
 
 /* NXDOMAIN / NODATA: the apex SOA in AUTHORITY, TTL min(SOA TTL, MINIMUM) (RFC 2308 3). */
@@ -605,19 +663,25 @@ static step_t zone_step(const cn_zone_t *z, const uint8_t *name, uint16_t qtype,
 {
 	int nl = cn_dname_labels(name);
 	const uint8_t *encloser = z->name; /* closest encloser so far */
+	size_t gi = 0, gj = 0, first, n;   /* the records of the node at hand */
+	bool exact = nl == z->labels;
+	if (exact)
+		node_find(z, name, &gi, &gj);
 	/* Walk down from the label below the apex to the name itself. */
 	for (int skip = nl - z->labels - 1; skip >= 0; skip--) {
 		const uint8_t *anc = cn_dname_skip(name, skip);
-		size_t first;
-		if (cn_zone_rrset(z, anc, CN_TYPE_NS, &first) &&
-		    !(skip == 0 && qtype == CN_TYPE_DS)) {
+		if (!node_find(z, anc, &gi, &gj))
+			break; /* nothing below a name that does not exist */
+		encloser = anc;
+		exact = skip == 0;
+		if (node_type(z, gi, gj, CN_TYPE_NS, &first) && !(exact && qtype == CN_TYPE_DS)) {
 			*cut = z->rec[first].owner;
 			return STEP_DELEGATION;
 		}
-		if (skip > 0 && cn_zone_rrset(z, anc, CN_TYPE_DNAME, &first)) {
+		if (!exact && node_type(z, gi, gj, CN_TYPE_DNAME, &first)) {
 			/* RFC 6672 2.2: the DNAME, then a CNAME to name with anc replaced */
 			const zrec_t *d = &z->rec[first];
-			add_rrset(res, z, anc, d->owner, CN_TYPE_DNAME);
+			add_records(res, z, first, 1, d->owner);
 			size_t plen = (size_t)(anc - name), tlen = cn_dname_len(d->rdata);
 			if (plen + tlen > CN_DNAME_MAX) {
 				res->rcode = CN_RCODE_YXDOMAIN;
@@ -634,34 +698,28 @@ static step_t zone_step(const cn_zone_t *z, const uint8_t *name, uint16_t qtype,
 			*next = synth;
 			return STEP_CNAME;
 		}
-		if (node_exists(z, anc))
-			encloser = anc;
-		else
-			break; /* nothing below a name that does not exist */
 	}
-	const uint8_t *owner = name, *src = NULL;
-	if (encloser == name || cn_dname_eq(encloser, name)) {
-		src = name;
-	} else {
+	if (!exact) {
 		/* RFC 4592 3.3.1: the source of synthesis is *.<closest encloser> */
 		static const uint8_t star[] = { 1, '*' };
 		size_t el = cn_dname_len(encloser);
-		if (el + 2 <= CN_DNAME_MAX) {
-			memcpy(synth, star, 2);
-			memcpy(synth + 2, encloser, el);
-			if (node_exists(z, synth))
-				src = synth;
+		if (el + 2 > CN_DNAME_MAX) {
+			set_negative(res, z, CN_RCODE_NXDOMAIN);
+			return STEP_DONE;
 		}
-		if (!src) {
+		memcpy(synth, star, 2);
+		memcpy(synth + 2, encloser, el);
+		if (!node_find(z, synth, &gi, &gj)) {
 			set_negative(res, z, CN_RCODE_NXDOMAIN);
 			return STEP_DONE;
 		}
 	}
-	if (add_rrset(res, z, src, owner, qtype))
+	if ((n = node_type(z, gi, gj, qtype, &first))) {
+		add_records(res, z, first, n, name);
 		return STEP_DONE;
-	size_t first;
-	if (qtype != CN_TYPE_CNAME && cn_zone_rrset(z, src, CN_TYPE_CNAME, &first)) {
-		add_rrset(res, z, src, owner, CN_TYPE_CNAME);
+	}
+	if (qtype != CN_TYPE_CNAME && node_type(z, gi, gj, CN_TYPE_CNAME, &first)) {
+		add_records(res, z, first, 1, name);
 		*next = z->rec[first].rdata;
 		return STEP_CNAME;
 	}
