@@ -325,12 +325,16 @@ static int append_reply(cn_result_t *res, const uint8_t *reply, size_t len, cn_a
 	cn_msg_t m;
 	if (cn_msg_parse(reply, len, arena, &m) != 0)
 		return -EINVAL;
+	/* net hands over replies cairn wrote itself; still, keep only what is well-formed */
 	for (size_t i = 0; i < m.an && res->nan < res->an_cap; i++)
-		res->an[res->nan++] = m.rrs[i];
+		if (m.rrs[i].rclass == CN_CLASS_IN &&
+		    cn_rdata_check(m.rrs[i].type, m.rrs[i].rdata, m.rrs[i].rdlen) == 0)
+			res->an[res->nan++] = m.rrs[i];
 	res->rcode = m.rcode;
 	res->has_soa = false;
 	for (size_t i = m.an; i < m.an + m.ns; i++)
-		if (m.rrs[i].type == CN_TYPE_SOA) {
+		if (m.rrs[i].type == CN_TYPE_SOA && m.rrs[i].rclass == CN_CLASS_IN &&
+		    cn_rdata_check(CN_TYPE_SOA, m.rrs[i].rdata, m.rrs[i].rdlen) == 0) {
 			res->soa = m.rrs[i];
 			res->has_soa = true;
 			break;
