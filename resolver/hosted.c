@@ -25,6 +25,8 @@
  * from there. A delegation inside a private zone is not followed yet (SERVFAIL, EDE 21):
  * its answers would land in the shared cache.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "resolver/errors.h"
@@ -34,13 +36,45 @@
 #define SEGMENTS 3   /* cache segments one answer may hold (each needs its own scratch) */
 #define SEED_MAX 16  /* NS records, and addresses per NS name, put in the cache for a delegation */
 
-static _Thread_local uint8_t seg_scratch[SEGMENTS][2 * CN_VALUE_MAX];
-static _Thread_local uint8_t zone_scratch[CN_ZONE_SCRATCH(100) * 2];
-static _Thread_local cn_rr_t chain_rrs[CN_ANSWER_MAX_RRS];
-static _Thread_local cn_result_t chain_res;
-static _Thread_local uint8_t reply_copy[65535];
+/*
+ * Per-thread working memory (about 550 KiB), malloc'ed on a thread's first hosted answer
+ * and freed when the thread ends. Not thread-local arrays: glibc clears a thread's whole
+ * static TLS when it creates the thread, which would make every thread resident in all of
+ * it, hosted zones or not.
+ */
+typedef struct hctx {
+	uint8_t seg_scratch[SEGMENTS][2 * CN_VALUE_MAX];
+	uint8_t zone_scratch[CN_ZONE_SCRATCH(100) * 2];
+	cn_rr_t rrs[CN_ANSWER_MAX_RRS];
+	cn_result_t res;
+	uint8_t reply_copy[65535];
+} hctx_t;
+
+static pthread_key_t hctx_key;
+static pthread_once_t hctx_once = PTHREAD_ONCE_INIT;
+static bool hctx_key_ok;
+
+static void hctx_key_make(void)
+{
+	hctx_key_ok = pthread_key_create(&hctx_key, free) == 0;
+}
+
+/* This thread's working memory, or NULL when out of memory. */
+static hctx_t *hctx_get(void)
+{
+	pthread_once(&hctx_once, hctx_key_make);
+	if (!hctx_key_ok)
+		return NULL;
+	hctx_t *h = pthread_getspecific(hctx_key);
+	if (!h && (h = malloc(sizeof(*h))) && pthread_setspecific(hctx_key, h) != 0) {
+		free(h);
+		h = NULL;
+	}
+	return h;
+}
 
 typedef struct chain {
+	hctx_t *h;
 	cn_engine_t *e;
 	const struct sockaddr *addr;
 	uint16_t qtype;
@@ -151,9 +185,11 @@ static chain_end_t cache_segment(chain_t *c, const uint8_t *name, const uint8_t 
 	bool stale;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
+	uint8_t *scratch = c->h->seg_scratch[c->seg];
 	int ret = cn__answer_from_cache(c->e->cache, name, c->qtype, c->now_s, 0,
-					c->e->conf.limits.cname_chain, seg_scratch[c->seg],
-					sizeof(seg_scratch[0]), &sub, &stale, &left, &orig, &miss);
+					c->e->conf.limits.cname_chain, scratch,
+					sizeof(c->h->seg_scratch[0]), &sub, &stale, &left, &orig,
+					&miss);
 	c->seg++;
 	c->upstream = true;
 	if (ret != 0) {
@@ -182,10 +218,11 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 		cn_zone_answer_t za;
 		const uint8_t *next = NULL;
 		if (!(hop == 0 && !first_hosted)) {
-			size_t room = sizeof(zone_scratch) - c->zone_used;
+			size_t room = sizeof(c->h->zone_scratch) - c->zone_used;
 			cn_zone_kind_t kind = cn_zone_lookup(e->conf.zones, c->addr, name, c->qtype,
 							     e->conf.limits.cname_chain, &sub,
-							     zone_scratch + c->zone_used, room,
+							     c->h->zone_scratch + c->zone_used,
+							     room,
 							     &za);
 			c->zone_used += za.scratch_used;
 			if (kind == CN_ZONE_NONE && hop == 0)
@@ -226,11 +263,11 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 	return CHAIN_DONE;
 }
 
-static cn_result_t *chain_result(void)
+static cn_result_t *chain_result(hctx_t *h)
 {
-	cn_result_t *res = &chain_res; /* field by field: no 200-byte EDE text to clear */
+	cn_result_t *res = &h->res; /* field by field: no 200-byte EDE text to clear */
 	res->rcode = CN_RCODE_NOERROR;
-	res->an = chain_rrs;
+	res->an = h->rrs;
 	res->nan = 0;
 	res->an_cap = CN_ANSWER_MAX_RRS;
 	res->has_soa = false;
@@ -239,6 +276,15 @@ static cn_result_t *chain_result(void)
 	res->ede_code = 0;
 	res->ede_text[0] = 0;
 	return res;
+}
+
+/* Out of memory for the working memory: SERVFAIL for q. */
+static size_t servfail(cn_engine_t *e, const cn_question_t *q, uint8_t *out, size_t cap,
+		       cn_outcome_t *outcome)
+{
+	*outcome = CN_OUT_SERVFAIL;
+	return cn__answer_error(q, CN_RCODE_SERVFAIL, CN_EDE_OTHER, "out of memory",
+				e->conf.edns_udp_size, out, cap);
 }
 
 /* q becomes the question of the resolution of pending; with a chain before it (or a name
@@ -265,8 +311,14 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 	const struct sockaddr *addr = client ? client->addr : NULL;
 	if (!cn_zone_find(e->conf.zones, addr, q->qname))
 		return false; /* the common case, kept cheap: no result to clear */
-	chain_t c = { .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
-		      .res = chain_result() };
+	hctx_t *h = hctx_get();
+	if (!h) {
+		*out_len = servfail(e, q, out, cap, outcome);
+		*state = CN_DONE;
+		return true;
+	}
+	chain_t c = { .h = h, .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, q->qname, true);
 	if (end == CHAIN_NOT_OURS)
 		return false;
@@ -301,8 +353,15 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 		k++;
 	if (k == hit->nan)
 		return false; /* the common case: no CNAME into a zone this client sees */
-	cn_result_t *res = chain_result();
-	chain_t c = { .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s, .res = res };
+	hctx_t *h = hctx_get();
+	if (!h) {
+		*out_len = servfail(e, q, out, cap, outcome);
+		*state = CN_DONE;
+		return true;
+	}
+	cn_result_t *res = chain_result(h);
+	chain_t c = { .h = h, .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+		      .res = res };
 	/* the hit's records point into the engine's hit scratch, which stays put */
 	memcpy(res->an, hit->an, (k + 1) * sizeof(cn_rr_t));
 	res->nan = k + 1;
@@ -367,12 +426,15 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 {
 	if (!e->conf.zones || len < CN_HEADER_LEN || len > cap)
 		return len;
+	hctx_t *h;
 	if (!q->hosted_qname_len) {
 		if (!reply_enters_zone(e, client, buf, len))
 			return len;
+		if (!(h = hctx_get()))
+			return servfail(e, q, buf, cap, outcome);
 		/* rebuild from the cache the resolution filled, cut where the chain enters */
-		chain_t c = { .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
-			      .res = chain_result() };
+		chain_t c = { .h = h, .e = e, .addr = client, .qtype = q->qtype,
+			      .now_s = now.wall_s, .res = chain_result(h) };
 		if (chain_run(&c, q->qname, false) != CHAIN_DONE)
 			return len; /* not cacheable: nothing better to offer than the reply */
 		if (c.res->rcode == CN_RCODE_SERVFAIL)
@@ -383,10 +445,13 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 	memcpy(orig.qname, q->hosted_qname, q->hosted_qname_len);
 	orig.qname_len = q->hosted_qname_len;
 	orig.hosted_qname_len = 0;
+	if (!(h = hctx_get()))
+		return servfail(e, &orig, buf, cap, outcome);
+	uint8_t *reply_copy = h->reply_copy;
 	memcpy(reply_copy, buf, len);
 	bool hosted = cn_zone_find(e->conf.zones, client, orig.qname) != NULL;
-	chain_t c = { .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
-		      .res = chain_result() };
+	chain_t c = { .h = h, .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
+		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, orig.qname, hosted);
 	if (end == CHAIN_NOT_OURS) /* the zones changed under the resolution: as resolved */
 		end = chain_run(&c, orig.qname, false);
