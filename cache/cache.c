@@ -19,6 +19,7 @@
 #define INITIAL_BUCKETS 64 /* per shard; the table doubles as entries come (table_maybe_grow),
 			     so a big budget costs nothing until it is used */
 #define MAX_TABLE_DIVISOR 4              /* a table never takes more than 1/4 of a shard */
+#define SHADOW_TABLE_PERCENT 8 /* a full table's share of entry bytes (the minis have none) */
 
 /* ---- accounting ---- */
 
@@ -79,6 +80,10 @@ static void release(cn__shard_t *sh, cn__entry_t *e, unsigned hist_reason)
 		cn__hist_put(sh, e->hash, hist_reason);
 	sh->used -= e->charge;
 	sh->entries--;
+	if (e->kind == CN_CACHE_FAILURE) {
+		sh->fail_entries--;
+		sh->fail_bytes -= e->charge;
+	}
 	free(e);
 }
 
@@ -194,6 +199,50 @@ static void table_maybe_grow(cn__shard_t *sh, uint64_t now_s)
 
 /* ---- create / free ---- */
 
+const double cn_cache_predict_scale[CN_CACHE_PREDICT_N] = { 0.25, 0.5, 1.0, 2.0, 4.0 };
+
+/**
+ * Create the predictor (shadow.c) and charge it to the shards evenly. Its minis simulate
+ * the bytes entries can use: what the shards leave after their fixed parts, less a full
+ * table's estimate, less the shadow itself. The default rate is the densest whose shadow
+ * fits in 1/32 of the budget; an explicit one that leaves a shard less than half for
+ * entries is refused (-EINVAL).
+ */
+static int shadow_setup(cn_cache_t *cache)
+{
+	unsigned shift = cache->conf.shadow_shift;
+	if (shift == CN_CACHE_SHADOW_OFF)
+		return 0;
+	size_t free_bytes = 0;
+	for (unsigned i = 0; i < cache->nshards; i++)
+		free_bytes += cache->shards[i].budget - cache->shards[i].fixed;
+	free_bytes = free_bytes / 100 * (100 - SHADOW_TABLE_PERCENT);
+	if (shift == 0) {
+		shift = 1;
+		while (shift < CN_CACHE_SHADOW_MAX_SHIFT &&
+		       cn__shadow_plan_bytes(free_bytes, shift) > cache->conf.budget_bytes / 32)
+			shift++;
+	}
+	size_t plan = cn__shadow_plan_bytes(free_bytes, shift);
+	if (plan >= free_bytes)
+		return -EINVAL;
+	int ret = cn__shadow_new(cache, free_bytes - plan, shift, &cache->shadow);
+	if (ret != 0 || !cache->shadow)
+		return ret;
+	size_t charge = cn__shadow_charge(cache->shadow);
+	size_t each = charge / cache->nshards;
+	for (unsigned i = 0; i < cache->nshards; i++) {
+		cn__shard_t *sh = &cache->shards[i];
+		size_t c = each + (i == 0 ? charge % cache->nshards : 0);
+		sh->fixed += c;
+		sh->used += c;
+		if (sh->used >= sh->budget / 2)
+			return -EINVAL;
+		sh->small_target = (sh->budget - sh->fixed) * CN__SMALL_PERCENT / 100;
+	}
+	return 0;
+}
+
 static int conf_resolve(const cn_cache_conf_t *in, cn_cache_conf_t *c, unsigned *bits)
 {
 	*c = *in;
@@ -214,6 +263,8 @@ static int conf_resolve(const cn_cache_conf_t *in, cn_cache_conf_t *c, unsigned 
 		   c->budget_bytes / n < CN__MIN_SHARD_BYTES) {
 		return -EINVAL;
 	}
+	if (c->shadow_shift > CN_CACHE_SHADOW_MAX_SHIFT && c->shadow_shift != CN_CACHE_SHADOW_OFF)
+		return -EINVAL;
 	c->shards = n;
 	*bits = 0;
 	while ((1u << *bits) < n)
@@ -303,9 +354,13 @@ int cn_cache_new(const cn_cache_conf_t *conf, cn_cache_t **out)
 		ret = -EINVAL;
 		goto fail;
 	}
+	ret = shadow_setup(cache);
+	if (ret != 0)
+		goto fail;
 	*out = cache;
 	return 0;
 fail:
+	cn__shadow_free(cache->shadow);
 	while (done-- > 0) {
 		pthread_mutex_destroy(&cache->shards[done].lock);
 		free(cache->shards[done].buckets);
@@ -327,6 +382,7 @@ void cn_cache_free(cn_cache_t *cache)
 		free(sh->buckets);
 		free(sh->hist);
 	}
+	cn__shadow_free(cache->shadow);
 	free(cache->shards);
 	free(cache);
 }
@@ -368,6 +424,7 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 	cn__shard_t *sh = cn__shard_of(cache, hash);
 	bool peek = flags & CN_LOOKUP_PEEK;
 	int ret = -ENOENT;
+	cn__shadow_seen_t seen = { .hit = false };
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&sh->lock);
@@ -395,6 +452,9 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 		if (e->data_len)
 			memcpy(buf, e->bytes + e->name_len, e->data_len);
 		ret = 0;
+		seen.hit = true;
+		seen.charge = e->charge;
+		seen.ttl_orig_s = e->ttl_orig_s;
 		if (!peek) {
 			sh->ops->on_hit(sh, e);
 			if (out->stale)
@@ -407,6 +467,11 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 	}
 	if (!peek)
 		sh->c.lookups++;
+	pthread_mutex_unlock(&sh->lock);
+	/* After the shard lock (no lock order to keep); an unsampled key costs one compare. */
+	if (!peek && cn__shadow_sampled(cache->shadow, hash))
+		cn__shadow_lookup(cache->shadow, hash, now_s, flags, &seen);
+	return ret;
 done:
 	pthread_mutex_unlock(&sh->lock);
 	return ret;
@@ -426,7 +491,8 @@ static uint32_t clamp_ttl(const cn_cache_conf_t *c, cn_cache_kind_t kind, uint32
 
 static bool args_ok(cn_cache_kind_t kind, cn_rank_t rank, uint16_t type)
 {
-	if (kind != CN_CACHE_RRSET && kind != CN_CACHE_NODATA && kind != CN_CACHE_NXDOMAIN)
+	if (kind != CN_CACHE_RRSET && kind != CN_CACHE_NODATA && kind != CN_CACHE_NXDOMAIN &&
+	    kind != CN_CACHE_FAILURE)
 		return false;
 	if (rank < CN_RANK_ADDITIONAL || rank > CN_RANK_LOCAL)
 		return false;
@@ -482,8 +548,12 @@ int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint
 		ret = -ENOMEM;
 		goto done;
 	}
+	/* The allocator may hand out more than estimated. The room made above is not taken
+	 * yet (used does not include est), so the whole real charge must fit, not only the
+	 * difference: make_room(charge - est) let a shard end 16 bytes over its budget on
+	 * glibc, which ASan's exact sizes never showed. */
 	size_t charge = cn__alloc_charge(e);
-	if (charge > est && make_room(sh, charge - est, now_s) != 0) {
+	if (charge > est && make_room(sh, charge, now_s) != 0) {
 		free(e);
 		ret = -ENOMEM;
 		goto done;
@@ -508,7 +578,16 @@ int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint
 	sh->ops->on_insert(sh, e, &hint);
 	sh->used += charge;
 	sh->entries++;
+	if (kind == CN_CACHE_FAILURE) {
+		sh->fail_entries++;
+		sh->fail_bytes += charge;
+	}
 	sh->c.insertions++;
+	pthread_mutex_unlock(&sh->lock);
+	if (cn__shadow_sampled(cache->shadow, hash))
+		cn__shadow_insert(cache->shadow, hash, (uint32_t)charge, ttl_orig_s, expire_s,
+				  now_s);
+	return 0;
 done:
 	pthread_mutex_unlock(&sh->lock);
 	return ret;
@@ -592,6 +671,7 @@ void cn_cache_flush(cn_cache_t *cache)
 		cn__hist_clear(sh);
 		pthread_mutex_unlock(&sh->lock);
 	}
+	cn__shadow_flush(cache->shadow);
 }
 
 size_t cn_cache_walk(cn_cache_t *cache, uint64_t now_s, cn_cache_walk_cb cb, void *ctx)
@@ -629,20 +709,26 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out)
 	for (unsigned s = 0; s < cache->nshards; s++) {
 		cn__shard_t *sh = &cache->shards[s];
 		pthread_mutex_lock(&sh->lock);
-		out->entries += sh->entries;
-		out->bytes_used += sh->used;
-		out->lookups += sh->c.lookups;
-		out->hits += sh->c.hits;
-		out->stale_hits += sh->c.stale_hits;
-		out->miss_first += sh->c.miss_first;
-		out->miss_expired += sh->c.miss_expired;
-		out->miss_evicted += sh->c.miss_evicted;
-		out->insertions += sh->c.insertions;
-		out->replacements += sh->c.replacements;
-		out->rank_refused += sh->c.rank_refused;
-		out->evictions += sh->c.evictions;
-		out->expirations += sh->c.expirations;
-		out->too_big += sh->c.too_big;
+		out->entries += sh->entries - sh->fail_entries;
+		out->bytes_used += sh->used - sh->fail_bytes;
+		out->failure_entries += sh->fail_entries;
+		out->failure_bytes += sh->fail_bytes;
+#define CN_X(field, name) out->field += sh->c.field;
+		CN_CACHE_COUNTERS_MAP(CN_X)
+#undef CN_X
 		pthread_mutex_unlock(&sh->lock);
 	}
+}
+
+void cn_cache_predict(cn_cache_t *cache, cn_cache_predict_t *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!cache || !cache->shadow)
+		return;
+	cn_cache_stats_t st;
+	cn_cache_stats(cache, &st);
+	double real = st.lookups ? (double)(st.hits + st.stale_hits) / (double)st.lookups : 0.0;
+	cn__shadow_predict(cache->shadow, real, out);
 }

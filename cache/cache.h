@@ -29,6 +29,9 @@ typedef enum cn_cache_kind {
 	CN_CACHE_RRSET = 0,
 	CN_CACHE_NODATA = 1,
 	CN_CACHE_NXDOMAIN = 2,
+	CN_CACHE_FAILURE = 3, /* a remembered failure (the resolver's RFC 9520 failure cache):
+				 counted apart from the others (failure_entries/bytes), never
+				 dumped, still inside the byte budget */
 } cn_cache_kind_t;
 
 #define CN_CACHE_TYPE_NXDOMAIN 0 /* the type slot used for NXDOMAIN entries */
@@ -71,7 +74,13 @@ typedef struct cn_cache_conf {
 				     (RFC 8767); 0 = none. Expired entries inside the window
 				     still count against the budget and are evicted first. */
 	uint8_t hash_key[16];     /* secret hash key chosen by the caller at start */
+	uint8_t shadow_shift;     /* hit-rate predictor: sample 2^-shift of the keys (1..16);
+				     0 = default (the densest sample whose shadow fits in 1/32
+				     of the budget), CN_CACHE_SHADOW_OFF = no predictor */
 } cn_cache_conf_t;
+
+#define CN_CACHE_SHADOW_OFF 255
+#define CN_CACHE_SHADOW_MAX_SHIFT 16
 
 /** Returned by cn_cache_load*() for a malformed dump; the same value as CN_EMALF in
  *  resolver/errors.h (cache/ cannot include resolver/). */
@@ -97,16 +106,57 @@ typedef struct cn_cache_entry {
  *  (PEEK lookups and -ENOSPC are not counted); insertions counts every stored entry,
  *  replacements the subset that replaced one; evictions are live entries removed for room,
  *  expirations expired ones removed (when met, or chosen for room). */
+#define CN_CACHE_STATS_MAP(X)                                                           \
+	X(entries, "cache.entries")      /* RRset and negative entries */               \
+	X(bytes_used, "cache.bytes")     /* all but failure entries: keys, values, index */\
+	X(budget_bytes, "cache.budget")  /* >= cache.bytes + cache.failure_bytes */      \
+	X(failure_entries, "cache.failure_entries") /* kind CN_CACHE_FAILURE */          \
+	X(failure_bytes, "cache.failure_bytes")     /* their charge */                   \
+	CN_CACHE_COUNTERS_MAP(X)
+
+/* The per-shard counters (summed by cn_cache_stats). */
+#define CN_CACHE_COUNTERS_MAP(X)                                                        \
+	X(lookups, "cache.lookups")                                                      \
+	X(hits, "cache.hits")                                                            \
+	X(stale_hits, "cache.stale_hits")                                                \
+	X(miss_first, "cache.miss_first")                                                \
+	X(miss_expired, "cache.miss_expired")                                            \
+	X(miss_evicted, "cache.miss_evicted")                                            \
+	X(insertions, "cache.insertions")                                                \
+	X(replacements, "cache.replacements")                                            \
+	X(rank_refused, "cache.rank_refused")                                            \
+	X(evictions, "cache.evictions")                                                  \
+	X(expirations, "cache.expirations")                                              \
+	X(too_big, "cache.too_big") /* refused: one entry would exceed the per-entry cap */
+
+/* The rows are X(field, name): the field here and the name `cairnctl stats` prints. */
 typedef struct cn_cache_stats {
-	uint64_t entries;
-	uint64_t bytes_used;
-	uint64_t budget_bytes;
-	uint64_t lookups, hits, stale_hits;
-	uint64_t miss_first, miss_expired, miss_evicted;
-	uint64_t insertions, replacements, rank_refused;
-	uint64_t evictions, expirations;
-	uint64_t too_big; /* inserts refused because one entry would exceed the per-entry cap */
+#define CN_X(field, name) uint64_t field;
+	CN_CACHE_STATS_MAP(CN_X)
+#undef CN_X
 } cn_cache_stats_t;
+
+/** Sizes the predictor reports, as multiples of the budget: 1/4, 1/2, 1, 2, 4. */
+#define CN_CACHE_PREDICT_N 5
+extern const double cn_cache_predict_scale[CN_CACHE_PREDICT_N];
+
+/**
+ * Predicted cache hit rate, (hits + stale_hits) / lookups, had the budget been scale[i] x
+ * what it is, under the same policy, TTL clamps and key stream (cache/README.md,
+ * "Prediction"). hit_rate[2] is the real cache's own rate. Cumulative since creation or
+ * the last full flush. All zero (sample_shift 0) when the predictor is off.
+ */
+typedef struct cn_cache_predict {
+	unsigned sample_shift;         /* keys sampled: 2^-shift */
+	uint64_t shadow_bytes;         /* its memory, counted inside the budget */
+	uint64_t sampled_lookups;      /* lookups of sampled keys */
+	uint64_t sampled_hits[CN_CACHE_PREDICT_N];   /* the miniature caches' own hits */
+	double sampled_hit_rate[CN_CACHE_PREDICT_N]; /* ... over sampled_lookups */
+	double hit_rate[CN_CACHE_PREDICT_N];         /* predicted */
+} cn_cache_predict_t;
+
+/** Fill *out (zeroed when there is no predictor). */
+void cn_cache_predict(cn_cache_t *cache, cn_cache_predict_t *out);
 
 /** Create a cache. conf is copied. Returns 0 or -EINVAL / -ENOMEM. */
 int cn_cache_new(const cn_cache_conf_t *conf, cn_cache_t **out);
@@ -176,3 +226,14 @@ long cn_cache_load_buf(cn_cache_t *cache, const uint8_t *buf, size_t len, uint64
  * (net's in-flight table) so there is one implementation.
  */
 uint64_t cn_siphash24(const uint8_t key[16], const uint8_t *in, size_t len);
+
+/**
+ * One octet of a DNS name, ASCII-lowercased (RFC 4343 2: names compare case-insensitively
+ * for A-Z only; other octets are kept). The one case-folding rule of cairn: cache keys,
+ * the resolver's name comparisons and net's question matching all use it. Here because
+ * cache/ depends on nothing and the resolver and net depend on cache/.
+ */
+static inline uint8_t cn_ascii_lower(uint8_t c)
+{
+	return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
+}

@@ -66,7 +66,9 @@ static long dump_shard(cn__shard_t *sh, FILE *f, uint64_t now_s)
 	pthread_mutex_lock(&sh->lock);
 	for (size_t i = 0; i <= sh->bucket_mask && n >= 0; i++) {
 		for (cn__entry_t *e = sh->buckets[i]; e; e = e->next) {
-			if (cn__entry_dead(e, now_s, sh->stale_window_s))
+			/* failure entries are minutes-long state of this run, not data */
+			if (cn__entry_dead(e, now_s, sh->stale_window_s) ||
+			    e->kind == CN_CACHE_FAILURE)
 				continue;
 			if (!write_entry(f, e)) {
 				n = -1;

@@ -75,10 +75,9 @@ typedef struct cn__queue {
 } cn__queue_t;
 
 typedef struct cn__counters {
-	uint64_t lookups, hits, stale_hits;
-	uint64_t miss_first, miss_expired, miss_evicted;
-	uint64_t insertions, replacements, rank_refused;
-	uint64_t evictions, expirations, too_big;
+#define CN_X(field, name) uint64_t field;
+	CN_CACHE_COUNTERS_MAP(CN_X) /* cache/cache.h */
+#undef CN_X
 } cn__counters_t;
 
 struct cn__evict_ops;
@@ -101,7 +100,9 @@ typedef struct cn__shard {
 	size_t fixed;       /* shard struct share + table + history (+ cache struct for shard 0) */
 	size_t max_entry;   /* budget / 8 (cache.h: -E2BIG) */
 	size_t small_target;/* S3-FIFO: bytes the small queue may hold before it is evicted */
-	uint64_t entries;
+	uint64_t entries;    /* every entry, failure entries included */
+	uint64_t fail_entries; /* of those, kind CN_CACHE_FAILURE */
+	size_t fail_bytes;     /* their charges (included in used) */
 	/* eviction state */
 	cn__queue_t q[2];   /* S3-FIFO small + main; SIEVE and LRU use q[0] only */
 	cn__entry_t *hand;  /* SIEVE hand */
@@ -114,6 +115,7 @@ struct cn_cache {
 	unsigned nshards;
 	const struct cn__evict_ops *ops;
 	cn__shard_t *shards;
+	struct cn__shadow *shadow; /* hit-rate predictor (shadow.c), NULL when off */
 };
 
 /* key.c */
@@ -161,3 +163,26 @@ void cn__hist_clear(cn__shard_t *sh);
 /* queue helpers (evict.c) */
 void cn__queue_push(cn__queue_t *q, cn__entry_t *e);
 void cn__queue_unlink(cn__queue_t *q, cn__entry_t *e);
+
+/* shadow.c: the hit-rate predictor (miniature simulations on a sampled key stream) */
+typedef struct cn__shadow cn__shadow_t;
+/** What the real cache did with a sampled lookup. */
+typedef struct cn__shadow_seen {
+	bool hit;              /* fresh or stale hit */
+	uint32_t charge;       /* the real entry's charge (on a hit) */
+	uint32_t ttl_orig_s;   /* its TTL as stored (on a hit) */
+} cn__shadow_seen_t;
+/** Upper bound of the bytes a shadow over entry_bytes at rate 2^-shift takes. */
+size_t cn__shadow_plan_bytes(size_t entry_bytes, unsigned shift);
+/** 0 with *out NULL when the sample would be too small to mean anything. */
+int cn__shadow_new(const cn_cache_t *cache, size_t entry_bytes, unsigned shift,
+		   cn__shadow_t **out);
+void cn__shadow_free(cn__shadow_t *s);
+size_t cn__shadow_charge(const cn__shadow_t *s);
+bool cn__shadow_sampled(const cn__shadow_t *s, uint64_t hash);
+void cn__shadow_lookup(cn__shadow_t *s, uint64_t hash, uint64_t now_s, unsigned flags,
+		       const cn__shadow_seen_t *real);
+void cn__shadow_insert(cn__shadow_t *s, uint64_t hash, uint32_t charge, uint32_t ttl_orig_s,
+		       uint64_t expire_s, uint64_t now_s);
+void cn__shadow_flush(cn__shadow_t *s);
+void cn__shadow_predict(cn__shadow_t *s, double real_rate, cn_cache_predict_t *out);

@@ -77,10 +77,8 @@ uint64_t cn_siphash24(const uint8_t key[16], const uint8_t *in, size_t len)
 
 void cn__name_lower(const uint8_t *name, size_t len, uint8_t *out)
 {
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = name[i];
-		out[i] = (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
-	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = cn_ascii_lower(name[i]);
 }
 
 uint64_t cn__key_make(const cn_cache_t *cache, const uint8_t *name, size_t name_len,

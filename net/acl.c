@@ -1,7 +1,6 @@
 /*
- * Access control: subnet parsing and matching, and the REFUSED reply for clients outside
- * the allowed subnets. The reply is built here rather than by the engine because a refused
- * client must cost as little as possible: no engine state, no cache lookup.
+ * Access control: subnet parsing and matching. The REFUSED reply for clients outside the
+ * allowed subnets is the engine's (cn_engine_refuse: DNS bytes belong to resolver/).
  */
 #include "net/acl.h"
 
@@ -10,14 +9,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* RFC 1035 4.1.1 header: ID(2) FLAGS(2) QDCOUNT ANCOUNT NSCOUNT ARCOUNT (2 each). */
-#define HDR_LEN 12
-#define F_QR 0x8000
-#define F_RD 0x0100
-#define F_RA 0x0080
-#define F_CD 0x0010
-#define RCODE_REFUSED 5
 
 int cn_cidr_parse(const char *s, cn_cidr_t *out)
 {
@@ -116,64 +107,4 @@ bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa)
 			return true;
 	}
 	return false;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/*
- * Length of the single question at pkt[HDR_LEN], or 0 when it does not parse. A query's
- * question has nothing earlier to point to, so a compression pointer there is treated as
- * unparseable (RFC 1035 4.1.4 pointers refer to a prior occurrence).
- */
-static size_t question_len(const uint8_t *pkt, size_t len)
-{
-	size_t pos = HDR_LEN, name = 0;
-	for (;;) {
-		if (pos >= len)
-			return 0;
-		uint8_t l = pkt[pos];
-		if (l & 0xC0)
-			return 0;
-		pos += 1u + l;
-		name += 1u + l;
-		if (name > 255)
-			return 0;
-		if (l == 0)
-			break;
-	}
-	if (pos + 4 > len)
-		return 0;
-	return pos + 4 - HDR_LEN;
-}
-
-size_t cn_acl_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap)
-{
-	if (len < HDR_LEN || cap < HDR_LEN)
-		return 0;
-	uint16_t flags = get16(pkt + 2);
-	if (flags & F_QR)
-		return 0;
-	size_t qlen = get16(pkt + 4) == 1 ? question_len(pkt, len) : 0;
-	if (HDR_LEN + qlen > cap)
-		qlen = 0;
-	memcpy(out, pkt, 2); /* ID */
-	/* Keep the opcode (RFC 1035 4.1.1: copied into the response), RD and CD. */
-	uint16_t oflags = (uint16_t)(F_QR | (flags & 0x7800) | (flags & (F_RD | F_CD)) | F_RA |
-				     RCODE_REFUSED);
-	put16(out + 2, oflags);
-	put16(out + 4, qlen ? 1 : 0);
-	put16(out + 6, 0);
-	put16(out + 8, 0);
-	put16(out + 10, 0);
-	memcpy(out + HDR_LEN, pkt + HDR_LEN, qlen);
-	return HDR_LEN + qlen;
 }

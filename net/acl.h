@@ -2,7 +2,7 @@
  * Client access control. A client may query when its source address lies in one of the
  * allowed subnets: by default loopback only (127.0.0.0/8 and ::1); a configured `allow:`
  * list replaces that default (list loopback in it to keep it). Everyone else gets REFUSED
- * (cn_acl_refuse builds it) — never an answer, so cairn cannot be used as an open
+ * (cn_engine_refuse in resolver/ builds it) — never an answer, so cairn cannot be used as an open
  * resolver or amplifier from outside.
  * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, seen on dual-stack sockets) are matched as IPv4.
  */
@@ -44,10 +44,3 @@ extern const cn_cidr_t cn_acl_loopback[2];
  *  default. An empty list allows nobody. */
 bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa);
 
-/**
- * Build the REFUSED reply to a refused client's query (pkt, len): the header with QR=1,
- * RA=1, RD and CD echoed, RCODE 5, the question echoed when it parses (else QDCOUNT 0),
- * nothing else. Returns the reply length, or 0 when nothing must be sent: shorter than a
- * header, QR already set (never answer a response: reflection loops), or cap too small.
- */
-size_t cn_acl_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);

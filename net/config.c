@@ -20,38 +20,9 @@
 #include <strings.h>
 #include <yaml.h>
 
-/* ------------------------------------------------------------------ defaults --------- */
+#include "resolver/defaults.h"
 
-/* The engine defaults as documented in resolver/resolver.h, used when the caller does not
- * pass cn_engine_conf_default()'s (the unit tests, which do not link the engine). */
-static void engine_builtin_defaults(cn_engine_conf_t *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->limits.cname_chain = 11;
-	e->limits.upstream_queries = 32;
-	e->limits.glueless_ns = 5;
-	e->limits.referral_depth = 30;
-	e->limits.subrequest_depth = 4;
-	e->limits.client_deadline_ms = 3000;
-	e->limits.resolve_deadline_ms = 10000;
-	e->limits.rrset_records = 512;
-	e->qname_minimisation = true;
-	e->use_0x20 = true;
-	e->do_ip4 = true;
-	e->do_ip6 = true;
-	e->allow_loopback_upstream = false;
-	e->serve_stale = true;
-	e->stale_answer_ttl_s = 30;
-	e->prefetch = true;
-	e->edns_udp_size = 1232;
-	e->timeout_min_ms = 200;
-	e->timeout_max_ms = 3000;
-	e->initial_rtt_ms = 400;
-	e->failure_cache_s = 5;
-	e->servfail_ttl_s = 2;
-	e->servfail_ttl_max_s = 300;
-	e->log_level = 2;
-}
+/* ------------------------------------------------------------------ defaults --------- */
 
 static void zones_deinit(cn_config_t *cfg);
 
@@ -61,7 +32,7 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	if (engine_defaults)
 		cfg->engine = *engine_defaults;
 	else
-		engine_builtin_defaults(&cfg->engine);
+		cn_engine_conf_fill_defaults(&cfg->engine); /* resolver/defaults.h */
 	cfg->cache.budget_bytes = (size_t)64 << 20;
 	cfg->cache.shards = 0;
 	cfg->cache.policy = CN_EVICT_S3FIFO;
@@ -97,6 +68,8 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->control_socket = NULL;
 	free(cfg->cache_dump_file);
 	cfg->cache_dump_file = NULL;
+	free(cfg->user);
+	cfg->user = NULL;
 	zones_deinit(cfg);
 }
 
@@ -355,6 +328,7 @@ static const cfgkey_t top_keys[] = {
 	UINT("tcp_max_per_client", tcp_max_per_client, 1, 1000000),
 	UINT("workers", workers, 0, 256),
 	STR("control_socket", control_socket),
+	STR("user", user),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
 	STR("cache_dump_file", cache_dump_file),
 	BOOL("load_cache_at_start", load_cache_at_start),

@@ -62,6 +62,7 @@ typedef struct cn_config {
 	unsigned tcp_max_per_client;  /* TCP connections from one address, default 32 */
 	unsigned client_waiting;      /* queries of one client waiting on resolutions, 1000 */
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
+	char *user;                   /* switch to this user after binding; NULL = no switch */
 	int log_level;                /* 0..3, default 2 (info) */
 
 	/* hosted zones (docs/config.md "Hosted zones") */

@@ -42,8 +42,10 @@ struct cn_control {
 	uv_pipe_t listener;
 	cn_engine_t *engine;
 	cn_cache_t *cache;
-	cn_control_upstream_stats_fn up_stats;
-	void *up_ctx;
+	cn_control_net_stats_fn net_stats;
+	void *net_ctx;
+	cn_control_reload_fn reload;
+	void *reload_ctx;
 	conn_t *conns;   /* open connections (doubly linked) */
 	size_t nconns;
 	size_t live;     /* listener + connections not yet freed */
@@ -119,6 +121,7 @@ static void cmd_help(sbuf_t *b)
 	sb_printf(b, "commands:\n"
 		     "  help                      this list\n"
 		     "  stats                     counters, one \"name value\" per line\n"
+		     "  reload                    re-read the configuration file (as SIGHUP)\n"
 		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
@@ -126,9 +129,25 @@ static void cmd_help(sbuf_t *b)
 		     "  zones                     hosted zones: serial, records, visibility\n");
 }
 
+/* One "name value" line; a NULL name is a counter that is not printed. */
 static void put(sbuf_t *b, const char *name, uint64_t v)
 {
-	sb_printf(b, "%s %" PRIu64 "\n", name, v);
+	if (name != NULL)
+		sb_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+/** The hit-rate predictor's lines (cache/cache.h cn_cache_predict): nothing when it is off. */
+static void print_predict(cn_cache_t *cache, sbuf_t *b)
+{
+	cn_cache_predict_t p;
+	cn_cache_predict(cache, &p);
+	if (p.sample_shift == 0)
+		return;
+	put(b, "cache.predict.sample_shift", p.sample_shift);
+	put(b, "cache.predict.bytes", p.shadow_bytes);
+	put(b, "cache.predict.sampled_lookups", p.sampled_lookups);
+	for (int i = 0; i < CN_CACHE_PREDICT_N; i++)
+		sb_printf(b, "cache.predict.x%g %.6f\n", cn_cache_predict_scale[i], p.hit_rate[i]);
 }
 
 static void cmd_stats(cn_control_t *c, sbuf_t *b)
@@ -139,21 +158,15 @@ static void cmd_stats(cn_control_t *c, sbuf_t *b)
 		cn_engine_stats(c->engine, &e);
 	cn_cache_stats_t cs;
 	cn_cache_stats(c->cache, &cs);
-	cn_upstream_stats_t us;
-	memset(&us, 0, sizeof us);
-	if (c->up_stats != NULL)
-		c->up_stats(c->up_ctx, &us);
+	cn_control_net_stats_t ns;
+	memset(&ns, 0, sizeof ns);
+	if (c->net_stats != NULL)
+		c->net_stats(c->net_ctx, &ns);
 
+	/* Every line comes from a row of resolver/stats.h, cache/cache.h or net/stats.h. */
 	put(b, "queries", e.queries);
-	put(b, "answer.cache.positive", e.outcome[CN_OUT_CACHE_POSITIVE]);
-	put(b, "answer.cache.negative", e.outcome[CN_OUT_CACHE_NEGATIVE]);
-	put(b, "answer.cache.stale", e.outcome[CN_OUT_CACHE_STALE]);
-	put(b, "answer.local", e.outcome[CN_OUT_LOCAL]);
-	put(b, "answer.resolved", e.outcome[CN_OUT_RESOLVED]);
-	put(b, "answer.servfail", e.outcome[CN_OUT_SERVFAIL]);
-	put(b, "answer.refused", e.outcome[CN_OUT_REFUSED]);
-	put(b, "answer.formerr", e.outcome[CN_OUT_FORMERR]);
-	put(b, "answer.dropped", e.outcome[CN_OUT_DROPPED]);
+	for (int o = 0; o < CN_OUT_MAX; o++)
+		put(b, cn_outcome_name((cn_outcome_t)o), e.outcome[o]);
 	/* Client queries answered from the cache with no upstream query, over all client
 	 * queries. Stale answers are not counted: one is only served after an upstream
 	 * attempt failed or ran past the client deadline (RFC 8767). Hosted-zone answers are
@@ -161,48 +174,19 @@ static void cmd_stats(cn_control_t *c, sbuf_t *b)
 	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] + e.outcome[CN_OUT_CACHE_NEGATIVE];
 	sb_printf(b, "cache.hit_rate %.6f\n",
 		  e.queries ? (double)from_cache / (double)e.queries : 0.0);
-	/* Per client query answered after a miss (RESOLVED or SERVFAIL): exactly one each. */
-	put(b, "miss.first", e.miss_first);
-	put(b, "miss.expired", e.miss_expired);
-	put(b, "miss.evicted", e.miss_evicted);
-	put(b, "miss.uncacheable", e.miss_uncacheable);
-	put(b, "cache.entries", cs.entries);
-	put(b, "cache.bytes", cs.bytes_used);
-	put(b, "cache.budget", cs.budget_bytes);
-	put(b, "cache.lookups", cs.lookups);
-	put(b, "cache.hits", cs.hits);
-	put(b, "cache.stale_hits", cs.stale_hits);
-	put(b, "cache.insertions", cs.insertions);
-	put(b, "cache.replacements", cs.replacements);
-	put(b, "cache.rank_refused", cs.rank_refused);
-	put(b, "cache.too_big", cs.too_big);
-	put(b, "cache.evictions", cs.evictions);
-	put(b, "cache.expirations", cs.expirations);
-	put(b, "prefetches", e.prefetches);
-	put(b, "limits.hit", e.limit_hits);
-	put(b, "limits.cname", e.limit_cname);
-	put(b, "limits.upstream", e.limit_upstream);
-	put(b, "limits.glueless", e.limit_glueless);
-	put(b, "limits.referral", e.limit_referral);
-	put(b, "limits.deadline", e.limit_deadline);
-	put(b, "failures.cached", e.failures_cached);
-	put(b, "failures.zones_cached", e.zone_failures_cached);
-	put(b, "failures.answered", e.failure_answers);
-	put(b, "upstream.dead_skips", e.dead_server_skips);
-	put(b, "upstream.queries", e.upstream_queries);
-	put(b, "upstream.timeouts", e.upstream_timeouts);
-	put(b, "upstream.tcp", e.upstream_tcp);
-	put(b, "upstream.sent_udp", us.sent_udp);
-	put(b, "upstream.sent_tcp", us.sent_tcp);
-	put(b, "upstream.replies", us.replies);
-	put(b, "upstream.tc_retries", us.tc_retries);
-	put(b, "upstream.oversize_retries", us.oversize_retries);
-	put(b, "upstream.ignored_mismatch", us.ignored_mismatch);
-	put(b, "upstream.ignored_case", us.ignored_case);
-	put(b, "upstream.ignored_malformed", us.ignored_malformed);
-	put(b, "upstream.case_failures", us.case_failures);
-	put(b, "upstream.network_errors", us.network_errors);
-	put(b, "upstream.transport_timeouts", us.timeouts);
+#define PUT(field, name) put(b, name, e.field);
+	CN_ENGINE_STATS_MAP(PUT)
+#undef PUT
+#define PUT(field, name) put(b, name, cs.field);
+	CN_CACHE_STATS_MAP(PUT)
+#undef PUT
+	print_predict(c->cache, b); /* not a table: absent when the predictor is off */
+#define PUT(field, name) put(b, name, ns.worker.field);
+	CN_WORKER_STATS_MAP(PUT)
+#undef PUT
+#define PUT(field, name) put(b, name, ns.upstream.field);
+	CN_UPSTREAM_STATS_MAP(PUT)
+#undef PUT
 }
 
 static const char *kind_str(uint8_t kind)
@@ -214,6 +198,8 @@ static const char *kind_str(uint8_t kind)
 		return "nodata";
 	case CN_CACHE_NXDOMAIN:
 		return "nxdomain";
+	case CN_CACHE_FAILURE:
+		return "failure";
 	}
 	return "unknown";
 }
@@ -386,6 +372,19 @@ static void cmd_dump_load(cn_control_t *c, sbuf_t *b, bool dump, const char *pat
 }
 
 /* Split off the next whitespace-separated word; NULL when none is left. */
+static void cmd_reload(cn_control_t *c, sbuf_t *b)
+{
+	if (!c->reload) {
+		sb_printf(b, "error: reload is not available\n");
+		return;
+	}
+	char msg[1024] = "";
+	if (c->reload(c->reload_ctx, msg, sizeof(msg)) == 0)
+		sb_printf(b, "ok: %s\n", msg[0] ? msg : "configuration reloaded");
+	else
+		sb_printf(b, "error: %s\n", msg[0] ? msg : "reload failed");
+}
+
 static char *next_word(char **s)
 {
 	char *p = *s + strspn(*s, " \t");
@@ -453,6 +452,10 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 	}
 	if (strcmp(cmd, "zones") == 0 && next_word(&s) == NULL) {
 		cmd_zones(c, b);
+		return;
+	}
+	if (strcmp(cmd, "reload") == 0 && next_word(&s) == NULL) {
+		cmd_reload(c, b);
 		return;
 	}
 	if (strcmp(cmd, "cache") != 0) {
@@ -727,9 +730,14 @@ void cn_control_close(cn_control_t *c)
 	uv_close((uv_handle_t *)&c->listener, listener_closed);
 }
 
-void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn fn,
-				   void *ctx)
+void cn_control_set_net_stats(cn_control_t *c, cn_control_net_stats_fn fn, void *ctx)
 {
-	c->up_stats = fn;
-	c->up_ctx = ctx;
+	c->net_stats = fn;
+	c->net_ctx = ctx;
+}
+
+void cn_control_set_reload(cn_control_t *c, cn_control_reload_fn fn, void *ctx)
+{
+	c->reload = fn;
+	c->reload_ctx = ctx;
 }

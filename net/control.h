@@ -8,6 +8,7 @@
  *
  *   help                       list the commands
  *   stats                      "name value" lines: outcomes, hit rate, misses, cache, upstream
+ *   reload                     re-read the configuration file (as SIGHUP does)
  *   cache lookup NAME [TYPE]   what the cache holds for NAME (every type, or TYPE)
  *   cache flush [NAME]         drop everything, or every entry owned by NAME
  *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
@@ -23,6 +24,7 @@
 #include <uv.h>
 
 #include "net/upstream.h"
+#include "net/worker.h"
 
 typedef struct cn_engine cn_engine_t;
 typedef struct cn_cache cn_cache_t;
@@ -52,11 +54,25 @@ int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_c
  *  once libuv has closed the handles: run the loop afterwards. NULL is fine. */
 void cn_control_close(cn_control_t *c);
 
+/** net's counters for `stats`: the sums over every worker (rows in net/stats.h). */
+typedef struct cn_control_net_stats {
+	cn_worker_stats_t worker;
+	cn_upstream_stats_t upstream;
+} cn_control_net_stats_t;
+
 /**
- * Source of the upstream transport counters for `stats` (one cn_upstream_t per worker:
- * the daemon sums them, under whatever synchronisation it uses). Called on the control
- * loop; out is zeroed before the call. Without one, the upstream.* transport lines read 0.
+ * Source of the worker and upstream transport counters for `stats` (the daemon sums its
+ * workers'). Called on the control loop; out is zeroed before the call. Without one, those
+ * lines read 0.
  */
-typedef void (*cn_control_upstream_stats_fn)(void *ctx, cn_upstream_stats_t *out);
-void cn_control_set_upstream_stats(cn_control_t *c, cn_control_upstream_stats_fn fn,
-				   void *ctx);
+typedef void (*cn_control_net_stats_fn)(void *ctx, cn_control_net_stats_t *out);
+void cn_control_set_net_stats(cn_control_t *c, cn_control_net_stats_fn fn, void *ctx);
+
+/**
+ * What `reload` runs (the daemon's reload, the same as SIGHUP). Called on the control loop;
+ * returns 0 when the new configuration is in force (msg: what changed, what needs a
+ * restart), or nonzero when it was rejected and the old one keeps running (msg: why).
+ * Without one, `reload` answers an error.
+ */
+typedef int (*cn_control_reload_fn)(void *ctx, char *msg, size_t msglen);
+void cn_control_set_reload(cn_control_t *c, cn_control_reload_fn fn, void *ctx);

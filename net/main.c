@@ -3,7 +3,9 @@
  * the engine and the worker pool (net/pool.h: one loop and thread per worker), binds the
  * listen addresses in every worker, starts the workers' threads, and runs the main loop —
  * signals and the control socket — in the foreground, logging to stderr, until SIGINT or
- * SIGTERM. Then it stops cleanly: the workers are told to stop (uv_async) and joined,
+ * SIGTERM. SIGHUP (and `cairnctl reload`) re-read the configuration and apply what can
+ * change live (reload() below); SIGUSR1 is logged and otherwise harmless. Then it stops
+ * cleanly: the workers are told to stop (uv_async) and joined,
  * every handle closed, every loop closed, the cache dumped if configured, everything
  * freed, exit 0.
  *
@@ -17,6 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cache/cache.h"
@@ -26,10 +33,7 @@
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
 #include "resolver/zone.h"
-#if __has_include("net/control.h")
 #include "net/control.h"
-#define CAIRN_HAVE_CONTROL 1
-#endif
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
@@ -46,6 +50,7 @@ enum {
 	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_CHECK_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -86,8 +92,11 @@ static void usage(FILE *f)
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
-		"      --version                print the version\n\n"
-		"Flags override the configuration file. Stop with SIGINT or SIGTERM.\n");
+		"      --version                print the version\n"
+		"      --check-config           read the configuration (and root hints), report\n"
+		"                               the first error or \"ok\", and exit (0 ok, 2 error)\n\n"
+		"Flags override the configuration file. Stop with SIGINT or SIGTERM; SIGHUP\n"
+		"re-reads the configuration (docs/config.md, \"Reload\").\n");
 }
 
 typedef struct daemon {
@@ -101,17 +110,28 @@ typedef struct daemon {
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
 	bool workers_ran;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup, sigusr1;
 	bool signals_ok;
-#ifdef CAIRN_HAVE_CONTROL
+	bool stopping;          /* SIGINT/SIGTERM seen */
 	cn_control_t *control;
-#endif
+	char control_dir[256];  /* the control socket's directory ... */
+	bool control_dir_made;  /* ... when cairn created it */
+	/* What a reload reads again: the file, then the same flags over it. */
+	const char *config_path;
+	int argc;
+	char **argv;
+	/* Access lists installed by reloads: workers may still be reading an older one, so
+	 * each is kept until exit (a few bytes per reload). */
+	cn_acl_t **acls;
+	size_t nacls;
+	uint64_t reloads, reloads_failed;
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
 
-/* First pass: -c, --help, --version. Returns -1 to go on, else an exit status. */
-static int args_first_pass(int argc, char **argv, const char **config_path)
+/* First pass: -c, --help, --version, --check-config. Returns -1 to go on, else an exit
+ * status. */
+static int args_first_pass(int argc, char **argv, const char **config_path, bool *check_only)
 {
 	opterr = 0; /* the second pass reports unknown options */
 	int ch;
@@ -124,6 +144,8 @@ static int args_first_pass(int argc, char **argv, const char **config_path)
 		} else if (ch == OPT_VERSION) {
 			printf("cairn %s\n", CAIRN_VERSION);
 			return 0;
+		} else if (ch == OPT_CHECK_CONFIG) {
+			*check_only = true;
 		}
 	}
 	return -1;
@@ -139,6 +161,7 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
+		case OPT_CHECK_CONFIG:
 			break;
 		case 'l':
 			if (!listen_cleared) {
@@ -221,27 +244,234 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 
 /* ------------------------------------------------------------------ signals ----------- */
 
-static void on_signal(uv_signal_t *sig, int signum)
+static void close_signals(daemon_t *d)
 {
-	daemon_t *d = sig->data;
-	cn_log(CN_LOG_INFO, "%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-	cn_pool_stop(d->pool);
-#ifdef CAIRN_HAVE_CONTROL
-	cn_control_close(d->control);
-	d->control = NULL;
-#endif
+	if (!d->signals_ok)
+		return;
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigusr1, NULL);
 	d->signals_ok = false;
 }
 
-#ifdef CAIRN_HAVE_CONTROL
-static void upstream_stats(void *ctx, cn_upstream_stats_t *out)
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	daemon_t *d = sig->data;
+	const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+	if (d->stopping) {
+		/* A second signal while stopping (a supervisor's or a user's repeated Ctrl-C)
+		 * must not kill a shutdown that is dumping the cache: the handlers stay
+		 * installed until stop() is done, so it is only logged. */
+		cn_log(CN_LOG_INFO, "%s received, already stopping", name);
+		return;
+	}
+	d->stopping = true;
+	cn_log(CN_LOG_INFO, "%s received, stopping", name);
+	sd_notify(0, "STOPPING=1");
+	cn_pool_stop(d->pool);
+	cn_control_close(d->control);
+	d->control = NULL;
+	/* The handlers keep catching signals but no longer keep the main loop alive. */
+	uv_unref((uv_handle_t *)&d->sigint);
+	uv_unref((uv_handle_t *)&d->sigterm);
+	uv_unref((uv_handle_t *)&d->sighup);
+	uv_unref((uv_handle_t *)&d->sigusr1);
+}
+
+static void net_stats(void *ctx, cn_control_net_stats_t *out)
 {
 	daemon_t *d = ctx;
-	cn_pool_get_upstream_stats(d->pool, out);
+	cn_pool_get_stats(d->pool, &out->worker);
+	cn_pool_get_upstream_stats(d->pool, &out->upstream);
 }
-#endif
+
+/* ------------------------------------------------------------------ reload ------------ */
+
+static bool same_bytes(const void *a, size_t na, const void *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Append " KEY" to the list of changed keys that only a restart applies. */
+static void note_restart(char *buf, size_t len, bool changed, const char *key)
+{
+	size_t used = strlen(buf);
+	if (changed && used + strlen(key) + 2 < len)
+		snprintf(buf + used, len - used, " %s", key);
+}
+
+/* Hosted zones as configured (not the files' contents): the same in both? */
+static bool same_zones(const cn_config_t *a, const cn_config_t *b)
+{
+	if (a->nzones != b->nzones || a->nlocal_data != b->nlocal_data ||
+	    a->local_zones_builtin != b->local_zones_builtin ||
+	    a->nlocal_zones_off != b->nlocal_zones_off)
+		return false;
+	for (size_t i = 0; i < a->nzones; i++) {
+		const cn_zone_cfg_t *x = &a->zones[i], *y = &b->zones[i];
+		if (!same_str(x->name, y->name) || !same_str(x->file, y->file) ||
+		    !same_bytes(x->visible_to, x->nvisible * sizeof(*x->visible_to), y->visible_to,
+				y->nvisible * sizeof(*y->visible_to)))
+			return false;
+	}
+	for (size_t i = 0; i < a->nlocal_data; i++)
+		if (!same_str(a->local_data[i].rr, b->local_data[i].rr))
+			return false;
+	for (size_t i = 0; i < a->nlocal_zones_off; i++)
+		if (!same_str(a->local_zones_off[i], b->local_zones_off[i]))
+			return false;
+	return true;
+}
+
+/* The keys a running daemon cannot apply, each named when the new file changes it. */
+static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	note_restart(buf, len, !same_bytes(old->listen, old->nlisten * sizeof(*old->listen),
+					   new->listen, new->nlisten * sizeof(*new->listen)),
+		     "listen");
+	note_restart(buf, len, old->workers != new->workers, "workers");
+	note_restart(buf, len, memcmp(&old->cache, &new->cache, sizeof(old->cache)) != 0,
+		     "cache");
+	cn_engine_conf_t oe = old->engine, ne = new->engine;
+	oe.log_level = ne.log_level = 0;
+	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
+		     "engine (limits, timeouts, upstream flags)");
+	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
+	note_restart(buf, len, !same_zones(old, new), "zones/local_data/local_zones_builtin");
+	note_restart(buf, len, !same_str(old->user, new->user), "user");
+	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
+		     "control_socket");
+	note_restart(buf, len, !same_str(old->cache_dump_file, new->cache_dump_file) ||
+				       old->load_cache_at_start != new->load_cache_at_start ||
+				       old->dump_cache_at_exit != new->dump_cache_at_exit,
+		     "cache_dump_file");
+	note_restart(buf, len, old->tcp_idle_timeout_ms != new->tcp_idle_timeout_ms ||
+				       old->tcp_max_clients != new->tcp_max_clients ||
+				       old->tcp_max_per_client != new->tcp_max_per_client ||
+				       old->client_waiting != new->client_waiting,
+		     "tcp_*/client_waiting");
+}
+
+/* Install new->allow in every worker; the list moves into d->acls (kept until exit). */
+static int install_acl(daemon_t *d, cn_config_t *new)
+{
+	cn_acl_t *acl = malloc(sizeof(*acl));
+	cn_acl_t **grown = realloc(d->acls, (d->nacls + 1) * sizeof(*d->acls));
+	if (!acl || !grown) {
+		free(acl);
+		if (grown)
+			d->acls = grown;
+		return -ENOMEM;
+	}
+	d->acls = grown;
+	acl->allow = new->allow;
+	acl->nallow = new->nallow;
+	new->allow = NULL; /* owned by acl now */
+	new->nallow = 0;
+	d->acls[d->nacls++] = acl;
+	cn_pool_set_acl(d->pool, acl);
+	return 0;
+}
+
+static void free_acls(daemon_t *d)
+{
+	for (size_t i = 0; i < d->nacls; i++) {
+		free((void *)d->acls[i]->allow);
+		free(d->acls[i]);
+	}
+	free(d->acls);
+	d->acls = NULL;
+	d->nacls = 0;
+}
+
+/* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
+static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	cn_engine_conf_t engine_defaults;
+	cn_engine_conf_default(&engine_defaults);
+	if (cn_config_init(new, &engine_defaults) != 0) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	if (d->config_path && cn_config_load(new, d->config_path, msg, msglen) != 0)
+		return -1;
+	if (args_apply(d->argc, d->argv, new) != 0) {
+		snprintf(msg, msglen, "the command-line flags no longer apply");
+		return -1;
+	}
+	if (new->nlisten == 0 &&
+	    (cn_config_add_listen(new, "127.0.0.1@53") || cn_config_add_listen(new, "::1@53"))) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP and `cairnctl reload`: read the configuration again and apply what a running
+ * daemon can (the allow list and the log level), without a restart and without touching
+ * the cache. Keys that need a restart are named, not silently ignored. A file with an
+ * error is rejected whole and the running configuration stays.
+ */
+static int reload(void *ctx, char *msg, size_t msglen)
+{
+	daemon_t *d = ctx;
+	cn_config_t new;
+	char why[512] = "";
+	if (reload_read(d, &new, why, sizeof(why)) != 0) {
+		cn_config_deinit(&new);
+		d->reloads_failed++;
+		snprintf(msg, msglen, "%s; the running configuration is kept", why);
+		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
+		return -1;
+	}
+	char restart[256];
+	restart_keys(&d->cfg, &new, restart, sizeof(restart));
+	bool acl_changed = !same_bytes(d->cfg.allow, d->cfg.nallow * sizeof(*d->cfg.allow),
+				       new.allow, new.nallow * sizeof(*new.allow));
+	if (acl_changed && install_acl(d, &new) != 0) {
+		cn_config_deinit(&new);
+		d->reloads_failed++;
+		snprintf(msg, msglen, "out of memory; the running configuration is kept");
+		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
+		return -1;
+	}
+	bool level_changed = new.log_level != d->cfg.log_level;
+	d->cfg.log_level = new.log_level;
+	cn_log_set_level(new.log_level);
+	cn_engine_set_log_level(d->engine, new.log_level);
+	cn_config_deinit(&new);
+	d->reloads++;
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
+		 level_changed ? "; log level changed" : "",
+		 !acl_changed && !level_changed ? "; nothing that applies live changed" : "",
+		 restart[0] ? "; changed but needs a restart:" : "", restart);
+	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
+	return 0;
+}
+
+static void on_reload_signal(uv_signal_t *sig, int signum)
+{
+	daemon_t *d = sig->data;
+	if (signum == SIGUSR1) {
+		/* logrotate's signal: cairn logs to stderr only, so there is no file to reopen. */
+		cn_log(CN_LOG_INFO, "SIGUSR1 received: no log file to reopen (logs go to stderr)");
+		return;
+	}
+	cn_log(CN_LOG_INFO, "SIGHUP received, reloading %s",
+	       d->config_path ? d->config_path : "(no configuration file: flags only)");
+	sd_notify(0, "RELOADING=1");
+	char msg[1024];
+	reload(d, msg, sizeof(msg));
+	sd_notifyf(0, "READY=1\nSTATUS=%s", msg);
+}
 
 /* ------------------------------------------------------------------ start / stop ------ */
 
@@ -322,31 +552,33 @@ static int load_zones(daemon_t *d)
 	return 0;
 }
 
-/* Everything up to a running loop. Returns 0, or an exit status. */
-static int start(daemon_t *d)
+/* Root hints from the configured file, if any. Returns 0 or exit status 2. */
+static int load_hints(daemon_t *d)
 {
-	cn_config_t *cfg = &d->cfg;
-	if (cfg->nlisten == 0 &&
-	    (cn_config_add_listen(cfg, "127.0.0.1@53") || cn_config_add_listen(cfg, "::1@53")))
-		return 1;
-
-	if (cfg->root_hints) {
-		char err[256];
-		int rc = cn_hints_load(cfg->root_hints, &d->hints, &d->nhints, err, sizeof(err));
-		if (rc < 0) {
-			/* "FILE:LINE: reason" like the config loader ("line N: reason" from it). */
-			size_t plen = strlen(cfg->root_hints);
-			if (strncmp(err, cfg->root_hints, plen) == 0)
-				fprintf(stderr, "%s\n", err);
-			else if (strncmp(err, "line ", 5) == 0)
-				fprintf(stderr, "%s:%s\n", cfg->root_hints, err + 5);
-			else
-				fprintf(stderr, "%s: %s\n", cfg->root_hints, err);
-			return 2;
-		}
-		cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, cfg->root_hints);
+	const char *path = d->cfg.root_hints;
+	if (!path)
+		return 0;
+	char err[256];
+	int rc = cn_hints_load(path, &d->hints, &d->nhints, err, sizeof(err));
+	if (rc < 0) {
+		/* "FILE:LINE: reason" like the config loader ("line N: reason" from it). */
+		size_t plen = strlen(path);
+		if (strncmp(err, path, plen) == 0)
+			fprintf(stderr, "%s\n", err);
+		else if (strncmp(err, "line ", 5) == 0)
+			fprintf(stderr, "%s:%s\n", path, err + 5);
+		else
+			fprintf(stderr, "%s: %s\n", path, err);
+		return 2;
 	}
+	cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, path);
+	return 0;
+}
 
+/* The cache (keyed with a fresh secret), warmed from the dump file when configured. */
+static int open_cache(daemon_t *d)
+{
+	const cn_config_t *cfg = &d->cfg;
 	cn_cache_conf_t cc = cfg->cache;
 	arc4random_buf(cc.hash_key, sizeof(cc.hash_key));
 	int rc = cn_cache_new(&cc, &d->cache);
@@ -363,29 +595,36 @@ static int start(daemon_t *d)
 			cn_log(CN_LOG_WARNING, "cache: not loaded from %s: %s",
 			       cfg->cache_dump_file, cn_strerror((int)n));
 	}
+	return 0;
+}
 
-	if ((rc = load_zones(d)) != 0)
-		return rc;
-
-	cn_engine_conf_t ec = cfg->engine;
+static int open_engine(daemon_t *d)
+{
+	cn_engine_conf_t ec = d->cfg.engine;
 	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
-	ec.log_level = cfg->log_level;
-	rc = cn_engine_new(&ec, d->cache, &d->engine);
+	ec.log_level = d->cfg.log_level;
+	int rc = cn_engine_new(&ec, d->cache, &d->engine);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;
 	}
+	return 0;
+}
 
-	if ((rc = uv_loop_init(&d->loop)) < 0) {
+/* The main loop, the worker pool (not started yet) and every configured listener. */
+static int open_workers(daemon_t *d, unsigned nworkers)
+{
+	const cn_config_t *cfg = &d->cfg;
+	int rc = uv_loop_init(&d->loop);
+	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "uv_loop_init: %s", uv_strerror(rc));
 		return 1;
 	}
 	d->loop_ok = true;
-	unsigned nworkers = cn_pool_workers_for(cfg->workers);
 	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;
@@ -399,40 +638,129 @@ static int start(daemon_t *d)
 		}
 		log_addr(CN_LOG_INFO, "listening on", sa, 0);
 	}
+	return 0;
+}
 
-#ifdef CAIRN_HAVE_CONTROL
-	if (cfg->control_socket) {
-		rc = cn_control_open(&d->loop, cfg->control_socket, d->engine, d->cache,
-				     &d->control);
-		if (rc < 0) {
-			cn_log(CN_LOG_ERROR, "control socket %s: %s", cfg->control_socket,
-			       strerror(-rc));
-			return 1;
-		}
-		cn_control_set_upstream_stats(d->control, upstream_stats, d);
-		cn_log(CN_LOG_INFO, "control socket on %s", cfg->control_socket);
+/* The control socket's directory (/run/cairn by default) is created when missing, mode
+ * 0750, as a service manager's RuntimeDirectory= would; only the last component. */
+static void make_control_dir(daemon_t *d, const char *path)
+{
+	char *dir = d->control_dir;
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(d->control_dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (mkdir(dir, 0750) == 0) {
+		d->control_dir_made = true;
+		cn_log(CN_LOG_INFO, "created %s for the control socket", dir);
+	} else if (errno != EEXIST)
+		cn_log(CN_LOG_WARNING, "cannot create %s: %s", dir, strerror(errno));
+}
+
+static int open_control(daemon_t *d)
+{
+	const char *path = d->cfg.control_socket;
+	if (!path)
+		return 0;
+	make_control_dir(d, path);
+	int rc = cn_control_open(&d->loop, path, d->engine, d->cache, &d->control);
+	if (rc < 0) {
+		cn_log(CN_LOG_ERROR, "control socket %s: %s", path, strerror(-rc));
+		return 1;
 	}
-#else
-	if (cfg->control_socket)
-		cn_log(CN_LOG_WARNING, "control socket not built in; ignoring %s",
-		       cfg->control_socket);
-#endif
+	cn_control_set_net_stats(d->control, net_stats, d);
+	cn_control_set_reload(d->control, reload, d);
+	cn_log(CN_LOG_INFO, "control socket on %s", path);
+	return 0;
+}
 
+static int start_signals(daemon_t *d)
+{
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sigterm);
-	d->sigint.data = d->sigterm.data = d;
+	uv_signal_init(&d->loop, &d->sighup);
+	uv_signal_init(&d->loop, &d->sigusr1);
+	d->sigint.data = d->sigterm.data = d->sighup.data = d->sigusr1.data = d;
 	d->signals_ok = true;
+	int rc;
 	if ((rc = uv_signal_start(&d->sigint, on_signal, SIGINT)) < 0 ||
-	    (rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) < 0) {
+	    (rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) < 0 ||
+	    (rc = uv_signal_start(&d->sighup, on_reload_signal, SIGHUP)) < 0 ||
+	    (rc = uv_signal_start(&d->sigusr1, on_reload_signal, SIGUSR1)) < 0) {
 		cn_log(CN_LOG_ERROR, "signals: %s", uv_strerror(rc));
 		return 1;
 	}
+	return 0;
+}
+
+/* Give up root for `user:` once every listener is bound and the control socket is open,
+ * before any worker thread starts (so the switch applies to the one thread there is).
+ * The control socket (and a directory cairn created for it) are handed to the user, so
+ * the daemon can still remove it at exit. Returns 0 or exit status 1. */
+static int drop_privileges(daemon_t *d)
+{
+	const char *user = d->cfg.user;
+	if (!user)
+		return 0;
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		cn_log(CN_LOG_ERROR, "user %s: %s", user, errno ? strerror(errno) : "no such user");
+		return 1;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		cn_log(CN_LOG_ERROR, "user %s: cannot switch to it without root (running as uid %u)",
+		       user, (unsigned)geteuid());
+		return 1;
+	}
+	if (d->cfg.control_socket) {
+		if (chown(d->cfg.control_socket, pw->pw_uid, pw->pw_gid) != 0)
+			cn_log(CN_LOG_WARNING, "chown %s: %s", d->cfg.control_socket,
+			       strerror(errno));
+		if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
+			cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir, strerror(errno));
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		cn_log(CN_LOG_ERROR, "cannot switch to user %s: %s", user, strerror(errno));
+		return 1;
+	}
+	if (setuid(0) == 0) { /* must be impossible now */
+		cn_log(CN_LOG_ERROR, "user %s: root could be regained; refusing to run", user);
+		return 1;
+	}
+	cn_log(CN_LOG_INFO, "running as user %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
+	       (unsigned)pw->pw_gid);
+	return 0;
+}
+
+/* Everything up to a running loop, in order. Returns 0, or an exit status; stop() closes
+ * whatever was opened before a failure. */
+static int start(daemon_t *d)
+{
+	cn_config_t *cfg = &d->cfg;
+	if (cfg->nlisten == 0 &&
+	    (cn_config_add_listen(cfg, "127.0.0.1@53") || cn_config_add_listen(cfg, "::1@53")))
+		return 1;
+	unsigned nworkers = cn_pool_workers_for(cfg->workers);
+	int status;
+	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
+	    (status = open_engine(d)) ||
+	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
+	    (status = drop_privileges(d)) || (status = start_signals(d)))
+		return status;
 	d->workers_ran = true;
-	if ((rc = cn_pool_start(d->pool)) < 0) {
+	int rc = cn_pool_start(d->pool);
+	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot start the worker threads: %s", uv_strerror(rc));
 		return 1;
 	}
 	cn_log(CN_LOG_INFO, "%u worker%s", nworkers, nworkers == 1 ? "" : "s");
+	/* systemd Type=notify: every listener is bound and the workers run. */
+	sd_notify(0, "READY=1");
 	return 0;
 }
 
@@ -459,15 +787,15 @@ static int stop(daemon_t *d)
 	int status = 0;
 	cn_pool_stop(d->pool);
 	if (d->loop_ok) {
-#ifdef CAIRN_HAVE_CONTROL
 		cn_control_close(d->control);
 		d->control = NULL;
-#endif
-		if (d->signals_ok) {
-			uv_close((uv_handle_t *)&d->sigint, NULL);
-			uv_close((uv_handle_t *)&d->sigterm, NULL);
-			d->signals_ok = false;
-		}
+		close_signals(d);
+		/* Shutdown is committed: a signal during the join or the cache dump would
+		 * otherwise find libuv's handlers gone and the default action (death) back. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		int rc = uv_loop_close(&d->loop);
 		if (rc != 0) {
@@ -497,6 +825,22 @@ static int stop(daemon_t *d)
 	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);
+	free_acls(d);
+	cn_config_deinit(&d->cfg);
+	return status;
+}
+
+/* --check-config, after the file and the flags were read without error: what start-up
+ * reads besides them (the root hints), then "ok". Like unbound-checkconf. */
+static int check_config(daemon_t *d, const char *config_path)
+{
+	int status = load_hints(d);
+	if (status == 0)
+		status = load_zones(d);
+	if (status == 0)
+		printf("%s: ok\n", config_path ? config_path : "(no configuration file)");
+	cn_zoneset_free(d->zones);
+	free(d->hints);
 	cn_config_deinit(&d->cfg);
 	return status;
 }
@@ -505,7 +849,8 @@ int main(int argc, char **argv)
 {
 	static daemon_t d; /* zeroed; static only to keep a large struct off the stack */
 	const char *config_path = NULL;
-	int status = args_first_pass(argc, argv, &config_path);
+	bool check_only = false;
+	int status = args_first_pass(argc, argv, &config_path, &check_only);
 	if (status >= 0)
 		return status;
 
@@ -528,7 +873,12 @@ int main(int argc, char **argv)
 		return status;
 	}
 	cn_log_set_level(d.cfg.log_level);
+	if (check_only)
+		return check_config(&d, config_path);
 	signal(SIGPIPE, SIG_IGN);
+	d.config_path = config_path;
+	d.argc = argc;
+	d.argv = argv;
 
 	status = start(&d);
 	if (status == 0) {

@@ -189,8 +189,6 @@ unsigned cn_pool_size(const cn_pool_t *p)
 	return p->n;
 }
 
-_Static_assert(sizeof(cn_worker_stats_t) % sizeof(uint64_t) == 0, "counters only");
-_Static_assert(sizeof(cn_upstream_stats_t) % sizeof(uint64_t) == 0, "counters only");
 
 void cn_pool_get_stats(const cn_pool_t *p, cn_worker_stats_t *out)
 {
@@ -200,10 +198,7 @@ void cn_pool_get_stats(const cn_pool_t *p, cn_worker_stats_t *out)
 			continue;
 		cn_worker_stats_t ws;
 		cn_worker_get_stats(p->slots[i].w, &ws);
-		const uint64_t *in = (const uint64_t *)&ws;
-		uint64_t *sum = (uint64_t *)out;
-		for (size_t k = 0; k < sizeof(ws) / sizeof(uint64_t); k++)
-			sum[k] += in[k];
+		CN_STATS_ADD(CN_WORKER_STATS_MAP, out, &ws);
 	}
 }
 
@@ -215,9 +210,14 @@ void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out)
 			continue;
 		cn_upstream_stats_t us;
 		cn_worker_get_upstream_stats(p->slots[i].w, &us);
-		const uint64_t *in = (const uint64_t *)&us;
-		uint64_t *sum = (uint64_t *)out;
-		for (size_t k = 0; k < sizeof(us) / sizeof(uint64_t); k++)
-			sum[k] += in[k];
+		CN_STATS_ADD(CN_UPSTREAM_STATS_MAP, out, &us);
+	}
+}
+
+void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->slots[i].w)
+			cn_worker_set_acl(p->slots[i].w, acl);
 	}
 }

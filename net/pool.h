@@ -59,3 +59,6 @@ unsigned cn_pool_size(const cn_pool_t *p);
 void cn_pool_get_stats(const cn_pool_t *p, cn_worker_stats_t *out);
 /** Sum of the workers' upstream counters; from the main thread while the pool runs. */
 void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out);
+
+/** Every worker checks clients against acl from now on (cn_worker_set_acl: borrowed). */
+void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl);

@@ -33,7 +33,6 @@
 #define UP_HDR_LEN 12        /* RFC 1035 4.1.1 */
 #define UP_UDP_BUF 65536     /* any UDP datagram fits */
 #define UP_TCP_MSG_MAX 65535 /* RFC 1035 4.2.2: two-byte length prefix */
-#define UP_TYPE_OPT 41       /* RFC 6891 */
 #define UP_UDP_NOEDNS 512    /* RFC 1035 2.3.4: UDP size without EDNS */
 
 typedef enum phase {
@@ -98,66 +97,21 @@ static uint8_t *query_of(cn_upstream_pending_t *p)
 	return p->wire + 2;
 }
 
-static uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static void put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
 /*
- * Check the query the engine produced and find the end of its question and the UDP size it
- * advertises: the OPT RR (RFC 6891 6.1.2: owner root, type 41, CLASS = UDP payload size)
- * that the engine writes right after the question.
+ * Check the query the engine produced (the resolver's own parser: header, one question,
+ * OPT) and find the end of its question and the UDP size it advertises in its OPT record
+ * (RFC 6891 6.1.2: CLASS = UDP payload size; 512 without one, RFC 1035 4.2.1).
  */
 static int parse_query(const uint8_t *w, size_t len, size_t *qend, size_t *udp_limit)
 {
-	if (len < UP_HDR_LEN + 5 || len > UP_TCP_MSG_MAX || get16(w + 4) != 1)
+	cn_msg_t m;
+	if (len < UP_HDR_LEN + 5 || len > UP_TCP_MSG_MAX || cn_msg_parse_query(w, len, &m) != 0 ||
+	    !m.has_question)
 		return -EINVAL;
-	size_t off = UP_HDR_LEN;
-	for (;;) {
-		if (off >= len)
-			return -EINVAL;
-		uint8_t l = w[off];
-		if (l == 0)
-			break;
-		if (l > 63)
-			return -EINVAL; /* no compression in a question we send */
-		off += 1u + l;
-		if (off - UP_HDR_LEN > 254)
-			return -EINVAL;
-	}
-	off += 1;
-	if (off + 4 > len)
-		return -EINVAL;
-	off += 4;
-	*qend = off;
-	*udp_limit = UP_UDP_NOEDNS;
-	bool only_ar = get16(w + 6) == 0 && get16(w + 8) == 0 && get16(w + 10) >= 1;
-	if (only_ar && off + 11 <= len && w[off] == 0 && get16(w + off + 1) == UP_TYPE_OPT) {
-		size_t size = get16(w + off + 3);
-		*udp_limit = size < UP_UDP_NOEDNS ? UP_UDP_NOEDNS : size;
-	}
+	*qend = m.question_end;
+	*udp_limit = m.edns.present && m.edns.udp_size > UP_UDP_NOEDNS ? m.edns.udp_size
+								       : UP_UDP_NOEDNS;
 	return 0;
-}
-
-static bool ascii_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	/* Length octets are <= 63, below 'A', so folding the whole wire name is safe. */
-	for (size_t i = 0; i < n; i++) {
-		uint8_t x = a[i], y = b[i];
-		if (x >= 'A' && x <= 'Z')
-			x = (uint8_t)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (uint8_t)(y + 32);
-		if (x != y)
-			return false;
-	}
-	return true;
 }
 
 /* Does the whole message parse? A TC=1 reply is not checked: only its header matters (the
@@ -177,16 +131,18 @@ static match_t match_reply(cn_upstream_pending_t *p, const uint8_t *m, size_t n)
 	if (n < UP_HDR_LEN || !(m[2] & 0x80))
 		return M_MALFORMED;
 	if (n < p->qend)
-		return get16(m + 4) == 0 ? M_MISMATCH : M_MALFORMED;
+		return cn_wire_get16(m + 4) == 0 ? M_MISMATCH : M_MALFORMED;
 	if (m[0] != q[0] || m[1] != q[1] || (m[2] & 0x78) != (q[2] & 0x78) ||
-	    get16(m + 4) != 1)
+	    cn_wire_get16(m + 4) != 1)
 		return M_MISMATCH;
 	size_t qlen = p->qend - UP_HDR_LEN;
 	if (memcmp(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen) == 0)
 		return (m[2] & 0x02) || parses(p->up, m, n) ? M_OK : M_MALFORMED;
 	/* The name is the question minus its 4 bytes of type and class. */
+	/* cn_dname_eq stops at the first length octet that differs, so it reads no further
+	 * into the reply than the query's own (valid) name reaches: n >= p->qend. */
 	if (memcmp(m + p->qend - 4, q + p->qend - 4, 4) == 0 &&
-	    ascii_caseeq(m + UP_HDR_LEN, q + UP_HDR_LEN, qlen - 4))
+	    cn_dname_eq(q + UP_HDR_LEN, m + UP_HDR_LEN))
 		return M_CASE;
 	return M_MISMATCH;
 }
@@ -228,7 +184,7 @@ static bool same_source(const cn_upstream_pending_t *p, const struct sockaddr *a
 
 static void new_id(cn_upstream_pending_t *p)
 {
-	put16(query_of(p), (uint16_t)arc4random_uniform(65536));
+	cn_wire_put16(query_of(p), (uint16_t)arc4random_uniform(65536));
 }
 
 static unsigned rtt_ms(const cn_upstream_pending_t *p)
@@ -369,7 +325,7 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	p->tlen += (size_t)nread;
 	/* The buffer holds one maximal frame, so a frame never waits for room. */
 	while (p->tlen >= 2) {
-		size_t mlen = get16(p->tbuf);
+		size_t mlen = cn_wire_get16(p->tbuf);
 		if (p->tlen < 2 + mlen)
 			return;
 		if (judge(p, match_reply(p, p->tbuf + 2, mlen))) {
@@ -397,7 +353,7 @@ static void tcp_connected(uv_connect_t *req, int status)
 		fail(p);
 		return;
 	}
-	put16(p->wire, (uint16_t)p->qlen);
+	cn_wire_put16(p->wire, (uint16_t)p->qlen);
 	uv_buf_t b = uv_buf_init((char *)p->wire, (unsigned)(2 + p->qlen));
 	p->wreq.data = p;
 	if (uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, tcp_written) < 0 ||
@@ -411,6 +367,7 @@ static void tcp_connected(uv_connect_t *req, int status)
 static int start_tcp(cn_upstream_pending_t *p)
 {
 	p->phase = PH_TCP;
+	STAT_INC(p->up->stats.tcp);
 	new_id(p); /* a fresh ID: the UDP one may have been seen by an attacker */
 	int rc = uv_tcp_init(p->up->loop, &p->tcp);
 	if (rc < 0)
@@ -627,9 +584,7 @@ void cn_upstream_cancel(cn_upstream_pending_t *p)
 
 void cn_upstream_get_stats(const cn_upstream_t *up, cn_upstream_stats_t *out)
 {
-	const uint64_t *in = (const uint64_t *)&up->stats;
-	uint64_t *o = (uint64_t *)out;
-	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0, "counters only");
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+#define LOAD(field, name) out->field = __atomic_load_n(&up->stats.field, __ATOMIC_RELAXED);
+	CN_UPSTREAM_STATS_MAP(LOAD)
+#undef LOAD
 }

@@ -13,20 +13,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "net/stats.h"
 #include "resolver/resolver.h"
 
 typedef struct cn_upstream cn_upstream_t;
 
-/** Per-worker upstream client state (owned by the worker, on its loop). */
+/** Per-worker upstream client counters (rows in net/stats.h). */
 typedef struct cn_upstream_stats {
-	uint64_t sent_udp, sent_tcp, replies, timeouts, tc_retries;
-	uint64_t ignored_mismatch;   /* wrong ID, wrong question, wrong source */
-	uint64_t ignored_case;       /* right except for the qname case (0x20) */
-	uint64_t ignored_malformed;  /* shorter than a header, not a reply */
-	uint64_t network_errors;     /* ICMP errors, refused/reset TCP, failed sends */
-	uint64_t case_failures;      /* queries ended CN_UP_CASE_MISMATCH (not in timeouts) */
-	uint64_t oversize_retries;   /* of tc_retries: UDP reply longer than the query's EDNS
-					size (or 512) without TC, asked again over TCP (A7) */
+	CN_UPSTREAM_STATS_MAP(CN__STAT_FIELD)
 } cn_upstream_stats_t;
 
 /**

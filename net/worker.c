@@ -53,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "net/log.h"
 #include "net/tcp.h"
 #include "net/udp.h"
@@ -67,6 +68,10 @@
 #define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
 					 worker's start while a hand-off travels) */
 #define KEY_MAX (CN_DNAME_MAX + 4)
+
+/* Counters have one writer (this worker's loop thread) and may be read from another (the
+ * control socket): relaxed atomic stores and loads, no locked read-modify-write. */
+#define STAT_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 #define CN_CLIENT_SLOTS 16384        /* per-client waiting counters (power of two) */
 
 typedef struct waiter {
@@ -129,7 +134,8 @@ struct cn_worker {
 	const cn_config_t *cfg;
 	cn_engine_t *engine;
 	cn_upstream_t *upstream;
-	cn_acl_t acl;
+	cn_acl_t acl0;                  /* the start-up access list */
+	_Atomic(const cn_acl_t *) acl;  /* the one in force: acl0, or one a reload installed */
 	cn_udp_t **udp;
 	size_t nudp;
 	cn_tcp_t **tcp;
@@ -162,10 +168,8 @@ static cn_time_t time_now(void)
 static size_t make_key(const cn_question_t *q, uint8_t *key)
 {
 	size_t n = q->qname_len <= CN_DNAME_MAX ? q->qname_len : CN_DNAME_MAX;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = q->qname[i];
-		key[i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
-	}
+	for (size_t i = 0; i < n; i++)
+		key[i] = cn_ascii_lower(q->qname[i]);
 	key[n] = (uint8_t)(q->qtype >> 8);
 	key[n + 1] = (uint8_t)q->qtype;
 	key[n + 2] = (uint8_t)(q->qclass >> 8);
@@ -268,7 +272,7 @@ static void peer_send(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf,
 	else if (peer->udp)
 		rc = cn_udp_send(peer->udp, (const struct sockaddr *)&peer->addr, buf, len);
 	if (rc < 0) {
-		w->stats.send_errors++;
+		STAT_INC(w->stats.send_errors);
 		cn_log(CN_LOG_DEBUG, "reply not sent: %s", uv_strerror(rc));
 	}
 }
@@ -338,7 +342,7 @@ static void answer(cn_worker_t *w, cn_worker_t *home, const cn_peer_t *peer, siz
 	if (!m) {
 		/* Cannot tell home: the client gets nothing and, for TCP, its connection keeps
 		 * one reference until it closes. Counted as dropped here. */
-		w->stats.send_errors++;
+		STAT_INC(w->stats.send_errors);
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
 		if (peer->wait_slot) /* the counters are atomic: any thread may release */
 			atomic_fetch_sub(&w->ft->waiting[peer->wait_slot - 1], 1);
@@ -448,7 +452,7 @@ static void on_flight_timer(uv_timer_t *timer)
 	cn_time_t now = time_now();
 	while (f->head && f->head->deadline_ms <= now_ms) {
 		waiter_t *wt = waiter_pop(f);
-		w->stats.late_answers++;
+		STAT_INC(w->stats.late_answers);
 		late_answer(w, &wt->q, wt->home, &wt->peer, now);
 		free(wt);
 	}
@@ -457,7 +461,7 @@ static void on_flight_timer(uv_timer_t *timer)
 		if (cn_log_get_level() >= CN_LOG_DEBUG &&
 		    cn_dname_to_str(f->key, name, sizeof(name)) >= 0)
 			cn_log(CN_LOG_DEBUG, "resolution of %s abandoned at its deadline", name);
-		w->stats.abandoned++;
+		STAT_INC(w->stats.abandoned);
 		flight_finish(f, false); /* waiters left (none normally) get late answers */
 		return;
 	}
@@ -505,7 +509,7 @@ static flight_t *flight_new(cn_worker_t *w, const cn_question_t *q, const uint8_
 			    size_t key_len, uint64_t hash, cn_worker_t *home, const cn_peer_t *peer)
 {
 	if (w->nflights >= CN_WORKER_MAX_FLIGHTS) {
-		w->stats.overload++;
+		STAT_INC(w->stats.overload);
 		return NULL;
 	}
 	flight_t *f = calloc(1, sizeof(*f));
@@ -559,9 +563,9 @@ static void flight_begin(flight_t *f, const cn_question_t *q, cn_time_t now)
 	w->flights = f;
 	w->nflights++;
 	if (f->prefetch)
-		w->stats.prefetches++;
+		STAT_INC(w->stats.prefetches);
 	else
-		w->stats.resolutions++;
+		STAT_INC(w->stats.resolutions);
 	flight_arm(f);
 	flight_drive(f, cn_resolve_begin(f->req, q, now));
 }
@@ -571,7 +575,7 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 {
 	waiter_t *wt = f->nwaiters < CN_WORKER_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
 	if (!wt) {
-		w->stats.overload++;
+		STAT_INC(w->stats.overload);
 		late_answer(w, q, home, peer, now);
 		return;
 	}
@@ -583,7 +587,7 @@ static void flight_join(cn_worker_t *w, flight_t *f, const cn_question_t *q,
 	*f->tail = wt;
 	f->tail = &wt->next;
 	f->nwaiters++;
-	w->stats.coalesced++;
+	STAT_INC(w->stats.coalesced);
 	if (was_empty)
 		flight_arm(f); /* a prefetch gained its first waiter: its deadline counts now */
 }
@@ -657,23 +661,28 @@ static bool hand_over(cn_worker_t *w, cn_worker_t *owner, const cn_question_t *q
 	memcpy(m->key, key, key_len);
 	m->hops = hops;
 	m->len = 0;
-	w->stats.handoffs++;
+	STAT_INC(w->stats.handoffs);
 	post(owner, m);
 	return true;
 }
 
+void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl)
+{
+	atomic_store_explicit(&w->acl, acl ? acl : &w->acl0, memory_order_release);
+}
+
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
-	w->stats.queries++;
+	STAT_INC(w->stats.queries);
 	if (w->stopping) {
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
 		peer_release(w, peer);
 		return;
 	}
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
-	if (!cn_acl_allows(&w->acl, from)) {
-		w->stats.refused++;
-		size_t n = cn_acl_refuse(pkt, len, w->out, sizeof(w->out));
+	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
+		STAT_INC(w->stats.refused);
+		size_t n = cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
 		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
 		return;
 	}
@@ -698,7 +707,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		if (atomic_fetch_add_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed) >=
 		    w->cfg->client_waiting) {
 			atomic_fetch_sub_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed);
-			w->stats.client_limit++;
+			STAT_INC(w->stats.client_limit);
 			cn_engine_count(w->engine, CN_OUT_DROPPED);
 			peer_release(w, peer);
 			return;
@@ -812,8 +821,9 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->loop = loop;
 	w->cfg = cfg;
 	w->engine = engine;
-	w->acl.allow = cfg->allow;
-	w->acl.nallow = cfg->nallow;
+	w->acl0.allow = cfg->allow;
+	w->acl0.nallow = cfg->nallow;
+	atomic_init(&w->acl, &w->acl0);
 	w->inbox_tail = &w->inbox;
 	atomic_init(&w->stop_requested, false);
 	if (!(w->ft = flights_new())) {
@@ -932,7 +942,9 @@ void cn_worker_free(cn_worker_t *w)
 
 void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out)
 {
-	*out = w->stats;
+#define LOAD(field, name) out->field = __atomic_load_n(&w->stats.field, __ATOMIC_RELAXED);
+	CN_WORKER_STATS_MAP(LOAD)
+#undef LOAD
 }
 
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out)

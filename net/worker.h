@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "net/config.h"
+#include "net/stats.h"
 #include "net/upstream.h"
 #include "resolver/resolver.h"
 
@@ -46,18 +47,9 @@ typedef struct cn_peer {
 					 while it waits on a resolution; 0: none */
 } cn_peer_t;
 
+/** Per-worker counters (rows in net/stats.h). */
 typedef struct cn_worker_stats {
-	uint64_t queries;       /* client packets handed to the worker */
-	uint64_t refused;       /* by the ACL */
-	uint64_t coalesced;     /* joined a resolution already in flight here */
-	uint64_t handoffs;      /* handed to the worker running their resolution */
-	uint64_t resolutions;   /* started for clients */
-	uint64_t prefetches;    /* started in the background */
-	uint64_t late_answers;  /* client deadline passed first */
-	uint64_t abandoned;     /* resolutions stopped at the resolve deadline */
-	uint64_t overload;      /* answered at once because the flight table was full */
-	uint64_t client_limit;  /* dropped: the client had limits.client_waiting waiting */
-	uint64_t send_errors;
+	CN_WORKER_STATS_MAP(CN__STAT_FIELD)
 } cn_worker_stats_t;
 
 /**
@@ -99,6 +91,12 @@ void cn_worker_drain(cn_worker_t *w);
 void cn_worker_free(cn_worker_t *w);
 
 void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out);
+
+/** Install another access list (a reload), from any thread: queries that arrive after the
+ *  call are checked against it. acl is borrowed and must stay valid until the worker is
+ *  freed or another list replaces it and no query can still be reading it (the daemon keeps
+ *  every list it installed until exit). NULL restores the start-up list. */
+void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl);
 /** The worker's upstream client counters (zeros once stopped). From any thread while the
  *  worker runs (not while it stops). */
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out);

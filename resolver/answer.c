@@ -18,19 +18,17 @@
 
 /* ------------------------------------------------------------------ cache values ---- */
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, size_t cap)
 {
 	if (n > 0xffff || cap < 2)
 		return -ENOSPC;
 	size_t len = 2;
-	put16(out, (uint16_t)n);
+	cn_wire_put16(out, (uint16_t)n);
 	for (size_t i = 0; i < n; i++) {
 		if (len + 2 + rrs[i]->rdlen > cap)
 			return -ENOSPC;
-		put16(out + len, rrs[i]->rdlen);
+		cn_wire_put16(out + len, rrs[i]->rdlen);
 		memcpy(out + len + 2, rrs[i]->rdata, rrs[i]->rdlen);
 		len += 2 + (size_t)rrs[i]->rdlen;
 	}
@@ -42,13 +40,13 @@ static int decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, si
 {
 	if (len < 2)
 		return CN_EMALF;
-	size_t count = get16(val), pos = 2;
+	size_t count = cn_wire_get16(val), pos = 2;
 	if (count > max && !first)
 		return CN_EMALF;
 	for (size_t i = 0; i < count; i++) {
 		if (pos + 2 > len)
 			return CN_EMALF;
-		uint16_t rdlen = get16(val + pos);
+		uint16_t rdlen = cn_wire_get16(val + pos);
 		if (pos + 2 + rdlen > len)
 			return CN_EMALF;
 		if (i < max) {
@@ -87,7 +85,7 @@ int cn__value_encode_neg(const cn_rr_t *soa, uint8_t *out, size_t cap)
 		return -ENOSPC;
 	out[0] = (uint8_t)olen;
 	memcpy(out + 1, soa->owner, olen);
-	put16(out + 1 + olen, soa->rdlen);
+	cn_wire_put16(out + 1 + olen, soa->rdlen);
 	memcpy(out + 3 + olen, soa->rdata, soa->rdlen);
 	return (int)len;
 }
@@ -106,7 +104,7 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 	}
 	if (1 + olen + 2 > len || cn_dname_check(val + 1, olen) != (int)olen)
 		return CN_EMALF;
-	uint16_t rl = get16(val + 1 + olen);
+	uint16_t rl = cn_wire_get16(val + 1 + olen);
 	if (1 + olen + 2 + rl != len)
 		return CN_EMALF;
 	*owner = val + 1;
@@ -178,9 +176,9 @@ static size_t ede_option(uint8_t *buf, size_t cap, uint16_t code, const char *te
 	size_t tlen = text ? strnlen(text, CN_EDE_TEXT_MAX) : 0;
 	if (4 + 2 + tlen > cap)
 		tlen = cap > 6 ? cap - 6 : 0;
-	put16(buf, CN_EDNS_OPT_EDE);
-	put16(buf + 2, (uint16_t)(2 + tlen));
-	put16(buf + 4, code);
+	cn_wire_put16(buf, CN_EDNS_OPT_EDE);
+	cn_wire_put16(buf + 2, (uint16_t)(2 + tlen));
+	cn_wire_put16(buf + 4, code);
 	if (tlen)
 		memcpy(buf + 6, text, tlen);
 	return 6 + tlen;

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "cache/cache.h"
 #include "resolver/errors.h"
 #include "resolver/wire.h"
 
@@ -17,11 +18,6 @@
  * has at most 127 labels, each could legitimately sit behind one pointer).
  */
 #define DNAME_MAX_JUMPS 128
-
-static inline uint8_t lower(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
 
 /* RFC 1035 4.1.4: the top two bits 11 mark a pointer; 01 and 10 are reserved (RFC 6891
  * retired the 01 "extended label" type), so both are rejected. */
@@ -125,7 +121,7 @@ static bool label_eq(const uint8_t *a, const uint8_t *b)
 	if (*a != *b)
 		return false;
 	for (int i = 1; i <= *a; i++)
-		if (lower(a[i]) != lower(b[i]))
+		if (cn_ascii_lower(a[i]) != cn_ascii_lower(b[i]))
 			return false;
 	return true;
 }
@@ -158,7 +154,7 @@ static int label_cmp(const uint8_t *a, const uint8_t *b)
 	int la = a[0], lb = b[0];
 	int m = la < lb ? la : lb;
 	for (int i = 1; i <= m; i++) {
-		int d = (int)lower(a[i]) - (int)lower(b[i]);
+		int d = (int)cn_ascii_lower(a[i]) - (int)cn_ascii_lower(b[i]);
 		if (d)
 			return d;
 	}
@@ -191,7 +187,7 @@ void cn_dname_lower(uint8_t *name)
 {
 	for (size_t p = 0; name[p]; p += (size_t)name[p] + 1)
 		for (size_t i = 1; i <= name[p]; i++)
-			name[p + i] = lower(name[p + i]);
+			name[p + i] = cn_ascii_lower(name[p + i]);
 }
 
 size_t cn_dname_copy(uint8_t *dst, const uint8_t *src)

@@ -12,42 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resolver/defaults.h"
 #include "resolver/errors.h"
 #include "resolver/internal.h"
 
 void cn_engine_conf_default(cn_engine_conf_t *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->limits = (cn_limits_t){
-		.cname_chain = 11,          /* Unbound/BIND max-query-restarts */
-		.upstream_queries = 32,     /* DESIGN.md limits */
-		.glueless_ns = 5,
-		.referral_depth = 30,
-		.subrequest_depth = 4,
-		.client_deadline_ms = 3000, /* under glibc's 5 s stub timeout */
-		.resolve_deadline_ms = 10000,
-		.rrset_records = 512,
-	};
-	c->qname_minimisation = true;
-	c->use_0x20 = true;
-	c->do_ip4 = true;
-	c->do_ip6 = true;
-	c->serve_stale = true;
-	c->stale_answer_ttl_s = 30; /* RFC 8767 4 */
-	c->prefetch = true;
-	c->edns_udp_size = 1232;    /* DNS flag day 2020 */
-	c->timeout_min_ms = 200;
-	c->timeout_max_ms = 3000;
-	c->initial_rtt_ms = 400;
-	c->failure_cache_s = 5;     /* RFC 9520 3: at least 1 s, at most 5 min */
-	c->servfail_ttl_s = 2;      /* RFC 9520 3.2: >= 1 s; short, so recovery is quick */
-	c->servfail_ttl_max_s = 300;/* RFC 9520 3.2: backoff ceiling, at most 5 min */
-	c->log_level = 2;
+	cn_engine_conf_fill_defaults(c); /* the rows of resolver/defaults.h */
 }
 
 void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 {
-	if (!e->conf.log || level > e->conf.log_level)
+	if (!e->conf.log || level > __atomic_load_n(&e->conf.log_level, __ATOMIC_RELAXED))
 		return;
 	char buf[512];
 	va_list ap;
@@ -55,6 +31,12 @@ void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	e->conf.log(level, buf);
+}
+
+void cn_engine_set_log_level(cn_engine_t *e, int level)
+{
+	/* Workers read it while the main loop reloads the configuration. */
+	__atomic_store_n(&e->conf.log_level, level, __ATOMIC_RELAXED);
 }
 
 bool cn__addr_is_local(const struct sockaddr_storage *ss)
@@ -122,25 +104,19 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 		s->outcome[i] = atomic_load(&e->outcome[i]);
 		s->queries += s->outcome[i];
 	}
-#define LOAD(f) s->f = atomic_load(&e->f)
-	LOAD(upstream_queries);
-	LOAD(upstream_timeouts);
-	LOAD(limit_hits);
-	LOAD(limit_cname);
-	LOAD(limit_upstream);
-	LOAD(limit_glueless);
-	LOAD(limit_referral);
-	LOAD(limit_deadline);
-	LOAD(prefetches);
-	LOAD(miss_uncacheable);
-	LOAD(miss_first);
-	LOAD(miss_expired);
-	LOAD(miss_evicted);
-	LOAD(failures_cached);
-	LOAD(zone_failures_cached);
-	LOAD(failure_answers);
-	LOAD(dead_server_skips);
-#undef LOAD
+#define CN_X(field, name) s->field = atomic_load_explicit(&e->field, memory_order_relaxed);
+	CN_ENGINE_STATS_MAP(CN_X)
+#undef CN_X
+}
+
+const char *cn_outcome_name(cn_outcome_t o)
+{
+	static const char *const names[] = {
+#define CN_X(suffix, name) [CN_OUT_##suffix] = name,
+		CN_OUTCOME_MAP(CN_X)
+#undef CN_X
+	};
+	return (unsigned)o < CN_OUT_MAX ? names[o] : NULL;
 }
 
 /* ------------------------------------------------------------------ client queries -- */
@@ -178,16 +154,31 @@ static void question_from_msg(const cn_msg_t *m, const cn_client_t *client, cn_q
 	q->hosted_qname_len = 0;
 }
 
-/* An error reply when not even the question could be read: header only, QR set. */
-static size_t header_only_error(const uint8_t *pkt, uint16_t rcode, uint8_t *out)
+/* A bare error reply to pkt: its ID, QR set, the opcode (RFC 1035 4.1.1: copied into the
+ * response), RD and CD echoed, RA, rcode; the question's qlen bytes echoed (0: none, and
+ * QDCOUNT 0), nothing else. out must hold CN_HEADER_LEN + qlen bytes. */
+static size_t bare_reply(const uint8_t *pkt, uint16_t rcode, size_t qlen, uint8_t *out)
 {
 	memcpy(out, pkt, 2);
-	uint16_t f = (uint16_t)((pkt[2] << 8 | pkt[3]) & (0x7800 | CN_FLAG_RD | CN_FLAG_CD));
-	f |= CN_FLAG_QR | CN_FLAG_RA | rcode;
-	out[2] = f >> 8;
-	out[3] = f & 0xff;
-	memset(out + 4, 0, 8);
-	return CN_HEADER_LEN;
+	uint16_t f = cn_wire_get16(pkt + 2) & (0x7800 | CN_FLAG_RD | CN_FLAG_CD);
+	cn_wire_put16(out + 2, (uint16_t)(f | CN_FLAG_QR | CN_FLAG_RA | rcode));
+	cn_wire_put16(out + 4, qlen ? 1 : 0);
+	memset(out + 6, 0, 6);
+	memcpy(out + CN_HEADER_LEN, pkt + CN_HEADER_LEN, qlen);
+	return CN_HEADER_LEN + qlen;
+}
+
+size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap)
+{
+	if (len < CN_HEADER_LEN || cap < CN_HEADER_LEN || (pkt[2] & 0x80))
+		return 0; /* not a query: never answer a response (reflection loops) */
+	cn_msg_t m;
+	size_t qlen = 0;
+	if (cn_msg_parse_question(pkt, len, &m) == 0 && m.has_question)
+		qlen = m.question_end - CN_HEADER_LEN;
+	if (CN_HEADER_LEN + qlen > cap)
+		qlen = 0;
+	return bare_reply(pkt, CN_RCODE_REFUSED, qlen, out);
 }
 
 /* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. Over UDP
@@ -278,10 +269,10 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 	cn_msg_t m;
 	int ret = cn_msg_parse_query(pkt, len, &m);
 	if (ret != 0 || !m.has_question) {
-		uint16_t rcode = CN_OPCODE((pkt[2] << 8) | pkt[3]) != 0 ? CN_RCODE_NOTIMP
-									 : CN_RCODE_FORMERR;
+		uint16_t rcode = CN_OPCODE(cn_wire_get16(pkt + 2)) != 0 ? CN_RCODE_NOTIMP
+									: CN_RCODE_FORMERR;
 		cn__log(e, 3, "client query: %s", ret ? cn_strerror(ret) : "no question");
-		*out_len = header_only_error(pkt, rcode, out);
+		*out_len = bare_reply(pkt, rcode, 0, out);
 		*outcome = CN_OUT_FORMERR;
 		return CN_DONE;
 	}

@@ -2,7 +2,8 @@
  * cairn error codes. Functions return int: 0 on success, a negative value on failure.
  * Generic failures are negative errno values (-ENOMEM, -EINVAL, -ENOSPC, -ENOENT);
  * resolver-specific codes start at CN_ERROR_MIN (-1000) and come from one X-macro table,
- * which also gives cn_strerror() (the libuv UV_ERRNO_MAP pattern).
+ * which also gives cn_strerror() (the libuv UV_ERRNO_MAP pattern). Values are never reused:
+ * -1011 and -1013 (bailiwick, configuration) were never returned and are retired.
  */
 #pragma once
 
@@ -23,9 +24,7 @@
 	XX(EEDNS, -1008, "bad EDNS OPT record (duplicate, misplaced, non-root)")\
 	XX(ETRAILING, -1009, "bytes left after the last record")               \
 	XX(ELIMIT, -1010, "a resolution limit was reached")                    \
-	XX(EBAILIWICK, -1011, "record outside the bailiwick")                  \
-	XX(ESYNTAX, -1012, "syntax error in presentation format")              \
-	XX(ECONFIG, -1013, "bad configuration")
+	XX(ESYNTAX, -1012, "syntax error in presentation format")
 
 typedef enum cn_errno {
 #define XX(name, value, text) CN_##name = (value),

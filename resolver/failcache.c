@@ -16,9 +16,10 @@
  * server timed out) never backs off, and neither do zone entries: a server that answers
  * again is used again within servfail_ttl_s (D1: recover within seconds).
  *
- * The entries live in the cache itself, under private-use classes (RFC 6895 3.2) that no
- * client query can carry (cairn refuses classes other than IN): they are counted against the
- * cache budget, evicted like everything else, and a random-name flood of failures can never
+ * The entries live in the cache itself as their own kind, CN_CACHE_FAILURE (counted apart
+ * in cache.failure_entries / cache.failure_bytes, never dumped), keyed under private-use
+ * classes (RFC 6895 3.2) that no client query can carry (cairn refuses classes other than
+ * IN): they are counted against the cache budget, evicted like everything else, and a random-name flood of failures can never
  * grow memory. Value: u8 consecutive failures, u16 EDE code, u64 expiry (wall-clock
  * seconds; the cache's own TTL may be longer when cache.min_ttl raises it, so the value's
  * expiry is what counts), u8 text length, text.
@@ -93,7 +94,7 @@ static void store(cn_engine_t *e, const uint8_t *name, uint16_t type, uint16_t r
 	 * next failure of the question finds it and backs off further. Rank ADDITIONAL: a
 	 * newer failure always replaces the old one. */
 	uint32_t keep = ttl + 2 * e->conf.servfail_ttl_max_s;
-	cn_cache_insert(e->cache, key, klen, type, rclass, CN_CACHE_NODATA, CN_RANK_ADDITIONAL,
+	cn_cache_insert(e->cache, key, klen, type, rclass, CN_CACHE_FAILURE, CN_RANK_ADDITIONAL,
 			keep, now_s, buf, FAIL_HDR + tlen);
 }
 

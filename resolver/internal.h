@@ -1,6 +1,7 @@
 /*
- * Helpers shared between the engine's files (engine.c, resolve.c, answer.c, nsel.c,
- * rrvalue.c) and their unit tests. Not part of the public API.
+ * Helpers shared between the files of resolver/ (the engine: engine.c, answer.c, nsel.c,
+ * failcache.c; a resolution: resolve.c, zonecut.c, classify.c, iterate.c, scrub.c) and
+ * their unit tests, named cn__<file>_<what>. Not part of the public API.
  */
 #pragma once
 
@@ -194,10 +195,9 @@ struct cn_engine {
 	cn_cache_t *cache;
 	cn_nsel_t *nsel;
 	_Atomic uint64_t outcome[CN_OUT_MAX];
-	_Atomic uint64_t upstream_queries, upstream_timeouts, limit_hits, limit_cname,
-		limit_upstream, limit_glueless, limit_referral, limit_deadline, prefetches,
-		miss_uncacheable, miss_first, miss_expired, miss_evicted, failures_cached,
-		zone_failures_cached, failure_answers, dead_server_skips;
+#define CN_X(field, name) _Atomic uint64_t field;
+	CN_ENGINE_STATS_MAP(CN_X) /* resolver/stats.h */
+#undef CN_X
 };
 
 /** Log through the engine's sink when level <= conf.log_level. */
@@ -212,3 +212,227 @@ bool cn__addr_is_local(const struct sockaddr_storage *ss);
 uint16_t cn__client_limit(const cn_question_t *q, uint16_t edns_size);
 
 #define CN_STAT_INC(e, field) atomic_fetch_add_explicit(&(e)->field, 1, memory_order_relaxed)
+
+/* ------------------------------------------------------------------ resolution ------ */
+/*
+ * A request and its frames, shared by the resolution driver (resolve.c) and the files that
+ * do one part of a step: zonecut.c (the cut and its servers), classify.c (what a reply
+ * says), iterate.c (acting on it, the next query), scrub.c (what may be cached).
+ */
+
+#define CN_FRAME_NS 13     /* NS names considered per zone cut (BIND: 13 root-style) */
+#define CN_NS_ADDRS 4      /* addresses kept per NS name */
+#define CN_FRAMES 6        /* frame 0 + priming + sub-requests */
+#define CN_ADDR_TRIES 3    /* queries to one address per request while it only times out */
+/* Cache values are read into a per-thread buffer of this size (resolve.c): a request only
+ * needs it during one call into the engine, and thousands may be in flight per worker. */
+#define CN_SCRATCH_LEN (2 * CN_VALUE_MAX)
+
+/* A server address, compact (a request holds up to CN_FRAMES x CN_FRAME_NS x CN_NS_ADDRS). */
+typedef struct cn_ns_addr {
+	uint8_t ip[16];
+	uint16_t port;    /* network order */
+	uint8_t family;   /* AF_INET / AF_INET6 */
+	bool tried;
+	bool no_0x20;     /* this request asks it without case mixing (it failed to echo) */
+	uint8_t timeouts; /* this request's queries to it that timed out */
+} cn_ns_addr_t;
+
+/* Where an NS name of a cut stands in finding its addresses. */
+typedef enum cn_ns_state {
+	CN_NS_NEW = 0,    /* the cache was not consulted for its addresses yet */
+	CN_NS_KNOWN,      /* it was: naddr addresses (maybe none, then a sub-request may run) */
+	CN_NS_RESOLVING,  /* a sub-request (frame above) is finding its addresses */
+	CN_NS_FAILED,     /* no address to be had: a cycle, no glue, nonexistent, a limit */
+} cn_ns_state_t;
+
+typedef struct cn_ns_entry {
+	uint8_t name[CN_DNAME_MAX];
+	cn_ns_addr_t addr[CN_NS_ADDRS];
+	uint8_t naddr;
+	cn_ns_state_t state;
+} cn_ns_entry_t;
+
+/* What a frame resolves. */
+typedef enum cn_frame_kind {
+	CN_FRAME_TARGET = 0, /* frame 0: the client's question (or where a CNAME/DNAME led) */
+	CN_FRAME_PRIMING,    /* ". NS" at the hints' servers (RFC 8109), on first need */
+	CN_FRAME_NS_ADDR,    /* the address (A, then AAAA) of a glueless NS name of the frame
+				below it (a sub-request; parent_ns is that NS entry) */
+} cn_frame_kind_t;
+
+/* Where a frame stands with its zone cut; it only moves forward, until set_cut (a new cut)
+ * or a reset (frame_init, or the cache to be consulted again) starts it over. */
+typedef enum cn_cut_state {
+	CN_CUT_NONE = 0, /* no cut: find the closest one (cache, priming, hints) */
+	CN_CUT_NEW,      /* a cut; the failure cache not yet consulted for it */
+	CN_CUT_OPEN,     /* not marked failing (RFC 9520): its servers may be asked */
+	CN_CUT_ASKED,    /* a server of it was asked */
+	CN_CUT_ANSWERED, /* ... and one of them answered (parsed, any RCODE) */
+} cn_cut_state_t;
+
+typedef struct cn_frame {
+	cn_frame_kind_t kind;
+	cn_cut_state_t cut;
+	uint8_t name[CN_DNAME_MAX];   /* target */
+	uint16_t type;
+	uint8_t zone[CN_DNAME_MAX];   /* current zone cut */
+	bool from_hints;              /* the cut is the root from the hints (no parent) */
+	cn_ns_entry_t ns[CN_FRAME_NS];
+	unsigned nns;
+	unsigned glueless;            /* sub-requests started for this cut */
+	bool qmin_off;                /* ask the full name (minimising met an oddity) */
+	int qmin_labels;              /* labels of the name asked while minimising */
+	uint8_t sent_name[CN_DNAME_MAX];
+	uint16_t sent_type;
+	int cur_ns, cur_addr;         /* server of the query in flight */
+	int parent_ns;                /* CN_FRAME_NS_ADDR: the parent's NS entry; else -1 */
+	unsigned dead_skipped;        /* addresses not asked: dead servers (nsel) */
+	bool probed;                  /* a dead server was probed for this cut: no more */
+	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
+					 the zone without glue, or known not to exist */
+	bool nxdomain;                /* sub-request: its name does not exist */
+} cn_frame_t;
+
+struct cn_request {
+	cn_engine_t *e;
+	cn_arena_t arena;        /* the reply being consumed; reset per reply */
+	cn_arena_t keep;         /* the result's records; lives as long as the request */
+	cn_question_t q;
+	cn_frame_t *fr[CN_FRAMES]; /* allocated on first push, reused, freed with the request */
+	int depth;               /* frames in use */
+	bool primed;             /* priming tried in this request */
+	cn_result_t result;
+	bool done;
+	bool cacheable;          /* the answer may be cached (no TTL 0, no unproven part) */
+	unsigned upstream, restarts, referrals;
+	uint64_t start_ms;
+	uint64_t done_wall_s;
+	uint8_t qbuf[CN_DNAME_MAX + 64];
+	size_t qlen;
+	bool sent_edns;
+	cn_upstream_query_t up;
+	char why[CN_EDE_TEXT_MAX];
+	uint8_t *scratch;        /* the thread's buffer for cache values, valid during a call */
+};
+
+/* How a failure is remembered (RFC 9520): not at all (our own trouble: memory), for
+ * servfail_ttl_s (the servers were silent: they may be back soon), or with backoff. */
+typedef enum cn_fail_memory {
+	CN_FAIL_NOCACHE = 0,
+	CN_FAIL_SILENT,
+	CN_FAIL_BACKOFF,
+} cn_fail_memory_t;
+
+/* What acting on a reply came to (iterate.c -> resolve.c). */
+typedef enum cn_iter {
+	CN_ITER_DONE,     /* the frame's target answered (positive or negative): frame done */
+	CN_ITER_CONTINUE, /* go on at the same or a new cut (referral, qmin step, restart) */
+	CN_ITER_BAD,      /* lame or bogus: try another server */
+	CN_ITER_FAIL,     /* the whole request failed (a limit; r->why says which) */
+	CN_ITER_FOLLOW,   /* inside iterate.c only: follow the CNAME/DNAME chain in the reply */
+} cn_iter_t;
+
+/* What a reply says (classify.c), in the terms of RFC 1034 5.3.3 / Unbound's resptype. */
+typedef enum cn_reply {
+	CN_REPLY_ANSWER,    /* the RRset asked for */
+	CN_REPLY_REFERRAL,  /* NS of a zone below the cut: a referral (AUTHORITY), or while
+			       minimising an AA NS answer: a cut without referral (ANSWER) */
+	CN_REPLY_CNAME,     /* one CNAME at the name */
+	CN_REPLY_DNAME,     /* a DNAME above the name, inside the zone (RFC 6672) */
+	CN_REPLY_NODATA,    /* the name exists, not the type: proven (SOA in the zone or AA) */
+	CN_REPLY_NXDOMAIN,  /* the name does not exist: proven */
+	CN_REPLY_LAME,      /* neither answer nor proof: the server is lame or bogus */
+	CN_REPLY_THROWAWAY, /* nothing in it to believe for this name (outside the zone, or
+			       unproven): ask again elsewhere or differently */
+} cn_reply_t;
+
+/* resolve.c: the driver */
+static inline cn_frame_t *cn__resolve_top(cn_request_t *r) { return r->fr[r->depth - 1]; }
+/** Push a frame (allocated the first time this depth is used); NULL when out of memory or
+ *  past CN_FRAMES. */
+cn_frame_t *cn__resolve_push(cn_request_t *r);
+void cn__resolve_frame_init(cn_frame_t *f, cn_frame_kind_t kind, const uint8_t *name,
+			    uint16_t type, int parent_ns);
+/** Is name the target of a frame on the stack? (CNAME and NS cycles) */
+bool cn__resolve_in_stack(const cn_request_t *r, const uint8_t *name);
+/** Add "; text" to the reason a failure will carry in its EDE. */
+void cn__resolve_note(cn_request_t *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cn__resolve_name_str(const uint8_t *name, char *buf, size_t len);
+void cn__resolve_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+/** Copy an RR into the request's long-lived arena (dst), or into the result (add). */
+int cn__resolve_keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst);
+int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr);
+/** The whole answer for frame f's target from the cache, into r->result; true if found. */
+bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now);
+/** Finish the request with SERVFAIL, EDE ede and "what: why"; returns CN_DONE. */
+cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
+			    cn_fail_memory_t mem, uint64_t now_s);
+
+/* zonecut.c: the cut of a frame, its NS names, their addresses, server choice */
+void cn__zonecut_addr_ss(const cn_ns_addr_t *a, struct sockaddr_storage *ss);
+/** May this address be asked (families enabled, loopback policy)? */
+bool cn__zonecut_family_ok(const cn_engine_t *e, const struct sockaddr_storage *ss);
+/** Addresses of an NS name from the cache (a NEW entry becomes KNOWN). */
+void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s);
+/** The root from the hints, as the frame's cut. */
+void cn__zonecut_from_hints(cn_request_t *r, cn_frame_t *f);
+/** The closest enclosing cut with a live NS RRset in the cache; false when none. */
+bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
+/** Take the NS RRset at owner (section sec of m) as the new cut, with glue from inside the
+ *  zone that was asked; caches both. Returns whether the answer may still be cached. */
+bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_section_t sec,
+			const uint8_t *owner, cn_rank_t rank, uint64_t now_s);
+/** What is left of the cut's delegation in the cache (ghost domains); UINT32_MAX: none
+ *  applies (the root), 0: no delegation cached. */
+uint32_t cn__zonecut_ttl_left(cn_request_t *r, const cn_frame_t *f, uint64_t now_s);
+/** Choose the server to ask next (f->cur_ns, f->cur_addr); false when none is left. */
+bool cn__zonecut_choose(cn_request_t *r, cn_frame_t *f, uint64_t now_ms);
+/** Find addresses for an NS name without: 1 = found in the cache, 2 = sub-request pushed,
+ *  0 = nothing to do (r->why may say which limit). */
+int cn__zonecut_subrequest(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
+/** May the cut be remembered as failing, for every request (RFC 9520)? */
+bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms);
+/** Make addresses that only timed out (< CN_ADDR_TRIES times) askable again; any? */
+bool cn__zonecut_retry_timeouts(cn_frame_t *f);
+/** Every address of the cut may be asked the next question. */
+void cn__zonecut_reset_tried(cn_frame_t *f);
+
+/* classify.c: what a reply says */
+/** A referral: NS RRset in AUTHORITY for a zone strictly below the cut that contains the
+ *  name asked, without AA, NOERROR, no answer. *ns: its first NS record. */
+bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **ns);
+/** The reply to a minimised question (sent_name, NS): NXDOMAIN (*soa set), REFERRAL (AA
+ *  NS answer), NODATA (*soa set or NULL under AA), THROWAWAY (stop minimising) or LAME. */
+cn_reply_t cn__classify_qmin(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **soa);
+/** What the reply to the full question says about name (f->name, or where the chain in the
+ *  reply led): ANSWER, DNAME / CNAME (*rr the record), NODATA / NXDOMAIN, LAME, THROWAWAY
+ *  (outside the zone, or the chain left the reply without proof: restart at name). */
+cn_reply_t cn__classify_name(const cn_msg_t *m, const cn_frame_t *f, const uint8_t *name,
+			     const cn_rr_t **rr);
+
+/* scrub.c: what of a reply may be believed and cached */
+/** The RRset (owner, type, IN) of a section into set[] (at most max; set NULL: count). */
+size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
+		       uint16_t type, const cn_rr_t **set, size_t max);
+/** The SOA proving a negative answer for name: in AUTHORITY, inside the zone (A6). */
+const cn_rr_t *cn__scrub_soa(const cn_msg_t *m, const uint8_t *zone, const uint8_t *name);
+/** Cache an RRset, TTL the lowest of its records' and ttl_cap. Returns false when the
+ *  answer it is part of may not be cached (TTL 0). */
+bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s);
+/** Cache a negative answer for (name, type) with its SOA (RFC 2308 5). Returns false when
+ *  the answer may not be cached (no usable SOA, TTL 0). */
+bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t type,
+			      bool nxdomain, const cn_rr_t *soa, cn_rank_t rank, uint64_t now_s);
+/** Cache the addresses of the NS names of an NS answer found in ADDITIONAL, for names
+ *  inside the zone asked only. Returns false as cn__scrub_store_rrset does. */
+bool cn__scrub_store_glue(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,
+			  const cn_rr_t *const *ns, size_t n, uint64_t now_s);
+
+/* iterate.c: one step of RFC 1034 5.3.3 */
+/** Build the next query of the top frame to its chosen server; CN_PRODUCE. */
+cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now);
+/** Act on a parsed NOERROR / NXDOMAIN / YXDOMAIN reply to the top frame's query. */
+cn_iter_t cn__iterate_reply(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_time_t now);

@@ -9,7 +9,8 @@
  * timeout = srtt + 4 * rttvar, clamped to [timeout_min_ms, timeout_max_ms]. Each consecutive
  * timeout doubles the next timeout (capped) and marks the server failing for
  * failure_cache_s seconds; one good reply clears both, so a server that comes back is
- * trusted again at once (the recovery complaint against Unbound in FEATURES.md).
+ * trusted again at once (Unbound is known to recover slowly after an outage because its
+ * infra cache holds on to such state: NLnetLabs/unbound#830, #282, #1461).
  *
  * A server silent (timeouts, network errors) CN_NSEL_DEAD_FAILS times in a row is "dead"
  * while its failure window lasts: requests no longer wait on it (NRDelegation, B2 in

@@ -174,7 +174,6 @@ int cn_rdata_soa_minimum(const uint8_t *rdata, size_t rdlen, uint32_t *minimum)
 {
 	if (cn_rdata_check(CN_TYPE_SOA, rdata, rdlen))
 		return CN_ERDATA;
-	const uint8_t *m = rdata + rdlen - 4;
-	*minimum = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+	*minimum = cn_wire_get32(rdata + rdlen - 4);
 	return 0;
 }

@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "resolver/dname.h"
+#include "resolver/stats.h"
 #include "resolver/wire.h"
 
 typedef struct cn_cache cn_cache_t;
@@ -113,6 +114,9 @@ void cn_engine_conf_default(cn_engine_conf_t *conf);
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out);
 void cn_engine_free(cn_engine_t *engine);
 
+/** Change the log level of a running engine (a reload); safe while workers use it. */
+void cn_engine_set_log_level(cn_engine_t *engine, int level);
+
 /**
  * Parse a root hints file in named.root (zone file) format: NS records at "." and A/AAAA
  * records for their names. *out is malloc'ed (free() it). Returns 0 or a cn error; on error
@@ -154,15 +158,9 @@ typedef struct cn_question {
 
 /** Outcome of one client query, for the stats (each query counts in exactly one). */
 typedef enum cn_outcome {
-	CN_OUT_CACHE_POSITIVE = 0, /* answered from cache, positive */
-	CN_OUT_CACHE_NEGATIVE,     /* answered from cache, NXDOMAIN/NODATA */
-	CN_OUT_CACHE_STALE,        /* answered from cache, stale (RFC 8767) */
-	CN_OUT_LOCAL,              /* answered from a hosted zone */
-	CN_OUT_RESOLVED,           /* needed upstream work (also when coalesced) */
-	CN_OUT_SERVFAIL,
-	CN_OUT_REFUSED,
-	CN_OUT_FORMERR,            /* FORMERR, NOTIMP or BADVERS */
-	CN_OUT_DROPPED,            /* no reply sent (QR=1, shorter than a header) */
+#define CN_X(suffix, name) CN_OUT_##suffix,
+	CN_OUTCOME_MAP(CN_X)
+#undef CN_X
 	CN_OUT_MAX
 } cn_outcome_t;
 
@@ -214,6 +212,16 @@ size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
 
 /** The hosted zones the engine answers from (conf.zones), or NULL. */
 const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
+
+/**
+ * The REFUSED reply to a query from a client the ACL does not allow (net calls it before
+ * cn_engine_query; no engine needed, nothing allocated, no cache looked at, so a refused
+ * client costs as little as possible): the header with QR=1, RA=1, opcode, RD and CD
+ * echoed, RCODE 5, the question echoed when it parses (cn_msg_parse_question; else QDCOUNT
+ * 0), nothing else. Returns the reply length, or 0 when nothing must be sent: shorter than
+ * a header, QR already set (never answer a response: reflection loops), or cap < 12.
+ */
+size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);
 
 /* ---------------------------------------------------------------- resolutions ------- */
 
@@ -267,27 +275,17 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 
 /* ---------------------------------------------------------------- stats ------------- */
 
+/** A snapshot of the engine's counters (rows in resolver/stats.h). */
 typedef struct cn_engine_stats {
 	uint64_t outcome[CN_OUT_MAX];
-	uint64_t queries;           /* client queries seen (sum of outcome[]) */
-	uint64_t upstream_queries;  /* sent (produced) */
-	uint64_t upstream_timeouts;
-	uint64_t upstream_tcp;
-	uint64_t limit_hits;        /* any limit reached */
-	uint64_t limit_cname, limit_upstream, limit_glueless, limit_referral, limit_deadline;
-	uint64_t prefetches;
-	uint64_t failures_cached;      /* resolution failures remembered (RFC 9520) */
-	uint64_t zone_failures_cached; /* zone cuts remembered as having no answering server */
-	uint64_t failure_answers;      /* client queries answered from the failure cache */
-	uint64_t dead_server_skips;    /* servers not asked because they are dead (probe later) */
-	/* Every client query answered after a cache miss (outcome RESOLVED or SERVFAIL) is
-	 * explained in exactly one of these four, so they sum to those two outcomes: */
-	uint64_t miss_uncacheable;  /* its answer could not be cached (TTL 0, SERVFAIL, no SOA) */
-	uint64_t miss_first;        /* never seen (or its trace is gone) */
-	uint64_t miss_expired;      /* was cached, TTL ran out */
-	uint64_t miss_evicted;      /* was cached, evicted while still valid */
+	uint64_t queries; /* client queries seen (sum of outcome[]) */
+#define CN_X(field, name) uint64_t field;
+	CN_ENGINE_STATS_MAP(CN_X)
+#undef CN_X
 } cn_engine_stats_t;
 
 /** Count one client outcome (net calls this for every reply it sends or drops). */
 void cn_engine_count(cn_engine_t *engine, cn_outcome_t outcome);
 void cn_engine_stats(cn_engine_t *engine, cn_engine_stats_t *out);
+/** The printed name of outcome o ("answer.cache.positive"), or NULL. */
+const char *cn_outcome_name(cn_outcome_t o);

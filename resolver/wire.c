@@ -9,33 +9,12 @@
 
 #include <string.h>
 
+#include "cache/cache.h"
 #include "resolver/errors.h"
 #include "resolver/wire_internal.h"
 
 /* Smallest possible resource record: root owner (1) + type, class, TTL, RDLENGTH (10). */
 #define RR_MIN_LEN 11
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 /* ------------------------------------------------------------------ reading ------- */
 
@@ -51,10 +30,10 @@ static int read_rr_head(const uint8_t *w, size_t len, size_t *pos, rr_head_t *h)
 	size_t p = *pos;
 	if (len - p < 10)
 		return CN_ETRUNC;
-	h->type = get16(w + p);
-	h->rclass = get16(w + p + 2);
-	h->ttl = get32(w + p + 4);
-	h->rdlen = get16(w + p + 8);
+	h->type = cn_wire_get16(w + p);
+	h->rclass = cn_wire_get16(w + p + 2);
+	h->ttl = cn_wire_get32(w + p + 4);
+	h->rdlen = cn_wire_get16(w + p + 8);
 	h->rdata = p + 10;
 	if (h->rdlen > len - h->rdata)
 		return CN_ETRUNC; /* RDLENGTH runs past the end of the message */
@@ -62,8 +41,7 @@ static int read_rr_head(const uint8_t *w, size_t len, size_t *pos, rr_head_t *h)
 	return 0;
 }
 
-/* Header (RFC 1035 4.1.1) and question (4.1.2); at most one question. */
-static int parse_header_question(const uint8_t *w, size_t len, cn_msg_t *msg, size_t *pos)
+int cn_msg_parse_question(const uint8_t *w, size_t len, cn_msg_t *msg)
 {
 	if (!w || len < CN_HEADER_LEN)
 		return CN_ETRUNC;
@@ -75,12 +53,12 @@ static int parse_header_question(const uint8_t *w, size_t len, cn_msg_t *msg, si
 	msg->rrs = NULL;
 	msg->an = msg->ns = msg->ar = 0;
 	memset(&msg->edns, 0, sizeof(msg->edns));
-	msg->id = get16(w);
-	msg->flags = get16(w + 2);
-	msg->qdcount = get16(w + 4);
-	msg->ancount = get16(w + 6);
-	msg->nscount = get16(w + 8);
-	msg->arcount = get16(w + 10);
+	msg->id = cn_wire_get16(w);
+	msg->flags = cn_wire_get16(w + 2);
+	msg->qdcount = cn_wire_get16(w + 4);
+	msg->ancount = cn_wire_get16(w + 6);
+	msg->nscount = cn_wire_get16(w + 8);
+	msg->arcount = cn_wire_get16(w + 10);
 	msg->rcode = CN_RCODE(msg->flags);
 	size_t p = CN_HEADER_LEN;
 	if (msg->qdcount > 1)
@@ -93,12 +71,22 @@ static int parse_header_question(const uint8_t *w, size_t len, cn_msg_t *msg, si
 			return r;
 		if (len - p < 4)
 			return CN_ETRUNC;
-		msg->qtype = get16(w + p);
-		msg->qclass = get16(w + p + 2);
+		msg->qtype = cn_wire_get16(w + p);
+		msg->qclass = cn_wire_get16(w + p + 2);
 		p += 4;
 		msg->has_question = true;
 	}
 	msg->question_end = p;
+	return 0;
+}
+
+/* Header (RFC 1035 4.1.1) and question (4.1.2), then a bound on the record counts. */
+static int parse_header_question(const uint8_t *w, size_t len, cn_msg_t *msg, size_t *pos)
+{
+	int r = cn_msg_parse_question(w, len, msg);
+	if (r)
+		return r;
+	size_t p = msg->question_end;
 	/* Cheap early bound: every record needs RR_MIN_LEN octets. */
 	size_t nrr = (size_t)msg->ancount + msg->nscount + msg->arcount;
 	if (nrr * RR_MIN_LEN > len - p)
@@ -130,13 +118,13 @@ static int parse_opt(const uint8_t *w, const uint8_t *owner, const rr_head_t *h,
 	while (p < h->rdlen) {
 		if (h->rdlen - p < 4)
 			return CN_EEDNS;
-		uint16_t code = get16(o + p), olen = get16(o + p + 2);
+		uint16_t code = cn_wire_get16(o + p), olen = cn_wire_get16(o + p + 2);
 		if (olen > h->rdlen - p - 4)
 			return CN_EEDNS;
 		/* RFC 8914 2: INFO-CODE (16 bits) then optional EXTRA-TEXT. */
 		if (code == CN_EDNS_OPT_EDE && !e->has_ede && olen >= 2) {
 			e->has_ede = true;
-			e->ede_code = get16(o + p + 4);
+			e->ede_code = cn_wire_get16(o + p + 4);
 		}
 		e->option_count++;
 		p += 4 + (size_t)olen;
@@ -294,20 +282,18 @@ int cn_writer_init(cn_writer_t *w, uint8_t *buf, size_t cap, uint16_t id, uint16
 	if (w->cap < CN_HEADER_LEN)
 		return -ENOSPC;
 	memset(buf, 0, CN_HEADER_LEN);
-	put16(buf, id);
-	put16(buf + 2, flags);
+	cn_wire_put16(buf, id);
+	cn_wire_put16(buf + 2, flags);
 	w->len = CN_HEADER_LEN;
 	return 0;
 }
 
+/* A writer whose init failed (a buffer under a header) has len 0: it writes nothing, so
+ * callers that go on to set flags and finish cannot write past a tiny buffer. */
 void cn_writer_set_flags(cn_writer_t *w, uint16_t flags)
 {
-	put16(w->buf + 2, flags);
-}
-
-static inline uint8_t lower(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
+	if (w->len >= CN_HEADER_LEN)
+		cn_wire_put16(w->buf + 2, flags);
 }
 
 /* Does the name written at message offset off equal name (case-insensitively)? The
@@ -330,7 +316,7 @@ static bool match_at(const uint8_t *buf, size_t limit, size_t off, const uint8_t
 		if (l == 0)
 			return true;
 		for (size_t i = 1; i <= l; i++)
-			if (lower(buf[off + i]) != lower(name[i]))
+			if (cn_ascii_lower(buf[off + i]) != cn_ascii_lower(name[i]))
 				return false;
 		off += (size_t)l + 1;
 		name += l + 1;
@@ -371,7 +357,7 @@ static int write_name(cn_writer_t *w, const uint8_t *name, bool compress)
 		if (target) {
 			if (w->cap - w->len < 2)
 				return -ENOSPC;
-			put16(w->buf + w->len, (uint16_t)(0xC000 | target));
+			cn_wire_put16(w->buf + w->len, (uint16_t)(0xC000 | target));
 			w->len += 2;
 			return 0;
 		}
@@ -451,8 +437,8 @@ int cn_writer_question(cn_writer_t *w, const uint8_t *qname, uint16_t qtype, uin
 		return -EINVAL;
 	size_t save_len = w->len, save_comp = w->comp_n;
 	uint8_t tail[4];
-	put16(tail, qtype);
-	put16(tail + 2, qclass);
+	cn_wire_put16(tail, qtype);
+	cn_wire_put16(tail + 2, qclass);
 	int r = write_name(w, qname, true);
 	if (!r)
 		r = write_bytes(w, tail, 4);
@@ -470,10 +456,10 @@ static int write_rr_body(cn_writer_t *w, uint16_t type, uint16_t rclass, uint32_
 			 const uint8_t *rdata, uint16_t rdlen)
 {
 	uint8_t head[10];
-	put16(head, type);
-	put16(head + 2, rclass);
-	put32(head + 4, ttl);
-	put16(head + 8, 0);
+	cn_wire_put16(head, type);
+	cn_wire_put16(head + 2, rclass);
+	cn_wire_put32(head + 4, ttl);
+	cn_wire_put16(head + 8, 0);
 	int r = write_bytes(w, head, 10);
 	if (r)
 		return r;
@@ -484,7 +470,7 @@ static int write_rr_body(cn_writer_t *w, uint16_t type, uint16_t rclass, uint32_
 		r = write_rdata(w, type, rclass, rdata, rdlen);
 	if (r)
 		return r;
-	put16(w->buf + rd_start - 2, (uint16_t)(w->len - rd_start));
+	cn_wire_put16(w->buf + rd_start - 2, (uint16_t)(w->len - rd_start));
 	return 0;
 }
 
@@ -523,7 +509,9 @@ int cn_writer_opt(cn_writer_t *w, uint16_t udp_size, uint8_t ext_rcode, uint8_t 
 
 size_t cn_writer_finish(cn_writer_t *w)
 {
+	if (w->len < CN_HEADER_LEN)
+		return 0;
 	for (int s = 0; s < 4; s++)
-		put16(w->buf + 4 + 2 * s, w->count[s]);
+		cn_wire_put16(w->buf + 4 + 2 * s, w->count[s]);
 	return w->len;
 }

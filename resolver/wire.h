@@ -25,6 +25,31 @@
 #define CN_HEADER_LEN 12
 #define CN_MSG_MAX 65535
 
+/* Network-order integers in DNS messages (RFC 1035 2.3.2): the one set of helpers for
+ * every reader and writer of DNS bytes in resolver/ and net/ (cache/ keeps its own for its
+ * dump file format: it may not depend on resolver/). p must have 2 or 4 bytes. */
+static inline uint16_t cn_wire_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t cn_wire_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void cn_wire_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void cn_wire_put32(uint8_t *p, uint32_t v)
+{
+	cn_wire_put16(p, (uint16_t)(v >> 16));
+	cn_wire_put16(p + 2, (uint16_t)v);
+}
+
 /* Header flag bits in the 16-bit flags word (RFC 1035 4.1.1, RFC 4035 for AD/CD). */
 #define CN_FLAG_QR 0x8000
 #define CN_FLAG_AA 0x0400
@@ -115,6 +140,15 @@ typedef struct cn_msg {
  * unspecified. Returns 0 or a negative cn error.
  */
 int cn_msg_parse(const uint8_t *wire, size_t len, cn_arena_t *arena, cn_msg_t *msg);
+
+/**
+ * Parse only the header and the question (at most one: more gives CN_EMALF; none leaves
+ * has_question false), with no allocation and nothing after it looked at:
+ * msg->question_end is where the question ends. The one question parser of cairn:
+ * cn_msg_parse and cn_msg_parse_query start with it, and the engine's REFUSED reply
+ * (cn_engine_refuse) echoes what it accepts. Returns 0 or a negative cn error.
+ */
+int cn_msg_parse_question(const uint8_t *wire, size_t len, cn_msg_t *msg);
 
 /**
  * Parse only header, question and (by skipping answer/authority) the OPT record of a

@@ -171,16 +171,6 @@ static size_t sb_string(sbuf_t *s, const uint8_t *p)
 	return (size_t)p[0] + 1;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static unsigned rd16(const uint8_t *p)
-{
-	return (unsigned)(p[0] << 8 | p[1]);
-}
-
 /* A fixed field: the known integer layouts, as numbers; A/AAAA as addresses. */
 static void sb_fixed(sbuf_t *s, uint16_t type, const uint8_t *p, size_t n)
 {
@@ -189,11 +179,11 @@ static void sb_fixed(sbuf_t *s, uint16_t type, const uint8_t *p, size_t n)
 		inet_ntop(type == CN_TYPE_A ? AF_INET : AF_INET6, p, addr, sizeof(addr));
 		sb_printf(s, "%s", addr);
 	} else if (n == 20) { /* SOA serial refresh retry expire minimum */
-		sb_printf(s, "%u %u %u %u %u", rd32(p), rd32(p + 4), rd32(p + 8), rd32(p + 12),
-			  rd32(p + 16));
+		sb_printf(s, "%u %u %u %u %u", cn_wire_get32(p), cn_wire_get32(p + 4),
+			  cn_wire_get32(p + 8), cn_wire_get32(p + 12), cn_wire_get32(p + 16));
 	} else {
 		for (size_t i = 0; i + 1 < n; i += 2) /* MX, SRV, AFSDB, RT, NAPTR: 16-bit */
-			sb_printf(s, "%s%u", i ? " " : "", rd16(p + i));
+			sb_printf(s, "%s%u", i ? " " : "", (unsigned)cn_wire_get16(p + i));
 	}
 }
 

@@ -37,9 +37,12 @@ CACHE_OUTCOMES = ["answer.cache.positive", "answer.cache.negative", "answer.cach
 # otherwise answers itself as an RFC 6303 built-in local zone.
 TESTBED_LOCAL_ZONES_OFF = ["--no-local-zone", "2.0.192.in-addr.arpa."]
 
-def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port=None):
+
+def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port=None,
+          env=None):
     """A cairn on the simulated tree: -l ADDR@PORT --root-hints --allow-loopback-upstream.
-    control: a path for --control (or None); config: YAML text written to a file (-c)."""
+    control: a path for --control (or None); config: YAML text written to a file (-c);
+    env: extra environment (e.g. WallClock.env)."""
     port = port or cairn.port()
     args = ["-l", "%s@%d" % (listen, port), "--root-hints", tb.root_hints,
             "--allow-loopback-upstream"] + TESTBED_LOCAL_ZONES_OFF
@@ -50,7 +53,46 @@ def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port
         args = ["-c", path] + args
     if control:
         args += ["--control", control]
-    return cairn(*(args + list(extra)))
+    return cairn(*(args + list(extra)), env=env)
+
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+class WallClock:
+    """Move a cairn's wall clock (CLOCK_REALTIME: TTLs, serve-stale, the failure cache)
+    forward without waiting, through libfaketime (Debian package faketime). The monotonic
+    clock (libuv's timers, RTTs, deadlines) is left alone (FAKETIME_DONT_FAKE_MONOTONIC),
+    as DESIGN.md's "Time" requires. Start cairn with env=clock.env, then clock.advance(s).
+    Without libfaketime, advance() sleeps instead (the test still means the same)."""
+
+    def __init__(self, tmpdir):
+        self.offset = 0.0
+        self.faked = os.path.exists(LIBFAKETIME)
+        self.path = os.path.join(str(tmpdir), "faketime-offset")
+        self._write()
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        self.env = {} if not self.faked else {
+            "LD_PRELOAD": LIBFAKETIME,
+            "FAKETIME_TIMESTAMP_FILE": self.path,
+            "FAKETIME_NO_CACHE": "1",           # read the offset at every clock call
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            # the preloaded library comes before the ASan runtime: allowed, it only
+            # wraps time functions
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
+        }
+
+    def _write(self):
+        with open(self.path + ".tmp", "w") as f:
+            f.write("+%d\n" % int(self.offset))
+        os.replace(self.path + ".tmp", self.path)
+
+    def advance(self, seconds):
+        if not self.faked:
+            time.sleep(seconds)
+            return
+        self.offset += seconds
+        self._write()
 
 
 def control_path(cairn):

@@ -155,7 +155,11 @@ def test_d2_truncate_then_stall_cannot_hold_connections(tb, cairn, hz, hostile):
         assert rcode(r) == "SERVFAIL" and ede(r), describe(r) + logctx(c)
         assert dt <= 3.5, dt
         time.sleep(0.5)
-    time.sleep(3.5)   # the last connection's timeout
+    # until cairn has closed every connection (each within its upstream timeout), bounded
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (
+            srv.tcp_conns and all(x["closed"] for x in list(srv.tcp_conns))):
+        time.sleep(0.02)
     span = time.monotonic() - t0
     conns = list(srv.tcp_conns)
     held = [round(x["closed"] - x["opened"], 2) if x["closed"] else None for x in conns]
@@ -176,17 +180,27 @@ def test_d3_tcp_listener_exhaustion(tb, cairn):
                                 "tcp_max_per_client: 8\n")
     # 1. per-client cap
     socks = [socket.create_connection((c.addr, c.port), timeout=2) for _ in range(40)]
-    time.sleep(0.3)
-    alive = 0
     for s in socks:
         s.setblocking(False)
-        try:
-            d = s.recv(1)
-            alive += 0 if d == b"" else 1
-        except BlockingIOError:
-            alive += 1
-        except ConnectionResetError:
-            pass
+
+    def still_open():
+        n = 0
+        for s in socks:
+            try:
+                n += 0 if s.recv(1) == b"" else 1
+            except BlockingIOError:
+                n += 1
+            except ConnectionResetError:
+                pass
+        return n
+
+    # until cairn has closed the connections over its cap (bounded; no fixed wait)
+    deadline = time.monotonic() + 3
+    alive = still_open()
+    while alive > 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = still_open()
+    for s in socks:
         s.close()
     assert alive <= 8, "%d connections from one address stayed open" % alive
     # 2. slowloris from 100 addresses, UDP measured meanwhile
@@ -253,9 +267,11 @@ def test_d3_tcp_listener_exhaustion(tb, cairn):
     base = [udp_rate(2)]
     t = threading.Thread(target=slowloris, daemon=True)
     t.start()
-    time.sleep(0.5)
+    # measure once the attack holds the listener (64 open), not after a fixed wait
+    deadline = time.monotonic() + 5
+    while log["max_open"] < 64 and time.monotonic() < deadline:
+        time.sleep(0.02)
     under = [udp_rate(2), udp_rate(2)]
-    time.sleep(0.5)
     stop.set()
     t.join(10)
     base.append(udp_rate(2))

@@ -61,7 +61,7 @@ START_TEST(test_call_params)
 	ck_assert_int_eq(cn_cache_lookup(c, n, nl, A, 1, 0, 0, NULL, buf, 16), -EINVAL);
 	ck_assert_int_eq(cn_cache_lookup(c, n, nl, A, 1, 0, 0, &e, NULL, 16), -EINVAL);
 	/* bad kind, rank, kind/type pairing, name, data */
-	ck_assert_int_eq(cn_cache_insert(c, n, nl, A, 1, 3, CN_RANK_LOCAL, 60, 0, "x", 1), -EINVAL);
+	ck_assert_int_eq(cn_cache_insert(c, n, nl, A, 1, 4, CN_RANK_LOCAL, 60, 0, "x", 1), -EINVAL);
 	ck_assert_int_eq(cn_cache_insert(c, n, nl, A, 1, CN_CACHE_RRSET, 0, 60, 0, "x", 1), -EINVAL);
 	ck_assert_int_eq(cn_cache_insert(c, n, nl, A, 1, CN_CACHE_RRSET, 6, 60, 0, "x", 1), -EINVAL);
 	ck_assert_int_eq(cn_cache_insert(c, n, nl, A, 1, CN_CACHE_NXDOMAIN, 2, 60, 0, "x", 1),

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "net/acl.h"
+#include "resolver/resolver.h"
 
 static struct sockaddr_storage addr(const char *s)
 {
@@ -146,7 +147,7 @@ static const uint8_t query[] = {
 START_TEST(test_refuse_echoes_question)
 {
 	uint8_t out[512];
-	size_t n = cn_acl_refuse(query, sizeof(query), out, sizeof(out));
+	size_t n = cn_engine_refuse(query, sizeof(query), out, sizeof(out));
 	ck_assert_uint_eq(n, 12 + 17);
 	ck_assert_uint_eq(out[0], 0xbe);
 	ck_assert_uint_eq(out[1], 0xef);
@@ -165,23 +166,23 @@ START_TEST(test_refuse_header_only)
 	uint8_t out[512];
 	/* Header alone, QDCOUNT 1 but nothing follows: header-only reply with QDCOUNT 0. */
 	uint8_t q[12] = { 1, 2, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 };
-	ck_assert_uint_eq(cn_acl_refuse(q, sizeof(q), out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(q, sizeof(q), out, sizeof(out)), 12);
 	ck_assert_uint_eq(out[2], 0x80);
 	ck_assert_uint_eq(out[3], 0x85);
 	ck_assert_uint_eq(out[5], 0);
 	/* A compression pointer in the question: not parseable, header only. */
 	uint8_t p[18] = { 1, 2, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1 };
-	ck_assert_uint_eq(cn_acl_refuse(p, sizeof(p), out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(p, sizeof(p), out, sizeof(out)), 12);
 	/* Truncated qtype/qclass. */
-	ck_assert_uint_eq(cn_acl_refuse(query, 12 + 15, out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(query, 12 + 15, out, sizeof(out)), 12);
 	/* QDCOUNT 2: no echo. */
 	uint8_t two[sizeof(query)];
 	memcpy(two, query, sizeof(query));
 	two[5] = 2;
-	ck_assert_uint_eq(cn_acl_refuse(two, sizeof(two), out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(two, sizeof(two), out, sizeof(out)), 12);
 	/* The opcode is kept (NOTIFY = 4). */
 	uint8_t notify[12] = { 1, 2, 0x20, 0x00, 0, 0, 0, 0, 0, 0, 0, 0 };
-	ck_assert_uint_eq(cn_acl_refuse(notify, sizeof(notify), out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(notify, sizeof(notify), out, sizeof(out)), 12);
 	ck_assert_uint_eq(out[2], 0xa0);
 }
 END_TEST
@@ -189,22 +190,22 @@ END_TEST
 START_TEST(test_refuse_drops)
 {
 	uint8_t out[512];
-	ck_assert_uint_eq(cn_acl_refuse(query, 11, out, sizeof(out)), 0);
-	ck_assert_uint_eq(cn_acl_refuse(query, 0, out, sizeof(out)), 0);
+	ck_assert_uint_eq(cn_engine_refuse(query, 11, out, sizeof(out)), 0);
+	ck_assert_uint_eq(cn_engine_refuse(query, 0, out, sizeof(out)), 0);
 	uint8_t resp[sizeof(query)];
 	memcpy(resp, query, sizeof(query));
 	resp[2] |= 0x80; /* QR=1: never answer a response */
-	ck_assert_uint_eq(cn_acl_refuse(resp, sizeof(resp), out, sizeof(out)), 0);
-	ck_assert_uint_eq(cn_acl_refuse(query, sizeof(query), out, 11), 0);
+	ck_assert_uint_eq(cn_engine_refuse(resp, sizeof(resp), out, sizeof(out)), 0);
+	ck_assert_uint_eq(cn_engine_refuse(query, sizeof(query), out, 11), 0);
 	/* Room for the header but not the question: header only. */
-	ck_assert_uint_eq(cn_acl_refuse(query, sizeof(query), out, 20), 12);
+	ck_assert_uint_eq(cn_engine_refuse(query, sizeof(query), out, 20), 12);
 	/* A name longer than 255 octets. */
 	uint8_t longname[12 + 5 * 64 + 5];
 	memset(longname, 0, sizeof(longname));
 	longname[5] = 1;
 	for (int i = 0; i < 5; i++)
 		longname[12 + i * 64] = 63;
-	ck_assert_uint_eq(cn_acl_refuse(longname, sizeof(longname), out, sizeof(out)), 12);
+	ck_assert_uint_eq(cn_engine_refuse(longname, sizeof(longname), out, sizeof(out)), 12);
 }
 END_TEST
 

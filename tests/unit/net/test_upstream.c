@@ -80,11 +80,6 @@ typedef struct wreq {
 	uint8_t data[];
 } wreq_t;
 
-static uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
 static size_t question_end(const uint8_t *q, size_t len)
 {
 	size_t off = 12;
@@ -208,7 +203,7 @@ static void record(fake_t *f, const uint8_t *q, const struct sockaddr *from)
 				? ((const struct sockaddr_in *)from)->sin_port
 				: ((const struct sockaddr_in6 *)from)->sin6_port;
 	f->ports[f->nseen] = ntohs(port);
-	f->ids[f->nseen] = get16(q);
+	f->ids[f->nseen] = cn_wire_get16(q);
 	f->nseen++;
 }
 
@@ -286,10 +281,10 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->len += (size_t)nread;
-	if (c->len < 2 || c->len < 2u + get16(c->buf))
+	if (c->len < 2 || c->len < 2u + cn_wire_get16(c->buf))
 		return;
 	const uint8_t *q = c->buf + 2;
-	size_t qlen = get16(c->buf);
+	size_t qlen = cn_wire_get16(c->buf);
 	f->tcp_queries++;
 	static uint8_t good[65536], bad[65536];
 	size_t glen = build_reply(q, qlen, good, f->tcp_answers, false);
@@ -454,7 +449,7 @@ static void assert_good_reply(const result_t *r, unsigned nans)
 {
 	ck_assert_int_eq(r->ev, CN_UP_REPLY);
 	ck_assert_uint_eq(r->len, QEND + 16u * nans);
-	ck_assert_uint_eq(get16(r->reply + 6), nans);
+	ck_assert_uint_eq(cn_wire_get16(r->reply + 6), nans);
 	ck_assert_mem_eq(r->reply + 12, QUERY + 12, QEND - 12); /* exact case echoed */
 }
 
@@ -518,7 +513,7 @@ START_TEST(test_good_reply)
 	ck_assert_uint_eq(s.ignored_mismatch + s.ignored_case + s.ignored_malformed, 0);
 	ck_assert_uint_eq(fake.udp_queries, 1);
 	/* The query on the wire carries the ID that came back, and the caller's bytes. */
-	ck_assert_uint_eq(fake.ids[0], get16(res.reply));
+	ck_assert_uint_eq(fake.ids[0], cn_wire_get16(res.reply));
 	ck_assert_uint_ge(fake.ports[0], 1024);
 	stop();
 }

@@ -6,11 +6,16 @@
  *
  * The fake authoritative servers answer from small zone tables with the logic of a plain
  * authoritative server (referral with glue, AA answer, CNAME, NODATA and NXDOMAIN with the
- * SOA). They are built with cairn's own writer: these are unit tests of the engine; the
- * integration tests use NSD and dnspython servers instead.
+ * SOA). They are built with cairn's own writer, so a writer bug could hide itself (the
+ * engine would read back what the writer meant, not what it wrote). Against that, each
+ * reply can be written out with what it should hold, taken from the zone tables and not
+ * from the writer: with CAIRN_REPLAY_DUMP=FILE set, every reply is appended to FILE, and
+ * check_replay_wire.py (a ctest step, test_resolve_wire) parses each one with dnspython
+ * and compares it with its expectation, record by record.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,10 +251,74 @@ static uint16_t rdata_of(const frr_t *rr, uint8_t *out)
 	return (uint16_t)(off + len);
 }
 
+/* ------------------------------------------------------------------ reply check ----- */
+/* What the reply being built should hold, as text from the zone tables (see the top). */
+static char expect[16384];
+static size_t expect_len;
+static uint16_t expect_flags;
+
+static void expectf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void expectf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(expect + expect_len, sizeof(expect) - expect_len, fmt, ap);
+	va_end(ap);
+	ck_assert(n >= 0 && (size_t)n < sizeof(expect) - expect_len);
+	expect_len += (size_t)n;
+}
+
+static const char *section_name(cn_section_t sec)
+{
+	return sec == CN_SECTION_ANSWER ? "answer" : sec == CN_SECTION_AUTHORITY ? "authority"
+										 : "additional";
+}
+
+/* The record's data in presentation form, from the table (not from rdata_of). */
+static void expect_rr(cn_section_t sec, const char *owner, uint16_t type, uint32_t ttl,
+		      const char *data)
+{
+	char tn[16];
+	if (type == CN_TYPE_SOA)
+		data = "ns. host. 1 3600 3600 604800 60";
+	expectf("rr %s %s %s %u %s%s\n", section_name(sec), owner,
+		cn_type_to_str(type, tn, sizeof(tn)), ttl, type == CN_TYPE_MX ? "10 " : "", data);
+}
+
+static void set_flags(cn_writer_t *w, uint16_t flags)
+{
+	expect_flags = flags;
+	cn_writer_set_flags(w, flags);
+}
+
+/* Append the reply and its expectation to $CAIRN_REPLAY_DUMP, in one write. */
+static void dump_reply(const uint8_t *wire, size_t len, const cn_msg_t *q)
+{
+	const char *path = getenv("CAIRN_REPLAY_DUMP");
+	if (!path)
+		return;
+	static char rec[16384 + 2 * 4096 + 512];
+	size_t n = 0;
+	n += (size_t)snprintf(rec + n, sizeof(rec) - n, "reply ");
+	for (size_t i = 0; i < len; i++)
+		n += (size_t)snprintf(rec + n, sizeof(rec) - n, "%02x", wire[i]);
+	char qn[CN_DNAME_STR_MAX], tn[16];
+	cn_dname_to_str(q->qname, qn, sizeof(qn));
+	n += (size_t)snprintf(rec + n, sizeof(rec) - n, "\nheader %u %u\nquestion %s %s\n%send\n",
+			      q->id, expect_flags, qn, cn_type_to_str(q->qtype, tn, sizeof(tn)),
+			      expect);
+	ck_assert(n < sizeof(rec));
+	FILE *f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(rec, 1, n, f), n);
+	fclose(f);
+}
+
 static void add_rr(cn_writer_t *w, cn_section_t sec, const frr_t *rr)
 {
 	uint8_t owner[CN_DNAME_MAX], rdata[300];
 	dname(rr->owner, owner);
+	expect_rr(sec, rr->owner, rr->type, rr->ttl, rr->data);
 	uint16_t rdlen = rdata_of(rr, rdata);
 	ck_assert_int_eq(cn_writer_rr(w, sec, owner, rr->type, CN_CLASS_IN, rr->ttl, rdata, rdlen),
 			 0);
@@ -262,15 +331,15 @@ static bool owner_is(const frr_t *rr, const uint8_t *name)
 	return cn_dname_eq(o, name);
 }
 
-/* The reply of an authoritative server for zone z to (qname, qtype). */
-static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
+/* The reply of an authoritative server for zone z to q (qname, qtype). */
+static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 {
-	cn_msg_t q;
-	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	const cn_msg_t q = *qp;
 	uint8_t apex[CN_DNAME_MAX];
 	dname(z->apex, apex);
 	cn_writer_t w;
 	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR);
+	expect_flags = CN_FLAG_QR;
 	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
 	/* delegation below the apex, at or above qname? */
 	int ql = cn_dname_labels(q.qname), al = cn_dname_labels(apex);
@@ -299,7 +368,7 @@ static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, u
 		}
 		return cn_writer_finish(&w);
 	}
-	cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
 	/* DNAME at an ancestor (RFC 6672 2.3): the DNAME and a synthesised CNAME */
 	for (const frr_t *rr = z->rrs; rr->owner; rr++) {
 		uint8_t o[CN_DNAME_MAX];
@@ -315,9 +384,13 @@ static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, u
 		memcpy(syn, q.qname, plen);
 		memcpy(syn + plen, target, cn_dname_len(target));
 		if (plen + cn_dname_len(target) > CN_DNAME_MAX) {
-			cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_YXDOMAIN);
+			set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_YXDOMAIN);
 			return cn_writer_finish(&w);
 		}
+		char qs[CN_DNAME_STR_MAX], ss[CN_DNAME_STR_MAX];
+		cn_dname_to_str(q.qname, qs, sizeof(qs));
+		cn_dname_to_str(syn, ss, sizeof(ss));
+		expect_rr(CN_SECTION_ANSWER, qs, CN_TYPE_CNAME, rr->ttl, ss);
 		ck_assert_int_eq(cn_writer_rr(&w, CN_SECTION_ANSWER, q.qname, CN_TYPE_CNAME,
 					      CN_CLASS_IN, rr->ttl, syn,
 					      (uint16_t)cn_dname_len(syn)), 0);
@@ -341,7 +414,7 @@ static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, u
 	}
 	if (!answered) {
 		if (!exists)
-			cn_writer_set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_NXDOMAIN);
+			set_flags(&w, CN_FLAG_QR | CN_FLAG_AA | CN_RCODE_NXDOMAIN);
 		add_rr(&w, CN_SECTION_AUTHORITY, &z->rrs[0]);
 	}
 	if (answered && q.qtype == CN_TYPE_NS) {
@@ -350,6 +423,17 @@ static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, u
 				add_rr(&w, CN_SECTION_ADDITIONAL, rr);
 	}
 	return cn_writer_finish(&w);
+}
+
+static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
+{
+	cn_msg_t q;
+	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	expect_len = 0;
+	expect[0] = 0;
+	size_t len = auth_build(z, &q, out);
+	dump_reply(out, len, &q);
+	return len;
 }
 
 static const fzone_t *zone_for(const char *addr, const uint8_t *qname)

@@ -1,0 +1,66 @@
+"""The peer configuration every comparison script shares (scripts/bench, scripts/compare-cold).
+
+One place writes Unbound's config and cairn's command line, so that a comparison cannot give
+the two resolvers different caches by accident: the cache budget is given once, in MiB, and
+Unbound's RRset and message caches together get exactly that (split 2:1, Unbound's own advice
+for the two), while cairn gets it as --cache-size. The Unbound overrides are the ones a
+loopback test tree needs (do-not-query-localhost: no, the test. and arpa. local zones off,
+the iterator alone: no validator, since cairn has none yet).
+"""
+import os
+
+
+def unbound_cache_split(cache_mb):
+    """(rrset_mb, msg_mb) for a total of cache_mb (at least 1 MiB each)."""
+    rrset_mb = max(1, cache_mb * 2 // 3)
+    return rrset_mb, max(1, cache_mb - rrset_mb)
+
+
+def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None):
+    """Write tmp/unbound.conf; control: the path of a Unix control socket, or None for no
+    remote control. Returns the config's path."""
+    rrset_mb, msg_mb = unbound_cache_split(cache_mb)
+    if control:
+        remote = ("remote-control:\n    control-enable: yes\n"
+                  f"    control-interface: \"{control}\"\n    control-use-cert: no\n")
+    else:
+        remote = "remote-control:\n    control-enable: no\n"
+    path = os.path.join(tmp, "unbound.conf")
+    with open(path, "w") as f:
+        f.write(f"""server:
+    interface: 127.0.0.1@{port}
+    port: {port}
+    num-threads: {threads}
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    chroot: ""
+    username: ""
+    directory: "{tmp}"
+    pidfile: "{tmp}/unbound.pid"
+    root-hints: "{hints}"
+    module-config: "iterator"
+    do-not-query-localhost: no
+    local-zone: "test." nodefault
+    local-zone: "arpa." nodefault
+    local-zone: "2.0.192.in-addr.arpa." nodefault
+    access-control: 127.0.0.0/8 allow
+    do-ip6: {"yes" if do_ip6 else "no"}
+    msg-cache-size: {msg_mb}m
+    rrset-cache-size: {rrset_mb}m
+    verbosity: 0
+    harden-referral-path: no
+    qname-minimisation: yes
+    use-caps-for-id: no
+""" + remote)
+    return path
+
+
+def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None):
+    """cairn's command line for the same role: same port scheme, same cache budget."""
+    cmd = [cairn, "-l", "127.0.0.1@%d" % port, "--root-hints", hints,
+           "--allow-loopback-upstream", "--cache-size", "%dM" % cache_mb,
+           "--workers", str(workers), "-q"]
+    if control:
+        cmd += ["--control", control]
+    return cmd
