@@ -7,16 +7,9 @@
 #include <string.h>
 
 #include "resolver/zone.h"
+#include "tests/unit/unit.h"
 
-/* A name in wire form from text; the last 8 stay valid. */
-static inline const uint8_t *N(const char *s)
-{
-	static uint8_t bufs[8][CN_DNAME_MAX];
-	static int next;
-	uint8_t *b = bufs[next++ % 8];
-	ck_assert_int_eq(cn_dname_from_str(s, b, NULL), 0);
-	return b;
-}
+#define N cn_test_name /* a name in wire form from text; the last 8 stay valid */
 
 /* "10.1.0.0/16", "2001:db8::/32" or a bare address (net parses these in real use). */
 static inline int prefix(const char *s, cn_zone_prefix_t *p)
