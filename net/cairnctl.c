@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
 		"  cache dump FILE           write the cache to FILE (relative to this directory)\n"
 		"  cache load FILE           load a dump from FILE\n"
+		"  zones                     hosted zones: serial, records, visibility\n"
 		"\n"
 		"exit status: 0 success, 1 the daemon answered with an error, 2 no daemon reached\n",
 		CN_CONTROL_DEFAULT_PATH);

@@ -24,6 +24,8 @@
 
 /* ------------------------------------------------------------------ defaults --------- */
 
+static void zones_deinit(cn_config_t *cfg);
+
 int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -43,6 +45,7 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	cfg->tcp_max_per_client = 32;
 	cfg->client_waiting = 1000;
 	cfg->log_level = 2;
+	cfg->local_zones_builtin = true;
 	cfg->allow = malloc(sizeof(cn_acl_loopback));
 	if (!cfg->allow)
 		return -ENOMEM;
@@ -67,6 +70,7 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->cache_dump_file = NULL;
 	free(cfg->user);
 	cfg->user = NULL;
+	zones_deinit(cfg);
 }
 
 /* ------------------------------------------------------------------ value parsers ----- */
@@ -248,6 +252,9 @@ typedef enum kind {
 	K_POLICY,  /* s3fifo | sieve | lru */
 	K_LOGLEVEL,/* error | warning | info | debug | 0..3 */
 	K_MAP,     /* nested mapping: sub */
+	K_ZONES,   /* list of {name, file, visible_to} */
+	K_LOCAL_DATA, /* list of records in zone-file form */
+	K_LZ_BUILTIN, /* true/false, or a mapping zone: true/false */
 } kind_t;
 
 typedef struct key {
@@ -326,6 +333,9 @@ static const cfgkey_t top_keys[] = {
 	STR("cache_dump_file", cache_dump_file),
 	BOOL("load_cache_at_start", load_cache_at_start),
 	BOOL("dump_cache_at_exit", dump_cache_at_exit),
+	{ "zones", K_ZONES, 0, 0, 0, 0, NULL },
+	{ "local_data", K_LOCAL_DATA, 0, 0, 0, 0, NULL },
+	{ "local_zones_builtin", K_LZ_BUILTIN, 0, 0, 0, 0, NULL },
 	END,
 };
 
@@ -435,6 +445,9 @@ static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
 }
 
 static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, const char *prefix);
+static int set_zones(ctx_t *c, const yaml_node_t *v);
+static int set_local_data(ctx_t *c, const yaml_node_t *v);
+static int set_lz_builtin(ctx_t *c, const yaml_node_t *v);
 
 static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path)
 {
@@ -452,6 +465,12 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 		return set_list(c, v, k, cn_config_add_listen, "address[@port]");
 	case K_ALLOW:
 		return set_list(c, v, k, cn_config_add_allow, "subnet (address/prefix)");
+	case K_ZONES:
+		return set_zones(c, v);
+	case K_LOCAL_DATA:
+		return set_local_data(c, v);
+	case K_LZ_BUILTIN:
+		return set_lz_builtin(c, v);
 	default:
 		break;
 	}
@@ -555,6 +574,212 @@ static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, cons
 		int rc = set_value(c, vn, &keys[i], path);
 		if (rc)
 			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ hosted zones ------ */
+
+static void zone_cfg_free(cn_zone_cfg_t *z)
+{
+	free(z->name);
+	free(z->file);
+	free(z->visible_to);
+	free(z->where);
+}
+
+static void zones_deinit(cn_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nzones; i++)
+		zone_cfg_free(&cfg->zones[i]);
+	free(cfg->zones);
+	cfg->zones = NULL;
+	cfg->nzones = 0;
+	for (size_t i = 0; i < cfg->nlocal_data; i++) {
+		free(cfg->local_data[i].rr);
+		free(cfg->local_data[i].source);
+	}
+	free(cfg->local_data);
+	cfg->local_data = NULL;
+	cfg->nlocal_data = 0;
+	for (size_t i = 0; i < cfg->nlocal_zones_off; i++)
+		free(cfg->local_zones_off[i]);
+	free(cfg->local_zones_off);
+	cfg->local_zones_off = NULL;
+	cfg->nlocal_zones_off = 0;
+}
+
+/* A zone file path relative to the config file's folder (absolute paths stay). */
+static char *zone_path(const char *config, const char *file)
+{
+	const char *slash = strrchr(config, '/');
+	if (file[0] == '/' || !slash)
+		return strdup(file);
+	size_t dl = (size_t)(slash - config) + 1, fl = strlen(file);
+	char *p = malloc(dl + fl + 1);
+	if (p) {
+		memcpy(p, config, dl);
+		memcpy(p + dl, file, fl + 1);
+	}
+	return p;
+}
+
+static const yaml_node_t *map_get(ctx_t *c, const yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		if (kn && kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
+			return yaml_document_get_node(c->doc, p->value);
+	}
+	return NULL;
+}
+
+static int set_zone_entry(ctx_t *c, const yaml_node_t *item, cn_zone_cfg_t *z)
+{
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(c, item, "zones: each entry is a mapping with name, file, visible_to");
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		if (!kn || kn->type != YAML_SCALAR_NODE ||
+		    (strcmp(scalar(kn), "name") && strcmp(scalar(kn), "file") &&
+		     strcmp(scalar(kn), "visible_to")))
+			return fail(c, kn ? kn : item, "zones: unknown key \"%s\" (name, file, "
+				    "visible_to)", kn && kn->type == YAML_SCALAR_NODE ?
+				    scalar(kn) : "?");
+	}
+	const yaml_node_t *name = map_get(c, item, "name"), *file = map_get(c, item, "file");
+	const yaml_node_t *vis = map_get(c, item, "visible_to");
+	if (!name || name->type != YAML_SCALAR_NODE || !scalar(name)[0])
+		return fail(c, item, "zones: an entry needs a name");
+	if (!file || file->type != YAML_SCALAR_NODE || !scalar(file)[0])
+		return fail(c, item, "zones: %s needs a file", scalar(name));
+	char where[300];
+	snprintf(where, sizeof(where), "%s:%lu", c->name, (unsigned long)item->start_mark.line + 1);
+	if (!(z->name = strdup(scalar(name))) || !(z->file = zone_path(c->name, scalar(file))) ||
+	    !(z->where = strdup(where)))
+		return fail(c, item, "out of memory");
+	if (!vis || is_null(vis))
+		return 0;
+	if (vis->type == YAML_MAPPING_NODE)
+		return fail(c, vis, "zones: visible_to is a list of subnets");
+	const yaml_node_t *one[1] = { vis };
+	yaml_node_item_t *it = vis->type == YAML_SEQUENCE_NODE ? vis->data.sequence.items.start
+							      : NULL;
+	size_t n = vis->type == YAML_SEQUENCE_NODE
+			   ? (size_t)(vis->data.sequence.items.top - it) : 1;
+	if (n == 0)
+		return fail(c, vis, "zones: visible_to is empty: no client would see %s",
+			    scalar(name));
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *s = it ? yaml_document_get_node(c->doc, it[i]) : one[0];
+		cn_cidr_t cidr;
+		if (!s || s->type != YAML_SCALAR_NODE || cn_cidr_parse(scalar(s), &cidr) != 0)
+			return fail(c, s ? s : vis, "zones: visible_to: bad subnet \"%s\"",
+				    s && s->type == YAML_SCALAR_NODE ? scalar(s) : "?");
+		if (append((void **)&z->visible_to, &z->nvisible, sizeof(cidr), &cidr))
+			return fail(c, s, "out of memory");
+	}
+	return 0;
+}
+
+static int set_zones(ctx_t *c, const yaml_node_t *v)
+{
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "zones: expected a list");
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		cn_zone_cfg_t z = { 0 };
+		int rc = item ? set_zone_entry(c, item, &z) : fail(c, v, "broken document");
+		if (rc == 0 && append((void **)&c->cfg->zones, &c->cfg->nzones, sizeof(z), &z))
+			rc = fail(c, item, "out of memory");
+		if (rc) {
+			zone_cfg_free(&z);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int set_local_data(ctx_t *c, const yaml_node_t *v)
+{
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "local_data: expected a list of records");
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		if (!item || item->type != YAML_SCALAR_NODE || !scalar(item)[0])
+			return fail(c, item ? item : v, "local_data: each item is one record, "
+				    "like \"printer.lan. 300 IN A 192.168.1.9\"");
+		cn_local_data_cfg_t d = { .rr = strdup(scalar(item)), .source = strdup(c->name),
+					  .line = (unsigned)item->start_mark.line + 1 };
+		if (!d.rr || !d.source ||
+		    append((void **)&c->cfg->local_data, &c->cfg->nlocal_data, sizeof(d), &d)) {
+			free(d.rr);
+			free(d.source);
+			return fail(c, item, "out of memory");
+		}
+	}
+	return 0;
+}
+
+static int set_lz_builtin(ctx_t *c, const yaml_node_t *v)
+{
+	bool b;
+	if (v->type == YAML_SCALAR_NODE) {
+		if (parse_bool(scalar(v), &b))
+			return fail(c, v, "local_zones_builtin: expected true, false or a mapping "
+				    "of zone: false");
+		c->cfg->local_zones_builtin = b;
+		return 0;
+	}
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v, "local_zones_builtin: expected true, false or a mapping of "
+			    "zone: false");
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
+		if (!kn || !vn || kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE ||
+		    parse_bool(scalar(vn), &b))
+			return fail(c, kn ? kn : v, "local_zones_builtin: each entry is zone: "
+				    "true/false");
+		if (b)
+			continue;
+		if (cn_config_add_local_zone_off(c->cfg, scalar(kn)))
+			return fail(c, kn, "out of memory");
+	}
+	return 0;
+}
+
+int cn_config_add_local_zone_off(cn_config_t *cfg, const char *name)
+{
+	char *copy = strdup(name);
+	if (!copy || append((void **)&cfg->local_zones_off, &cfg->nlocal_zones_off, sizeof(copy),
+			    &copy)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1])
+		return -EINVAL;
+	cn_zone_cfg_t z = { .name = strndup(arg, (size_t)(eq - arg)), .file = strdup(eq + 1),
+			    .where = strdup("--zone") };
+	if (!z.name || !z.file || !z.where ||
+	    append((void **)&cfg->zones, &cfg->nzones, sizeof(z), &z)) {
+		zone_cfg_free(&z);
+		return -ENOMEM;
 	}
 	return 0;
 }

@@ -26,6 +26,22 @@ typedef struct cn_listen {
 	socklen_t addr_len;
 } cn_listen_t;
 
+/** One hosted zone (`zones:` / --zone). */
+typedef struct cn_zone_cfg {
+	char *name;                 /* as written */
+	char *file;                 /* relative paths already joined to the config's folder */
+	cn_cidr_t *visible_to;      /* malloc'ed; none: public */
+	size_t nvisible;
+	char *where;                /* "FILE:LINE" of the entry, for messages */
+} cn_zone_cfg_t;
+
+/** One `local_data:` record and where it was written. */
+typedef struct cn_local_data_cfg {
+	char *rr;
+	char *source;               /* the config file */
+	unsigned line;
+} cn_local_data_cfg_t;
+
 typedef struct cn_config {
 	cn_engine_conf_t engine;    /* limits, flags, timeouts (hints/random/log left to main) */
 	cn_cache_conf_t cache;      /* budget, policy, TTL clamps, stale window */
@@ -48,6 +64,15 @@ typedef struct cn_config {
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
 	int log_level;                /* 0..3, default 2 (info) */
+
+	/* hosted zones (docs/config.md "Hosted zones") */
+	cn_zone_cfg_t *zones;         /* malloc'ed list */
+	size_t nzones;
+	cn_local_data_cfg_t *local_data;
+	size_t nlocal_data;
+	bool local_zones_builtin;     /* default true */
+	char **local_zones_off;       /* built-in zones switched off one by one */
+	size_t nlocal_zones_off;
 } cn_config_t;
 
 /**
@@ -85,6 +110,12 @@ int cn_config_parse_listen(const char *s, uint16_t default_port, cn_listen_t *ou
 /** Append a listen address / allowed subnet. Returns 0, -EINVAL or -ENOMEM. */
 int cn_config_add_listen(cn_config_t *cfg, const char *s);
 int cn_config_add_allow(cn_config_t *cfg, const char *s);
+/** Add a hosted zone from "NAME=FILE" (--zone; FILE relative to the working directory).
+ *  Returns 0, -EINVAL or -ENOMEM. */
+int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg);
+/** Switch one built-in local zone off (--no-local-zone NAME). 0 or -ENOMEM. */
+int cn_config_add_local_zone_off(cn_config_t *cfg, const char *name);
+
 /** Drop every listen address (a -l flag replaces the file's list). */
 void cn_config_clear_listen(cn_config_t *cfg);
 /** Drop every allowed subnet (an `allow:` list replaces the loopback default). */

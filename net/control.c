@@ -11,6 +11,7 @@
  */
 #include "net/control.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
+#include "resolver/zone.h"
 
 #define CLASS_IN 1
 #define HEX_PER_LINE 16
@@ -123,7 +125,8 @@ static void cmd_help(sbuf_t *b)
 		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
-		     "  cache load FILE           load a dump from FILE\n");
+		     "  cache load FILE           load a dump from FILE\n"
+		     "  zones                     hosted zones: serial, records, visibility\n");
 }
 
 /* One "name value" line; a NULL name is a counter that is not printed. */
@@ -406,6 +409,31 @@ static char *rest(char **s)
 	return n ? p : NULL;
 }
 
+/* One line per hosted zone: "NAME serial N records N public|private SUBNETS source S". */
+static void cmd_zones(cn_control_t *c, sbuf_t *b)
+{
+	const cn_zoneset_t *zs = cn_engine_zones(c->engine);
+	size_t n = cn_zoneset_count(zs);
+	for (size_t i = 0; i < n; i++) {
+		cn_zone_info_t zi;
+		char name[CN_DNAME_STR_MAX];
+		if (cn_zoneset_info(zs, i, &zi) != 0 || cn_dname_to_str(zi.name, name,
+									 sizeof(name)) < 0)
+			continue;
+		sb_printf(b, "%s serial %" PRIu32 " records %zu ", name, zi.serial, zi.records);
+		if (zi.nvisible == 0)
+			sb_printf(b, "public");
+		for (size_t k = 0; k < zi.nvisible; k++) {
+			char a[INET6_ADDRSTRLEN];
+			const cn_zone_prefix_t *p = &zi.visible[k];
+			if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
+				snprintf(a, sizeof(a), "?");
+			sb_printf(b, "%s%s/%u", k ? "," : "private ", a, p->bits);
+		}
+		sb_printf(b, " source %s\n", zi.builtin ? "built-in" : zi.source);
+	}
+}
+
 static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 {
 	char *s = line;
@@ -420,6 +448,10 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 	}
 	if (strcmp(cmd, "stats") == 0 && next_word(&s) == NULL) {
 		cmd_stats(c, b);
+		return;
+	}
+	if (strcmp(cmd, "zones") == 0 && next_word(&s) == NULL) {
+		cmd_zones(c, b);
 		return;
 	}
 	if (strcmp(cmd, "reload") == 0 && next_word(&s) == NULL) {

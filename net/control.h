@@ -13,6 +13,7 @@
  *   cache flush [NAME]         drop everything, or every entry owned by NAME
  *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
  *   cache load FILE            load a dump into the cache
+ *   zones                      hosted zones: serial, records, visibility
  *
  * It runs on one loop (the daemon's main loop). Commands run to completion on that loop;
  * dump and load do file I/O synchronously, which stalls only that loop, not the workers.

@@ -32,6 +32,7 @@
 #include "net/pool.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
+#include "resolver/zone.h"
 #include "net/control.h"
 
 #ifndef CAIRN_VERSION
@@ -45,6 +46,8 @@ enum {
 	OPT_CACHE_SIZE,
 	OPT_CONTROL,
 	OPT_WORKERS,
+	OPT_ZONE,
+	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CHECK_CONFIG,
@@ -59,6 +62,8 @@ static const struct option long_opts[] = {
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "no-local-zone", required_argument, NULL, OPT_NO_LOCAL_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -81,6 +86,9 @@ static void usage(FILE *f)
 		"      --cache-size N[K|M|G]    cache budget in bytes (default 64M)\n"
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
+		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
+		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
+		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -97,6 +105,7 @@ typedef struct daemon {
 	size_t nhints;
 	cn_cache_t *cache;
 	cn_engine_t *engine;
+	cn_zoneset_t *zones;    /* hosted zones, read at start; the engine borrows them */
 	uv_loop_t loop;         /* main loop: signals, control socket */
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
@@ -176,6 +185,16 @@ static int args_apply(int argc, char **argv, cn_config_t *cfg)
 		}
 		case OPT_ALLOW_LOOPBACK:
 			cfg->engine.allow_loopback_upstream = true;
+			break;
+		case OPT_NO_LOCAL_ZONE:
+			if (cn_config_add_local_zone_off(cfg, optarg) != 0)
+				return 2;
+			break;
+		case OPT_ZONE:
+			if (cn_config_add_zone_arg(cfg, optarg) != 0) {
+				fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", optarg);
+				return 2;
+			}
 			break;
 		case OPT_NO_QMIN:
 			cfg->engine.qname_minimisation = false;
@@ -287,6 +306,29 @@ static void note_restart(char *buf, size_t len, bool changed, const char *key)
 		snprintf(buf + used, len - used, " %s", key);
 }
 
+/* Hosted zones as configured (not the files' contents): the same in both? */
+static bool same_zones(const cn_config_t *a, const cn_config_t *b)
+{
+	if (a->nzones != b->nzones || a->nlocal_data != b->nlocal_data ||
+	    a->local_zones_builtin != b->local_zones_builtin ||
+	    a->nlocal_zones_off != b->nlocal_zones_off)
+		return false;
+	for (size_t i = 0; i < a->nzones; i++) {
+		const cn_zone_cfg_t *x = &a->zones[i], *y = &b->zones[i];
+		if (!same_str(x->name, y->name) || !same_str(x->file, y->file) ||
+		    !same_bytes(x->visible_to, x->nvisible * sizeof(*x->visible_to), y->visible_to,
+				y->nvisible * sizeof(*y->visible_to)))
+			return false;
+	}
+	for (size_t i = 0; i < a->nlocal_data; i++)
+		if (!same_str(a->local_data[i].rr, b->local_data[i].rr))
+			return false;
+	for (size_t i = 0; i < a->nlocal_zones_off; i++)
+		if (!same_str(a->local_zones_off[i], b->local_zones_off[i]))
+			return false;
+	return true;
+}
+
 /* The keys a running daemon cannot apply, each named when the new file changes it. */
 static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
 {
@@ -302,6 +344,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
+	note_restart(buf, len, !same_zones(old, new), "zones/local_data/local_zones_builtin");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
@@ -456,6 +499,59 @@ static void log_addr(int level, const char *what, const struct sockaddr *sa, int
 		cn_log(level, "%s %s@%d", what, host, port);
 }
 
+/*
+ * Hosted zones (`zones:`, --zone, `local_data:`, the built-in local zones) into d->zones.
+ * Any error stops start-up with status 2 and "FILE:LINE: reason" on stderr.
+ */
+static int load_zones(daemon_t *d)
+{
+	const cn_config_t *cfg = &d->cfg;
+	char err[512];
+	if (cn_zoneset_new(&d->zones) != 0)
+		return 1;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const cn_zone_cfg_t *z = &cfg->zones[i];
+		cn_zone_prefix_t vis[64];
+		if (z->nvisible > 64) {
+			fprintf(stderr, "%s: zone %s: at most 64 visible_to subnets\n", z->where,
+				z->name);
+			return 2;
+		}
+		for (size_t k = 0; k < z->nvisible; k++) {
+			vis[k].family = z->visible_to[k].family;
+			vis[k].bits = z->visible_to[k].prefix;
+			memcpy(vis[k].addr, z->visible_to[k].addr, 16);
+		}
+		int rc = cn_zoneset_load_file(d->zones, z->name, z->file, vis, z->nvisible, err,
+					      sizeof(err));
+		if (rc == -EEXIST) {
+			fprintf(stderr, "%s: zone %s is listed twice\n", z->where, z->name);
+			return 2;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		}
+		cn_log(CN_LOG_INFO, "zone %s: %s from %s", z->name,
+		       z->nvisible ? "private" : "public", z->file);
+	}
+	for (size_t i = 0; i < cfg->nlocal_data; i++) {
+		const cn_local_data_cfg_t *l = &cfg->local_data[i];
+		if (cn_zoneset_add_local_data(d->zones, l->rr, l->source, l->line, err,
+					      sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		}
+	}
+	if (cfg->local_zones_builtin &&
+	    cn_zoneset_add_builtin(d->zones, (const char *const *)cfg->local_zones_off,
+				   cfg->nlocal_zones_off, err, sizeof(err)) != 0) {
+		fprintf(stderr, "cairn: local_zones_builtin: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
 /* Root hints from the configured file, if any. Returns 0 or exit status 2. */
 static int load_hints(daemon_t *d)
 {
@@ -505,6 +601,7 @@ static int open_cache(daemon_t *d)
 static int open_engine(daemon_t *d)
 {
 	cn_engine_conf_t ec = d->cfg.engine;
+	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
@@ -650,7 +747,8 @@ static int start(daemon_t *d)
 		return 1;
 	unsigned nworkers = cn_pool_workers_for(cfg->workers);
 	int status;
-	if ((status = load_hints(d)) || (status = open_cache(d)) || (status = open_engine(d)) ||
+	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
+	    (status = open_engine(d)) ||
 	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
 	    (status = drop_privileges(d)) || (status = start_signals(d)))
 		return status;
@@ -724,6 +822,7 @@ static int stop(daemon_t *d)
 			       d->cfg.cache_dump_file, cn_strerror((int)n));
 	}
 	cn_engine_free(d->engine);
+	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);
 	free_acls(d);
@@ -737,7 +836,10 @@ static int check_config(daemon_t *d, const char *config_path)
 {
 	int status = load_hints(d);
 	if (status == 0)
+		status = load_zones(d);
+	if (status == 0)
 		printf("%s: ok\n", config_path ? config_path : "(no configuration file)");
+	cn_zoneset_free(d->zones);
 	free(d->hints);
 	cn_config_deinit(&d->cfg);
 	return status;

@@ -362,6 +362,8 @@ static void late_answer(cn_worker_t *w, const cn_question_t *q, cn_worker_t *hom
 {
 	cn_outcome_t outcome = CN_OUT_SERVFAIL;
 	size_t n = cn_engine_late_answer(w->engine, q, now, w->out, sizeof(w->out), &outcome);
+	n = cn_engine_hosted_finish(w->engine, q, (const struct sockaddr *)&peer->addr, w->out, n,
+				    sizeof(w->out), now, &outcome);
 	answer(w, home, peer, n, outcome);
 }
 
@@ -418,6 +420,9 @@ static void flight_finish(flight_t *f, bool ok)
 			cn_outcome_t outcome = CN_OUT_SERVFAIL;
 			size_t n = cn_resolve_answer(f->req, &wt->q, now, w->out, sizeof(w->out),
 						     &outcome);
+			n = cn_engine_hosted_finish(w->engine, &wt->q,
+						    (const struct sockaddr *)&wt->peer.addr,
+						    w->out, n, sizeof(w->out), now, &outcome);
 			answer(w, wt->home, &wt->peer, n, outcome);
 		} else {
 			late_answer(w, &wt->q, wt->home, &wt->peer, now);

@@ -151,6 +151,7 @@ static void question_from_msg(const cn_msg_t *m, const cn_client_t *client, cn_q
 	q->tcp = client && client->tcp;
 	q->miss = CN_MISS_NONE;
 	q->prefetch = false;
+	q->hosted_qname_len = 0;
 }
 
 /* A bare error reply to pkt: its ID, QR set, the opcode (RFC 1035 4.1.1: copied into the
@@ -291,6 +292,10 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		*outcome = CN_OUT_LOCAL;
 		return CN_DONE;
 	}
+	cn_state_t hosted_state;
+	if (e->conf.zones && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
+					       &hosted_state))
+		return hosted_state;
 	bool stale;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
@@ -299,6 +304,9 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
+		if (e->conf.zones && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
+							     out_len, outcome, &hosted_state))
+			return hosted_state;
 		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
 		*outcome = res->rcode == CN_RCODE_NOERROR && res->nan ? CN_OUT_CACHE_POSITIVE
 								      : CN_OUT_CACHE_NEGATIVE;

@@ -94,6 +94,20 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 /** Count why the cache missed for a client answered after resolution (see stats). */
 void cn__count_miss(cn_engine_t *e, const cn_question_t *q, bool uncacheable);
 
+/* ------------------------------------------------------------------ hosted zones ---- */
+/* hosted.c: the engine's side of resolver/zone.c (conf.zones set). */
+
+/** The client's name lies in a hosted zone it sees: true, with *state CN_DONE (reply in
+ *  out) or CN_MISS (q rewritten: qname is what to resolve, hosted_qname the client's). */
+bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+		      cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
+		      cn_outcome_t *outcome, cn_state_t *state);
+/** A cache hit whose CNAME chain leads into a hosted zone the client sees: true, with the
+ *  answer finished from that zone (*state as above). False for every other hit. */
+bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+			     const cn_result_t *hit, cn_time_t now, uint8_t *out, size_t cap,
+			     size_t *out_len, cn_outcome_t *outcome, cn_state_t *state);
+
 /* ------------------------------------------------------------------ failure cache ---- */
 /* RFC 9520 failure cache (failcache.c). Entries live in the cache under private-use classes
  * (RFC 6895 3.2) that no client query reaches (cairn REFUSEs classes other than IN). */

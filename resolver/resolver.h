@@ -45,6 +45,7 @@
 #include "resolver/wire.h"
 
 typedef struct cn_cache cn_cache_t;
+typedef struct cn_zoneset cn_zoneset_t;
 typedef struct cn_engine cn_engine_t;
 typedef struct cn_request cn_request_t;
 
@@ -98,6 +99,8 @@ typedef struct cn_engine_conf {
 	unsigned servfail_ttl_max_s;  /* ceiling of its exponential backoff, 300 */
 	const cn_hint_t *hints;       /* root hints; NULL = compiled-in IANA list */
 	size_t nhints;
+	const cn_zoneset_t *zones;    /* hosted zones (resolver/zone.h), answered before the
+					 cache; NULL: none. Borrowed: must outlive the engine */
 	cn_random_fn random;          /* required */
 	cn_log_fn log;                /* may be NULL */
 	int log_level;
@@ -146,6 +149,11 @@ typedef struct cn_question {
 	bool prefetch;                  /* set by cn_engine_query on a hit in the last 10% of
 					   the TTL: net should refresh q in the background if no
 					   resolution for it is in flight */
+	uint16_t hosted_qname_len;      /* != 0: the client asked hosted_qname, a hosted
+					   zone's CNAME chain led to qname, which is what gets
+					   resolved; the reply for qname must go through
+					   cn_engine_hosted_finish() */
+	uint8_t hosted_qname[CN_DNAME_MAX];
 } cn_question_t;
 
 /** Outcome of one client query, for the stats (each query counts in exactly one). */
@@ -186,6 +194,24 @@ cn_state_t cn_engine_query(cn_engine_t *engine, const uint8_t *pkt, size_t len,
  */
 size_t cn_engine_late_answer(cn_engine_t *engine, const cn_question_t *q, cn_time_t now,
 			     uint8_t *out, size_t cap, cn_outcome_t *outcome);
+
+/**
+ * Hosted zones' last word on a reply to a resolved question (net calls it for every
+ * reply from cn_resolve_answer or cn_engine_late_answer; buf holds its len bytes):
+ * - a question that went through a hosted zone's CNAME chain (q->hosted_qname_len != 0,
+ *   q->qname the chain's target): the reply becomes the client's answer (its own qname,
+ *   the hosted chain, then the resolved records);
+ * - a resolved CNAME chain that enters a hosted zone this client sees (a private zone's
+ *   public twin): the chain is cut there and finished from the zone.
+ * client: the client's address. Returns the new length (<= cap), or len unchanged (no
+ * zones, nothing to do). *outcome becomes SERVFAIL when the answer is.
+ */
+size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
+			       const struct sockaddr *client, uint8_t *buf, size_t len,
+			       size_t cap, cn_time_t now, cn_outcome_t *outcome);
+
+/** The hosted zones the engine answers from (conf.zones), or NULL. */
+const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
 
 /**
  * The REFUSED reply to a query from a client the ACL does not allow (net calls it before

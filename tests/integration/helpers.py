@@ -33,6 +33,11 @@ CACHE_OUTCOMES = ["answer.cache.positive", "answer.cache.negative", "answer.cach
 
 
 # ------------------------------------------------------------------ starting cairn
+# The simulated tree serves 2.0.192.in-addr.arpa (TEST-NET-1's reverse zone), which cairn
+# otherwise answers itself as an RFC 6303 built-in local zone.
+TESTBED_LOCAL_ZONES_OFF = ["--no-local-zone", "2.0.192.in-addr.arpa."]
+
+
 def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port=None,
           env=None):
     """A cairn on the simulated tree: -l ADDR@PORT --root-hints --allow-loopback-upstream.
@@ -40,7 +45,7 @@ def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port
     env: extra environment (e.g. WallClock.env)."""
     port = port or cairn.port()
     args = ["-l", "%s@%d" % (listen, port), "--root-hints", tb.root_hints,
-            "--allow-loopback-upstream"]
+            "--allow-loopback-upstream"] + TESTBED_LOCAL_ZONES_OFF
     if config is not None:
         path = os.path.join(str(cairn.tmpdir), "cairn-%d.yaml" % port)
         with open(path, "w") as f:

@@ -274,6 +274,19 @@ static const struct bad_case {
 	{ "limits:\n  client_deadline_ms: 20000\n", "t.yaml:3: limits: client_deadline_ms is" },
 	{ "allow: []\n", "t.yaml:2: allow: the list is empty" },
 	{ "allow: ~\n", "t.yaml:2: allow: the list is empty" },
+	/* hosted zones */
+	{ "zones: corp.\n", "t.yaml:1: zones: expected a list" },
+	{ "zones:\n  - corp.\n", "t.yaml:2: zones: each entry is a mapping" },
+	{ "zones:\n  - name: a.\n    file: a.zone\n    fil: b\n", "t.yaml:4: zones: unknown key" },
+	{ "zones:\n  - file: a.zone\n", "t.yaml:2: zones: an entry needs a name" },
+	{ "zones:\n  - name: a.\n", "t.yaml:2: zones: a. needs a file" },
+	{ "zones:\n  - name: a.\n    file: a.zone\n    visible_to: [10.0.0.1/8]\n",
+	  "t.yaml:4: zones: visible_to: bad subnet \"10.0.0.1/8\"" },
+	{ "zones:\n  - name: a.\n    file: a.zone\n    visible_to: []\n",
+	  "t.yaml:4: zones: visible_to is empty" },
+	{ "local_data: \"x. A 1.2.3.4\"\n", "t.yaml:1: local_data: expected a list" },
+	{ "local_zones_builtin: maybe\n", "t.yaml:1: local_zones_builtin: expected true" },
+	{ "local_zones_builtin:\n  localhost.: perhaps\n", "t.yaml:2: local_zones_builtin: each" },
 };
 
 START_TEST(test_bad)
@@ -344,6 +357,47 @@ START_TEST(test_listen_parse)
 }
 END_TEST
 
+START_TEST(test_zones_keys)
+{
+	ck_assert(cfg.local_zones_builtin);
+	const char *text =
+		"zones:\n"
+		"  - name: corp.example.\n"
+		"    file: zones/corp.zone\n"
+		"    visible_to: [10.1.0.0/16, 127.0.0.2]\n"
+		"  - name: pub.example\n"
+		"    file: /abs/pub.zone\n"
+		"local_data:\n"
+		"  - \"printer.lan. 300 IN A 192.168.1.9\"\n"
+		"local_zones_builtin: {2.0.192.in-addr.arpa.: false, localhost.: true}\n";
+	ck_assert_int_eq(cn_config_load_string(&cfg, "/etc/cairn/cairn.yaml", text, strlen(text),
+					       err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.nzones, 2);
+	ck_assert_str_eq(cfg.zones[0].name, "corp.example.");
+	ck_assert_str_eq(cfg.zones[0].file, "/etc/cairn/zones/corp.zone"); /* beside the file */
+	ck_assert_str_eq(cfg.zones[0].where, "/etc/cairn/cairn.yaml:2");
+	ck_assert_uint_eq(cfg.zones[0].nvisible, 2);
+	ck_assert_uint_eq(cfg.zones[0].visible_to[0].prefix, 16);
+	ck_assert_uint_eq(cfg.zones[0].visible_to[1].prefix, 32);
+	ck_assert_str_eq(cfg.zones[1].file, "/abs/pub.zone");
+	ck_assert_uint_eq(cfg.zones[1].nvisible, 0);
+	ck_assert_uint_eq(cfg.nlocal_data, 1);
+	ck_assert_str_eq(cfg.local_data[0].rr, "printer.lan. 300 IN A 192.168.1.9");
+	ck_assert_uint_eq(cfg.local_data[0].line, 8);
+	ck_assert(cfg.local_zones_builtin);
+	ck_assert_uint_eq(cfg.nlocal_zones_off, 1);
+	ck_assert_str_eq(cfg.local_zones_off[0], "2.0.192.in-addr.arpa.");
+	ck_assert_int_eq(load("local_zones_builtin: false\n"), 0);
+	ck_assert(!cfg.local_zones_builtin);
+	/* --zone NAME=FILE */
+	ck_assert_int_eq(cn_config_add_zone_arg(&cfg, "x.test.=rel/x.zone"), 0);
+	ck_assert_str_eq(cfg.zones[2].file, "rel/x.zone");
+	ck_assert_int_eq(cn_config_add_zone_arg(&cfg, "x.test."), -EINVAL);
+	ck_assert_int_eq(cn_config_add_zone_arg(&cfg, "=x.zone"), -EINVAL);
+	ck_assert_int_eq(cn_config_add_zone_arg(&cfg, "x.test.="), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_flags_over_file)
 {
 	/* What main does: file first, then -l replaces the listen list. */
@@ -376,6 +430,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_listen_parse);
 	tcase_add_test(tc, test_flags_over_file);
+	tcase_add_test(tc, test_zones_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
