@@ -46,7 +46,7 @@ typedef enum cn_rank {
 	CN_RANK_LOCAL = 5,           /* configured data, loaded dumps of rank 5 */
 } cn_rank_t;
 
-/** Why a lookup missed; only EVICTED depends on the cache size (HITRATE.md). */
+/** Why a lookup missed; only EVICTED depends on the cache size (docs/hitrate.md 3). */
 typedef enum cn_cache_miss {
 	CN_MISS_NONE = 0,     /* it was a hit */
 	CN_MISS_FIRST = 1,    /* never seen (or its trace is gone) */

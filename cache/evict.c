@@ -7,14 +7,14 @@
  *   hit at least once -> moved to M, otherwise evicted and its hash kept as a ghost. Else
  *   M's tail leaves unless its 2-bit counter is non-zero, in which case it is decremented
  *   and the entry reinserted at M's head. A flood of one-hit names thus cycles through S
- *   and never touches M (HITRATE.md, "random-subdomain flood").
+ *   and never touches M (docs/hitrate.md 4).
  * - SIEVE (Zhang et al., NSDI 2024): one FIFO, a visited bit, a hand moving from the tail
  *   towards the head; visited entries keep their place and lose the bit, the first
  *   unvisited one is evicted.
  * - LRU: the baseline; a hit moves the entry to the head, the tail is evicted.
  *
  * A hit only touches a counter/bit in S3-FIFO and SIEVE; LRU writes the list on each hit.
- * An expired entry met by a scan is returned at once (cheapest victim, HITRATE.md 4).
+ * An expired entry met by a scan is returned at once (cheapest victim, docs/hitrate.md 4).
  */
 #include "cache/evict.h"
 

@@ -1,6 +1,6 @@
 /*
  * History of recently removed keys, so a miss can say why after the entry is gone
- * (HITRATE.md 3: only EVICTED misses depend on the cache size) and so S3-FIFO has its
+ * (docs/hitrate.md 3: only EVICTED misses depend on the cache size) and so S3-FIFO has its
  * ghost set (keys evicted from the small queue without a hit).
  *
  * A record is the key's 64-bit hash with its low 2 bits replaced by the reason

@@ -38,7 +38,7 @@ typedef struct cn_tcp_stats {
 int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
 		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out);
 /** Cap the connections one client address may hold open on this listener (0: none; D3 in
- *  ATTACKS.md). Over it, the new connection is closed at once. Per listener, that is per
+ *  docs/attacks.md). Over it, the new connection is closed at once. Per listener, that is per
  *  worker: with N workers a client may hold up to N times as many. */
 void cn_tcp_set_max_per_client(cn_tcp_t *t, unsigned n);
 /** Close the listener and every connection it accepted. */

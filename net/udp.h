@@ -1,6 +1,6 @@
 /*
  * UDP listener: one socket bound to one explicit address, read with recvmmsg in batches
- * (UV_UDP_RECVMMSG; research/DEPS.md: every batch slot must be a full 64 KiB or libuv 1.44
+ * (UV_UDP_RECVMMSG; measured on libuv 1.44: every batch slot must be a full 64 KiB or libuv
  * spins). Each datagram goes to cn_worker_query(); replies are buffered and leave together
  * in one sendmmsg per recvmmsg batch (others before the loop next polls); a queued
  * uv_udp_send takes what the kernel refuses while its buffer is full. Owned by one worker:

@@ -8,9 +8,9 @@
  * exactly), and the whole message must parse (resolver/wire.c's strict parser: a copy of
  * the right header and question followed by garbage is garbage). Whatever fails those
  * checks is counted and ignored while the wait goes on: a spoofed or broken packet must
- * never end a pending query (the TuDoor attack, ATTACKS.md A3).
+ * never end a pending query (the TuDoor attack, docs/attacks.md A3).
  * A matched UDP reply with TC=1, or one longer than the EDNS size the query advertised
- * (a sign of fragments, ATTACKS.md A7), is asked again over TCP, to the same server, within
+ * (a sign of fragments, docs/attacks.md A7), is asked again over TCP, to the same server, within
  * the same timeout. TCP is one connection per query, RFC 1035 4.2.2 two-byte framing.
  *
  * Lifetime: a pending query embeds its libuv handles (timer, UDP, TCP) and is freed only when

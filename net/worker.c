@@ -31,7 +31,7 @@
  * where it arrived, with no hop between threads. Only the owner worker touches a flight,
  * except for its key, hash and owner, which others read under the stripe lock.
  *
- * Per-client bound (DNSBomb, B7 in ATTACKS.md): a client (an IPv4 address, an IPv6 /64)
+ * Per-client bound (DNSBomb, B7 in docs/attacks.md): a client (an IPv4 address, an IPv6 /64)
  * has at most limits.client_waiting queries waiting on resolutions at once, over all
  * workers; past that its misses are dropped, so no one can pile up replies to release
  * together (or make cairn hold unbounded state for one source). The counters are a fixed

@@ -182,7 +182,7 @@ size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap
 }
 
 /* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. Over UDP
- * not even that: an empty reply with TC=1, no larger than the query (B5 in ATTACKS.md:
+ * not even that: an empty reply with TC=1, no larger than the query (B5 in docs/attacks.md:
  * ANY is the classic amplification query); a real client asks again over TCP. */
 static size_t answer_any(const cn_engine_t *e, const cn_question_t *q, uint8_t *out, size_t cap)
 {

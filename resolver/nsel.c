@@ -14,7 +14,7 @@
  *
  * A server silent (timeouts, network errors) CN_NSEL_DEAD_FAILS times in a row is "dead"
  * while its failure window lasts: requests no longer wait on it (NRDelegation, B2 in
- * ATTACKS.md: a delegation to blackholed servers must not hold every request for their
+ * docs/attacks.md: a delegation to blackholed servers must not hold every request for their
  * timeouts), except one probe per CN_NSEL_PROBE_MS shared by all requests, whose answer
  * brings it back at once. Each further silence doubles its failure window (up to a
  * minute), so a dead delegation stays known as dead between bursts of requests. A server that answers, even badly (REFUSED, lame), is not dead,

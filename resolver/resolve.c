@@ -202,7 +202,7 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
 	cn__zonecut_ns_lookup(r, ns, now.wall_s);
 	if (ns->naddr == 0 && f->type == CN_TYPE_A && r->e->conf.do_ip6 && !f->nxdomain) {
 		/* no IPv4 address: try the IPv6 one before giving up on this NS name (not when
-		 * the name does not exist: NXNS, B1 in ATTACKS.md, would get twice the queries) */
+		 * the name does not exist: NXNS, B1 in docs/attacks.md, would get twice the queries) */
 		uint8_t name[CN_DNAME_MAX];
 		cn_dname_copy(name, f->name);
 		cn__resolve_frame_init(f, CN_FRAME_NS_ADDR, name, CN_TYPE_AAAA, f->parent_ns);

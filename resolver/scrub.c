@@ -1,5 +1,5 @@
 /*
- * Scrubbing: what of a reply may be believed and cached (A4, A6 in ATTACKS.md). Records
+ * Scrubbing: what of a reply may be believed and cached (A4, A6 in docs/attacks.md). Records
  * are taken one RRset at a time, by owner and type, only from the section a step expects
  * them in; a negative answer needs an SOA inside the zone cut that proves it; glue is
  * kept only for NS names inside the zone that was asked (RFC 2181 5.4.1). Whatever a

@@ -211,7 +211,7 @@ bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_se
 }
 
 /*
- * Ghost domains (A5 in ATTACKS.md; Jiang et al., NDSS 2012): the NS RRset a zone's own
+ * Ghost domains (A5 in docs/attacks.md; Jiang et al., NDSS 2012): the NS RRset a zone's own
  * servers give for their apex must not outlive the delegation the parent gave, or a
  * revoked domain stays resolvable as long as its servers keep re-serving long TTLs. The
  * cap is what is left of the delegation (the zone cut's NS entry in the cache); without

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the resolution engine consuming upstream replies (ATTACKS.md C1-C3
+ * libFuzzer target for the resolution engine consuming upstream replies (docs/attacks.md C1-C3
  * from the server side, and everything the iterate state machine does with what it gets).
  *
  * Per input: a fresh cache and engine with fixed root hints and a deterministic random

@@ -1,4 +1,4 @@
-"""A scriptable hostile authoritative DNS server for the hardening tests (ATTACKS.md).
+"""A scriptable hostile authoritative DNS server for the hardening tests (docs/attacks.md).
 
 Built on dnspython and plain sockets, never on cairn's codec. A HostileServer binds UDP and
 TCP port 53 (or another port) on one or more 127.x addresses inside the testbed namespace

@@ -1,4 +1,4 @@
-"""Hardening, part D of ATTACKS.md (availability) and the amplification rows B5, B6.
+"""Hardening, part D of docs/attacks.md (availability) and the amplification rows B5, B6.
 
 D1: dead, slow, lame and refusing servers: answers by the client deadline with an EDE, and
 recovery within seconds when the server answers again. D2: a server that truncates over UDP

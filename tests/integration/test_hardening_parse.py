@@ -1,4 +1,4 @@
-"""Hardening, part C of ATTACKS.md: packets of death, odd queries, EDNS, oversized answers.
+"""Hardening, part C of docs/attacks.md: packets of death, odd queries, EDNS, oversized answers.
 
 C1-C3: a corpus of malformed messages (compression loops and bad pointers, label and name
 lengths, truncated and inconsistent counts) sent by clients over UDP and TCP, and sent by

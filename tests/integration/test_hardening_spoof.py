@@ -1,4 +1,4 @@
-"""Hardening, part A of ATTACKS.md: spoofing and cache poisoning, against hostile servers.
+"""Hardening, part A of docs/attacks.md: spoofing and cache poisoning, against hostile servers.
 
 Each test hangs its own zone below hz.test (conftest.HostileTree: the testbed's .test servers
 delegate hz.test to a HostileServer in this process), points it at one or more hostile

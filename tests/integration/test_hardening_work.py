@@ -1,4 +1,4 @@
-"""Hardening, part B of ATTACKS.md: work explosion and amplification, against hostile servers.
+"""Hardening, part B of docs/attacks.md: work explosion and amplification, against hostile servers.
 
 NXNS (B1), non-responsive delegations (B2), cyclic delegations with failure caching (B3),
 CNAME/DNAME loops and chains (B4) and DNSBomb (B7). Each test counts the work done: queries

@@ -214,7 +214,7 @@ START_TEST(test_flood_keeps_hot_set)
 	ck_assert(s3 >= 0.99);
 	ck_assert(lru <= 0.01); /* the baseline loses everything: the flood is 2x the cache */
 	/* SIEVE clears the bits on one lap and the flood takes the next: no better than LRU
-	 * here (HITRATE.md: no ghost, weak on scans) */
+	 * here (docs/hitrate.md 4: no ghost, weak on scans) */
 	ck_assert(sieve >= lru);
 }
 END_TEST

@@ -519,7 +519,7 @@ START_TEST(test_good_reply)
 }
 END_TEST
 
-/* ATTACKS.md A3 (TuDoor): each bad packet is ignored and the real answer still wins. */
+/* docs/attacks.md A3 (TuDoor): each bad packet is ignored and the real answer still wins. */
 START_TEST(test_bad_then_good)
 {
 	start("127.0.0.1", F_BAD_THEN_GOOD);
@@ -609,7 +609,7 @@ START_TEST(test_tc_retries_over_tcp)
 }
 END_TEST
 
-/* ATTACKS.md A7: a UDP answer longer than the EDNS size we offered is asked again over TCP. */
+/* docs/attacks.md A7: a UDP answer longer than the EDNS size we offered is asked again over TCP. */
 START_TEST(test_oversize_udp_retries_over_tcp)
 {
 	start("127.0.0.1", F_OVERSIZE);
@@ -656,7 +656,7 @@ START_TEST(test_tcp_ignores_bad_frames)
 }
 END_TEST
 
-/* ATTACKS.md D2: a server that accepts TCP and never answers costs one timeout. */
+/* docs/attacks.md D2: a server that accepts TCP and never answers costs one timeout. */
 START_TEST(test_tcp_stall_times_out)
 {
 	start("127.0.0.1", F_TCP_STALL);
