@@ -307,3 +307,21 @@ def test_cairnctl_zones(tb, cairn):
     assert lines[1] == "printer.lan. serial 1 records 1 public source local_data", lines
     assert "localhost. serial 1 records 6 public source built-in" in lines
     assert not any(line.startswith("2.0.192.in-addr.arpa.") for line in lines)
+
+
+def test_reload_names_zones_as_needing_a_restart(tb, cairn):
+    """Reloading hosted zones is not implemented: a changed zones: list is named, and the
+    running zones keep answering."""
+    need_cairnctl()
+    zone_file(cairn.tmpdir, "r.zone", "r.test.", "www IN A 10.0.0.1\n")
+    sock = control_path(cairn)
+    cfg = "zones:\n  - name: r.test.\n    file: r.zone\n"
+    cp = start(cairn, tb, config=cfg, control=sock)
+    path = os.path.join(str(cairn.tmpdir), "cairn-%d.yaml" % cp.port)
+    with open(path, "w") as f:
+        f.write(cfg + "local_data:\n  - \"x.lan. 60 IN A 10.0.0.9\"\n")
+    r = ctl(sock, "reload")
+    assert r.stdout.startswith("ok:") and "zones/local_data/local_zones_builtin" in r.stdout, \
+        r.stdout
+    r = q_from(cp, "www.r.test.", "A", OUTSIDE)
+    assert a_of(r) == ["10.0.0.1"] and r.flags & dns.flags.AA
