@@ -4,6 +4,8 @@
  * same byte budget (evicted like the rest).
  */
 #include <check.h>
+
+#include "tests/unit/unit.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -104,9 +106,5 @@ int main(void)
 	tcase_add_test(tc, test_not_dumped);
 	tcase_add_test(tc, test_flood_within_budget);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

@@ -6,6 +6,8 @@
  * prints) fails here.
  */
 #include <check.h>
+
+#include "tests/unit/unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +105,5 @@ int main(void)
 	tcase_add_test(tc, test_doc_lists_exactly_the_printed_names);
 	tcase_add_test(tc, test_names_unique);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }
