@@ -156,42 +156,60 @@ cn_dnssec_result_t cn_dnssec_verify_rrset(const cn_rr_t *rrs, size_t n, const cn
 
 /* ------------------------------------------------------------------------------------ */
 
-/* Whether DNSKEY record k is trusted by an anchor; *usable counts anchors cairn can use,
- * *unsup_digest / *unsup_alg the others. */
-static bool key_trusted(const cn_rr_t *k, const cn_rr_t *anchors, size_t nanchors,
-			const uint8_t *zone, unsigned *usable, unsigned *unsup_digest,
-			unsigned *unsup_alg)
+/* RFC 4035 5.2 / RFC 6840 5.2: SECURE when some anchor of zone is usable (a DS with a
+ * supported digest type and algorithm, a DNSKEY of a supported algorithm); else
+ * UNSUPPORTED_ALG / UNSUPPORTED_DIGEST when there are anchors cairn cannot use (the zone is
+ * then insecure), DNSKEY_MISSING when there are none at all. */
+static cn_dnssec_result_t anchors_usable(const cn_rr_t *anchors, size_t nanchors,
+					 const uint8_t *zone)
 {
-	cn_dnskey_t key;
-	if (cn_dnssec_parse_dnskey(k->rdata, k->rdlen, &key))
-		return false;
-	bool trusted = false;
+	bool unsup_alg = false, unsup_digest = false;
 	for (size_t a = 0; a < nanchors; a++) {
 		const cn_rr_t *ta = &anchors[a];
 		if (!cn_dname_eq(ta->owner, zone))
 			continue;
-		if (ta->type == CN_TYPE_DNSKEY) {
-			cn_dnskey_t tk;
-			if (cn_dnssec_parse_dnskey(ta->rdata, ta->rdlen, &tk))
-				continue;
-			if (!cn_dnssec_alg_supported(tk.alg)) {
-				(*unsup_alg)++;
-				continue;
-			}
-			(*usable)++;
-			trusted |= tk.rdlen == key.rdlen && !memcmp(tk.rdata, key.rdata, tk.rdlen);
-		} else if (ta->type == CN_TYPE_DS) {
-			cn_ds_t ds;
-			if (cn_dnssec_parse_ds(ta->rdata, ta->rdlen, &ds))
-				continue;
-			cn_dnssec_result_t r = cn_dnssec_ds_match(&ds, zone, &key);
-			*unsup_digest += r == CN_DNSSEC_UNSUPPORTED_DIGEST;
-			*unsup_alg += r == CN_DNSSEC_UNSUPPORTED_ALG;
-			*usable += r == CN_DNSSEC_SECURE || r == CN_DNSSEC_BOGUS;
-			trusted |= r == CN_DNSSEC_SECURE;
+		cn_ds_t ds;
+		cn_dnskey_t k;
+		if (ta->type == CN_TYPE_DS && cn_dnssec_parse_ds(ta->rdata, ta->rdlen, &ds) == 0) {
+			if (!cn_dnssec_digest_supported(ds.digest_type))
+				unsup_digest = true;
+			else if (!cn_dnssec_alg_supported(ds.alg))
+				unsup_alg = true;
+			else
+				return CN_DNSSEC_SECURE;
+		} else if (ta->type == CN_TYPE_DNSKEY &&
+			   cn_dnssec_parse_dnskey(ta->rdata, ta->rdlen, &k) == 0) {
+			if (!cn_dnssec_alg_supported(k.alg))
+				unsup_alg = true;
+			else
+				return CN_DNSSEC_SECURE;
 		}
 	}
-	return trusted;
+	if (unsup_alg)
+		return CN_DNSSEC_UNSUPPORTED_ALG;
+	return unsup_digest ? CN_DNSSEC_UNSUPPORTED_DIGEST : CN_DNSSEC_DNSKEY_MISSING;
+}
+
+/* Whether DNSKEY record k is trusted by an anchor: an equal DNSKEY or a matching DS. */
+static bool key_trusted(const cn_rr_t *k, const cn_rr_t *anchors, size_t nanchors,
+			const uint8_t *zone)
+{
+	cn_dnskey_t key;
+	if (k->type != CN_TYPE_DNSKEY || cn_dnssec_parse_dnskey(k->rdata, k->rdlen, &key))
+		return false;
+	for (size_t a = 0; a < nanchors; a++) {
+		const cn_rr_t *ta = &anchors[a];
+		if (!cn_dname_eq(ta->owner, zone))
+			continue;
+		cn_ds_t ds;
+		if (ta->type == CN_TYPE_DNSKEY && ta->rdlen == key.rdlen &&
+		    !memcmp(ta->rdata, key.rdata, key.rdlen))
+			return true;
+		if (ta->type == CN_TYPE_DS && cn_dnssec_parse_ds(ta->rdata, ta->rdlen, &ds) == 0 &&
+		    cn_dnssec_ds_match(&ds, zone, &key) == CN_DNSSEC_SECURE)
+			return true;
+	}
+	return false;
 }
 
 cn_dnssec_result_t cn_dnssec_verify_dnskeys(const cn_rr_t *dnskeys, size_t n,
@@ -200,24 +218,18 @@ cn_dnssec_result_t cn_dnssec_verify_dnskeys(const cn_rr_t *dnskeys, size_t n,
 					    const uint8_t *zone, uint64_t now_s,
 					    cn_dnssec_budget_t *budget, cn_arena_t *arena)
 {
+	cn_dnssec_result_t r = anchors_usable(anchors, nanchors, zone);
+	if (r != CN_DNSSEC_SECURE)
+		return r;
 	if (n == 0)
 		return CN_DNSSEC_DNSKEY_MISSING;
 	cn_rr_t *trusted = cn_arena_alloc(arena, n * sizeof(*trusted));
 	if (!trusted)
 		return CN_DNSSEC_BUDGET; /* out of request memory: no answer, never "secure" */
 	size_t nt = 0;
-	unsigned usable = 0, unsup_digest = 0, unsup_alg = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned u = 0, ud = 0, ua = 0;
-		if (dnskeys[i].type == CN_TYPE_DNSKEY &&
-		    key_trusted(&dnskeys[i], anchors, nanchors, zone, &u, &ud, &ua))
+	for (size_t i = 0; i < n; i++)
+		if (key_trusted(&dnskeys[i], anchors, nanchors, zone))
 			trusted[nt++] = dnskeys[i];
-		usable += u;
-		unsup_digest += ud;
-		unsup_alg += ua;
-	}
-	if (usable == 0 && (unsup_digest || unsup_alg))
-		return unsup_alg ? CN_DNSSEC_UNSUPPORTED_ALG : CN_DNSSEC_UNSUPPORTED_DIGEST;
 	if (nt == 0)
 		return CN_DNSSEC_DNSKEY_MISSING;
 	return cn_dnssec_verify_rrset(dnskeys, n, sigs, nsigs, trusted, nt, zone, now_s, budget,

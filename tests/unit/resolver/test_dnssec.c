@@ -427,6 +427,38 @@ START_TEST(test_missing)
 	ck_assert_int_eq(cn_dnssec_verify_rrset(rrs.rr, rrs.n, sigs.rr, sigs.n, ksk_only.rr,
 						ksk_only.n, N(z), VEC_NOW, &b, &arena, NULL),
 			 CN_DNSSEC_DNSKEY_MISSING);
+	/* a revoked ZSK (RFC 5011) or one without the zone flag signs nothing. The key octets
+	 * compensate the flag change so the tag stays: without the flag checks the signature
+	 * would be tried (and fail: BOGUS); with them no key fits (DNSKEY_MISSING). */
+	for (int flag = 0; flag < 2; flag++) {
+		set_t rk = keys;
+		uint8_t kd[RD_MAX];
+		for (size_t i = 0; i < rk.n; i++) {
+			if (cn_wire_get16(rk.rr[i].rdata) != 256)
+				continue;
+			cn_dnskey_t before, after;
+			ck_assert_int_eq(cn_dnssec_parse_dnskey(rk.rr[i].rdata, rk.rr[i].rdlen,
+								&before), 0);
+			rk.rr[i] = copy_rr(&rk.rr[i], kd);
+			size_t p = flag ? 5 : 4;
+			if (flag) {
+				kd[1] |= 0x80; /* REVOKE, +0x80 in an odd octet */
+				while (kd[p] < 0x80)
+					p += 2;
+				kd[p] -= 0x80;
+			} else {
+				kd[0] = 0;     /* zone flag cleared, -1 in an even octet */
+				while (kd[p] == 0xFF)
+					p += 2;
+				kd[p]++;
+			}
+			ck_assert_int_eq(cn_dnssec_parse_dnskey(kd, rk.rr[i].rdlen, &after), 0);
+			ck_assert_uint_eq(after.tag, before.tag);
+		}
+		ck_assert_int_eq(cn_dnssec_verify_rrset(rrs.rr, rrs.n, sigs.rr, sigs.n, rk.rr, rk.n,
+							N(z), VEC_NOW, &b, &arena, NULL),
+				 CN_DNSSEC_DNSKEY_MISSING);
+	}
 	/* a DS that matches no key (a digest octet changed): DNSKEY missing (EDE 9) */
 	uint8_t rd[RD_MAX];
 	cn_rr_t bad = copy_rr(&ds.rr[0], rd);
@@ -467,6 +499,10 @@ START_TEST(test_unsupported)
 	rd[3] = 1; /* SHA-1: not accepted */
 	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, ksigs.rr, ksigs.n, &d, 1, N(z),
 						  VEC_NOW, &b, &arena),
+			 CN_DNSSEC_UNSUPPORTED_DIGEST);
+	/* insecure whatever the keys: even with no DNSKEY RRset at all */
+	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, 0, NULL, 0, &d, 1, N(z), VEC_NOW, &b,
+						  &arena),
 			 CN_DNSSEC_UNSUPPORTED_DIGEST);
 	rd[3] = 2;
 	rd[2] = 253; /* PRIVATEDNS */
