@@ -427,9 +427,43 @@ START_TEST(test_missing)
 	ck_assert_int_eq(cn_dnssec_verify_rrset(rrs.rr, rrs.n, sigs.rr, sigs.n, ksk_only.rr,
 						ksk_only.n, N(z), VEC_NOW, &b, &arena, NULL),
 			 CN_DNSSEC_DNSKEY_MISSING);
-	/* a revoked ZSK (RFC 5011) or one without the zone flag signs nothing. The key octets
-	 * compensate the flag change so the tag stays: without the flag checks the signature
-	 * would be tried (and fail: BOGUS); with them no key fits (DNSKEY_MISSING). */
+	/* a DS that matches no key (a digest octet changed): DNSKEY missing (EDE 9) */
+	uint8_t rd[RD_MAX];
+	cn_rr_t bad = copy_rr(&ds.rr[0], rd);
+	rd[bad.rdlen - 1] ^= 0x01;
+	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, ksigs.rr, ksigs.n, &bad, 1,
+						  N(z), VEC_NOW, &b, &arena),
+			 CN_DNSSEC_DNSKEY_MISSING);
+	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, ksigs.rr, ksigs.n, NULL, 0,
+						  N(z), VEC_NOW, &b, &arena),
+			 CN_DNSSEC_DNSKEY_MISSING);
+	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, 0, ksigs.rr, ksigs.n, ds.rr, 1, N(z),
+						  VEC_NOW, &b, &arena),
+			 CN_DNSSEC_DNSKEY_MISSING);
+	/* a DS-trusted KSK whose RRSIG over the DNSKEY RRset is gone */
+	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, NULL, 0, ds.rr, 1, N(z),
+						  VEC_NOW, &b, &arena),
+			 CN_DNSSEC_RRSIGS_MISSING);
+	/* a malformed RRSIG only */
+	cn_rr_t ms = sigs.rr[0];
+	ms.rdlen = 10;
+	ck_assert_int_eq(cn_dnssec_verify_rrset(rrs.rr, rrs.n, &ms, 1, keys.rr, keys.n, N(z),
+						VEC_NOW, &b, &arena, NULL),
+			 CN_DNSSEC_MALFORMED);
+}
+END_TEST
+
+/* A revoked ZSK (RFC 5011) or one without the zone flag signs nothing. */
+START_TEST(test_key_flags)
+{
+	const char *k = "alg15", *z = "alg15.example.";
+	set_t rrs, sigs, keys;
+	sel(&rrs, k, CN_TYPE_A, "www.alg15.example.");
+	sigs_for(&sigs, k, CN_TYPE_A, "www.alg15.example.");
+	sel(&keys, k, CN_TYPE_DNSKEY, z);
+	cn_dnssec_budget_t b = budget();
+	/* The key octets compensate the flag change so the tag stays: without the flag checks
+	 * the signature would be tried (and fail: BOGUS); with them no key fits. */
 	for (int flag = 0; flag < 2; flag++) {
 		set_t rk = keys;
 		uint8_t kd[RD_MAX];
@@ -459,29 +493,6 @@ START_TEST(test_missing)
 							N(z), VEC_NOW, &b, &arena, NULL),
 				 CN_DNSSEC_DNSKEY_MISSING);
 	}
-	/* a DS that matches no key (a digest octet changed): DNSKEY missing (EDE 9) */
-	uint8_t rd[RD_MAX];
-	cn_rr_t bad = copy_rr(&ds.rr[0], rd);
-	rd[bad.rdlen - 1] ^= 0x01;
-	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, ksigs.rr, ksigs.n, &bad, 1,
-						  N(z), VEC_NOW, &b, &arena),
-			 CN_DNSSEC_DNSKEY_MISSING);
-	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, ksigs.rr, ksigs.n, NULL, 0,
-						  N(z), VEC_NOW, &b, &arena),
-			 CN_DNSSEC_DNSKEY_MISSING);
-	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, 0, ksigs.rr, ksigs.n, ds.rr, 1, N(z),
-						  VEC_NOW, &b, &arena),
-			 CN_DNSSEC_DNSKEY_MISSING);
-	/* a DS-trusted KSK whose RRSIG over the DNSKEY RRset is gone */
-	ck_assert_int_eq(cn_dnssec_verify_dnskeys(keys.rr, keys.n, NULL, 0, ds.rr, 1, N(z),
-						  VEC_NOW, &b, &arena),
-			 CN_DNSSEC_RRSIGS_MISSING);
-	/* a malformed RRSIG only */
-	cn_rr_t ms = sigs.rr[0];
-	ms.rdlen = 10;
-	ck_assert_int_eq(cn_dnssec_verify_rrset(rrs.rr, rrs.n, &ms, 1, keys.rr, keys.n, N(z),
-						VEC_NOW, &b, &arena, NULL),
-			 CN_DNSSEC_MALFORMED);
 }
 END_TEST
 
@@ -1061,6 +1072,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_alg_tampered, 0, 6);
 	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_missing);
+	tcase_add_test(tc, test_key_flags);
 	tcase_add_test(tc, test_unsupported);
 	tcase_add_test(tc, test_keytrap_budget);
 	tcase_add_test(tc, test_signed_data_layout);
