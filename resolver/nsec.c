@@ -101,6 +101,8 @@ static const uint8_t *nsec_ce(const uint8_t *name, const cn_rr_t *rr, const cn_n
 cn_dnssec_result_t cn_nsec_prove_nxdomain(const cn_rr_t *rrs, size_t n, const uint8_t *qname,
 					  const uint8_t *zone, uint8_t *ce_out)
 {
+	if (!cn_dname_is_sub(qname, zone))
+		return CN_DNSSEC_NSEC_MISSING; /* a zone cannot deny names outside it */
 	cn_nsec_t nsec;
 	const cn_rr_t *cover = find_cover(rrs, n, qname, zone, &nsec);
 	if (!cover)
@@ -133,6 +135,8 @@ static bool nsec_no_type(const cn_nsec_t *m, uint16_t qtype, const uint8_t *owne
 cn_dnssec_result_t cn_nsec_prove_nodata(const cn_rr_t *rrs, size_t n, const uint8_t *qname,
 					uint16_t qtype, const uint8_t *zone)
 {
+	if (!cn_dname_is_sub(qname, zone))
+		return CN_DNSSEC_NSEC_MISSING;
 	cn_nsec_t nsec;
 	const cn_rr_t *m = find_match(rrs, n, qname, zone, &nsec);
 	if (m)
@@ -247,9 +251,11 @@ static bool n3_usable(n3_t *c, const cn_rr_t *rr, cn_nsec3_t *out, uint8_t *hash
 
 /* Set up the chain's parameters; SECURE to go on, or the iteration verdict. */
 static cn_dnssec_result_t n3_init(n3_t *c, const cn_rr_t *rrs, size_t n, const uint8_t *zone,
-				  cn_dnssec_budget_t *b)
+				  const uint8_t *qname, cn_dnssec_budget_t *b)
 {
 	memset(c, 0, sizeof(*c));
+	if (!cn_dname_is_sub(qname, zone))
+		return CN_DNSSEC_NSEC_MISSING; /* before any hashing: names outside the zone */
 	c->rrs = rrs;
 	c->n = n;
 	c->zone = zone;
@@ -329,7 +335,7 @@ cn_dnssec_result_t cn_nsec3_prove_nxdomain(const cn_rr_t *rrs, size_t n, const u
 					   const uint8_t *zone, cn_dnssec_budget_t *budget)
 {
 	n3_t c;
-	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, budget);
+	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, qname, budget);
 	int ce;
 	bool optout;
 	if (r == CN_DNSSEC_SECURE)
@@ -367,7 +373,7 @@ cn_dnssec_result_t cn_nsec3_prove_nodata(const cn_rr_t *rrs, size_t n, const uin
 					 cn_dnssec_budget_t *budget)
 {
 	n3_t c;
-	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, budget);
+	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, qname, budget);
 	uint8_t h[CN_NSEC3_HASH_LEN], wc[CN_DNAME_MAX];
 	cn_nsec3_t m;
 	if (r == CN_DNSSEC_SECURE)
@@ -398,7 +404,7 @@ cn_dnssec_result_t cn_nsec3_prove_wildcard(const cn_rr_t *rrs, size_t n, const u
 	if (sig_labels >= cn_dname_labels(qname) || sig_labels < cn_dname_labels(zone))
 		return CN_DNSSEC_NSEC_MISSING;
 	n3_t c;
-	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, budget);
+	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, qname, budget);
 	uint8_t h[CN_NSEC3_HASH_LEN];
 	cn_nsec3_t m;
 	if (r == CN_DNSSEC_SECURE)
@@ -412,7 +418,7 @@ cn_dnssec_result_t cn_nsec3_prove_no_ds(const cn_rr_t *rrs, size_t n, const uint
 					const uint8_t *zone, cn_dnssec_budget_t *budget)
 {
 	n3_t c;
-	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, budget);
+	cn_dnssec_result_t r = n3_init(&c, rrs, n, zone, child, budget);
 	uint8_t h[CN_NSEC3_HASH_LEN];
 	cn_nsec3_t m;
 	if (r == CN_DNSSEC_SECURE)

@@ -811,6 +811,14 @@ START_TEST(test_nsec_proofs)
 			 CN_DNSSEC_NSEC_MISSING);
 	ck_assert_int_eq(cn_nsec_prove_wildcard(all.rr, all.n, N("x.wild.nsec.example."), 4),
 			 CN_DNSSEC_NSEC_MISSING);
+	/* the zone's last NSEC (www -> apex) covers everything after www: not names of
+	 * other zones */
+	ck_assert_int_eq(cn_nsec_prove_nxdomain(all.rr, all.n, N("zzz.example."), z, NULL),
+			 CN_DNSSEC_NSEC_MISSING);
+	ck_assert_int_eq(cn_nsec_prove_nodata(all.rr, all.n, N("zzz.example."), CN_TYPE_A, z),
+			 CN_DNSSEC_NSEC_MISSING);
+	ck_assert_int_eq(cn_nsec_prove_nxdomain(all.rr, all.n, N("zzz.nsec.example."), z, NULL),
+			 CN_DNSSEC_SECURE);
 	/* insecure delegation */
 	ck_assert_int_eq(cn_nsec_prove_no_ds(all.rr, all.n, N("sub.nsec.example.")),
 			 CN_DNSSEC_INSECURE);
@@ -921,6 +929,13 @@ START_TEST(test_nsec3_proofs)
 			 CN_DNSSEC_INSECURE);
 	ck_assert_int_eq(cn_nsec3_prove_no_ds(all.rr, all.n, N("www.nsec3.example."), z, &b),
 			 CN_DNSSEC_NSEC_MISSING);
+	/* names outside the zone: no proof, and no hash spent on them */
+	b = budget();
+	ck_assert_int_eq(cn_nsec3_prove_nxdomain(all.rr, all.n, N("nope.other.example."), z, &b),
+			 CN_DNSSEC_NSEC_MISSING);
+	ck_assert_int_eq(cn_nsec3_prove_nodata(all.rr, all.n, N("x.org."), CN_TYPE_A, z, &b),
+			 CN_DNSSEC_NSEC_MISSING);
+	ck_assert_uint_eq(b.hashes_done, 0);
 	/* NSEC3 records of another zone are not used */
 	ck_assert_int_eq(cn_nsec3_prove_nxdomain(all.rr, all.n, N("nope.nsec3.example."),
 						 N("example."), &b),
