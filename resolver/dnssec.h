@@ -277,9 +277,11 @@ void cn_dnssec_budget_init(cn_dnssec_budget_t *b);
  * On SECURE, *used (may be NULL) receives the RRSIG that verified (it points into sigs)
  * so the caller can cap the TTL and learn about wildcard expansion.
  * Results, when none verified, in this order: RRSIGS_MISSING (no RRSIG for the RRset
- * from zone), UNSUPPORTED_ALG (every such RRSIG of an algorithm cairn does not verify),
- * DNSKEY_MISSING (no key with the tag and algorithm), BUDGET, SIG_EXPIRED /
- * SIG_NOT_YET_VALID (the only candidates were out of their period), BOGUS.
+ * from zone; MALFORMED when the only ones could not be parsed), UNSUPPORTED_ALG (every such
+ * RRSIG of an algorithm cairn does not verify), SIG_EXPIRED / SIG_NOT_YET_VALID (every
+ * candidate out of its validity period; BOGUS when they failed other checks),
+ * DNSKEY_MISSING (no key with the tag and algorithm), BUDGET (the caps stopped the work),
+ * BOGUS (signatures tried and wrong).
  */
 cn_dnssec_result_t cn_dnssec_verify_rrset(const cn_rr_t *rrs, size_t n, const cn_rr_t *sigs,
 					  size_t nsigs, const cn_rr_t *keys, size_t nkeys,
@@ -305,7 +307,8 @@ cn_dnssec_result_t cn_dnssec_verify_dnskeys(const cn_rr_t *dnskeys, size_t n,
 /* ------------------------------------------------------------------------------------ */
 /* Authenticated denial (nsec.c). The NSEC/NSEC3 records passed in must already have been */
 /* validated (cn_dnssec_verify_rrset) and belong to zone; records of other types are      */
-/* skipped, so a whole authority section may be passed.                                  */
+/* skipped, so a whole authority section may be passed. A name outside zone is never      */
+/* proven absent.                                                                         */
 
 /** NSEC at owner with RDATA covers name: owner < name < next in canonical order (RFC 4034
  *  6.1), the last NSEC of a zone (next <= owner) covering everything after owner. */
@@ -331,8 +334,8 @@ cn_dnssec_result_t cn_nsec_prove_nodata(const cn_rr_t *rrs, size_t n, const uint
 
 /**
  * Wildcard expansion proof for a positive answer (RFC 4035 5.3.4): the answer's RRSIG had
- * labels < the owner's, so an NSEC must cover qname (no exact match exists) — an NSEC
- * whose owner is the source of synthesis does not count. SECURE or NSEC_MISSING.
+ * labels < the owner's, so an NSEC must cover the next closer name (the ancestor of qname
+ * with sig_labels + 1 labels): no closer match exists. SECURE or NSEC_MISSING.
  */
 cn_dnssec_result_t cn_nsec_prove_wildcard(const cn_rr_t *rrs, size_t n, const uint8_t *qname,
 					  uint8_t sig_labels);
