@@ -58,7 +58,7 @@ bool cn__addr_is_local(const struct sockaddr_storage *ss)
 
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out)
 {
-	if (!conf || !cache || !out || !conf->random)
+	if (!conf || !cache || !out || !conf->random || (conf->nfwd && !conf->fwd))
 		return -EINVAL;
 	cn_engine_t *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -78,6 +78,15 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
 	e->nhints = n;
 	e->conf.hints = e->hints;
+	if (conf->nfwd) {
+		cn_fwdzone_t *fwd = calloc(conf->nfwd, sizeof(*fwd));
+		if (!fwd) {
+			cn_engine_free(e);
+			return -ENOMEM;
+		}
+		memcpy(fwd, conf->fwd, conf->nfwd * sizeof(*fwd));
+		e->conf.fwd = fwd;
+	}
 	*out = e;
 	return 0;
 }
@@ -88,7 +97,13 @@ void cn_engine_free(cn_engine_t *e)
 		return;
 	cn__nsel_free(e->nsel);
 	free(e->hints);
+	free((void *)e->conf.fwd);
 	free(e);
+}
+
+const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
+{
+	return e && i < e->conf.nfwd ? &e->conf.fwd[i] : NULL;
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)
@@ -293,7 +308,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	cn_state_t hosted_state;
-	if (e->conf.zones && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
+	if (cn__zones(e) && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
 					       &hosted_state))
 		return hosted_state;
 	bool stale;
@@ -304,7 +319,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
-		if (e->conf.zones && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
+		if (cn__zones(e) && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
 							     out_len, outcome, &hosted_state))
 			return hosted_state;
 		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);

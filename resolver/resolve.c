@@ -220,8 +220,21 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
  * 1 when a priming frame was pushed, 0 when f has its cut, -1 when out of memory. */
 static int find_cut(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
-	if (cn__zonecut_from_cache(r, f, now_s))
+	/* Forward zone: its servers answer for everything below. Stub zone: iterate from its
+	 * servers, or from a cut cached below its apex (learnt from them). */
+	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	if (z && !z->stub) {
+		cn__zonecut_from_fwd(f, z);
 		return 0;
+	}
+	if (cn__zonecut_from_cache(r, f, now_s)) {
+		if (!z || (cn_dname_is_sub(f->zone, z->name) && !cn_dname_eq(f->zone, z->name)))
+			return 0;
+	}
+	if (z) {
+		cn__zonecut_from_fwd(f, z);
+		return 0;
+	}
 	if (!r->primed && r->depth < CN_FRAMES &&
 	    !(r->depth == 1 && f->type == CN_TYPE_NS && f->name[0] == 0)) {
 		r->primed = true;
@@ -510,7 +523,8 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 	}
 	cn__resolve_frame_init(f0, CN_FRAME_TARGET, q->qname, q->qtype, -1);
 	cn_dname_lower(f0->name);
-	if (cn__resolve_from_cache(r, f0, now)) {
+	/* A prefetch refreshes what the cache holds: it must not be answered from it. */
+	if (!q->prefetch && cn__resolve_from_cache(r, f0, now)) {
 		r->done = true;
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;
