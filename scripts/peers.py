@@ -16,9 +16,11 @@ def unbound_cache_split(cache_mb):
     return rrset_mb, max(1, cache_mb - rrset_mb)
 
 
-def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None):
+def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None,
+                 trust_anchor=None):
     """Write tmp/unbound.conf; control: the path of a Unix control socket, or None for no
-    remote control. Returns the config's path."""
+    remote control; trust_anchor: a DS/DNSKEY file (a signed testbed's trust-anchor.ds) to
+    validate with, None for the iterator alone. Returns the config's path."""
     rrset_mb, msg_mb = unbound_cache_split(cache_mb)
     if control:
         remote = ("remote-control:\n    control-enable: yes\n"
@@ -39,7 +41,7 @@ def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=No
     directory: "{tmp}"
     pidfile: "{tmp}/unbound.pid"
     root-hints: "{hints}"
-    module-config: "iterator"
+    module-config: "{"validator iterator" if trust_anchor else "iterator"}"
     do-not-query-localhost: no
     local-zone: "test." nodefault
     local-zone: "arpa." nodefault
@@ -52,7 +54,10 @@ def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=No
     harden-referral-path: no
     qname-minimisation: yes
     use-caps-for-id: no
-""" + remote)
+""" + (f"""    trust-anchor-file: "{trust_anchor}"
+    val-log-level: 2
+    ede: yes
+""" if trust_anchor else "") + remote)
     return path
 
 
