@@ -346,7 +346,6 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
-	note_restart(buf, len, !cn_zones_fwd_same(old, new), "forward/stub");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
@@ -434,6 +433,27 @@ static void reload_zones(daemon_t *d, cn_config_t *new, char *msg, size_t msglen
 	snprintf(msg, msglen, "; %zu hosted zone(s) loaded", cn_zoneset_count(zs));
 }
 
+/* Forward and stub zones, when the new file changes them: replaced at once, the cache
+ * flushed below the zones that changed (net/zones.c). */
+static void reload_fwd(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	msg[0] = '\0';
+	if (cn_zones_fwd_same(&d->cfg, new))
+		return;
+	if (cn_zones_replace_fwd(d->engine, d->pool, d->cache, new, &d->retired) != 0) {
+		snprintf(msg, msglen, "; forward/stub zones NOT replaced (out of memory)");
+		cn_log(CN_LOG_ERROR, "reload: forward/stub zones kept: out of memory");
+		return;
+	}
+	cn_fwd_cfg_t *t = d->cfg.fwd;
+	size_t tn = d->cfg.nfwd;
+	d->cfg.fwd = new->fwd;
+	d->cfg.nfwd = new->nfwd;
+	new->fwd = t; /* freed with new */
+	new->nfwd = tn;
+	snprintf(msg, msglen, "; forward/stub zones replaced (%zu)", d->cfg.nfwd);
+}
+
 /* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
 static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
 {
@@ -486,16 +506,17 @@ static int reload(void *ctx, char *msg, size_t msglen)
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
 	}
-	char zones_msg[600];
+	char zones_msg[600], fwd_msg[80];
 	reload_zones(d, &new, zones_msg, sizeof(zones_msg));
+	reload_fwd(d, &new, fwd_msg, sizeof(fwd_msg));
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	d->reloads++;
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
-		 level_changed ? "; log level changed" : "", zones_msg,
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
+		 level_changed ? "; log level changed" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
 	return 0;

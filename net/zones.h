@@ -32,6 +32,14 @@ typedef struct cn_zones_retired cn_zones_retired_t;
 int cn_zones_replace(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
 		     cn_zoneset_t **current, cn_zoneset_t *next, cn_zones_retired_t **retired);
 
+/**
+ * Make the engine use next's forward and stub zones. Once every worker is back in its
+ * loop, the cache is flushed below every zone added, dropped or given other servers, and
+ * the old set is freed. 0 or -ENOMEM (the running zones stay).
+ */
+int cn_zones_replace_fwd(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
+			 const cn_config_t *next, cn_zones_retired_t **retired);
+
 /** After the workers are joined: free what replaced sets are left, and the records. */
 void cn_zones_retired_free(cn_zones_retired_t **retired);
 

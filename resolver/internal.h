@@ -188,8 +188,16 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 
 /* ------------------------------------------------------------------ the engine ------ */
 
+/* The forward and stub zones in force: swapped whole by a reload (cn_engine_set_forwards),
+ * read only inside one call (find_cut). */
+typedef struct cn__fwdset {
+	size_t n;
+	cn_fwdzone_t z[];
+} cn__fwdset_t;
+
 struct cn_engine {
 	cn_engine_conf_t conf;
+	cn__fwdset_t *fwdset;  /* NULL: none (atomic: reloads swap it) */
 	cn_hint_t *hints;
 	size_t nhints;
 	cn_cache_t *cache;
@@ -277,6 +285,10 @@ typedef enum cn_cut_state {
 	CN_CUT_ANSWERED, /* ... and one of them answered (parsed, any RCODE) */
 } cn_cut_state_t;
 
+/* Where a frame's cut came from, when the configuration gave it (resolver.h cn_fwdzone_t):
+ * the servers were copied into the frame, so a reload may replace the zones meanwhile. */
+enum { CN_CUT_CFG_NONE = 0, CN_CUT_CFG_FORWARD, CN_CUT_CFG_STUB };
+
 typedef struct cn_frame {
 	cn_frame_kind_t kind;
 	cn_cut_state_t cut;
@@ -285,7 +297,8 @@ typedef struct cn_frame {
 	uint8_t zone[CN_DNAME_MAX];   /* current zone cut */
 	bool from_hints;              /* the cut is the root from the hints, or a forward or
 					 stub zone from the configuration (no parent) */
-	const cn_fwdzone_t *fwd;      /* the forward or stub zone the cut came from, or NULL */
+	uint8_t configured;           /* the cut came from a forward or stub zone (CN_CUT_CFG_*):
+					 its servers are the configured ones */
 	cn_ns_entry_t ns[CN_FRAME_NS];
 	unsigned nns;
 	unsigned glueless;            /* sub-requests started for this cut */

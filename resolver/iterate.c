@@ -40,7 +40,7 @@ static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 /* Is the frame's cut a forward zone (recursive servers, RD=1)? */
 static bool forwarding(const cn_frame_t *f)
 {
-	return f->fwd && !f->fwd->stub;
+	return f->configured == CN_CUT_CFG_FORWARD;
 }
 
 /* What to ask next: the full question, or (RFC 9156) one label more than the cut —

@@ -222,7 +222,7 @@ static int find_cut(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
 	/* Forward zone: its servers answer for everything below. Stub zone: iterate from its
 	 * servers, or from a cut cached below its apex (learnt from them). */
-	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	const cn_fwdzone_t *z = cn__zonecut_fwd_for(r->e, f);
 	if (z && !z->stub) {
 		cn__zonecut_from_fwd(f, z);
 		return 0;

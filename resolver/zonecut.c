@@ -55,7 +55,7 @@ bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
 	if (ss->ss_family == AF_INET6 && !e->conf.do_ip6)
 		return false;
 	/* a forward or stub zone's servers were named by the operator: loopback is fine */
-	if (!e->conf.allow_loopback_upstream && !f->fwd && cn__addr_is_local(ss))
+	if (!e->conf.allow_loopback_upstream && !f->configured && cn__addr_is_local(ss))
 		return false;
 	return true;
 }
@@ -117,7 +117,7 @@ static void set_cut(cn_frame_t *f, const uint8_t *zone)
 	cn_dname_copy(f->zone, zone);
 	f->cut = CN_CUT_NEW;
 	f->from_hints = false;
-	f->fwd = NULL;
+	f->configured = CN_CUT_CFG_NONE;
 	f->nns = 0;
 	f->glueless = 0;
 	f->probed = false;
@@ -158,7 +158,7 @@ void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z)
 {
 	set_cut(f, z->name);
 	f->from_hints = true;
-	f->fwd = z;
+	f->configured = z->stub ? CN_CUT_CFG_STUB : CN_CUT_CFG_FORWARD;
 	/* the servers have no names: each NS entry carries the zone's name, up to
 	 * CN_NS_ADDRS addresses each */
 	for (unsigned i = 0; i < z->naddr && f->nns < CN_FRAME_NS; i++) {
@@ -179,10 +179,11 @@ const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *
 	/* the DS RRset of a zone's apex lives in the parent (RFC 4034 5) */
 	const uint8_t *name = f->type == CN_TYPE_DS && f->name[0] ? cn_dname_skip(f->name, 1)
 								  : f->name;
+	const cn__fwdset_t *set = __atomic_load_n(&e->fwdset, __ATOMIC_ACQUIRE);
 	const cn_fwdzone_t *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < e->conf.nfwd; i++) {
-		const cn_fwdzone_t *z = &e->conf.fwd[i];
+	for (size_t i = 0; set && i < set->n; i++) {
+		const cn_fwdzone_t *z = &set->z[i];
 		int l = cn_dname_labels(z->name);
 		if (l > best_labels && cn_dname_is_sub(name, z->name)) {
 			best = z;

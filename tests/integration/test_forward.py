@@ -162,3 +162,32 @@ def test_forward_config_file_and_errors(tb, cairn, tmp_path):
                              text=True, timeout=20)
         assert out.returncode == 2 and why in out.stderr and str(p) + ":" in out.stderr, \
             (body, out.stderr)
+
+
+def test_reload_replaces_forward_zones_and_flushes_below_them(tb, cairn):
+    """Issue 12 item 6: a reload that points a forward zone at another server applies at
+    once; what was cached below the zone (from the old server) is flushed, so the next
+    query goes to the new one, while the rest of the cache stays warm."""
+    s = tb.names["a"]
+    b1, p1 = back_resolver(cairn, tb)
+    b2, p2 = back_resolver(cairn, tb)
+    ctlp = sock_path(cairn)
+    cfg = "forward:\n  - name: %s\n    servers: [\"127.0.0.1@%d\"]\n"
+    front = start(cairn, tb, config=cfg % (s["zone"], b1.port), control=ctlp)
+    r, _ = resolve(front, s["qname"], "A")
+    assert a_answer(r) == s["answer"] and resolved_by(p1) == 1, describe(r)
+    outside = "www.example.net."
+    resolve(front, outside, "A")                       # public, not forwarded
+    path = os.path.join(str(cairn.tmpdir), "cairn-%d.yaml" % front.port)
+    with open(path, "w") as f:
+        f.write(cfg % (s["zone"], b2.port))
+    out = ctl(ctlp, "reload").stdout
+    assert "forward/stub zones replaced (1)" in out and "restart" not in out, out
+    assert "127.0.0.1@%d" % b2.port in ctl(ctlp, "zones").stdout
+    up0 = ctl_stats(ctlp)["upstream.queries"]
+    r, _ = resolve(front, s["qname"], "A")
+    assert a_answer(r) == s["answer"], describe(r) + logctx(front)
+    assert resolved_by(p2) == 1, "the new forwarder was not asked: the old answer stayed"
+    assert resolved_by(p1) == 1
+    r, _ = resolve(front, outside, "A")
+    assert ctl_stats(ctlp)["upstream.queries"] - up0 == 1, "the public cache was flushed"
