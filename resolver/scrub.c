@@ -11,6 +11,37 @@
 
 #include "resolver/internal.h"
 
+/* Are a and b (same owner, type and class) the same record? RFC 2181 5: an RRset holds
+ * each record once. Names in RDATA compare without case (RFC 4034 6.2) for the types whose
+ * RDATA is one name; other RDATA byte for byte. */
+static bool same_rdata(const cn_rr_t *a, const cn_rr_t *b)
+{
+	if (a->rdlen != b->rdlen)
+		return false;
+	switch (a->type) {
+	case CN_TYPE_NS:
+	case CN_TYPE_CNAME:
+	case CN_TYPE_DNAME:
+	case CN_TYPE_PTR:
+		if (cn_dname_check(a->rdata, a->rdlen) == (int)a->rdlen &&
+		    cn_dname_check(b->rdata, b->rdlen) == (int)b->rdlen)
+			return cn_dname_eq(a->rdata, b->rdata);
+		break;
+	default:
+		break;
+	}
+	return memcmp(a->rdata, b->rdata, a->rdlen) == 0;
+}
+
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b)
+{
+	return a->type == b->type && a->rclass == b->rclass && cn_dname_eq(a->owner, b->owner) &&
+	       same_rdata(a, b);
+}
+
+/* Gathering into set drops records equal to one already gathered (RFC 2181 5: two equal
+ * CNAME records are one CNAME); counting (set NULL) counts every record, so the RRset size
+ * limit (C6) sees what the server sent. Each record is compared with at most max others. */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max)
 {
@@ -21,11 +52,17 @@ size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner
 	size_t n = 0;
 	for (size_t i = from; i < to && n < max; i++) {
 		const cn_rr_t *rr = &m->rrs[i];
-		if (rr->type == type && rr->rclass == CN_CLASS_IN && cn_dname_eq(rr->owner, owner)) {
-			if (set)
-				set[n] = rr;
-			n++;
+		if (rr->type != type || rr->rclass != CN_CLASS_IN || !cn_dname_eq(rr->owner, owner))
+			continue;
+		if (set) {
+			size_t k = 0;
+			while (k < n && !same_rdata(set[k], rr))
+				k++;
+			if (k < n)
+				continue; /* a duplicate */
+			set[n] = rr;
 		}
+		n++;
 	}
 	return n;
 }
