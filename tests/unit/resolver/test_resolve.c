@@ -25,6 +25,9 @@
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
 
+/* issue 11: minimisation, hygiene, DNAME (a TCase of its own, at the end of this file) */
+static TCase *issue11_tcase(void);
+
 /* ------------------------------------------------------------------ the fake tree --- */
 
 typedef struct frr {
@@ -431,8 +434,6 @@ static size_t (*scripted_reply)(const fzone_t *z, const cn_msg_t *q, uint8_t *ou
 /* More zones a test serves beside zones[] (set by a test, cleared by setup). */
 static const fzone_t *extra_zones;
 static size_t n_extra_zones;
-/* The tests that use them (issue 11: minimisation, hygiene, DNAME), at the end. */
-static TCase *issue11_tcase(void);
 
 static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
 {
