@@ -385,8 +385,13 @@ void cn__resolve_addr_str(const struct sockaddr_storage *ss, char *buf, size_t l
 /** Copy an RR into the request's long-lived arena (dst), or into the result (add). */
 int cn__resolve_keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst);
 int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr);
-/** The whole answer for frame f's target from the cache, into r->result; true if found. */
-bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now);
+/** Add rr to the result unless one of its first upto records is the same record (an
+ *  answer carries each RRset once, RFC 2181 5): 0 added, 1 already there, < 0 error. */
+int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto);
+/** The whole answer for frame f's target from the cache, into r->result; true if found.
+ *  When only the start of a CNAME/DNAME chain is cached, that part goes into the result
+ *  and f restarts where the cache ends (false). */
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now);
 /** Finish the request with SERVFAIL, EDE ede and "what: why"; returns CN_DONE. */
 cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 			    cn_fail_memory_t mem, uint64_t now_s);
@@ -442,6 +447,8 @@ cn_reply_t cn__classify_name(const cn_msg_t *m, const cn_frame_t *f, const uint8
 /** The RRset (owner, type, IN) of a section into set[] (at most max; set NULL: count). */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max);
+/** Are a and b the same record (owner, type, class, RDATA; names without case)? */
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b);
 /** The SOA proving a negative answer for name: in AUTHORITY, inside the zone (A6). */
 const cn_rr_t *cn__scrub_soa(const cn_msg_t *m, const uint8_t *zone, const uint8_t *name);
 /** Cache an RRset, TTL the lowest of its records' and ttl_cap. Returns false when the
