@@ -40,6 +40,13 @@ typedef struct fzone {
 	const frr_t *rrs;
 } fzone_t;
 
+/* Scripted misbehaviours (issue 11): zone_quirks, when a TCase sets it, says which of a
+ * zone's servers misbehave how (0: a plain server). */
+static unsigned (*zone_quirks)(const fzone_t *z);
+#define Q_AA_REFERRAL 0x1 /* sets AA on its referrals (authoritative for parent and child) */
+#define Q_UPWARD 0x2      /* answers everything with an upward referral: AA, no answer, the
+			     NS sets of its table's ancestor zones in AUTHORITY */
+
 static const frr_t root_rrs[] = {
 	{ ".", CN_TYPE_SOA, 86400, "" },
 	{ ".", CN_TYPE_NS, 86400, "a.root.test." },
@@ -214,6 +221,10 @@ static fzone_t zones[] = {
 	{ ".", { "127.0.0.99" }, badroot_rrs },
 };
 
+/* More zones, searched after zones[] (a TCase's own tree; NULL for none). */
+static const fzone_t *extra_zones;
+static size_t n_extra_zones;
+
 /* Servers that drop everything (timeouts), by address. */
 static const char *dead_servers[4];
 /* Servers that echo the qname in lower case (net reports CN_UP_CASE_MISMATCH for a
@@ -341,6 +352,17 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR);
 	expect_flags = CN_FLAG_QR;
 	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
+	unsigned quirks = zone_quirks ? zone_quirks(z) : 0;
+	if (quirks & Q_UPWARD) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+		for (const frr_t *rr = z->rrs; rr->owner; rr++)
+			if (rr->type == CN_TYPE_NS)
+				add_rr(&w, CN_SECTION_AUTHORITY, rr);
+		for (const frr_t *rr = z->rrs; rr->owner; rr++)
+			if (rr->type == CN_TYPE_A)
+				add_rr(&w, CN_SECTION_ADDITIONAL, rr);
+		return cn_writer_finish(&w);
+	}
 	/* delegation below the apex, at or above qname? */
 	int ql = cn_dname_labels(q.qname), al = cn_dname_labels(apex);
 	for (int i = ql - al - 1; i >= 0; i--) {
@@ -356,6 +378,8 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 		}
 		if (!found)
 			continue;
+		if (quirks & Q_AA_REFERRAL)
+			set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
 		for (const frr_t *rr = z->rrs; rr->owner; rr++) {
 			if (rr->type != CN_TYPE_NS || !owner_is(rr, cut))
 				continue;
@@ -440,8 +464,9 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 {
 	const fzone_t *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
-		const fzone_t *z = &zones[i];
+	size_t nz = sizeof(zones) / sizeof(zones[0]);
+	for (size_t i = 0; i < nz + n_extra_zones; i++) {
+		const fzone_t *z = i < nz ? &zones[i] : &extra_zones[i - nz];
 		bool serves = false;
 		for (int s = 0; s < 3 && z->servers[s]; s++)
 			serves |= strcmp(z->servers[s], addr) == 0;
@@ -1132,6 +1157,306 @@ START_TEST(priming_answered_with_a_cname_fails_cleanly)
 }
 END_TEST
 
+/* ================================================================================== */
+/* ------------------------------------ issue 11: last resort and classification ---- */
+/*
+ * A tree of its own under a root at 127.0.0.50 (TCase "last_resort"): the TLD lr. and
+ * below it one zone per scripted misbehaviour. Each test asserts the answer and the exact
+ * upstream queries.
+ */
+static const frr_t lr_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "a.root.lr.", CN_TYPE_A, 86400, "127.0.0.50" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ NULL, 0, 0, NULL },
+};
+/* a root whose ". NS" answer carries no address for its own server */
+static const frr_t lr_noglue_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_tld_rrs[] = {
+	{ "lr.", CN_TYPE_SOA, 900, "" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	/* glue that lives 60 s, delegations that live an hour */
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.52" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_A, 60, "127.0.0.53" },
+	/* the parent's glue is right; the child's own A for its server is not */
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.54" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.55" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.56" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.57" },
+	/* an in-zone NS name and no glue at all */
+	{ "lame.lr.", CN_TYPE_NS, 3600, "ns.lame.lr." },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_exp_rrs[] = {
+	{ "exp.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.52" },
+	{ "www.exp.lr.", CN_TYPE_A, 30, "127.0.0.60" },
+	{ NULL, 0, 0, NULL },
+};
+/* its NS name is an alias (RFC 2181 10.3 says it must not be; zones do it) */
+static const frr_t lr_cnm_rrs[] = {
+	{ "cnm.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.53" },
+	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.61" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_pg_rrs[] = {
+	{ "pg.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.59" }, /* renumbered, never answers */
+	{ "www.pg.lr.", CN_TYPE_A, 300, "127.0.0.62" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_up_rrs[] = {
+	{ "up.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.55" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.56" },
+	{ "www.up.lr.", CN_TYPE_A, 300, "127.0.0.63" },
+	{ NULL, 0, 0, NULL },
+};
+/* what the upward-referring server sends for every question: back to lr. */
+static const frr_t lr_upward_rrs[] = {
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_par_rrs[] = {
+	{ "par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.57" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.58" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_kid_rrs[] = {
+	{ "kid.par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.58" },
+	{ "www.kid.par.lr.", CN_TYPE_A, 300, "127.0.0.64" },
+	{ NULL, 0, 0, NULL },
+};
+
+static const fzone_t lr_zones[] = {
+	{ ".", { "127.0.0.50" }, lr_root_rrs },
+	{ ".", { "127.0.0.49" }, lr_noglue_root_rrs },
+	{ "lr.", { "127.0.0.51" }, lr_tld_rrs },
+	{ "exp.lr.", { "127.0.0.52" }, lr_exp_rrs },
+	{ "cnm.lr.", { "127.0.0.53" }, lr_cnm_rrs },
+	{ "pg.lr.", { "127.0.0.54" }, lr_pg_rrs },
+	{ "up.lr.", { "127.0.0.55" }, lr_upward_rrs },  /* Q_UPWARD */
+	{ "up.lr.", { "127.0.0.56" }, lr_up_rrs },
+	{ "par.lr.", { "127.0.0.57" }, lr_par_rrs },    /* Q_AA_REFERRAL */
+	{ "kid.par.lr.", { "127.0.0.58" }, lr_kid_rrs },
+};
+
+static unsigned lr_quirks(const fzone_t *z)
+{
+	return z->rrs == lr_upward_rrs ? Q_UPWARD : z->rrs == lr_par_rrs ? Q_AA_REFERRAL : 0;
+}
+
+/* An engine whose only root hint is a.root.lr at addr. */
+static void lr_engine(const char *addr)
+{
+	memset(&hint, 0, sizeof(hint));
+	dname("a.root.lr.", hint.name);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hint.addr[0];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+	hint.naddr = 1;
+	new_engine(false);
+}
+
+static void lr_setup(void)
+{
+	setup();
+	extra_zones = lr_zones;
+	n_extra_zones = sizeof(lr_zones) / sizeof(lr_zones[0]);
+	zone_quirks = lr_quirks;
+	lr_engine("127.0.0.50");
+}
+
+static void lr_teardown(void)
+{
+	extra_zones = NULL;
+	n_extra_zones = 0;
+	zone_quirks = NULL;
+	teardown();
+}
+
+START_TEST(lr_root_without_glue_falls_back_to_the_hints)
+{
+	/* 1a: priming answers ". NS a.root.lr." with no address for it (the name is inside
+	 * the root zone, so no query can find one). The hints' address is used. */
+	lr_engine("127.0.0.49");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.62");
+	ck_assert_str_eq(sent_log, "127.0.0.49 . NS\n"
+				   "127.0.0.49 lr. NS\n"
+				   "127.0.0.51 pg.lr. NS\n"
+				   "127.0.0.54 www.pg.lr. A\n");
+	/* the root set from the cache still has no address: the hints at once, no priming */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask(".", CN_TYPE_SOA, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
+	ck_assert_str_eq(sent_log, "127.0.0.49 . SOA\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_found_through_a_cached_cname)
+{
+	/* 1b, cache: the glue of ns.cnm.lr lives 60 s; the child says ns.cnm.lr is a CNAME
+	 * to host.cnm.lr, which a client asked for (both cached for an hour). Once the glue
+	 * expires, the address is found through the cached CNAME: no query for it. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.53");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.61");
+	ck_assert_str_eq(sent_log, "127.0.0.53 www.cnm.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_is_fetched_again_from_the_parent)
+{
+	/* 1b, parent: the delegation exp.lr NS ns.exp.lr lives an hour, its glue 60 s. After
+	 * 61 s nothing in the cache has an address for ns.exp.lr (inside the zone it serves):
+	 * lr. is asked for the delegation again, and its fresh glue used. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.60");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.60");
+	ck_assert_str_eq(sent_log, "127.0.0.51 exp.lr. NS\n"
+				   "127.0.0.52 www.exp.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
+{
+	/* The bound of 1b: lame.lr NS ns.lame.lr with no glue anywhere. A delegation that
+	 * just came is not asked again; one from the cache is, once per request; a zone that
+	 * still has no address is remembered as failing (RFC 9520) and costs nothing more. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
+				   "127.0.0.50 lr. NS\n"
+				   "127.0.0.51 lame.lr. NS\n");
+	advance_ms(5000); /* past servfail_ttl: the question and the zone may be tried again */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.51 lame.lr. NS\n");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("other.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
+	ck_assert_str_eq(sent_log, "");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_parent_glue_when_the_childs_address_fails)
+{
+	/* 1c: lr. gives ns.pg.lr A 127.0.0.54 (right); pg.lr itself says 127.0.0.59 (dead),
+	 * and its authoritative answer outranks the glue in the cache. When .59 fails, the
+	 * parent's address, kept apart, is tried: one timeout, then the answer. */
+	dead_servers[0] = "127.0.0.59";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.59");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.62");
+	ck_assert_str_eq(sent_log, "127.0.0.59 www.pg.lr. A\n"
+				   "127.0.0.54 www.pg.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_referral_with_aa_is_a_referral)
+{
+	/* 2: par.lr's server sets AA on its referral to kid.par.lr (NS in AUTHORITY, no SOA,
+	 * no answer). It is a referral all the same, not an authoritative NODATA. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.kid.par.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.64");
+	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
+				   "127.0.0.50 lr. NS\n"
+				   "127.0.0.51 par.lr. NS\n"
+				   "127.0.0.57 kid.par.lr. NS\n"
+				   "127.0.0.58 www.kid.par.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_upward_referral_with_aa_is_lame)
+{
+	/* 2: ns1.up.lr (the fastest, so asked first) answers with AA, no answer, no SOA and
+	 * lr.'s NS set: an upward referral. It is lame, not a NODATA; ns2 answers. */
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, "127.0.0.55", &sin->sin_addr);
+	cn__nsel_report_rtt(engine->nsel, &ss, 1, now.mono_ms);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.63");
+	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
+				   "127.0.0.50 lr. NS\n"
+				   "127.0.0.51 up.lr. NS\n"
+				   "127.0.0.55 www.up.lr. A\n"
+				   "127.0.0.56 www.up.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -1159,6 +1484,18 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, lost_queries_are_retried_with_longer_timeouts);
 	tcase_add_test(tc, zone_cut_with_many_ns_names_is_used_from_cache);
 	suite_add_tcase(s, tc);
+	/* issue 11: last resort and classification */
+	TCase *lr = tcase_create("last_resort");
+	tcase_add_checked_fixture(lr, lr_setup, lr_teardown);
+	tcase_set_timeout(lr, 30);
+	tcase_add_test(lr, lr_root_without_glue_falls_back_to_the_hints);
+	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
+	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
+	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
+	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
+	tcase_add_test(lr, lr_referral_with_aa_is_a_referral);
+	tcase_add_test(lr, lr_upward_referral_with_aa_is_lame);
+	suite_add_tcase(s, lr);
 	return s;
 }
 
