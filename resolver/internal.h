@@ -294,7 +294,8 @@ typedef struct cn_frame {
 	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
 					 the zone without glue, or known not to exist */
 	bool nxdomain;                /* sub-request: its name does not exist */
-	bool cut_cached;              /* the cut's NS set came from the cache, not a reply */
+	bool cut_cached;              /* the cut's NS set came from the cache (from a reply
+					 earlier, not from a hosted zone), not from a reply now */
 	uint8_t resort;               /* last resorts taken by this frame (CN_RESORT_*) */
 } cn_frame_t;
 

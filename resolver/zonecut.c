@@ -207,7 +207,7 @@ static bool cut_from_cache(cn_request_t *r, cn_frame_t *f, int first, uint64_t n
 			cut_add_ns(f, refs[k].rdata);
 		for (unsigned k = 0; k < f->nns; k++)
 			cn__zonecut_ns_lookup(r, &f->ns[k], now_s);
-		f->cut_cached = true;
+		f->cut_cached = ent.rank != CN_RANK_LOCAL; /* not a hosted zone's delegation */
 		return true;
 	}
 	return false;
