@@ -1198,6 +1198,7 @@ static const frr_t lr_tld_rrs[] = {
 	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.56" },
 	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
 	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.57" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
 	/* an in-zone NS name and no glue at all */
 	{ "lame.lr.", CN_TYPE_NS, 3600, "ns.lame.lr." },
 	{ NULL, 0, 0, NULL },
@@ -1216,6 +1217,14 @@ static const frr_t lr_cnm_rrs[] = {
 	{ "ns.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
 	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.53" },
 	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.61" },
+	{ "alias.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ NULL, 0, 0, NULL },
+};
+/* served by cnm.lr's server too; its only NS name is an alias in cnm.lr, without glue */
+static const frr_t lr_gl_rrs[] = {
+	{ "gl.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
+	{ "www.gl.lr.", CN_TYPE_A, 300, "127.0.0.65" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_pg_rrs[] = {
@@ -1262,6 +1271,7 @@ static const fzone_t lr_zones[] = {
 	{ "lr.", { "127.0.0.51" }, lr_tld_rrs },
 	{ "exp.lr.", { "127.0.0.52" }, lr_exp_rrs },
 	{ "cnm.lr.", { "127.0.0.53" }, lr_cnm_rrs },
+	{ "gl.lr.", { "127.0.0.53" }, lr_gl_rrs },
 	{ "pg.lr.", { "127.0.0.54" }, lr_pg_rrs },
 	{ "up.lr.", { "127.0.0.55" }, lr_upward_rrs },  /* Q_UPWARD */
 	{ "up.lr.", { "127.0.0.56" }, lr_up_rrs },
@@ -1346,6 +1356,27 @@ START_TEST(lr_expired_glue_found_through_a_cached_cname)
 	ck_assert_int_eq(ask("www.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
 	assert_a(&m, 0, "127.0.0.61");
 	ck_assert_str_eq(sent_log, "127.0.0.53 www.cnm.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_glueless_ns_name_that_is_an_alias)
+{
+	/* 1b, cache, for a glueless NS name: gl.lr NS alias.cnm.lr, a CNAME to host.cnm.lr.
+	 * The sub-request for its address ends at the CNAME's target; the NS name gets that
+	 * address through the CNAME it cached. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.gl.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.65");
+	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
+				   "127.0.0.50 lr. NS\n"
+				   "127.0.0.51 gl.lr. NS\n"
+				   "127.0.0.51 cnm.lr. NS\n"
+				   "127.0.0.53 alias.cnm.lr. A\n"
+				   "127.0.0.53 host.cnm.lr. A\n"
+				   "127.0.0.53 www.gl.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1490,6 +1521,7 @@ static Suite *resolve_suite(void)
 	tcase_set_timeout(lr, 30);
 	tcase_add_test(lr, lr_root_without_glue_falls_back_to_the_hints);
 	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
+	tcase_add_test(lr, lr_glueless_ns_name_that_is_an_alias);
 	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
 	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
 	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
