@@ -449,10 +449,86 @@ static int set_zones(ctx_t *c, const yaml_node_t *v);
 static int set_local_data(ctx_t *c, const yaml_node_t *v);
 static int set_lz_builtin(ctx_t *c, const yaml_node_t *v);
 
+static int set_uint(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path,
+		    const char *s, void *field)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
+	if (!isdigit((unsigned char)s[0]) || errno || *end != '\0')
+		return fail(c, v, "%s: expected a number, got \"%s\"", path, s);
+	if (n < k->min || n > k->max)
+		return fail(c, v, "%s: %lu is out of range [%lu, %lu]", path, n, k->min, k->max);
+	store_uint(field, k->width, n);
+	return 0;
+}
+
+static int set_str(ctx_t *c, const yaml_node_t *v, const char *path, const char *s,
+		   char **field)
+{
+	char *copy = NULL;
+	if (!is_null(v)) {
+		if (s[0] == '\0')
+			return fail(c, v, "%s: empty path", path);
+		if (!(copy = strdup(s)))
+			return fail(c, v, "out of memory");
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int set_policy(ctx_t *c, const yaml_node_t *v, const char *path, const char *s,
+		      cn_cache_policy_t *field)
+{
+	if (strcasecmp(s, "s3fifo") == 0 || strcasecmp(s, "s3-fifo") == 0)
+		*field = CN_EVICT_S3FIFO;
+	else if (strcasecmp(s, "sieve") == 0)
+		*field = CN_EVICT_SIEVE;
+	else if (strcasecmp(s, "lru") == 0)
+		*field = CN_EVICT_LRU;
+	else
+		return fail(c, v, "%s: expected s3fifo, sieve or lru, got \"%s\"", path, s);
+	return 0;
+}
+
+/* A key whose value is one scalar: parse it into its field by kind. */
+static int set_scalar(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path,
+		      void *field)
+{
+	int rc;
+	if ((rc = need_scalar(c, v, path)))
+		return rc;
+	const char *s = scalar(v);
+	switch (k->kind) {
+	case K_BOOL:
+		if (parse_bool(s, (bool *)field))
+			return fail(c, v, "%s: expected true or false, got \"%s\"", path, s);
+		return 0;
+	case K_UINT:
+		return set_uint(c, v, k, path, s, field);
+	case K_SIZE:
+		if (cn_config_parse_size(s, (size_t *)field))
+			return fail(c, v, "%s: expected a size like 64M, got \"%s\"", path, s);
+		if (*(size_t *)field < 65536)
+			return fail(c, v, "%s: must be at least 64K", path);
+		return 0;
+	case K_STR:
+		return set_str(c, v, path, s, field);
+	case K_POLICY:
+		return set_policy(c, v, path, s, field);
+	case K_LOGLEVEL:
+		if ((*(int *)field = cn_log_level_from_str(s)) < 0)
+			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
+				    path, s);
+		return 0;
+	default:
+		return fail(c, v, "%s: internal error", path);
+	}
+}
+
 static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path)
 {
-	void *field = (char *)c->cfg + k->off;
-	int rc;
 	switch (k->kind) {
 	case K_MAP:
 		if (v->type != YAML_MAPPING_NODE) {
@@ -472,76 +548,7 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 	case K_LZ_BUILTIN:
 		return set_lz_builtin(c, v);
 	default:
-		break;
-	}
-	if ((rc = need_scalar(c, v, path)))
-		return rc;
-	const char *s = scalar(v);
-	switch (k->kind) {
-	case K_BOOL: {
-		bool b;
-		if (parse_bool(s, &b))
-			return fail(c, v, "%s: expected true or false, got \"%s\"", path, s);
-		*(bool *)field = b;
-		return 0;
-	}
-	case K_UINT: {
-		char *end;
-		errno = 0;
-		unsigned long n = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
-		if (!isdigit((unsigned char)s[0]) || errno || *end != '\0')
-			return fail(c, v, "%s: expected a number, got \"%s\"", path, s);
-		if (n < k->min || n > k->max)
-			return fail(c, v, "%s: %lu is out of range [%lu, %lu]", path, n, k->min,
-				    k->max);
-		store_uint(field, k->width, n);
-		return 0;
-	}
-	case K_SIZE: {
-		size_t n;
-		if (cn_config_parse_size(s, &n))
-			return fail(c, v, "%s: expected a size like 64M, got \"%s\"", path, s);
-		if (n < 65536)
-			return fail(c, v, "%s: must be at least 64K", path);
-		*(size_t *)field = n;
-		return 0;
-	}
-	case K_STR: {
-		char **p = field;
-		char *copy = NULL;
-		if (!is_null(v)) {
-			if (s[0] == '\0')
-				return fail(c, v, "%s: empty path", path);
-			if (!(copy = strdup(s)))
-				return fail(c, v, "out of memory");
-		}
-		free(*p);
-		*p = copy;
-		return 0;
-	}
-	case K_POLICY: {
-		cn_cache_policy_t pol;
-		if (strcasecmp(s, "s3fifo") == 0 || strcasecmp(s, "s3-fifo") == 0)
-			pol = CN_EVICT_S3FIFO;
-		else if (strcasecmp(s, "sieve") == 0)
-			pol = CN_EVICT_SIEVE;
-		else if (strcasecmp(s, "lru") == 0)
-			pol = CN_EVICT_LRU;
-		else
-			return fail(c, v, "%s: expected s3fifo, sieve or lru, got \"%s\"", path, s);
-		*(cn_cache_policy_t *)field = pol;
-		return 0;
-	}
-	case K_LOGLEVEL: {
-		int lvl = cn_log_level_from_str(s);
-		if (lvl < 0)
-			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
-				    path, s);
-		*(int *)field = lvl;
-		return 0;
-	}
-	default:
-		return fail(c, v, "%s: internal error", path);
+		return set_scalar(c, v, k, path, (char *)c->cfg + k->off);
 	}
 }
 

@@ -152,84 +152,91 @@ static int args_first_pass(int argc, char **argv, const char **config_path, bool
 }
 
 /* Second pass: every flag, applied over the file. Returns 0 or 2 (usage error). */
+static int set_path_opt(char **field, const char *arg)
+{
+	char *copy = strdup(arg);
+	if (!copy)
+		return 2;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int set_workers_opt(cn_config_t *cfg, const char *arg)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end || n > 256) {
+		fprintf(stderr, "cairn: --workers %s: expected 0..256 (0: one per CPU)\n", arg);
+		return 2;
+	}
+	cfg->workers = (unsigned)n;
+	return 0;
+}
+
+/* One command-line option onto cfg: 0, or 2 (the exit status) after a message. */
+static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cleared)
+{
+	switch (ch) {
+	case 'c':
+	case OPT_CHECK_CONFIG:
+		return 0;
+	case 'l':
+		if (!*listen_cleared) {
+			cn_config_clear_listen(cfg);
+			*listen_cleared = true;
+		}
+		if (cn_config_add_listen(cfg, arg) == 0)
+			return 0;
+		fprintf(stderr, "cairn: -l %s: expected ADDR or ADDR@PORT\n", arg);
+		return 2;
+	case OPT_ROOT_HINTS:
+		return set_path_opt(&cfg->root_hints, arg);
+	case OPT_CONTROL:
+		return set_path_opt(&cfg->control_socket, arg);
+	case OPT_ALLOW_LOOPBACK:
+		cfg->engine.allow_loopback_upstream = true;
+		return 0;
+	case OPT_NO_LOCAL_ZONE:
+		return cn_config_add_local_zone_off(cfg, arg) != 0 ? 2 : 0;
+	case OPT_ZONE:
+		if (cn_config_add_zone_arg(cfg, arg) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", arg);
+		return 2;
+	case OPT_NO_QMIN:
+		cfg->engine.qname_minimisation = false;
+		return 0;
+	case OPT_WORKERS:
+		return set_workers_opt(cfg, arg);
+	case OPT_CACHE_SIZE:
+		if (cn_config_parse_size(arg, &cfg->cache.budget_bytes) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --cache-size %s: expected N, NK, NM or NG\n", arg);
+		return 2;
+	case 'v':
+		if (cfg->log_level < CN_LOG_DEBUG)
+			cfg->log_level++;
+		return 0;
+	case 'q':
+		if (cfg->log_level > CN_LOG_ERROR)
+			cfg->log_level--;
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
 static int args_apply(int argc, char **argv, cn_config_t *cfg)
 {
 	optind = 0; /* glibc: full re-initialisation */
 	opterr = 1;
 	bool listen_cleared = false;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-		case OPT_CHECK_CONFIG:
-			break;
-		case 'l':
-			if (!listen_cleared) {
-				cn_config_clear_listen(cfg);
-				listen_cleared = true;
-			}
-			if (cn_config_add_listen(cfg, optarg) != 0) {
-				fprintf(stderr, "cairn: -l %s: expected ADDR or ADDR@PORT\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_ROOT_HINTS:
-		case OPT_CONTROL: {
-			char *copy = strdup(optarg);
-			if (!copy)
-				return 2;
-			char **field = ch == OPT_ROOT_HINTS ? &cfg->root_hints : &cfg->control_socket;
-			free(*field);
-			*field = copy;
-			break;
-		}
-		case OPT_ALLOW_LOOPBACK:
-			cfg->engine.allow_loopback_upstream = true;
-			break;
-		case OPT_NO_LOCAL_ZONE:
-			if (cn_config_add_local_zone_off(cfg, optarg) != 0)
-				return 2;
-			break;
-		case OPT_ZONE:
-			if (cn_config_add_zone_arg(cfg, optarg) != 0) {
-				fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_NO_QMIN:
-			cfg->engine.qname_minimisation = false;
-			break;
-		case OPT_WORKERS: {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-			if (*optarg < '0' || *optarg > '9' || *end || n > 256) {
-				fprintf(stderr, "cairn: --workers %s: expected 0..256 (0: one per CPU)\n",
-					optarg);
-				return 2;
-			}
-			cfg->workers = (unsigned)n;
-			break;
-		}
-		case OPT_CACHE_SIZE:
-			if (cn_config_parse_size(optarg, &cfg->cache.budget_bytes) != 0) {
-				fprintf(stderr, "cairn: --cache-size %s: expected N, NK, NM or NG\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			if (cfg->log_level < CN_LOG_DEBUG)
-				cfg->log_level++;
-			break;
-		case 'q':
-			if (cfg->log_level > CN_LOG_ERROR)
-				cfg->log_level--;
-			break;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1)
+		if ((rc = apply_opt(ch, optarg, cfg, &listen_cleared)) != 0)
+			return rc;
 	if (optind < argc) {
 		fprintf(stderr, "cairn: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;

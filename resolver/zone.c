@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "resolver/internal.h"
+#include "resolver/wire.h"
 #include "resolver/zone.h"
 #include "resolver/zone_internal.h"
 
@@ -299,14 +300,10 @@ static bool cname_companion(uint16_t t)
 	return t == CN_TYPE_CNAME || t == CN_TYPE_RRSIG || t == CN_TYPE_NSEC;
 }
 
-int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
+/* Identical records are one record (RFC 2181 5); one TTL per RRset, the lowest (5.2).
+ * z->rec is sorted. */
+static void zone_normalise(cn_zone_t *z)
 {
-	char a[CN_DNAME_STR_MAX];
-	const char *src = z->source;
-	unsigned long end = z->last_line ? z->last_line : 1;
-	if (z->n)
-		qsort(z->rec, z->n, sizeof(zrec_t), rec_cmp);
-	/* Identical records are one record (RFC 2181 5). */
 	size_t w = 0;
 	for (size_t i = 0; i < z->n; i++) {
 		if (w && z->rec[w - 1].type == z->rec[i].type &&
@@ -319,7 +316,6 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 		z->rec[w++] = z->rec[i];
 	}
 	z->n = w;
-	/* One TTL per RRset (RFC 2181 5.2): the lowest. */
 	for (size_t i = 0; i < z->n;) {
 		size_t j = i;
 		uint32_t min = z->rec[i].ttl;
@@ -333,95 +329,128 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 			z->rec[k].ttl = min;
 		i = j;
 	}
-	bool have_soa = false, have_ns = false;
-	const uint8_t *cut = NULL, *dname = NULL;
-	for (size_t i = 0; i < z->n;) {
-		size_t j = group_end(z, i);
-		const uint8_t *owner = z->rec[i].owner;
-		bool apex = cn_dname_eq(owner, z->name);
-		if (cut && !cn_dname_is_sub(owner, cut))
-			cut = NULL;
-		if (dname && !cn_dname_is_sub(owner, dname))
-			dname = NULL;
-		const zrec_t *cname = group_find(z, i, j, CN_TYPE_CNAME);
-		for (size_t k = i; k < j; k++) {
-			const zrec_t *r = &z->rec[k];
-			if (r->type == CN_TYPE_SOA) {
-				if (!apex)
-					return zerr(err, errlen, r->file, r->line,
-						    "SOA record at %s, not at the apex",
-						    name_str(owner, a, sizeof(a)));
-				if (have_soa)
-					return zerr(err, errlen, r->file, r->line,
-						    "a second SOA record at the apex");
-				have_soa = true;
-				z->soa = r;
-			}
-			if (r->type == CN_TYPE_NS && apex)
-				have_ns = true;
-			if (cname && r != cname && !cname_companion(r->type)) {
-				const zrec_t *later = r->line > cname->line ? r : cname;
-				return zerr(err, errlen, later->file, later->line,
-					    "CNAME beside other data at %s",
+}
+
+/* The walk over a sorted zone's owner groups: what the names above the current one set. */
+typedef struct zwalk {
+	cn_zone_t *z;
+	char *err;
+	size_t errlen;
+	bool have_soa, have_ns;
+	const uint8_t *cut;   /* the delegation the current name lies at or below */
+	const uint8_t *dname; /* the DNAME the current name lies at or below */
+} zwalk_t;
+
+static bool glue_or_cut_type(uint16_t t)
+{
+	return t == CN_TYPE_A || t == CN_TYPE_AAAA || t == CN_TYPE_NS || t == CN_TYPE_DS ||
+	       t == CN_TYPE_RRSIG || t == CN_TYPE_NSEC;
+}
+
+/* One record r of the group whose CNAME (if any) is cname: -EINVAL with the reason. */
+static int check_record(zwalk_t *wk, const zrec_t *r, const zrec_t *cname, bool apex)
+{
+	char a[CN_DNAME_STR_MAX];
+	const uint8_t *owner = r->owner;
+	if (r->type == CN_TYPE_SOA) {
+		if (!apex)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "SOA record at %s, not at the apex", name_str(owner, a, sizeof(a)));
+		if (wk->have_soa)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "a second SOA record at the apex");
+		wk->have_soa = true;
+		wk->z->soa = r;
+	}
+	if (r->type == CN_TYPE_NS && apex)
+		wk->have_ns = true;
+	if (cname && r != cname && !cname_companion(r->type)) {
+		const zrec_t *later = r->line > cname->line ? r : cname;
+		return zerr(wk->err, wk->errlen, later->file, later->line,
+			    "CNAME beside other data at %s", name_str(owner, a, sizeof(a)));
+	}
+	if (cname && r != cname && r->type == CN_TYPE_CNAME)
+		return zerr(wk->err, wk->errlen, r->file, r->line, "more than one CNAME at %s",
+			    name_str(owner, a, sizeof(a)));
+	if (wk->dname && !cn_dname_eq(owner, wk->dname))
+		return zerr(wk->err, wk->errlen, r->file, r->line,
+			    "%s lies below the DNAME at %s", name_str(owner, a, sizeof(a)),
+			    "its ancestor");
+	if (wk->cut) {
+		bool at_cut = cn_dname_eq(owner, wk->cut);
+		bool ok = r->type == CN_TYPE_A || r->type == CN_TYPE_AAAA ||
+			  (at_cut && glue_or_cut_type(r->type));
+		if (!ok)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "%s is below a delegation: only glue (A/AAAA) may be there",
+				    name_str(owner, a, sizeof(a)));
+	}
+	return 0;
+}
+
+/* The owner group z->rec[i..j): its records, then whether it opens a cut or a DNAME. */
+static int check_group(zwalk_t *wk, size_t i, size_t j)
+{
+	cn_zone_t *z = wk->z;
+	const uint8_t *owner = z->rec[i].owner;
+	bool apex = cn_dname_eq(owner, z->name);
+	if (wk->cut && !cn_dname_is_sub(owner, wk->cut))
+		wk->cut = NULL;
+	if (wk->dname && !cn_dname_is_sub(owner, wk->dname))
+		wk->dname = NULL;
+	const zrec_t *cname = group_find(z, i, j, CN_TYPE_CNAME);
+	int rc;
+	for (size_t k = i; k < j; k++)
+		if ((rc = check_record(wk, &z->rec[k], cname, apex)) != 0)
+			return rc;
+	if (!apex && !wk->cut && group_find(z, i, j, CN_TYPE_NS)) {
+		char a[CN_DNAME_STR_MAX];
+		wk->cut = owner;
+		/* records at the cut sorted before NS (A, type 1) are glue: fine */
+		for (size_t k = i; k < j; k++)
+			if (!glue_or_cut_type(z->rec[k].type))
+				return zerr(wk->err, wk->errlen, z->rec[k].file, z->rec[k].line,
+					    "%s is a delegation: only NS, DS and glue may be there",
 					    name_str(owner, a, sizeof(a)));
-			}
-			if (cname && r != cname && r->type == CN_TYPE_CNAME)
-				return zerr(err, errlen, r->file, r->line,
-					    "more than one CNAME at %s",
-					    name_str(owner, a, sizeof(a)));
-			if (dname && !cn_dname_eq(owner, dname))
-				return zerr(err, errlen, r->file, r->line,
-					    "%s lies below the DNAME at %s",
-					    name_str(owner, a, sizeof(a)), "its ancestor");
-			if (cut) {
-				bool at_cut = cn_dname_eq(owner, cut);
-				bool ok = r->type == CN_TYPE_A || r->type == CN_TYPE_AAAA ||
-					  (at_cut && (r->type == CN_TYPE_NS ||
-						      r->type == CN_TYPE_DS ||
-						      r->type == CN_TYPE_RRSIG ||
-						      r->type == CN_TYPE_NSEC));
-				if (!ok)
-					return zerr(err, errlen, r->file, r->line,
-						    "%s is below a delegation: only glue "
-						    "(A/AAAA) may be there",
-						    name_str(owner, a, sizeof(a)));
-			}
-		}
-		if (!apex && !cut && group_find(z, i, j, CN_TYPE_NS)) {
-			cut = owner;
-			/* records at the cut sorted before NS (A, type 1) are glue: fine */
-			for (size_t k = i; k < j; k++) {
-				uint16_t t = z->rec[k].type;
-				if (t != CN_TYPE_NS && t != CN_TYPE_DS && t != CN_TYPE_A &&
-				    t != CN_TYPE_AAAA && t != CN_TYPE_RRSIG && t != CN_TYPE_NSEC)
-					return zerr(err, errlen, z->rec[k].file, z->rec[k].line,
-						    "%s is a delegation: only NS, DS and glue may "
-						    "be there", name_str(owner, a, sizeof(a)));
-			}
-		}
-		if (!dname && group_find(z, i, j, CN_TYPE_DNAME))
-			dname = owner;
-		i = j;
+	}
+	if (!wk->dname && group_find(z, i, j, CN_TYPE_DNAME))
+		wk->dname = owner;
+	return 0;
+}
+
+int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
+{
+	char a[CN_DNAME_STR_MAX];
+	const char *src = z->source;
+	unsigned long end = z->last_line ? z->last_line : 1;
+	if (z->n)
+		qsort(z->rec, z->n, sizeof(zrec_t), rec_cmp);
+	zone_normalise(z);
+	zwalk_t wk = { .z = z, .err = err, .errlen = errlen };
+	int rc;
+	for (size_t i = 0, j; i < z->n; i = j) {
+		j = group_end(z, i);
+		if ((rc = check_group(&wk, i, j)) != 0)
+			return rc;
 	}
 	if (z->origin == CN__ZONE_LOCAL_DATA) {
-		if (have_soa || have_ns)
+		if (wk.have_soa || wk.have_ns)
 			return zerr(err, errlen, src, end, "local_data: SOA and NS records are "
 				    "made by cairn; give them in a zone file instead");
 		z->soa = &z->local_soa;
 		return 0;
 	}
-	if (!have_soa)
+	if (!wk.have_soa)
 		return zerr(err, errlen, src, end, "no SOA record at the apex %s",
 			    name_str(z->name, a, sizeof(a)));
-	if (!have_ns)
+	if (!wk.have_ns)
 		return zerr(err, errlen, src, end, "no NS record at the apex %s",
 			    name_str(z->name, a, sizeof(a)));
 	const zrec_t *soa = z->soa;
 	size_t off = 0;
 	for (int k = 0; k < 2; k++) /* MNAME, RNAME */
 		off += cn_dname_len(soa->rdata + off);
-	z->serial = (uint32_t)soa->rdata[off] << 24 | (uint32_t)soa->rdata[off + 1] << 16 |
-		    (uint32_t)soa->rdata[off + 2] << 8 | soa->rdata[off + 3];
+	z->serial = cn_wire_get32(soa->rdata + off);
 	return 0;
 }
 
