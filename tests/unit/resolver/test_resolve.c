@@ -40,13 +40,6 @@ typedef struct fzone {
 	const frr_t *rrs;
 } fzone_t;
 
-/* Scripted misbehaviours (issue 11): zone_quirks, when a TCase sets it, says which of a
- * zone's servers misbehave how (0: a plain server). */
-static unsigned (*zone_quirks)(const fzone_t *z);
-#define Q_AA_REFERRAL 0x1 /* sets AA on its referrals (authoritative for parent and child) */
-#define Q_UPWARD 0x2      /* answers everything with an upward referral: AA, no answer, the
-			     NS sets of its table's ancestor zones in AUTHORITY */
-
 static const frr_t root_rrs[] = {
 	{ ".", CN_TYPE_SOA, 86400, "" },
 	{ ".", CN_TYPE_NS, 86400, "a.root.test." },
@@ -221,10 +214,6 @@ static fzone_t zones[] = {
 	{ ".", { "127.0.0.99" }, badroot_rrs },
 };
 
-/* More zones, searched after zones[] (a TCase's own tree; NULL for none). */
-static const fzone_t *extra_zones;
-static size_t n_extra_zones;
-
 /* Servers that drop everything (timeouts), by address. */
 static const char *dead_servers[4];
 /* Servers that echo the qname in lower case (net reports CN_UP_CASE_MISMATCH for a
@@ -352,17 +341,6 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR);
 	expect_flags = CN_FLAG_QR;
 	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
-	unsigned quirks = zone_quirks ? zone_quirks(z) : 0;
-	if (quirks & Q_UPWARD) {
-		set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
-		for (const frr_t *rr = z->rrs; rr->owner; rr++)
-			if (rr->type == CN_TYPE_NS)
-				add_rr(&w, CN_SECTION_AUTHORITY, rr);
-		for (const frr_t *rr = z->rrs; rr->owner; rr++)
-			if (rr->type == CN_TYPE_A)
-				add_rr(&w, CN_SECTION_ADDITIONAL, rr);
-		return cn_writer_finish(&w);
-	}
 	/* delegation below the apex, at or above qname? */
 	int ql = cn_dname_labels(q.qname), al = cn_dname_labels(apex);
 	for (int i = ql - al - 1; i >= 0; i--) {
@@ -378,8 +356,6 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 		}
 		if (!found)
 			continue;
-		if (quirks & Q_AA_REFERRAL)
-			set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
 		for (const frr_t *rr = z->rrs; rr->owner; rr++) {
 			if (rr->type != CN_TYPE_NS || !owner_is(rr, cut))
 				continue;
@@ -449,13 +425,22 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 	return cn_writer_finish(&w);
 }
 
+/* A scripted misbehaviour (set by a test, cleared by setup): the reply z's server sends
+ * instead of auth_build's, or 0 to answer as a plain authoritative server would. */
+static size_t (*scripted_reply)(const fzone_t *z, const cn_msg_t *q, uint8_t *out);
+/* More zones a test serves beside zones[] (set by a test, cleared by setup). */
+static const fzone_t *extra_zones;
+static size_t n_extra_zones;
+
 static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
 {
 	cn_msg_t q;
 	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
 	expect_len = 0;
 	expect[0] = 0;
-	size_t len = auth_build(z, &q, out);
+	size_t len = scripted_reply ? scripted_reply(z, &q, out) : 0;
+	if (len == 0)
+		len = auth_build(z, &q, out);
 	dump_reply(out, len, &q);
 	return len;
 }
@@ -543,6 +528,9 @@ static void setup(void)
 	case_events = 0;
 	memset(drop_next, 0, sizeof(drop_next));
 	zones[1].rrs = com_rrs;
+	scripted_reply = NULL;
+	extra_zones = NULL;
+	n_extra_zones = 0;
 	size_t k = 0;
 	for (const frr_t *rr = com_rrs; rr->owner; rr++)
 		if (!strstr(rr->owner, "ghost"))
@@ -1313,15 +1301,38 @@ static const fzone_t lr_zones[] = {
 	{ "cnm.lr.", { "127.0.0.53" }, lr_cnm_rrs },
 	{ "gl.lr.", { "127.0.0.53" }, lr_gl_rrs },
 	{ "pg.lr.", { "127.0.0.54" }, lr_pg_rrs },
-	{ "up.lr.", { "127.0.0.55" }, lr_upward_rrs },  /* Q_UPWARD */
+	{ "up.lr.", { "127.0.0.55" }, lr_upward_rrs }, /* upward referrals (lr_scripted) */
 	{ "up.lr.", { "127.0.0.56" }, lr_up_rrs },
-	{ "par.lr.", { "127.0.0.57" }, lr_par_rrs },    /* Q_AA_REFERRAL */
+	{ "par.lr.", { "127.0.0.57" }, lr_par_rrs },   /* AA on referrals (lr_scripted) */
 	{ "kid.par.lr.", { "127.0.0.58" }, lr_kid_rrs },
 };
 
-static unsigned lr_quirks(const fzone_t *z)
+/* The misbehaving servers: 127.0.0.55 answers every question with an upward referral
+ * (AA, no answer, no SOA, lr.'s NS set); 127.0.0.57 sets AA on its referrals, as a server
+ * authoritative for parent and child may. */
+static size_t lr_scripted(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
 {
-	return z->rrs == lr_upward_rrs ? Q_UPWARD : z->rrs == lr_par_rrs ? Q_AA_REFERRAL : 0;
+	if (z->rrs == lr_par_rrs) {
+		size_t len = auth_build(z, q, out);
+		if (!(expect_flags & CN_FLAG_AA)) { /* a referral: auth_build sets AA otherwise */
+			expect_flags |= CN_FLAG_AA;
+			cn_wire_put16(out + 2, expect_flags);
+		}
+		return len;
+	}
+	if (z->rrs != lr_upward_rrs)
+		return 0;
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q->id, CN_FLAG_QR);
+	cn_writer_question(&w, q->qname, q->qtype, q->qclass);
+	set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_NS)
+			add_rr(&w, CN_SECTION_AUTHORITY, rr);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_A)
+			add_rr(&w, CN_SECTION_ADDITIONAL, rr);
+	return cn_writer_finish(&w);
 }
 
 /* An engine whose only root hint is a.root.lr at addr. */
@@ -1342,16 +1353,8 @@ static void lr_setup(void)
 	setup();
 	extra_zones = lr_zones;
 	n_extra_zones = sizeof(lr_zones) / sizeof(lr_zones[0]);
-	zone_quirks = lr_quirks;
+	scripted_reply = lr_scripted;
 	lr_engine("127.0.0.50");
-}
-
-static void lr_teardown(void)
-{
-	extra_zones = NULL;
-	n_extra_zones = 0;
-	zone_quirks = NULL;
-	teardown();
 }
 
 START_TEST(lr_root_without_glue_falls_back_to_the_hints)
@@ -1558,7 +1561,7 @@ static Suite *resolve_suite(void)
 	suite_add_tcase(s, tc);
 	/* issue 11: last resort and classification */
 	TCase *lr = tcase_create("last_resort");
-	tcase_add_checked_fixture(lr, lr_setup, lr_teardown);
+	tcase_add_checked_fixture(lr, lr_setup, teardown); /* setup clears the hooks */
 	tcase_set_timeout(lr, 30);
 	tcase_add_test(lr, lr_root_without_glue_falls_back_to_the_hints);
 	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
