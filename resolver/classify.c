@@ -65,6 +65,8 @@ cn_reply_t cn__classify_qmin(const cn_msg_t *m, const cn_frame_t *f, const cn_rr
 		return CN_REPLY_REFERRAL; /* the same servers serve the child: no referral */
 	if (m->an > 0)
 		return CN_REPLY_THROWAWAY; /* a CNAME or something unexpected at an ancestor */
+	if (cn__classify_upward(m, f))
+		return CN_REPLY_LAME; /* an upward referral is no NODATA, AA or not */
 	if (aa || *soa)
 		return CN_REPLY_NODATA; /* not a cut (or an empty non-terminal) */
 	return CN_REPLY_LAME;

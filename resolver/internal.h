@@ -422,7 +422,8 @@ void cn__zonecut_reset_tried(cn_frame_t *f);
  *  make it an answer. *ns: its first NS record. */
 bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **ns);
 /** An upward referral: NOERROR, no answer, no SOA, and an NS RRset in AUTHORITY at or above
- *  the cut (the server sends us back up): lame, AA or not. Ask after the referral test. */
+ *  the cut (the server sends us back up): lame, AA or not (a minimised step: LAME from
+ *  cn__classify_qmin). Ask after the referral test. */
 bool cn__classify_upward(const cn_msg_t *m, const cn_frame_t *f);
 /** The reply to a minimised question (sent_name, NS): NXDOMAIN (*soa set), REFERRAL (AA
  *  NS answer), NODATA (*soa set or NULL under AA), THROWAWAY (stop minimising) or LAME. */
