@@ -465,6 +465,43 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 	return best;
 }
 
+/* A recursive server (forward zones): 127.0.0.50 and .51 answer RD=1 questions about
+ * example.com. from example_rrs with AA=0 and RA=1, the CNAME alone for a chain that
+ * leaves the zone, plus a forged address for its out-of-zone target, which cairn must not
+ * believe from a forwarder of example.com. */
+static bool is_recursive(const char *addr)
+{
+	return strcmp(addr, "127.0.0.50") == 0 || strcmp(addr, "127.0.0.51") == 0;
+}
+
+static size_t recursive_answer(const uint8_t *query, size_t qlen, uint8_t *out)
+{
+	cn_msg_t q;
+	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	ck_assert(q.flags & CN_FLAG_RD);
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA);
+	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
+	bool answered = false;
+	for (const frr_t *rr = example_rrs; rr->owner; rr++) {
+		if (!owner_is(rr, q.qname) ||
+		    (rr->type != q.qtype && rr->type != CN_TYPE_CNAME))
+			continue;
+		add_rr(&w, CN_SECTION_ANSWER, rr);
+		answered = true;
+		if (rr->type == CN_TYPE_CNAME && strcmp(rr->data, "host.hoster.net.") == 0) {
+			static const frr_t forged = { "host.hoster.net.", CN_TYPE_A, 86400,
+						      "6.6.6.6" };
+			add_rr(&w, CN_SECTION_ANSWER, &forged);
+		}
+	}
+	if (!answered) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA | CN_RCODE_NXDOMAIN);
+		add_rr(&w, CN_SECTION_AUTHORITY, &example_rrs[0]);
+	}
+	return cn_writer_finish(&w);
+}
+
 /* ------------------------------------------------------------------ the harness ----- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -576,7 +613,7 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&up.addr)->sin_addr, addr, sizeof(addr));
 		cn_msg_t q;
 		ck_assert_int_eq(cn_msg_parse_query(up.wire, up.len, &q), 0);
-		ck_assert(!(q.flags & CN_FLAG_RD));
+		ck_assert(!(q.flags & CN_FLAG_RD) == !up.forward); /* RD=1 to forwarders only */
 		ck_assert(q.edns.present);
 		uint8_t lower[CN_DNAME_MAX];
 		cn_dname_copy(lower, q.qname);
@@ -608,6 +645,11 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 			case_events++;
 			now.mono_ms += up.timeout_ms;
 			st = cn_resolve_consume(req, CN_UP_CASE_MISMATCH, NULL, 0, up.timeout_ms, now);
+			continue;
+		}
+		if (is_recursive(addr)) {
+			size_t len = recursive_answer(up.wire, up.len, reply);
+			st = cn_resolve_consume(req, CN_UP_REPLY, reply, len, 10, now);
 			continue;
 		}
 		const fzone_t *z = zone_for(addr, q.qname);
@@ -728,6 +770,108 @@ START_TEST(prefetch_refreshes_from_upstream)
 	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
 	ck_assert_uint_eq(m.rrs[0].ttl, 300);
 	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Forward and stub zones: an engine whose example.com. is forwarded (or stubbed) to the
+ * given servers. */
+static void fwd_engine(bool stub, bool loopback_ok, const char *a1, const char *a2)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	/* loopback_ok false: loopback upstreams refused, as by default; the configured
+	 * servers are allowed anyway (the fake public tree is not) */
+	conf.allow_loopback_upstream = loopback_ok;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("example.com.", z.name);
+	z.stub = stub;
+	const char *addrs[2] = { a1, a2 };
+	for (int i = 0; i < 2 && addrs[i]; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		inet_pton(AF_INET, addrs[i], &sin->sin_addr);
+	}
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+}
+
+START_TEST(forward_zone_asks_the_forwarder_the_whole_question)
+{
+	fwd_engine(false, false, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* no priming, no minimisation, no root: one RD=1 query to the forwarder */
+	ck_assert_str_eq(sent_log, "127.0.0.50 www.example.com. A\n");
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.ns, 1); /* the SOA */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forwarder_cannot_answer_for_names_outside_its_zone)
+{
+	fwd_engine(false, true, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* away.example.com CNAME host.hoster.net: the forwarder adds a forged address for the
+	 * target; cairn keeps the CNAME and resolves host.hoster.net through the public tree */
+	ck_assert_int_eq(ask("away.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.20");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 away.example.com. A\n"));
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.5 host.hoster.net. A\n"));
+	ck_assert_int_eq(ask("host.hoster.net.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	assert_a(&m, 0, "127.0.0.20");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forward_fails_over_to_the_next_forwarder)
+{
+	fwd_engine(false, false, "127.0.0.51", "127.0.0.50");
+	dead_servers[0] = "127.0.0.51";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 www.example.com. A\n"));
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(stub_zone_iterates_from_its_servers)
+{
+	fwd_engine(true, true, "127.0.0.3", NULL); /* ns1.example.com: authoritative */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* RD=0 (run() checks it), straight to the stub's server, not the root */
+	ck_assert_str_eq(sent_log, "127.0.0.3 www.example.com. A\n");
+	/* a name outside the stub still walks the public tree */
+	ck_assert_int_eq(ask("www.wide.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.1 . NS\n"));
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1188,16 +1332,16 @@ END_TEST
 /* ================================================================================== */
 /* ------------------------------------ issue 11: last resort and classification ---- */
 /*
- * A tree of its own under a root at 127.0.0.50 (TCase "last_resort"): the TLD lr. and
+ * A tree of its own under a root at 127.0.0.150 (TCase "last_resort"): the TLD lr. and
  * below it one zone per scripted misbehaviour. Each test asserts the answer and the exact
  * upstream queries.
  */
 static const frr_t lr_root_rrs[] = {
 	{ ".", CN_TYPE_SOA, 86400, "" },
 	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
-	{ "a.root.lr.", CN_TYPE_A, 86400, "127.0.0.50" },
+	{ "a.root.lr.", CN_TYPE_A, 86400, "127.0.0.150" },
 	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
-	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
 	{ NULL, 0, 0, NULL },
 };
 /* a root whose ". NS" answer carries no address for its own server */
@@ -1205,27 +1349,27 @@ static const frr_t lr_noglue_root_rrs[] = {
 	{ ".", CN_TYPE_SOA, 86400, "" },
 	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
 	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
-	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_tld_rrs[] = {
 	{ "lr.", CN_TYPE_SOA, 900, "" },
 	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
-	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
 	/* glue that lives 60 s, delegations that live an hour */
 	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
-	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.52" },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
 	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
-	{ "ns.cnm.lr.", CN_TYPE_A, 60, "127.0.0.53" },
+	{ "ns.cnm.lr.", CN_TYPE_A, 60, "127.0.0.153" },
 	/* the parent's glue is right; the child's own A for its server is not */
 	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
-	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.54" },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.154" },
 	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
 	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
-	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.55" },
-	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.56" },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
 	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
-	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.57" },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
 	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
 	/* an in-zone NS name and no glue at all */
 	{ "lame.lr.", CN_TYPE_NS, 3600, "ns.lame.lr." },
@@ -1234,8 +1378,8 @@ static const frr_t lr_tld_rrs[] = {
 static const frr_t lr_exp_rrs[] = {
 	{ "exp.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
-	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.52" },
-	{ "www.exp.lr.", CN_TYPE_A, 30, "127.0.0.60" },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
+	{ "www.exp.lr.", CN_TYPE_A, 30, "127.0.0.160" },
 	{ NULL, 0, 0, NULL },
 };
 /* its NS name is an alias (RFC 2181 10.3 says it must not be; zones do it) */
@@ -1243,8 +1387,8 @@ static const frr_t lr_cnm_rrs[] = {
 	{ "cnm.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
 	{ "ns.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
-	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.53" },
-	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.61" },
+	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.153" },
+	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.161" },
 	{ "alias.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
 	{ NULL, 0, 0, NULL },
 };
@@ -1252,63 +1396,63 @@ static const frr_t lr_cnm_rrs[] = {
 static const frr_t lr_gl_rrs[] = {
 	{ "gl.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
-	{ "www.gl.lr.", CN_TYPE_A, 300, "127.0.0.65" },
+	{ "www.gl.lr.", CN_TYPE_A, 300, "127.0.0.165" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_pg_rrs[] = {
 	{ "pg.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
-	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.59" }, /* renumbered, never answers */
-	{ "www.pg.lr.", CN_TYPE_A, 300, "127.0.0.62" },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.159" }, /* renumbered, never answers */
+	{ "www.pg.lr.", CN_TYPE_A, 300, "127.0.0.162" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_up_rrs[] = {
 	{ "up.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
 	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
-	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.55" },
-	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.56" },
-	{ "www.up.lr.", CN_TYPE_A, 300, "127.0.0.63" },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
+	{ "www.up.lr.", CN_TYPE_A, 300, "127.0.0.163" },
 	{ NULL, 0, 0, NULL },
 };
 /* what the upward-referring server sends for every question: back to lr. */
 static const frr_t lr_upward_rrs[] = {
 	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
-	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.51" },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_par_rrs[] = {
 	{ "par.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
-	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.57" },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
 	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
-	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.58" },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
 	{ NULL, 0, 0, NULL },
 };
 static const frr_t lr_kid_rrs[] = {
 	{ "kid.par.lr.", CN_TYPE_SOA, 3600, "" },
 	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
-	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.58" },
-	{ "www.kid.par.lr.", CN_TYPE_A, 300, "127.0.0.64" },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
+	{ "www.kid.par.lr.", CN_TYPE_A, 300, "127.0.0.164" },
 	{ NULL, 0, 0, NULL },
 };
 
 static const fzone_t lr_zones[] = {
-	{ ".", { "127.0.0.50" }, lr_root_rrs },
-	{ ".", { "127.0.0.49" }, lr_noglue_root_rrs },
-	{ "lr.", { "127.0.0.51" }, lr_tld_rrs },
-	{ "exp.lr.", { "127.0.0.52" }, lr_exp_rrs },
-	{ "cnm.lr.", { "127.0.0.53" }, lr_cnm_rrs },
-	{ "gl.lr.", { "127.0.0.53" }, lr_gl_rrs },
-	{ "pg.lr.", { "127.0.0.54" }, lr_pg_rrs },
-	{ "up.lr.", { "127.0.0.55" }, lr_upward_rrs }, /* upward referrals (lr_scripted) */
-	{ "up.lr.", { "127.0.0.56" }, lr_up_rrs },
-	{ "par.lr.", { "127.0.0.57" }, lr_par_rrs },   /* AA on referrals (lr_scripted) */
-	{ "kid.par.lr.", { "127.0.0.58" }, lr_kid_rrs },
+	{ ".", { "127.0.0.150" }, lr_root_rrs },
+	{ ".", { "127.0.0.149" }, lr_noglue_root_rrs },
+	{ "lr.", { "127.0.0.151" }, lr_tld_rrs },
+	{ "exp.lr.", { "127.0.0.152" }, lr_exp_rrs },
+	{ "cnm.lr.", { "127.0.0.153" }, lr_cnm_rrs },
+	{ "gl.lr.", { "127.0.0.153" }, lr_gl_rrs },
+	{ "pg.lr.", { "127.0.0.154" }, lr_pg_rrs },
+	{ "up.lr.", { "127.0.0.155" }, lr_upward_rrs }, /* upward referrals (lr_scripted) */
+	{ "up.lr.", { "127.0.0.156" }, lr_up_rrs },
+	{ "par.lr.", { "127.0.0.157" }, lr_par_rrs },   /* AA on referrals (lr_scripted) */
+	{ "kid.par.lr.", { "127.0.0.158" }, lr_kid_rrs },
 };
 
-/* The misbehaving servers: 127.0.0.55 answers every question with an upward referral
- * (AA, no answer, no SOA, lr.'s NS set); 127.0.0.57 sets AA on its referrals, as a server
+/* The misbehaving servers: 127.0.0.155 answers every question with an upward referral
+ * (AA, no answer, no SOA, lr.'s NS set); 127.0.0.157 sets AA on its referrals, as a server
  * authoritative for parent and child may. */
 static size_t lr_scripted(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
 {
@@ -1366,30 +1510,30 @@ static void lr_setup(void)
 	extra_zones = lr_zones;
 	n_extra_zones = sizeof(lr_zones) / sizeof(lr_zones[0]);
 	scripted_reply = lr_scripted;
-	lr_engine("127.0.0.50");
+	lr_engine("127.0.0.150");
 }
 
 START_TEST(lr_root_without_glue_falls_back_to_the_hints)
 {
 	/* 1a: priming answers ". NS a.root.lr." with no address for it (the name is inside
 	 * the root zone, so no query can find one). The hints' address is used. */
-	lr_engine("127.0.0.49");
+	lr_engine("127.0.0.149");
 	cn_arena_t a;
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.62");
-	ck_assert_str_eq(sent_log, "127.0.0.49 . NS\n"
-				   "127.0.0.49 lr. NS\n"
-				   "127.0.0.51 pg.lr. NS\n"
-				   "127.0.0.54 www.pg.lr. A\n");
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.149 . NS\n"
+				   "127.0.0.149 lr. NS\n"
+				   "127.0.0.151 pg.lr. NS\n"
+				   "127.0.0.154 www.pg.lr. A\n");
 	/* the root set from the cache still has no address: the hints at once, no priming */
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask(".", CN_TYPE_SOA, &a, &m), CN_OUT_RESOLVED);
 	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
 	ck_assert_uint_eq(m.an, 1);
 	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
-	ck_assert_str_eq(sent_log, "127.0.0.49 . SOA\n");
+	ck_assert_str_eq(sent_log, "127.0.0.149 . SOA\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1405,12 +1549,12 @@ START_TEST(lr_expired_glue_found_through_a_cached_cname)
 	ck_assert_int_eq(ask("ns.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
 	ck_assert_uint_eq(m.an, 2);
 	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
-	assert_a(&m, 1, "127.0.0.53");
+	assert_a(&m, 1, "127.0.0.153");
 	advance_ms(61000);
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask("www.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.61");
-	ck_assert_str_eq(sent_log, "127.0.0.53 www.cnm.lr. A\n");
+	assert_a(&m, 0, "127.0.0.161");
+	ck_assert_str_eq(sent_log, "127.0.0.153 www.cnm.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1424,14 +1568,14 @@ START_TEST(lr_glueless_ns_name_that_is_an_alias)
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.gl.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.65");
-	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
-				   "127.0.0.50 lr. NS\n"
-				   "127.0.0.51 gl.lr. NS\n"
-				   "127.0.0.51 cnm.lr. NS\n"
-				   "127.0.0.53 alias.cnm.lr. A\n"
-				   "127.0.0.53 host.cnm.lr. A\n"
-				   "127.0.0.53 www.gl.lr. A\n");
+	assert_a(&m, 0, "127.0.0.165");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 gl.lr. NS\n"
+				   "127.0.0.151 cnm.lr. NS\n"
+				   "127.0.0.153 alias.cnm.lr. A\n"
+				   "127.0.0.153 host.cnm.lr. A\n"
+				   "127.0.0.153 www.gl.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1445,13 +1589,13 @@ START_TEST(lr_expired_glue_is_fetched_again_from_the_parent)
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.60");
+	assert_a(&m, 0, "127.0.0.160");
 	advance_ms(61000);
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.60");
-	ck_assert_str_eq(sent_log, "127.0.0.51 exp.lr. NS\n"
-				   "127.0.0.52 www.exp.lr. A\n");
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n"
+				   "127.0.0.152 www.exp.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1465,13 +1609,13 @@ START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
-	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
-				   "127.0.0.50 lr. NS\n"
-				   "127.0.0.51 lame.lr. NS\n");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 lame.lr. NS\n");
 	advance_ms(5000); /* past servfail_ttl: the question and the zone may be tried again */
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
-	ck_assert_str_eq(sent_log, "127.0.0.51 lame.lr. NS\n");
+	ck_assert_str_eq(sent_log, "127.0.0.151 lame.lr. NS\n");
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask("other.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
 	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
@@ -1482,20 +1626,20 @@ END_TEST
 
 START_TEST(lr_parent_glue_when_the_childs_address_fails)
 {
-	/* 1c: lr. gives ns.pg.lr A 127.0.0.54 (right); pg.lr itself says 127.0.0.59 (dead),
+	/* 1c: lr. gives ns.pg.lr A 127.0.0.154 (right); pg.lr itself says 127.0.0.159 (dead),
 	 * and its authoritative answer outranks the glue in the cache. When .59 fails, the
 	 * parent's address, kept apart, is tried: one timeout, then the answer. */
-	dead_servers[0] = "127.0.0.59";
+	dead_servers[0] = "127.0.0.159";
 	cn_arena_t a;
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("ns.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.59");
+	assert_a(&m, 0, "127.0.0.159");
 	sent_log[0] = 0;
 	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.62");
-	ck_assert_str_eq(sent_log, "127.0.0.59 www.pg.lr. A\n"
-				   "127.0.0.54 www.pg.lr. A\n");
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.159 www.pg.lr. A\n"
+				   "127.0.0.154 www.pg.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1508,12 +1652,12 @@ START_TEST(lr_referral_with_aa_is_a_referral)
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.kid.par.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.64");
-	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
-				   "127.0.0.50 lr. NS\n"
-				   "127.0.0.51 par.lr. NS\n"
-				   "127.0.0.57 kid.par.lr. NS\n"
-				   "127.0.0.58 www.kid.par.lr. A\n");
+	assert_a(&m, 0, "127.0.0.164");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 par.lr. NS\n"
+				   "127.0.0.157 kid.par.lr. NS\n"
+				   "127.0.0.158 www.kid.par.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1522,17 +1666,17 @@ START_TEST(lr_upward_referral_with_aa_is_lame)
 {
 	/* 2: ns1.up.lr (the fastest, so asked first) answers with AA, no answer, no SOA and
 	 * lr.'s NS set: an upward referral. It is lame, not a NODATA; ns2 answers. */
-	lr_fastest("127.0.0.55");
+	lr_fastest("127.0.0.155");
 	cn_arena_t a;
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("www.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	assert_a(&m, 0, "127.0.0.63");
-	ck_assert_str_eq(sent_log, "127.0.0.50 . NS\n"
-				   "127.0.0.50 lr. NS\n"
-				   "127.0.0.51 up.lr. NS\n"
-				   "127.0.0.55 www.up.lr. A\n"
-				   "127.0.0.56 www.up.lr. A\n");
+	assert_a(&m, 0, "127.0.0.163");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 up.lr. NS\n"
+				   "127.0.0.155 www.up.lr. A\n"
+				   "127.0.0.156 www.up.lr. A\n");
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1542,24 +1686,24 @@ START_TEST(lr_upward_referral_to_a_minimised_question_is_lame)
 	/* 2, minimised: the same reply to "b.up.lr NS" is no NODATA either. b.up.lr does not
 	 * exist (ns2 says so); taking .55's reply as NODATA would end in NOERROR from .55.
 	 * Relaxed minimisation (RFC 9156 2.3) may ask .55 the full question once first. */
-	lr_fastest("127.0.0.55");
+	lr_fastest("127.0.0.155");
 	cn_arena_t a;
 	cn_arena_init(&a, 0);
 	cn_msg_t m;
 	ck_assert_int_eq(ask("a.b.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
-	const char *walk = "127.0.0.50 . NS\n"
-			   "127.0.0.50 lr. NS\n"
-			   "127.0.0.51 up.lr. NS\n";
+	const char *walk = "127.0.0.150 . NS\n"
+			   "127.0.0.150 lr. NS\n"
+			   "127.0.0.151 up.lr. NS\n";
 	ck_assert_int_eq(strncmp(sent_log, walk, strlen(walk)), 0);
 	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
 	ck_assert_uint_eq(m.an, 0);
-	const char *first = "127.0.0.55 b.up.lr. NS\n";
+	const char *first = "127.0.0.155 b.up.lr. NS\n";
 	const char *rest = sent_log + strlen(walk);
 	ck_assert_int_eq(strncmp(rest, first, strlen(first)), 0);
 	rest += strlen(first);
-	ck_assert(strcmp(rest, "127.0.0.56 b.up.lr. NS\n") == 0 ||
-		  strcmp(rest, "127.0.0.56 a.b.up.lr. A\n") == 0 ||
-		  strcmp(rest, "127.0.0.55 a.b.up.lr. A\n127.0.0.56 a.b.up.lr. A\n") == 0);
+	ck_assert(strcmp(rest, "127.0.0.156 b.up.lr. NS\n") == 0 ||
+		  strcmp(rest, "127.0.0.156 a.b.up.lr. A\n") == 0 ||
+		  strcmp(rest, "127.0.0.155 a.b.up.lr. A\n127.0.0.156 a.b.up.lr. A\n") == 0);
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1572,6 +1716,10 @@ static Suite *resolve_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cold_name_walks_the_tree_then_hits_cache);
 	tcase_add_test(tc, prefetch_refreshes_from_upstream);
+	tcase_add_test(tc, forward_zone_asks_the_forwarder_the_whole_question);
+	tcase_add_test(tc, forwarder_cannot_answer_for_names_outside_its_zone);
+	tcase_add_test(tc, forward_fails_over_to_the_next_forwarder);
+	tcase_add_test(tc, stub_zone_iterates_from_its_servers);
 	tcase_add_test(tc, nxdomain_with_soa_and_rfc8020_below);
 	tcase_add_test(tc, nodata_with_soa);
 	tcase_add_test(tc, cname_in_zone_and_across_zones);
