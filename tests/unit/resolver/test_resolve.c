@@ -1600,6 +1600,46 @@ START_TEST(lr_expired_glue_is_fetched_again_from_the_parent)
 }
 END_TEST
 
+START_TEST(lr_expired_glue_below_a_stub_zone_asks_the_stub_servers)
+{
+	/* 1b under a stub zone (lr. at 127.0.0.151): the parent asked again is the stub's
+	 * configured server, never the public tree above it (the root at .150). */
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("lr.", z.name);
+	z.stub = true;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, "127.0.0.151", &sin->sin_addr);
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	const char *walk = "127.0.0.151 exp.lr. NS\n"
+			   "127.0.0.152 www.exp.lr. A\n";
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
 {
 	/* The bound of 1b: lame.lr NS ns.lame.lr with no glue anywhere. A delegation that
@@ -1748,6 +1788,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
 	tcase_add_test(lr, lr_glueless_ns_name_that_is_an_alias);
 	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
+	tcase_add_test(lr, lr_expired_glue_below_a_stub_zone_asks_the_stub_servers);
 	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
 	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
 	tcase_add_test(lr, lr_referral_with_aa_is_a_referral);
