@@ -1664,6 +1664,36 @@ START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
 }
 END_TEST
 
+START_TEST(lr_last_resort_counts_against_the_query_budget)
+{
+	/* The parent asked again is an ordinary query: with limits.upstream_queries 1, that
+	 * one query is all the request makes; the resolution fails on the limit and the
+	 * client gets the stale answer (RFC 8767) instead of a fresh one. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	conf.limits.upstream_queries = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0); /* same cache */
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_STALE);
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n");
+	cn_engine_stats_t st;
+	cn_engine_stats(engine, &st);
+	ck_assert_uint_eq(st.limit_upstream, 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(lr_parent_glue_when_the_childs_address_fails)
 {
 	/* 1c: lr. gives ns.pg.lr A 127.0.0.154 (right); pg.lr itself says 127.0.0.159 (dead),
@@ -1790,6 +1820,7 @@ static Suite *resolve_suite(void)
 	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
 	tcase_add_test(lr, lr_expired_glue_below_a_stub_zone_asks_the_stub_servers);
 	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
+	tcase_add_test(lr, lr_last_resort_counts_against_the_query_budget);
 	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
 	tcase_add_test(lr, lr_referral_with_aa_is_a_referral);
 	tcase_add_test(lr, lr_upward_referral_with_aa_is_lame);
