@@ -48,6 +48,8 @@ enum {
 	OPT_CONTROL,
 	OPT_WORKERS,
 	OPT_ZONE,
+	OPT_FORWARD,
+	OPT_STUB,
 	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -64,6 +66,8 @@ static const struct option long_opts[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "forward", required_argument, NULL, OPT_FORWARD },
+	{ "stub", required_argument, NULL, OPT_STUB },
 	{ "no-local-zone", required_argument, NULL, OPT_NO_LOCAL_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -88,6 +92,8 @@ static void usage(FILE *f)
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
 		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
+		"      --forward NAME=ADDR[,ADDR]  ask these recursive servers for NAME and below\n"
+		"      --stub NAME=ADDR[,ADDR]  iterate from these authoritative servers for NAME\n"
 		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
 		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
@@ -207,6 +213,15 @@ static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cle
 			return 0;
 		fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", arg);
 		return 2;
+	case OPT_FORWARD:
+	case OPT_STUB: {
+		char err[400];
+		if (cn_config_add_fwd_arg(cfg, arg, ch == OPT_STUB, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --%s %s: %s\n", ch == OPT_STUB ? "stub" : "forward", arg,
+			err);
+		return 2;
+	}
 	case OPT_NO_QMIN:
 		cfg->engine.qname_minimisation = false;
 		return 0;
@@ -331,6 +346,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
+	note_restart(buf, len, !cn_zones_fwd_same(old, new), "forward/stub");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
@@ -589,12 +605,19 @@ static int open_engine(daemon_t *d)
 {
 	cn_engine_conf_t ec = d->cfg.engine;
 	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
+	cn_fwdzone_t *fwd = NULL;
+	if (cn_zones_fwd(&d->cfg, &fwd, &ec.nfwd) != 0) {
+		cn_log(CN_LOG_ERROR, "cannot create the engine: out of memory");
+		return 1;
+	}
+	ec.fwd = fwd;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
 	ec.log_level = d->cfg.log_level;
 	int rc = cn_engine_new(&ec, d->cache, &d->engine);
+	free(fwd); /* the engine keeps its own copy */
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;

@@ -144,3 +144,49 @@ void cn_zones_retired_free(cn_zones_retired_t **retired)
 	}
 	*retired = NULL;
 }
+
+/* ------------------------------------------------------------------ forward, stub ----- */
+
+int cn_zones_fwd(const cn_config_t *cfg, cn_fwdzone_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (cfg->nfwd == 0)
+		return 0;
+	cn_fwdzone_t *z = calloc(cfg->nfwd, sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		const cn_fwd_cfg_t *c = &cfg->fwd[i];
+		if (cn_dname_from_str(c->name, z[i].name, NULL) != 0) {
+			free(z);
+			return -EINVAL; /* checked when read: cannot happen */
+		}
+		cn_dname_lower(z[i].name);
+		z[i].stub = c->stub;
+		for (unsigned k = 0; k < c->nservers && k < CN_FWD_SERVERS; k++)
+			memcpy(&z[i].addr[z[i].naddr++], &c->servers[k].addr,
+			       sizeof(c->servers[k].addr));
+		char name[CN_DNAME_STR_MAX];
+		cn_dname_to_str(z[i].name, name, sizeof(name));
+		cn_log(CN_LOG_INFO, "%s zone %s: %u server(s)", c->stub ? "stub" : "forward", name,
+		       z[i].naddr);
+	}
+	*out = z;
+	*n = cfg->nfwd;
+	return 0;
+}
+
+bool cn_zones_fwd_same(const cn_config_t *a, const cn_config_t *b)
+{
+	if (a->nfwd != b->nfwd)
+		return false;
+	for (size_t i = 0; i < a->nfwd; i++) {
+		const cn_fwd_cfg_t *x = &a->fwd[i], *y = &b->fwd[i];
+		if (strcmp(x->name, y->name) != 0 || x->stub != y->stub ||
+		    x->nservers != y->nservers ||
+		    memcmp(x->servers, y->servers, x->nservers * sizeof(x->servers[0])) != 0)
+			return false;
+	}
+	return true;
+}

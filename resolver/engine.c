@@ -106,6 +106,16 @@ const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
 	return e && i < e->conf.nfwd ? &e->conf.fwd[i] : NULL;
 }
 
+void cn_engine_server_health(const cn_engine_t *e, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out)
+{
+	cn_nsel_info_t info;
+	cn__nsel_info(e->nsel, addr, now_ms, &info);
+	*out = (cn_server_health_t){ .known = info.known, .srtt_ms = info.srtt_ms,
+				     .failing = info.failing, .dead = info.dead,
+				     .no_edns = info.no_edns };
+}
+
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)
 {
 	if (outcome < CN_OUT_MAX)

@@ -129,6 +129,18 @@ void cn_engine_conf_default(cn_engine_conf_t *conf);
 /** The forward and stub zones, for the control tool: the i-th, or NULL past the end. */
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *engine, size_t i);
 
+/** What the engine knows of one upstream server (server selection, RFC 9520), for the
+ *  control tool. now_ms: the monotonic clock the workers use (uv_hrtime() / 1e6). */
+typedef struct cn_server_health {
+	bool known;        /* answered or failed at least once */
+	unsigned srtt_ms;  /* smoothed RTT (the initial guess when unknown) */
+	bool failing;      /* inside its failure window */
+	bool dead;         /* silent again and again: asked only by a probe now and then */
+	bool no_edns;
+} cn_server_health_t;
+void cn_engine_server_health(const cn_engine_t *engine, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out);
+
 /** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
  *  Returns 0, -EINVAL or -ENOMEM. */
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out);

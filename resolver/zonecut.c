@@ -325,11 +325,16 @@ static void skip_dead(cn_request_t *r, cn_frame_t *f, cn_ns_addr_t *ad)
 	CN_STAT_INC(r->e, dead_server_skips);
 }
 
-/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none. */
+/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none.
+ * Exploration (as Knot Resolver does): one choice in CN_EXPLORE_ONE_IN goes to a random
+ * server that is not failing instead of the fastest, so a server whose SRTT went stale (it
+ * came back after an outage, or got faster) is measured again instead of starving behind
+ * the one that answered meanwhile. */
+#define CN_EXPLORE_ONE_IN 20
 static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 {
-	unsigned best_score = UINT32_MAX, ties = 0;
-	int bi = -1, ba = -1;
+	unsigned best_score = UINT32_MAX, ties = 0, healthy = 0;
+	int bi = -1, ba = -1, hi = -1, ha = -1;
 	bool best_dead = false;
 	for (unsigned i = 0; i < f->nns; i++) {
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
@@ -344,6 +349,15 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				skip_dead(r, f, ad); /* its probe is taken */
 				continue;
 			}
+			uint32_t rnd;
+			if (!info.failing && ++healthy > 1) {
+				/* reservoir: a uniform pick among the healthy, for exploring */
+				r->e->conf.random(&rnd, sizeof(rnd));
+				if (rnd % healthy == 0)
+					hi = (int)i, ha = (int)a;
+			} else if (!info.failing) {
+				hi = (int)i, ha = (int)a;
+			}
 			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0) +
 					 (info.dead ? 200000u : 0);
 			if (score < best_score) {
@@ -351,7 +365,6 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				best_dead = info.dead;
 			} else if (score == best_score) {
 				/* reservoir choice among equals spreads load over the NS set */
-				uint32_t rnd;
 				r->e->conf.random(&rnd, sizeof(rnd));
 				if (rnd % ++ties == 0)
 					bi = (int)i, ba = (int)a, best_dead = info.dead;
@@ -360,6 +373,12 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 	}
 	if (bi < 0)
 		return -1;
+	if (healthy > 1) {
+		uint32_t rnd;
+		r->e->conf.random(&rnd, sizeof(rnd));
+		if (rnd % CN_EXPLORE_ONE_IN == 0)
+			bi = hi, ba = ha, best_dead = false;
+	}
 	f->cur_ns = bi;
 	f->cur_addr = ba;
 	return best_dead ? 1 : 0;
