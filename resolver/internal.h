@@ -113,6 +113,8 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
  * (RFC 6895 3.2) that no client query reaches (cairn REFUSEs classes other than IN). */
 #define CN_CLASS_FAIL_QUERY 0xFF53 /* (qname, qtype): the resolution failed */
 #define CN_CLASS_FAIL_ZONE 0xFF54  /* (zone, NS): no server of the zone answered */
+#define CN_CLASS_PARENT_GLUE 0xFF55 /* (NS name, A/AAAA): the addresses a parent's referral
+				      gave, kept beside the child's own data (zonecut.c) */
 #define CN_EDE_CACHED_ERROR 13     /* RFC 8914 4.14 */
 
 typedef struct cn_failure {
@@ -313,7 +315,15 @@ typedef struct cn_frame {
 	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
 					 the zone without glue, or known not to exist */
 	bool nxdomain;                /* sub-request: its name does not exist */
+	bool cut_cached;              /* the cut's NS set came from the cache (from a reply
+					 earlier, not from a hosted zone), not from a reply now */
+	uint8_t resort;               /* last resorts taken by this frame (CN_RESORT_*) */
 } cn_frame_t;
+
+/* Last resorts when a cut's addresses run out (zonecut.c), each once per frame. */
+#define CN_RESORT_HINTS 0x1   /* the root from the cache had no usable address: hints */
+#define CN_RESORT_PARENT 0x2  /* in-zone NS names without glue: the parent asked again */
+#define CN_NS_CNAME_HOPS 4    /* cached CNAMEs followed from an NS name to its address */
 
 struct cn_request {
 	cn_engine_t *e;
@@ -425,6 +435,13 @@ bool cn__zonecut_choose(cn_request_t *r, cn_frame_t *f, uint64_t now_ms);
 int cn__zonecut_subrequest(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** May the cut be remembered as failing, for every request (RFC 9520)? */
 bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms);
+/** Every address an NS name has failed: add the addresses the parent's referral gave for
+ *  it (CN_CLASS_PARENT_GLUE) that the cut does not have yet. True when any was added. */
+bool cn__zonecut_parent_side(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
+/** Nothing left to ask: the root hints for a cached root without usable addresses, or the
+ *  parent zone asked again for a cached delegation whose in-zone glue expired. True when
+ *  the frame has a new cut to ask (each once per frame). */
+bool cn__zonecut_last_resort(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** Make addresses that only timed out (< CN_ADDR_TRIES times) askable again; any? */
 bool cn__zonecut_retry_timeouts(cn_frame_t *f);
 /** Every address of the cut may be asked the next question. */
@@ -432,8 +449,13 @@ void cn__zonecut_reset_tried(cn_frame_t *f);
 
 /* classify.c: what a reply says */
 /** A referral: NS RRset in AUTHORITY for a zone strictly below the cut that contains the
- *  name asked, without AA, NOERROR, no answer. *ns: its first NS record. */
+ *  name asked, NOERROR, no answer, and (when AA is set) no SOA: the AA bit alone does not
+ *  make it an answer. *ns: its first NS record. */
 bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **ns);
+/** An upward referral: NOERROR, no answer, no SOA, and an NS RRset in AUTHORITY at or above
+ *  the cut (the server sends us back up): lame, AA or not (a minimised step: LAME from
+ *  cn__classify_qmin). Ask after the referral test. */
+bool cn__classify_upward(const cn_msg_t *m, const cn_frame_t *f);
 /** The reply to a minimised question (sent_name, NS): NXDOMAIN (*soa set), REFERRAL (AA
  *  NS answer), NODATA (*soa set or NULL under AA), THROWAWAY (stop minimising) or LAME. */
 cn_reply_t cn__classify_qmin(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **soa);
@@ -459,6 +481,10 @@ bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
  *  the answer may not be cached (no usable SOA, TTL 0). */
 bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t type,
 			      bool nxdomain, const cn_rr_t *soa, cn_rank_t rank, uint64_t now_s);
+/** Keep a referral's glue RRset a second time, under CN_CLASS_PARENT_GLUE, where the
+ *  child's own (higher-ranked) data for the name cannot replace it. */
+void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+				 uint64_t now_s);
 /** Cache the addresses of the NS names of an NS answer found in ADDITIONAL, for names
  *  inside the zone asked only. Returns false as cn__scrub_store_rrset does. */
 bool cn__scrub_store_glue(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,

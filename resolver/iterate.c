@@ -366,5 +366,7 @@ cn_iter_t cn__iterate_reply(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, c
 	}
 	if (!cn_dname_eq(f->sent_name, f->name))
 		return on_qmin_answer(r, f, m, now);
+	if (cn__classify_upward(m, f))
+		return CN_ITER_BAD; /* an upward referral: lame, whatever its AA bit says */
 	return on_full_answer(r, f, m, now);
 }

@@ -374,8 +374,12 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 			return cn__iterate_query(r, f, now);
 		if (cn__zonecut_subrequest(r, f, now.wall_s) > 0)
 			continue;
+		if (cn__zonecut_parent_side(r, f, now.wall_s))
+			continue; /* the parent's glue for names whose own addresses failed */
 		if (cn__zonecut_retry_timeouts(f))
 			continue; /* the same servers again, with longer timeouts (nsel backoff) */
+		if (cn__zonecut_last_resort(r, f, now.wall_s))
+			continue; /* root hints, or the parent asked again for fresh glue */
 		return out_of_servers(r, f, now);
 	}
 }

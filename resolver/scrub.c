@@ -126,8 +126,8 @@ static uint32_t rrset_ttl(const cn_rr_t *const *set, size_t n)
 	return ttl == UINT32_MAX ? 0 : ttl;
 }
 
-bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
-			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+static bool store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			uint16_t rclass, cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
 {
 	if (n == 0 || n > r->e->conf.limits.rrset_records)
 		return true; /* nothing to store (or too big to: C6), nothing against the answer */
@@ -139,9 +139,26 @@ bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
 		ttl = ttl_cap;
 	uint8_t key[CN_DNAME_MAX];
 	size_t klen = cn_dname_copy(key, set[0]->owner);
-	cn_cache_insert(r->e->cache, key, klen, set[0]->type, CN_CLASS_IN, CN_CACHE_RRSET, rank,
+	cn_cache_insert(r->e->cache, key, klen, set[0]->type, rclass, CN_CACHE_RRSET, rank,
 			ttl, now_s, r->scratch, (size_t)len);
 	return ttl != 0;
+}
+
+bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+{
+	return store_rrset(r, set, n, CN_CLASS_IN, rank, ttl_cap, now_s);
+}
+
+/* The parent's glue, in its own slot (issue 11, Unbound's parent-side fallback): when the
+ * child's authoritative addresses for its NS name (rank AUTH_ANSWER, which the glue cannot
+ * replace) all fail, the parent's are tried. A private-use class (RFC 6895 3.2): no client
+ * query reaches it, answers are never built from it. */
+void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+				 uint64_t now_s)
+{
+	(void)store_rrset(r, set, n, CN_CLASS_PARENT_GLUE, CN_RANK_ADDITIONAL, UINT32_MAX,
+			  now_s);
 }
 
 /* RFC 2308 5: the TTL of a negative answer is the lower of the SOA's TTL and its MINIMUM

@@ -88,13 +88,16 @@ static void ns_add_addr(cn_ns_entry_t *ns, uint16_t type, const uint8_t *rdata, 
 		ns->addr[ns->naddr++] = a;
 }
 
-void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
+/* Add the cached addresses (A, AAAA) of name under rclass to ns; how many were found. */
+static size_t addrs_from_cache(cn_request_t *r, cn_ns_entry_t *ns, const uint8_t *name,
+			       uint16_t rclass, uint64_t now_s)
 {
 	static const uint16_t types[2] = { CN_TYPE_A, CN_TYPE_AAAA };
+	size_t found = 0;
 	for (int t = 0; t < 2; t++) {
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, ns->name, cn_dname_len(ns->name), types[t],
-				    CN_CLASS_IN, now_s, 0, &ent, r->scratch,
+		if (cn_cache_lookup(r->e->cache, name, cn_dname_len(name), types[t], rclass, now_s,
+				    rclass == CN_CLASS_IN ? 0 : CN_LOOKUP_PEEK, &ent, r->scratch,
 				    CN_SCRATCH_LEN) != 0 || ent.kind != CN_CACHE_RRSET)
 			continue;
 		cn_rdata_ref_t refs[16];
@@ -103,7 +106,38 @@ void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			ns_add_addr(ns, types[t], refs[i].rdata, refs[i].rdlen);
+		found += n;
 	}
+	return found;
+}
+
+/* A cached CNAME at name: name becomes its target (true), or nothing is cached (false). */
+static bool cached_cname(cn_request_t *r, uint8_t *name, uint64_t now_s)
+{
+	cn_cache_entry_t ent;
+	cn_rdata_ref_t ref;
+	size_t n;
+	if (cn_cache_lookup(r->e->cache, name, cn_dname_len(name), CN_TYPE_CNAME, CN_CLASS_IN,
+			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
+	    ent.kind != CN_CACHE_RRSET ||
+	    cn__value_decode_rrset_first(r->scratch, ent.data_len, &ref, 1, &n) != 0 || n != 1 ||
+	    cn_dname_check(ref.rdata, ref.rdlen) <= 0)
+		return false;
+	cn_dname_copy(name, ref.rdata);
+	return true;
+}
+
+/* An NS name that is an alias (RFC 2181 10.3 forbids it, zones do it anyway) gets the
+ * addresses of the CNAME's target, through the cache only (issue 11): no query is made
+ * for it here, and at most CN_NS_CNAME_HOPS are followed. */
+void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
+{
+	uint8_t name[CN_DNAME_MAX];
+	cn_dname_copy(name, ns->name);
+	for (unsigned hops = 0; addrs_from_cache(r, ns, name, CN_CLASS_IN, now_s) == 0 &&
+				hops < CN_NS_CNAME_HOPS && cached_cname(r, name, now_s);
+	     hops++)
+		;
 	if (ns->state == CN_NS_NEW)
 		ns->state = CN_NS_KNOWN;
 }
@@ -122,6 +156,7 @@ static void set_cut(cn_frame_t *f, const uint8_t *zone)
 	f->glueless = 0;
 	f->probed = false;
 	f->dead_skipped = f->hopeless = 0;
+	f->cut_cached = false;
 	int zl = cn_dname_labels(zone);
 	if (f->qmin_labels < zl + 1)
 		f->qmin_labels = zl + 1;
@@ -193,11 +228,10 @@ const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *
 	return best;
 }
 
-bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+/* The closest cached NS set at f->name with `first` labels stripped, or above it. */
+static bool cut_from_cache(cn_request_t *r, cn_frame_t *f, int first, uint64_t now_s)
 {
 	int labels = cn_dname_labels(f->name);
-	/* The DS RRset of a name lives in the parent zone (RFC 4034 5): its cut is above. */
-	int first = (f->type == CN_TYPE_DS) && labels > 0 ? 1 : 0;
 	for (int i = first; i <= labels; i++) {
 		const uint8_t *anc = cn_dname_skip(f->name, i);
 		cn_cache_entry_t ent;
@@ -215,9 +249,17 @@ bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 			cut_add_ns(f, refs[k].rdata);
 		for (unsigned k = 0; k < f->nns; k++)
 			cn__zonecut_ns_lookup(r, &f->ns[k], now_s);
+		f->cut_cached = ent.rank != CN_RANK_LOCAL; /* not a hosted zone's delegation */
 		return true;
 	}
 	return false;
+}
+
+bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	/* The DS RRset of a name lives in the parent zone (RFC 4034 5): its cut is above. */
+	int first = (f->type == CN_TYPE_DS) && f->name[0] ? 1 : 0;
+	return cut_from_cache(r, f, first, now_s);
 }
 
 bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_section_t sec,
@@ -243,6 +285,7 @@ bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_se
 							   types[t], glue, CN_NS_ADDRS * 4);
 				cacheable &= cn__scrub_store_rrset(r, glue, g, CN_RANK_ADDITIONAL,
 								   UINT32_MAX, now_s);
+				cn__scrub_store_parent_glue(r, glue, g, now_s);
 				for (size_t j = 0; j < g; j++)
 					ns_add_addr(ns, types[t], glue[j]->rdata, glue[j]->rdlen);
 			}
@@ -502,4 +545,102 @@ void cn__zonecut_reset_tried(cn_frame_t *f)
 	for (unsigned i = 0; i < f->nns; i++)
 		for (unsigned a = 0; a < f->ns[i].naddr; a++)
 			f->ns[i].addr[a].tried = false;
+}
+
+/* ------------------------------------------------------------------ last resort ----- */
+/*
+ * When a cut's server addresses run out (RFC 1034 5.3.3: SBELT; Unbound's "last resort"
+ * and parent-side fallback in iterator.c): the parent's glue for NS names whose child-side
+ * addresses all failed; the root hints for a cached root set without one usable address;
+ * the parent zone asked again for a cached delegation whose in-zone glue expired. Every
+ * query they lead to counts against the request's limits (upstream queries, referrals,
+ * deadline) like any other, and a cut that still ends with nothing is remembered as
+ * failing (RFC 9520) as before.
+ */
+bool cn__zonecut_parent_side(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	bool added = false;
+	if (f->fwd)
+		return false; /* configured servers: no parent */
+	for (unsigned i = 0; i < f->nns; i++) {
+		cn_ns_entry_t *ns = &f->ns[i];
+		if (ns->state == CN_NS_RESOLVING || ns->naddr >= CN_NS_ADDRS)
+			continue;
+		unsigned had = ns->naddr;
+		addrs_from_cache(r, ns, ns->name, CN_CLASS_PARENT_GLUE, now_s);
+		if (ns->naddr == had)
+			continue;
+		added = true;
+		if (ns->state == CN_NS_FAILED && had == 0 && f->hopeless > 0)
+			f->hopeless--;
+		ns->state = CN_NS_KNOWN;
+		char n[CN_DNAME_STR_MAX];
+		cn__resolve_name_str(ns->name, n, sizeof(n));
+		cn__resolve_note(r, "parent-side glue of %s tried", n);
+	}
+	return added;
+}
+
+/* Any address of the cut that may be asked (families, loopback policy)? */
+static bool cut_has_usable_addr(const cn_request_t *r, const cn_frame_t *f)
+{
+	for (unsigned i = 0; i < f->nns; i++)
+		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
+			struct sockaddr_storage ss;
+			cn__zonecut_addr_ss(&f->ns[i].addr[a], &ss);
+			if (cn__zonecut_family_ok(r->e, f, &ss))
+				return true;
+		}
+	return false;
+}
+
+/* An NS name inside the zone it serves with no address: its glue is gone. */
+static bool cut_lost_glue(const cn_frame_t *f)
+{
+	for (unsigned i = 0; i < f->nns; i++)
+		if (f->ns[i].naddr == 0 && f->ns[i].state == CN_NS_FAILED &&
+		    cn_dname_is_sub(f->ns[i].name, f->zone))
+			return true;
+	return false;
+}
+
+/* The parent of the cut, as the frame's cut, asked for the delegation (its zone name, or
+ * the full question when that is the zone). */
+static void reask_parent(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	uint8_t child[CN_DNAME_MAX];
+	char n[CN_DNAME_STR_MAX];
+	cn_dname_copy(child, f->zone);
+	cn__resolve_name_str(child, n, sizeof(n));
+	cn__resolve_note(r, "glue of %s gone: its parent asked again", n);
+	int skip = cn_dname_labels(f->name) - cn_dname_labels(child) + 1;
+	/* as find_cut does: below a stub zone, a cut cached strictly inside it or its
+	 * configured servers, never the public tree above it */
+	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	bool cached = cut_from_cache(r, f, skip, now_s);
+	if (z && (!cached || !cn_dname_is_sub(f->zone, z->name) || cn_dname_eq(f->zone, z->name)))
+		cn__zonecut_from_fwd(f, z);
+	else if (!cached)
+		cn__zonecut_from_hints(r, f);
+	f->qmin_labels = cn_dname_labels(child);
+}
+
+bool cn__zonecut_last_resort(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	if (f->fwd)
+		return false; /* a forward or stub zone's configured servers: nothing beyond */
+	if (f->zone[0] == 0) {
+		if (f->from_hints || (f->resort & CN_RESORT_HINTS) || r->e->nhints == 0 ||
+		    cut_has_usable_addr(r, f))
+			return false;
+		f->resort |= CN_RESORT_HINTS;
+		cn__resolve_note(r, "no usable root server address: root hints used");
+		cn__zonecut_from_hints(r, f);
+		return true;
+	}
+	if (!f->cut_cached || (f->resort & CN_RESORT_PARENT) || !cut_lost_glue(f))
+		return false;
+	f->resort |= CN_RESORT_PARENT;
+	reask_parent(r, f, now_s);
+	return true;
 }

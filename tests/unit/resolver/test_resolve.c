@@ -1332,6 +1332,459 @@ START_TEST(priming_answered_with_a_cname_fails_cleanly)
 }
 END_TEST
 
+/* ================================================================================== */
+/* ------------------------------------ issue 11: last resort and classification ---- */
+/*
+ * A tree of its own under a root at 127.0.0.150 (TCase "last_resort"): the TLD lr. and
+ * below it one zone per scripted misbehaviour. Each test asserts the answer and the exact
+ * upstream queries.
+ */
+static const frr_t lr_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "a.root.lr.", CN_TYPE_A, 86400, "127.0.0.150" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+/* a root whose ". NS" answer carries no address for its own server */
+static const frr_t lr_noglue_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_tld_rrs[] = {
+	{ "lr.", CN_TYPE_SOA, 900, "" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	/* glue that lives 60 s, delegations that live an hour */
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_A, 60, "127.0.0.153" },
+	/* the parent's glue is right; the child's own A for its server is not */
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.154" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
+	/* an in-zone NS name and no glue at all */
+	{ "lame.lr.", CN_TYPE_NS, 3600, "ns.lame.lr." },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_exp_rrs[] = {
+	{ "exp.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
+	{ "www.exp.lr.", CN_TYPE_A, 30, "127.0.0.160" },
+	{ NULL, 0, 0, NULL },
+};
+/* its NS name is an alias (RFC 2181 10.3 says it must not be; zones do it) */
+static const frr_t lr_cnm_rrs[] = {
+	{ "cnm.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.153" },
+	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.161" },
+	{ "alias.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ NULL, 0, 0, NULL },
+};
+/* served by cnm.lr's server too; its only NS name is an alias in cnm.lr, without glue */
+static const frr_t lr_gl_rrs[] = {
+	{ "gl.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
+	{ "www.gl.lr.", CN_TYPE_A, 300, "127.0.0.165" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_pg_rrs[] = {
+	{ "pg.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.159" }, /* renumbered, never answers */
+	{ "www.pg.lr.", CN_TYPE_A, 300, "127.0.0.162" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_up_rrs[] = {
+	{ "up.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
+	{ "www.up.lr.", CN_TYPE_A, 300, "127.0.0.163" },
+	{ NULL, 0, 0, NULL },
+};
+/* what the upward-referring server sends for every question: back to lr. */
+static const frr_t lr_upward_rrs[] = {
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_par_rrs[] = {
+	{ "par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_kid_rrs[] = {
+	{ "kid.par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
+	{ "www.kid.par.lr.", CN_TYPE_A, 300, "127.0.0.164" },
+	{ NULL, 0, 0, NULL },
+};
+
+static const fzone_t lr_zones[] = {
+	{ ".", { "127.0.0.150" }, lr_root_rrs },
+	{ ".", { "127.0.0.149" }, lr_noglue_root_rrs },
+	{ "lr.", { "127.0.0.151" }, lr_tld_rrs },
+	{ "exp.lr.", { "127.0.0.152" }, lr_exp_rrs },
+	{ "cnm.lr.", { "127.0.0.153" }, lr_cnm_rrs },
+	{ "gl.lr.", { "127.0.0.153" }, lr_gl_rrs },
+	{ "pg.lr.", { "127.0.0.154" }, lr_pg_rrs },
+	{ "up.lr.", { "127.0.0.155" }, lr_upward_rrs }, /* upward referrals (lr_scripted) */
+	{ "up.lr.", { "127.0.0.156" }, lr_up_rrs },
+	{ "par.lr.", { "127.0.0.157" }, lr_par_rrs },   /* AA on referrals (lr_scripted) */
+	{ "kid.par.lr.", { "127.0.0.158" }, lr_kid_rrs },
+};
+
+/* The misbehaving servers: 127.0.0.155 answers every question with an upward referral
+ * (AA, no answer, no SOA, lr.'s NS set); 127.0.0.157 sets AA on its referrals, as a server
+ * authoritative for parent and child may. */
+static size_t lr_scripted(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
+{
+	if (z->rrs == lr_par_rrs) {
+		size_t len = auth_build(z, q, out);
+		if (!(expect_flags & CN_FLAG_AA)) { /* a referral: auth_build sets AA otherwise */
+			expect_flags |= CN_FLAG_AA;
+			cn_wire_put16(out + 2, expect_flags);
+		}
+		return len;
+	}
+	if (z->rrs != lr_upward_rrs)
+		return 0;
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q->id, CN_FLAG_QR);
+	cn_writer_question(&w, q->qname, q->qtype, q->qclass);
+	set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_NS)
+			add_rr(&w, CN_SECTION_AUTHORITY, rr);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_A)
+			add_rr(&w, CN_SECTION_ADDITIONAL, rr);
+	return cn_writer_finish(&w);
+}
+
+/* An engine whose only root hint is a.root.lr at addr. */
+static void lr_engine(const char *addr)
+{
+	memset(&hint, 0, sizeof(hint));
+	dname("a.root.lr.", hint.name);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hint.addr[0];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+	hint.naddr = 1;
+	new_engine(false);
+}
+
+/* The server at fast answered in 1 ms; the one at slow timed out once a moment ago
+ * (failing, not dead). fast is chosen first whatever the random source says (no
+ * tie, and no exploration: that needs two servers that are not failing), slow next. */
+static void lr_order(const char *fast, const char *slow)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, fast, &sin->sin_addr);
+	cn__nsel_report_rtt(engine->nsel, &ss, 1, now.mono_ms);
+	inet_pton(AF_INET, slow, &sin->sin_addr);
+	cn__nsel_report_error(engine->nsel, &ss, CN_NSEL_TIMEOUT, now.mono_ms);
+}
+
+static void lr_setup(void)
+{
+	setup();
+	extra_zones = lr_zones;
+	n_extra_zones = sizeof(lr_zones) / sizeof(lr_zones[0]);
+	scripted_reply = lr_scripted;
+	lr_engine("127.0.0.150");
+}
+
+START_TEST(lr_root_without_glue_falls_back_to_the_hints)
+{
+	/* 1a: priming answers ". NS a.root.lr." with no address for it (the name is inside
+	 * the root zone, so no query can find one). The hints' address is used. */
+	lr_engine("127.0.0.149");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.149 . NS\n"
+				   "127.0.0.149 lr. NS\n"
+				   "127.0.0.151 pg.lr. NS\n"
+				   "127.0.0.154 www.pg.lr. A\n");
+	/* the root set from the cache still has no address: the hints at once, no priming */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask(".", CN_TYPE_SOA, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
+	ck_assert_str_eq(sent_log, "127.0.0.149 . SOA\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_found_through_a_cached_cname)
+{
+	/* 1b, cache: the glue of ns.cnm.lr lives 60 s; the child says ns.cnm.lr is a CNAME
+	 * to host.cnm.lr, which a client asked for (both cached for an hour). Once the glue
+	 * expires, the address is found through the cached CNAME: no query for it. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.153");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.161");
+	ck_assert_str_eq(sent_log, "127.0.0.153 www.cnm.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_glueless_ns_name_that_is_an_alias)
+{
+	/* 1b, cache, for a glueless NS name: gl.lr NS alias.cnm.lr, a CNAME to host.cnm.lr.
+	 * The sub-request for its address ends at the CNAME's target; the NS name gets that
+	 * address through the CNAME it cached. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.gl.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.165");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 gl.lr. NS\n"
+				   "127.0.0.151 cnm.lr. NS\n"
+				   "127.0.0.153 alias.cnm.lr. A\n"
+				   "127.0.0.153 host.cnm.lr. A\n"
+				   "127.0.0.153 www.gl.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_is_fetched_again_from_the_parent)
+{
+	/* 1b, parent: the delegation exp.lr NS ns.exp.lr lives an hour, its glue 60 s. After
+	 * 61 s nothing in the cache has an address for ns.exp.lr (inside the zone it serves):
+	 * lr. is asked for the delegation again, and its fresh glue used. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n"
+				   "127.0.0.152 www.exp.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_below_a_stub_zone_asks_the_stub_servers)
+{
+	/* 1b under a stub zone (lr. at 127.0.0.151): the parent asked again is the stub's
+	 * configured server, never the public tree above it (the root at .150). */
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("lr.", z.name);
+	z.stub = true;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, "127.0.0.151", &sin->sin_addr);
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	const char *walk = "127.0.0.151 exp.lr. NS\n"
+			   "127.0.0.152 www.exp.lr. A\n";
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
+{
+	/* The bound of 1b: lame.lr NS ns.lame.lr with no glue anywhere. A delegation that
+	 * just came is not asked again; one from the cache is, once per request; a zone that
+	 * still has no address is remembered as failing (RFC 9520) and costs nothing more. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 lame.lr. NS\n");
+	advance_ms(5000); /* past servfail_ttl: the question and the zone may be tried again */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.151 lame.lr. NS\n");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("other.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
+	ck_assert_str_eq(sent_log, "");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_last_resort_counts_against_the_query_budget)
+{
+	/* The parent asked again is an ordinary query: with limits.upstream_queries 1, that
+	 * one query is all the request makes; the resolution fails on the limit and the
+	 * client gets the stale answer (RFC 8767) instead of a fresh one. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	conf.limits.upstream_queries = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0); /* same cache */
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_STALE);
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n");
+	cn_engine_stats_t st;
+	cn_engine_stats(engine, &st);
+	ck_assert_uint_eq(st.limit_upstream, 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_parent_glue_when_the_childs_address_fails)
+{
+	/* 1c: lr. gives ns.pg.lr A 127.0.0.154 (right); pg.lr itself says 127.0.0.159 (dead),
+	 * and its authoritative answer outranks the glue in the cache. When .59 fails, the
+	 * parent's address, kept apart, is tried: one timeout, then the answer. */
+	dead_servers[0] = "127.0.0.159";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.159");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.159 www.pg.lr. A\n"
+				   "127.0.0.154 www.pg.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_referral_with_aa_is_a_referral)
+{
+	/* 2: par.lr's server sets AA on its referral to kid.par.lr (NS in AUTHORITY, no SOA,
+	 * no answer). It is a referral all the same, not an authoritative NODATA. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.kid.par.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.164");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 par.lr. NS\n"
+				   "127.0.0.157 kid.par.lr. NS\n"
+				   "127.0.0.158 www.kid.par.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_upward_referral_with_aa_is_lame)
+{
+	/* 2: ns1.up.lr (asked first: lr_order) answers with AA, no answer, no SOA and
+	 * lr.'s NS set: an upward referral. It is lame, not a NODATA; ns2 answers. */
+	lr_order("127.0.0.155", "127.0.0.156");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.163");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 up.lr. NS\n"
+				   "127.0.0.155 www.up.lr. A\n"
+				   "127.0.0.156 www.up.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_upward_referral_to_a_minimised_question_is_lame)
+{
+	/* 2, minimised: the same reply to "b.up.lr NS" is no NODATA either. b.up.lr does not
+	 * exist (ns2 says so); taking .55's reply as NODATA would end in NOERROR from .55.
+	 * Relaxed minimisation (RFC 9156 2.3) may ask .55 the full question once first. */
+	lr_order("127.0.0.155", "127.0.0.156");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("a.b.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	const char *walk = "127.0.0.150 . NS\n"
+			   "127.0.0.150 lr. NS\n"
+			   "127.0.0.151 up.lr. NS\n";
+	ck_assert_int_eq(strncmp(sent_log, walk, strlen(walk)), 0);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.an, 0);
+	const char *first = "127.0.0.155 b.up.lr. NS\n";
+	const char *rest = sent_log + strlen(walk);
+	ck_assert_int_eq(strncmp(rest, first, strlen(first)), 0);
+	rest += strlen(first);
+	ck_assert(strcmp(rest, "127.0.0.156 b.up.lr. NS\n") == 0 ||
+		  strcmp(rest, "127.0.0.156 a.b.up.lr. A\n") == 0 ||
+		  strcmp(rest, "127.0.0.155 a.b.up.lr. A\n127.0.0.156 a.b.up.lr. A\n") == 0);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
@@ -1365,6 +1818,22 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, lost_queries_are_retried_with_longer_timeouts);
 	tcase_add_test(tc, zone_cut_with_many_ns_names_is_used_from_cache);
 	suite_add_tcase(s, tc);
+	/* issue 11: last resort and classification */
+	TCase *lr = tcase_create("last_resort");
+	tcase_add_checked_fixture(lr, lr_setup, teardown); /* setup clears the hooks */
+	tcase_set_timeout(lr, 30);
+	tcase_add_test(lr, lr_root_without_glue_falls_back_to_the_hints);
+	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
+	tcase_add_test(lr, lr_glueless_ns_name_that_is_an_alias);
+	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
+	tcase_add_test(lr, lr_expired_glue_below_a_stub_zone_asks_the_stub_servers);
+	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
+	tcase_add_test(lr, lr_last_resort_counts_against_the_query_budget);
+	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
+	tcase_add_test(lr, lr_referral_with_aa_is_a_referral);
+	tcase_add_test(lr, lr_upward_referral_with_aa_is_lame);
+	tcase_add_test(lr, lr_upward_referral_to_a_minimised_question_is_lame);
+	suite_add_tcase(s, lr);
 	return s;
 }
 
