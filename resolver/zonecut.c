@@ -560,7 +560,7 @@ void cn__zonecut_reset_tried(cn_frame_t *f)
 bool cn__zonecut_parent_side(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
 	bool added = false;
-	if (f->fwd)
+	if (f->configured)
 		return false; /* configured servers: no parent */
 	for (unsigned i = 0; i < f->nns; i++) {
 		cn_ns_entry_t *ns = &f->ns[i];
@@ -616,7 +616,7 @@ static void reask_parent(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 	int skip = cn_dname_labels(f->name) - cn_dname_labels(child) + 1;
 	/* as find_cut does: below a stub zone, a cut cached strictly inside it or its
 	 * configured servers, never the public tree above it */
-	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	const cn_fwdzone_t *z = cn__zonecut_fwd_for(r->e, f);
 	bool cached = cut_from_cache(r, f, skip, now_s);
 	if (z && (!cached || !cn_dname_is_sub(f->zone, z->name) || cn_dname_eq(f->zone, z->name)))
 		cn__zonecut_from_fwd(f, z);
@@ -627,7 +627,7 @@ static void reask_parent(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 
 bool cn__zonecut_last_resort(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
-	if (f->fwd)
+	if (f->configured)
 		return false; /* a forward or stub zone's configured servers: nothing beyond */
 	if (f->zone[0] == 0) {
 		if (f->from_hints || (f->resort & CN_RESORT_HINTS) || r->e->nhints == 0 ||
