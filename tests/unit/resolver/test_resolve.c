@@ -24,6 +24,7 @@
 #include "resolver/internal.h"
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
+#include "tests/unit/unit.h"
 
 /* issue 11: minimisation, hygiene, DNAME (a TCase of its own, at the end of this file) */
 static TCase *issue11_tcase(void);
@@ -1839,11 +1840,7 @@ static Suite *resolve_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(resolve_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(resolve_suite());
 }
 
 /* ==================================================================================
