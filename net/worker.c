@@ -67,7 +67,7 @@
 					 hash key is secret) */
 #define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
 					 worker's start while a hand-off travels) */
-#define KEY_MAX (CN_DNAME_MAX + 4)
+#define KEY_MAX (CN_DNAME_MAX + 5) /* name, type, class, view */
 
 /* Counters have one writer (this worker's loop thread) and may be read from another (the
  * control socket): relaxed atomic stores and loads, no locked read-modify-write. */
@@ -176,7 +176,8 @@ static size_t make_key(const cn_question_t *q, uint8_t *key)
 	key[n + 1] = (uint8_t)q->qtype;
 	key[n + 2] = (uint8_t)(q->qclass >> 8);
 	key[n + 3] = (uint8_t)q->qclass;
-	return n + 4;
+	key[n + 4] = q->view; /* a private zone's view never shares a resolution */
+	return n + 5;
 }
 
 /* ---- the shared in-flight table ---- */

@@ -80,6 +80,7 @@ struct cn_zones_retired {
 	uint8_t (*flush)[CN_DNAME_MAX]; /* names whose subtree leaves the cache */
 	size_t nflush;
 	cn_cache_t *cache;
+	cn_engine_t *engine;
 	atomic_bool done;      /* set by the barrier, after freeing what it held */
 };
 
@@ -100,6 +101,7 @@ static void retire(void *arg)
 	if (r->old) {
 		flush_public(r->cache, r->old);
 		flush_public(r->cache, r->now);
+		cn_engine_flush_views(r->engine); /* delegations inside private zones */
 	}
 	for (size_t i = 0; i < r->nflush; i++)
 		cn_cache_flush_name(r->cache, r->flush[i], cn_dname_len(r->flush[i]), true);
@@ -155,6 +157,7 @@ int cn_zones_replace(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
 		return -ENOMEM;
 	r->old = *current;
 	r->now = next;
+	r->engine = engine;
 	*current = next;
 	cn_engine_set_zones(engine, cn_zoneset_count(next) ? next : NULL);
 	retire_after_barrier(pool, r);

@@ -65,6 +65,7 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 		return -ENOMEM;
 	e->conf = *conf;
 	e->cache = cache;
+	pthread_mutex_init(&e->views_lock, NULL);
 	const cn_hint_t *hints = conf->hints;
 	size_t n = conf->nhints;
 	if (!hints)
@@ -96,7 +97,47 @@ void cn_engine_free(cn_engine_t *e)
 	cn__nsel_free(e->nsel);
 	free(e->hints);
 	free(e->fwdset);
+	for (unsigned i = 0; i < e->nviews; i++)
+		cn_cache_free(e->views[i].cache);
+	pthread_mutex_destroy(&e->views_lock);
 	free(e);
+}
+
+/* ------------------------------------------------------------------ views ---------- */
+
+uint8_t cn__view_get(cn_engine_t *e, const uint8_t *apex)
+{
+	unsigned n = __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (cn_dname_eq(e->views[i].apex, apex))
+			return (uint8_t)(i + 1);
+	pthread_mutex_lock(&e->views_lock);
+	uint8_t id = 0;
+	n = e->nviews;
+	for (unsigned i = 0; i < n && !id; i++) /* made meanwhile by another worker */
+		if (cn_dname_eq(e->views[i].apex, apex))
+			id = (uint8_t)(i + 1);
+	cn_cache_conf_t cc = { .budget_bytes = CN_VIEW_CACHE_BYTES };
+	if (!id && n < CN_VIEWS && cn_cache_new(&cc, &e->views[n].cache) == 0) {
+		cn_dname_copy(e->views[n].apex, apex);
+		__atomic_store_n(&e->nviews, n + 1, __ATOMIC_RELEASE);
+		id = (uint8_t)(n + 1);
+	}
+	pthread_mutex_unlock(&e->views_lock);
+	return id;
+}
+
+cn_cache_t *cn__view_cache(const cn_engine_t *e, uint8_t id)
+{
+	return id && id <= __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE) ? e->views[id - 1].cache
+									   : NULL;
+}
+
+void cn__views_flush(cn_engine_t *e)
+{
+	unsigned n = __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		cn_cache_flush(e->views[i].cache);
 }
 
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
@@ -396,7 +437,10 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	cn_result_t *res = hit_result_get();
-	int ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
+	cn_cache_t *cache = q->view ? cn__view_cache(e, q->view) : e->cache;
+	if (!cache)
+		return -ENOENT;
+	int ret = cn__answer_from_cache(cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
 					e->conf.limits.cname_chain, hit_scratch,
 					sizeof(hit_scratch), res, &stale, &left, &orig, &miss);
 	if (ret != 0)

@@ -197,9 +197,21 @@ typedef struct cn__fwdset {
 	cn_fwdzone_t z[];
 } cn__fwdset_t;
 
+/* A private zone's view (hosted.c): the cache that what lies below its delegations is
+ * resolved into, so none of it reaches the shared cache or clients outside the zone. */
+#define CN_VIEWS 64
+#define CN_VIEW_CACHE_BYTES (1u << 20)
+typedef struct cn__view {
+	uint8_t apex[CN_DNAME_MAX];
+	cn_cache_t *cache;
+} cn__view_t;
+
 struct cn_engine {
 	cn_engine_conf_t conf;
 	cn__fwdset_t *fwdset;  /* NULL: none (atomic: reloads swap it) */
+	cn__view_t views[CN_VIEWS];
+	unsigned nviews;       /* published with release after the view is complete */
+	pthread_mutex_t views_lock;
 	cn_hint_t *hints;
 	size_t nhints;
 	cn_cache_t *cache;
@@ -209,6 +221,14 @@ struct cn_engine {
 	CN_ENGINE_STATS_MAP(CN_X) /* resolver/stats.h */
 #undef CN_X
 };
+
+/* The view of a private zone's apex: 1.. CN_VIEWS, made on first use; 0 when the table is
+ * full or out of memory (the caller answers SERVFAIL). */
+uint8_t cn__view_get(cn_engine_t *e, const uint8_t *apex);
+/* The cache of view id (1..), or NULL. */
+cn_cache_t *cn__view_cache(const cn_engine_t *e, uint8_t id);
+/* Empty every view's cache (the hosted zones were replaced). */
+void cn__views_flush(cn_engine_t *e);
 
 /* The hosted zones: a reload swaps the set while workers answer (cn_engine_set_zones). */
 static inline const cn_zoneset_t *cn__zones(const cn_engine_t *e)
@@ -327,6 +347,7 @@ typedef struct cn_frame {
 
 struct cn_request {
 	cn_engine_t *e;
+	cn_cache_t *cache;       /* e->cache, or the question's view's (q.view) */
 	cn_arena_t arena;        /* the reply being consumed; reset per reply */
 	cn_arena_t keep;         /* the result's records; lives as long as the request */
 	cn_question_t q;

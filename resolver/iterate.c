@@ -32,7 +32,7 @@ static void mix_case(cn_request_t *r, uint8_t *name)
 static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 {
 	cn_cache_entry_t ent;
-	return cn_cache_lookup(r->e->cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
+	return cn_cache_lookup(r->cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
 			       now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) == 0 &&
 	       ent.kind == CN_CACHE_NODATA;
 }

@@ -164,7 +164,7 @@ bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	bool stale, found = false;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
-	if (cn__answer_from_cache(r->e->cache, f->name, f->type, now.wall_s, 0,
+	if (cn__answer_from_cache(r->cache, f->name, f->type, now.wall_s, 0,
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
 				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
@@ -207,7 +207,8 @@ cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 	t[n] = 0;
 	r->done = true;
 	r->cacheable = false;
-	if (mem != CN_FAIL_NOCACHE) {
+	if (mem != CN_FAIL_NOCACHE && !r->q.view) { /* a view's failures stay out of the
+							shared failure cache */
 		uint32_t ttl = cn__failcache_record(r->e, r->q.qname, r->q.qtype,
 						    mem == CN_FAIL_BACKOFF, ede, t, now_s);
 		cn__log(r->e, 2, "SERVFAIL (remembered %u s): %s", ttl, r->result.ede_text);
@@ -226,7 +227,8 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
 	cn_frame_t *f = cn__resolve_top(r);
 	if (r->depth == 1) {
 		r->done = true;
-		cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff starts over */
+		if (!r->q.view)
+			cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff restarts */
 		return CN_DONE;
 	}
 	if (f->kind != CN_FRAME_NS_ADDR) {
@@ -293,7 +295,7 @@ static bool cut_failing(cn_request_t *r, cn_frame_t *f, cn_time_t now, cn_state_
 {
 	f->cut = CN_CUT_OPEN;
 	cn_failure_t fl;
-	if (!cn__failcache_zone_failing(r->e, f->zone, now.wall_s, &fl))
+	if (r->q.view || !cn__failcache_zone_failing(r->e, f->zone, now.wall_s, &fl))
 		return false;
 	char zone[CN_DNAME_STR_MAX];
 	cn__resolve_name_str(f->zone, zone, sizeof(zone));
@@ -325,7 +327,8 @@ static cn_state_t out_of_servers(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 		char why[CN_DNAME_STR_MAX + 40];
 		snprintf(why, sizeof(why), "%s: %s", zone,
 			 f->hopeless == f->nns ? "no server address" : "no server answers");
-		cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
+		if (!r->q.view)
+			cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
 	}
 	if (r->depth > 1) {
 		cn__resolve_note(r, "no usable server for %s", zone);
@@ -455,7 +458,7 @@ static cn_state_t on_reply(cn_request_t *r, cn_frame_t *f, cn_ns_addr_t *ad,
 	f->cut = CN_CUT_ANSWERED; /* alive, whatever it says */
 	cn_nsel_info_t was;
 	cn__nsel_info(r->e->nsel, &ss, now.mono_ms, &was);
-	if (was.dead) /* a probe came back: the zone is not failing any more (RFC 9520) */
+	if (was.dead && !r->q.view) /* a probe came back: the zone is not failing (RFC 9520) */
 		cn__failcache_clear_zone(r->e, f->zone);
 	uint16_t rcode = CN_RCODE(m->flags);
 	if (rcode == CN_RCODE_FORMERR && r->sent_edns && !m->edns.present) {
@@ -524,6 +527,7 @@ cn_request_t *cn_request_new(cn_engine_t *e)
 	if (!r)
 		return NULL;
 	r->e = e;
+	r->cache = e->cache;
 	cn_arena_init(&r->arena, 8192);  /* one reply at a time */
 	cn_arena_init(&r->keep, 2048);   /* the result's records */
 	return r;
@@ -548,6 +552,9 @@ unsigned cn_request_upstream_count(const cn_request_t *r)
 cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t now)
 {
 	r->q = *q;
+	r->cache = q->view ? cn__view_cache(r->e, q->view) : r->e->cache;
+	if (!r->cache)
+		r->cache = r->e->cache; /* not reached: a view is made before it is named */
 	r->scratch = tl_scratch;
 	r->start_ms = now.mono_ms;
 	r->cacheable = true;

@@ -195,6 +195,10 @@ typedef struct cn_question {
 					   resolved; the reply for qname must go through
 					   cn_engine_hosted_finish() */
 	uint8_t hosted_qname[CN_DNAME_MAX];
+	uint8_t view;                   /* != 0: the name lies below a delegation inside a
+					   private zone; it is resolved with that zone's own
+					   cache (resolver/hosted.c, "views"), never the shared
+					   one, and never coalesced with other questions */
 } cn_question_t;
 
 /** Outcome of one client query, for the stats (each query counts in exactly one). */
@@ -259,6 +263,9 @@ const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
  * loop since the call (cn_pool_quiesce in net/).
  */
 void cn_engine_set_zones(cn_engine_t *engine, const cn_zoneset_t *zs);
+/** Empty the caches of private zones' views (what was resolved below their delegations),
+ *  as a reload of the hosted zones does. */
+void cn_engine_flush_views(cn_engine_t *engine);
 
 /**
  * The REFUSED reply to a query from a client the ACL does not allow (net calls it before

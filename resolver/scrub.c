@@ -139,7 +139,7 @@ static bool store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
 		ttl = ttl_cap;
 	uint8_t key[CN_DNAME_MAX];
 	size_t klen = cn_dname_copy(key, set[0]->owner);
-	cn_cache_insert(r->e->cache, key, klen, set[0]->type, rclass, CN_CACHE_RRSET, rank,
+	cn_cache_insert(r->cache, key, klen, set[0]->type, rclass, CN_CACHE_RRSET, rank,
 			ttl, now_s, r->scratch, (size_t)len);
 	return ttl != 0;
 }
@@ -173,7 +173,7 @@ bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t typ
 	int len = cn__value_encode_neg(soa, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return ttl != 0;
-	cn_cache_insert(r->e->cache, name, cn_dname_len(name),
+	cn_cache_insert(r->cache, name, cn_dname_len(name),
 			nxdomain ? CN_CACHE_TYPE_NXDOMAIN : type, CN_CLASS_IN,
 			nxdomain ? CN_CACHE_NXDOMAIN : CN_CACHE_NODATA, rank, ttl, now_s,
 			r->scratch, (size_t)len);

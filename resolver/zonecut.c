@@ -96,7 +96,7 @@ static size_t addrs_from_cache(cn_request_t *r, cn_ns_entry_t *ns, const uint8_t
 	size_t found = 0;
 	for (int t = 0; t < 2; t++) {
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, name, cn_dname_len(name), types[t], rclass, now_s,
+		if (cn_cache_lookup(r->cache, name, cn_dname_len(name), types[t], rclass, now_s,
 				    rclass == CN_CLASS_IN ? 0 : CN_LOOKUP_PEEK, &ent, r->scratch,
 				    CN_SCRATCH_LEN) != 0 || ent.kind != CN_CACHE_RRSET)
 			continue;
@@ -117,7 +117,7 @@ static bool cached_cname(cn_request_t *r, uint8_t *name, uint64_t now_s)
 	cn_cache_entry_t ent;
 	cn_rdata_ref_t ref;
 	size_t n;
-	if (cn_cache_lookup(r->e->cache, name, cn_dname_len(name), CN_TYPE_CNAME, CN_CLASS_IN,
+	if (cn_cache_lookup(r->cache, name, cn_dname_len(name), CN_TYPE_CNAME, CN_CLASS_IN,
 			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 	    ent.kind != CN_CACHE_RRSET ||
 	    cn__value_decode_rrset_first(r->scratch, ent.data_len, &ref, 1, &n) != 0 || n != 1 ||
@@ -235,7 +235,7 @@ static bool cut_from_cache(cn_request_t *r, cn_frame_t *f, int first, uint64_t n
 	for (int i = first; i <= labels; i++) {
 		const uint8_t *anc = cn_dname_skip(f->name, i);
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_TYPE_NS, CN_CLASS_IN,
+		if (cn_cache_lookup(r->cache, anc, cn_dname_len(anc), CN_TYPE_NS, CN_CLASS_IN,
 				    now_s, 0, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 		    ent.kind != CN_CACHE_RRSET)
 			continue;
@@ -308,7 +308,7 @@ uint32_t cn__zonecut_ttl_left(cn_request_t *r, const cn_frame_t *f, uint64_t now
 	if (f->from_hints || f->zone[0] == 0)
 		return UINT32_MAX;
 	cn_cache_entry_t ent;
-	if (cn_cache_lookup(r->e->cache, f->zone, cn_dname_len(f->zone), CN_TYPE_NS, CN_CLASS_IN,
+	if (cn_cache_lookup(r->cache, f->zone, cn_dname_len(f->zone), CN_TYPE_NS, CN_CLASS_IN,
 			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 	    ent.kind != CN_CACHE_RRSET)
 		return 0;
@@ -416,7 +416,7 @@ static bool known_nxdomain(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 	for (int i = 0; i < labels; i++) {
 		const uint8_t *anc = cn_dname_skip(name, i);
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_CACHE_TYPE_NXDOMAIN,
+		if (cn_cache_lookup(r->cache, anc, cn_dname_len(anc), CN_CACHE_TYPE_NXDOMAIN,
 				    CN_CLASS_IN, now_s, CN_LOOKUP_PEEK, &ent, r->scratch,
 				    CN_SCRATCH_LEN) == 0 && ent.kind == CN_CACHE_NXDOMAIN)
 			return true;

@@ -213,6 +213,38 @@ def test_delegation_below_apex(tb, cairn):
     assert r.rcode() == dns.rcode.NXDOMAIN and r.flags & dns.flags.AA
 
 
+def test_private_zone_delegation_resolved_in_its_view(tb, cairn, hz, hostile):
+    """A private zone (visible to 127.0.0.2) delegates sub.APEX to a server of its own (a
+    hostile.py server, authoritative for it): its clients get that server's data, resolved
+    with the zone's own view cache (resolver/hosted.c "views") and answered from there the
+    second time; the shared cache holds nothing of it, and a client outside the zone
+    resolves the name through the public tree (NXDOMAIN: no such TLD)."""
+    import hostile as H
+    need_cairnctl()
+    addr = hz.alloc()[0]
+    apex = "priv-%s.lan." % secrets.token_hex(2)
+    sub = "sub." + apex
+    srv = hostile(addr, zone=H.Zone(sub, H.zone_text(sub, addr=addr,
+                                                     body=["www 300 IN A 10.7.7.7"])))
+    body = "sub IN NS ns1.sub\nns1.sub IN A %s\nalias IN CNAME www.sub\n" % addr
+    path = zone_file(cairn.tmpdir, "priv.zone", apex, body)
+    sock = control_path(cairn)
+    cfg = "zones:\n  - name: %s\n    file: %s\n    visible_to: [127.0.0.2]\n" % (apex, path)
+    cp = start(cairn, tb, config=cfg, control=sock)
+    r = q_from(cp, "www." + sub, "A", INSIDE)
+    assert a_of(r) == ["10.7.7.7"] and not r.flags & dns.flags.AA, r.to_text() + logctx(cp)
+    asked = srv.total()
+    r = q_from(cp, "www." + sub, "A", INSIDE)
+    assert a_of(r) == ["10.7.7.7"] and srv.total() == asked, "not answered from the view"
+    r = q_from(cp, "alias." + apex, "A", INSIDE)  # a chain from the zone into its delegation
+    assert a_of(r) == ["10.7.7.7"] and r.answer[0].rdtype == dns.rdatatype.CNAME, r.to_text()
+    for name, t in (("www." + sub, "A"), (sub, "NS"), ("ns1." + sub, "A")):
+        out = ctl(sock, "cache", "lookup", name, t).stdout
+        assert "10.7.7.7" not in out and "IN NS" not in out, (name, out)
+    r = q_from(cp, "www." + sub, "A", OUTSIDE)
+    assert r.rcode() == dns.rcode.NXDOMAIN and not a_of(r), r.to_text()
+
+
 # ------------------------------------------------------------------ built-in local zones
 def test_builtin_local_zones(tb, cairn):
     cp = start(cairn, tb)
