@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  help                      the daemon's list of commands\n"
-		"  stats                     counters, one \"name value\" per line\n"
+		"  stats [--json]            counters, one \"name value\" per line (or JSON)\n"
 		"  reload                    re-read the configuration file (as SIGHUP)\n"
 		"  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		"  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
