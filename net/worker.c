@@ -193,15 +193,15 @@ static void account(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, s
 		    cn_outcome_t outcome, uint64_t start_ns)
 {
 	bool log = w->qlog && cn_querylog_on(w->qlog);
-	if (!start_ns && !log)
+	int hist = !start_ns || !len ? -1
+		   : peer->wait_slot ? CN_HIST_RESOLUTION
+		   : outcome == CN_OUT_CACHE_POSITIVE || outcome == CN_OUT_CACHE_NEGATIVE
+			   ? CN_HIST_HIT : -1;
+	if (hist < 0 && !log)
 		return;
 	uint64_t ns = start_ns ? uv_hrtime() - start_ns : 0;
-	if (start_ns && len) {
-		if (peer->wait_slot)
-			hist_record(&w->hist[CN_HIST_RESOLUTION], ns);
-		else if (outcome == CN_OUT_CACHE_POSITIVE || outcome == CN_OUT_CACHE_NEGATIVE)
-			hist_record(&w->hist[CN_HIST_HIT], ns);
-	}
+	if (hist >= 0)
+		hist_record(&w->hist[hist], ns);
 	if (log) {
 		cn_querylog_entry_t e = { .client = (const struct sockaddr *)&peer->addr,
 					  .tcp = peer->tcp != NULL, .reply = buf, .reply_len = len,
