@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  reload                    re-read the configuration file (as SIGHUP)\n"
 		"  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		"  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
+		"  cache flush NAME --subtree  ... and by every name below NAME\n"
+		"  flush NAME [--subtree]    the same as cache flush NAME [--subtree]\n"
 		"  cache dump FILE           write the cache to FILE (relative to this directory)\n"
 		"  cache load FILE           load a dump from FILE\n"
 		"  zones                     hosted zones: serial, records, visibility\n"

@@ -124,6 +124,8 @@ static void cmd_help(sbuf_t *b)
 		     "  reload                    re-read the configuration file (as SIGHUP)\n"
 		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
+		     "  cache flush NAME --subtree  ... and by every name below NAME\n"
+		     "  flush NAME [--subtree]    the same as cache flush NAME [--subtree]\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
 		     "  cache load FILE           load a dump from FILE\n"
 		     "  zones                     hosted zones: serial, records, visibility\n");
@@ -396,7 +398,8 @@ static void cmd_lookup(cn_control_t *c, sbuf_t *b, const char *name_s, const cha
 		sb_printf(b, "not in cache\n");
 }
 
-static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s)
+/* name_s NULL: everything. subtree: name_s and every name below it (the root: all). */
+static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s, bool subtree)
 {
 	if (name_s == NULL) {
 		cn_cache_flush(c->cache);
@@ -410,7 +413,7 @@ static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s)
 		sb_printf(b, "error: bad name '%s': %s\n", name_s, cn_strerror(rc));
 		return;
 	}
-	size_t n = cn_cache_flush_name(c->cache, name, name_len, false);
+	size_t n = cn_cache_flush_name(c->cache, name, name_len, subtree);
 	sb_printf(b, "flushed %zu\n", n);
 }
 
@@ -492,6 +495,19 @@ static void cmd_zones(cn_control_t *c, sbuf_t *b)
 	}
 }
 
+/* "[NAME [--subtree]]" after flush (need_name: NAME is not optional); false when the
+ * words do not fit. */
+static bool flush_args(cn_control_t *c, sbuf_t *b, char **s, bool need_name)
+{
+	char *name = next_word(s), *opt = next_word(s);
+	bool subtree = opt != NULL && strcmp(opt, "--subtree") == 0;
+	if ((name == NULL && need_name) || (name != NULL && strcmp(name, "--subtree") == 0) ||
+	    (opt != NULL && !subtree) || next_word(s) != NULL)
+		return false;
+	cmd_flush(c, b, name, subtree);
+	return true;
+}
+
 static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 {
 	char *s = line;
@@ -522,6 +538,11 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 		cmd_reload(c, b);
 		return;
 	}
+	if (strcmp(cmd, "flush") == 0) { /* "flush NAME [--subtree]": cache flush's alias */
+		if (!flush_args(c, b, &s, true))
+			sb_printf(b, "error: usage: flush NAME [--subtree]\n");
+		return;
+	}
 	if (strcmp(cmd, "cache") != 0) {
 		sb_printf(b, "error: unknown command '%s' (try 'help')\n", cmd);
 		return;
@@ -534,11 +555,8 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 			return;
 		}
 	} else if (sub != NULL && strcmp(sub, "flush") == 0) {
-		char *name = next_word(&s);
-		if (next_word(&s) == NULL) {
-			cmd_flush(c, b, name);
+		if (flush_args(c, b, &s, false))
 			return;
-		}
 	} else if (sub != NULL && (strcmp(sub, "dump") == 0 || strcmp(sub, "load") == 0)) {
 		char *path = rest(&s);
 		if (path != NULL) {
@@ -546,7 +564,7 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 			return;
 		}
 	}
-	sb_printf(b, "error: usage: cache lookup NAME [TYPE] | cache flush [NAME] | "
+	sb_printf(b, "error: usage: cache lookup NAME [TYPE] | cache flush [NAME [--subtree]] | "
 		     "cache dump FILE | cache load FILE\n");
 }
 

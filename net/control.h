@@ -12,6 +12,7 @@
  *   reload                     re-read the configuration file (as SIGHUP does)
  *   cache lookup NAME [TYPE]   what the cache holds for NAME (every type, or TYPE)
  *   cache flush [NAME]         drop everything, or every entry owned by NAME
+ *   cache flush NAME --subtree ... and every entry below NAME (also: flush NAME [--subtree])
  *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
  *   cache load FILE            load a dump into the cache
  *   zones                      hosted zones: serial, records, visibility

@@ -247,6 +247,13 @@ static const cmd_case_t cmd_cases[] = {
 	{ "cache flush a. b.\n", "error: usage: cache lookup" },
 	{ "cache flush a..b.\n", "error: bad name" },
 	{ "cache flush nothing.test.\n", "flushed 0\n" },
+	{ "cache flush nothing.test. --subtree\n", "flushed 0\n" },
+	{ "cache flush --subtree\n", "error: usage: cache lookup" },
+	{ "cache flush a. --sub\n", "error: usage: cache lookup" },
+	{ "flush\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush --subtree\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush a. --subtree x\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush nothing.test.\n", "flushed 0\n" },
 	{ "cache dump\n", "error: usage: cache lookup" },
 	{ "cache dump relative.bin\n", "error: dump needs an absolute path" },
 	{ "cache load relative.bin\n", "error: load needs an absolute path" },
@@ -347,6 +354,22 @@ START_TEST(test_lookup_flush)
 }
 END_TEST
 
+/* --subtree: the name and every name below it, nothing beside it. */
+START_TEST(test_flush_subtree)
+{
+	put_a("example.test.", 300, 1);
+	put_a("www.example.test.", 300, 2);
+	put_a("a.b.example.test.", 300, 3);
+	put_a("notexample.test.", 300, 4);
+	put_a("other.test.", 300, 5);
+	ck_assert_str_eq(ask("flush Example.TEST. --subtree\n"), "flushed 3\n");
+	ck_assert_str_eq(ask("cache lookup a.b.example.test. A\n"), "not in cache\n");
+	ck_assert_msg(strstr(ask("cache lookup notexample.test. A\n"), "192.0.2.4"), "kept");
+	ck_assert_str_eq(ask("cache flush test. --subtree\n"), "flushed 2\n");
+	ck_assert_int_eq(stat_of(ask("stats\n"), "cache.entries"), 0);
+}
+END_TEST
+
 START_TEST(test_dump_load)
 {
 	for (int i = 0; i < 5; i++) {
@@ -440,6 +463,7 @@ static Suite *control_suite(void)
 	tcase_add_loop_test(tc, test_command_table, 0, sizeof(cmd_cases) / sizeof(cmd_cases[0]));
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_stats_json);
+	tcase_add_test(tc, test_flush_subtree);
 	tcase_add_test(tc, test_stats_upstream_source);
 	tcase_add_test(tc, test_lookup_flush);
 	tcase_add_test(tc, test_dump_load);
