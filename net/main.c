@@ -36,6 +36,7 @@
 #include "resolver/resolver.h"
 #include "resolver/zone.h"
 #include "net/control.h"
+#include "net/zones.h"
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
@@ -114,7 +115,9 @@ typedef struct daemon {
 	size_t nhints;
 	cn_cache_t *cache;
 	cn_engine_t *engine;
-	cn_zoneset_t *zones;    /* hosted zones, read at start; the engine borrows them */
+	cn_zoneset_t *zones;    /* hosted zones, read at start and by reloads; the engine
+				   borrows them */
+	cn_zones_retired_t *retired; /* sets reloads replaced, freed by a pool barrier */
 	uv_loop_t loop;         /* main loop: signals, control socket */
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
@@ -137,7 +140,7 @@ typedef struct daemon {
 	size_t nacls;
 	const cn_acl_t *allow_now;   /* the workers' list a reload installed (NULL: d->cfg's) */
 	const cn_acl_t *metrics_now; /* the same for metrics_allow */
-	uint64_t reloads, reloads_failed;
+	uint64_t reloads, reloads_failed, zone_reloads_failed;
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
@@ -335,29 +338,6 @@ static void note_restart(char *buf, size_t len, bool changed, const char *key)
 		snprintf(buf + used, len - used, " %s", key);
 }
 
-/* Hosted zones as configured (not the files' contents): the same in both? */
-static bool same_zones(const cn_config_t *a, const cn_config_t *b)
-{
-	if (a->nzones != b->nzones || a->nlocal_data != b->nlocal_data ||
-	    a->local_zones_builtin != b->local_zones_builtin ||
-	    a->nlocal_zones_off != b->nlocal_zones_off)
-		return false;
-	for (size_t i = 0; i < a->nzones; i++) {
-		const cn_zone_cfg_t *x = &a->zones[i], *y = &b->zones[i];
-		if (!same_str(x->name, y->name) || !same_str(x->file, y->file) ||
-		    !same_bytes(x->visible_to, x->nvisible * sizeof(*x->visible_to), y->visible_to,
-				y->nvisible * sizeof(*y->visible_to)))
-			return false;
-	}
-	for (size_t i = 0; i < a->nlocal_data; i++)
-		if (!same_str(a->local_data[i].rr, b->local_data[i].rr))
-			return false;
-	for (size_t i = 0; i < a->nlocal_zones_off; i++)
-		if (!same_str(a->local_zones_off[i], b->local_zones_off[i]))
-			return false;
-	return true;
-}
-
 /* The keys a running daemon cannot apply, each named when the new file changes it. */
 static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
 {
@@ -373,7 +353,6 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
-	note_restart(buf, len, !same_zones(old, new), "zones/local_data/local_zones_builtin");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, old->metrics_on != new->metrics_on ||
 				       (new->metrics_on &&
@@ -470,6 +449,47 @@ static void free_acls(daemon_t *d)
 	d->nacls = 0;
 }
 
+/* The zone settings of new move into d->cfg (its old ones into new, freed with it). */
+static void take_zone_config(cn_config_t *cur, cn_config_t *new)
+{
+	cn_config_t t = *cur;
+	cur->zones = new->zones;
+	cur->nzones = new->nzones;
+	cur->local_data = new->local_data;
+	cur->nlocal_data = new->nlocal_data;
+	cur->local_zones_builtin = new->local_zones_builtin;
+	cur->local_zones_off = new->local_zones_off;
+	cur->nlocal_zones_off = new->nlocal_zones_off;
+	new->zones = t.zones;
+	new->nzones = t.nzones;
+	new->local_data = t.local_data;
+	new->nlocal_data = t.nlocal_data;
+	new->local_zones_builtin = t.local_zones_builtin;
+	new->local_zones_off = t.local_zones_off;
+	new->nlocal_zones_off = t.nlocal_zones_off;
+}
+
+/*
+ * Hosted zones are read again at every reload (zone files change under a running daemon):
+ * the new set replaces the old one whole. A zone file that fails to parse keeps every
+ * running zone as it was, and says why in msg (the rest of the reload still applies).
+ */
+static void reload_zones(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	char err[512];
+	cn_zoneset_t *zs;
+	if (cn_zones_build(new, &zs, err, sizeof(err)) != 0) {
+		d->zone_reloads_failed++;
+		snprintf(msg, msglen, "; hosted zones NOT reloaded (%s), the running ones are kept",
+			 err);
+		cn_log(CN_LOG_ERROR, "reload: hosted zones kept: %s", err);
+		return;
+	}
+	cn_zones_replace(d->engine, d->pool, d->cache, &d->zones, zs, &d->retired);
+	take_zone_config(&d->cfg, new);
+	snprintf(msg, msglen, "; %zu hosted zone(s) loaded", cn_zoneset_count(zs));
+}
+
 /* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
 static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
 {
@@ -522,6 +542,8 @@ static int reload(void *ctx, char *msg, size_t msglen)
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
 	}
+	char zones_msg[600];
+	reload_zones(d, &new, zones_msg, sizeof(zones_msg));
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
@@ -531,9 +553,7 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
 		 acls & 2 ? "; metrics_allow replaced" : "",
 		 level_changed ? "; log level changed" : "",
-		 d->cfg.query_log ? "; query log reopened" : "",
-		 !acls && !level_changed && !d->cfg.query_log
-			 ? "; nothing that applies live changed" : "",
+		 d->cfg.query_log ? "; query log reopened" : "", zones_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
 	return 0;
@@ -590,54 +610,13 @@ static void log_addr(int level, const char *what, const struct sockaddr *sa, int
 		cn_log(level, "%s %s@%d", what, host, port);
 }
 
-/*
- * Hosted zones (`zones:`, --zone, `local_data:`, the built-in local zones) into d->zones.
- * Any error stops start-up with status 2 and "FILE:LINE: reason" on stderr.
- */
+/* Hosted zones into d->zones (net/zones.c). An error stops start-up with status 2 and
+ * "FILE:LINE: reason" on stderr. */
 static int load_zones(daemon_t *d)
 {
-	const cn_config_t *cfg = &d->cfg;
 	char err[512];
-	if (cn_zoneset_new(&d->zones) != 0)
-		return 1;
-	for (size_t i = 0; i < cfg->nzones; i++) {
-		const cn_zone_cfg_t *z = &cfg->zones[i];
-		cn_zone_prefix_t vis[64];
-		if (z->nvisible > 64) {
-			fprintf(stderr, "%s: zone %s: at most 64 visible_to subnets\n", z->where,
-				z->name);
-			return 2;
-		}
-		for (size_t k = 0; k < z->nvisible; k++) {
-			vis[k].family = z->visible_to[k].family;
-			vis[k].bits = z->visible_to[k].prefix;
-			memcpy(vis[k].addr, z->visible_to[k].addr, 16);
-		}
-		int rc = cn_zoneset_load_file(d->zones, z->name, z->file, vis, z->nvisible, err,
-					      sizeof(err));
-		if (rc == -EEXIST) {
-			fprintf(stderr, "%s: zone %s is listed twice\n", z->where, z->name);
-			return 2;
-		}
-		if (rc != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 2;
-		}
-		cn_log(CN_LOG_INFO, "zone %s: %s from %s", z->name,
-		       z->nvisible ? "private" : "public", z->file);
-	}
-	for (size_t i = 0; i < cfg->nlocal_data; i++) {
-		const cn_local_data_cfg_t *l = &cfg->local_data[i];
-		if (cn_zoneset_add_local_data(d->zones, l->rr, l->source, l->line, err,
-					      sizeof(err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 2;
-		}
-	}
-	if (cfg->local_zones_builtin &&
-	    cn_zoneset_add_builtin(d->zones, (const char *const *)cfg->local_zones_off,
-				   cfg->nlocal_zones_off, err, sizeof(err)) != 0) {
-		fprintf(stderr, "cairn: local_zones_builtin: %s\n", err);
+	if (cn_zones_build(&d->cfg, &d->zones, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
 	return 0;
@@ -962,6 +941,7 @@ static int stop(daemon_t *d)
 			       d->cfg.cache_dump_file, cn_strerror((int)n));
 	}
 	cn_engine_free(d->engine);
+	cn_zones_retired_free(&d->retired);
 	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);

@@ -84,7 +84,7 @@ typedef struct waiter {
 } waiter_t;
 
 /* A message between workers (see the top of the file). */
-typedef enum msg_kind { MSG_QUERY, MSG_REPLY } msg_kind_t;
+typedef enum msg_kind { MSG_QUERY, MSG_REPLY, MSG_CALL } msg_kind_t;
 
 typedef struct wmsg {
 	struct wmsg *next;
@@ -96,6 +96,8 @@ typedef struct wmsg {
 	size_t key_len;
 	uint8_t key[KEY_MAX];
 	unsigned hops;          /* MSG_QUERY: hand-offs so far */
+	void (*fn)(void *);     /* MSG_CALL: run fn(arg) on the worker's loop */
+	void *arg;
 	cn_outcome_t outcome;   /* MSG_REPLY */
 	size_t len;             /* MSG_REPLY: reply bytes in data (0: nothing to send) */
 	uint8_t data[];
@@ -821,8 +823,23 @@ static void handle(cn_worker_t *w, wmsg_t *m)
 	case MSG_REPLY:
 		reply_from(w, &m->peer, m->data, m->len, m->outcome, m->peer.start_ns);
 		break;
+	case MSG_CALL:
+		m->fn(m->arg);
+		break;
 	}
 	free(m);
+}
+
+int cn_worker_call(cn_worker_t *w, void (*fn)(void *), void *arg)
+{
+	wmsg_t *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->kind = MSG_CALL;
+	m->fn = fn;
+	m->arg = arg;
+	post(w, m);
+	return 0;
 }
 
 static void on_async(uv_async_t *a)
@@ -855,8 +872,12 @@ void cn_worker_drain(cn_worker_t *w)
 	wmsg_t *m = inbox_take(w, true);
 	while (m) {
 		wmsg_t *next = m->next;
-		cn_engine_count(w->engine, CN_OUT_DROPPED); /* a client nobody will answer now */
-		peer_release(w, &m->peer);
+		if (m->kind == MSG_CALL) {
+			m->fn(m->arg); /* the loop is over: nothing of w runs any more */
+		} else {
+			cn_engine_count(w->engine, CN_OUT_DROPPED); /* nobody will answer now */
+			peer_release(w, &m->peer);
+		}
 		free(m);
 		m = next;
 	}

@@ -108,6 +108,9 @@ void cn_worker_get_hist(const cn_worker_t *w, cn_hist_id_t id, cn_hist_t *out);
  *  Set before the worker runs; ql is borrowed and must outlive the worker. */
 void cn_worker_set_querylog(cn_worker_t *w, cn_querylog_t *ql);
 
+/** Run fn(arg) on w's loop, between two queries (from any thread); after the loop ended,
+ * at cn_worker_drain(). 0 or -ENOMEM. */
+int cn_worker_call(cn_worker_t *w, void (*fn)(void *), void *arg);
 /** The worker's upstream client counters (zeros once stopped). From any thread while the
  *  worker runs (not while it stops). */
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out);

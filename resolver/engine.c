@@ -293,7 +293,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	cn_state_t hosted_state;
-	if (e->conf.zones && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
+	if (cn__zones(e) && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
 					       &hosted_state))
 		return hosted_state;
 	bool stale;
@@ -304,7 +304,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
-		if (e->conf.zones && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
+		if (cn__zones(e) && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
 							     out_len, outcome, &hosted_state))
 			return hosted_state;
 		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);

@@ -88,7 +88,12 @@ typedef struct chain {
 
 const cn_zoneset_t *cn_engine_zones(const cn_engine_t *e)
 {
-	return e ? e->conf.zones : NULL;
+	return e ? cn__zones(e) : NULL;
+}
+
+void cn_engine_set_zones(cn_engine_t *e, const cn_zoneset_t *zs)
+{
+	__atomic_store_n(&e->conf.zones, zs, __ATOMIC_RELEASE);
 }
 
 /* Append sub's records and its outcome to res. */
@@ -156,7 +161,7 @@ static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *c
  * (a cached chain entering it): its index, or -1. */
 static long chain_enters_zone(const chain_t *c, size_t from)
 {
-	const cn_zoneset_t *zs = c->e->conf.zones;
+	const cn_zoneset_t *zs = cn__zones(c->e);
 	for (size_t i = from; i < c->res->nan; i++) {
 		const cn_rr_t *rr = &c->res->an[i];
 		if (rr->type == CN_TYPE_CNAME && cn_zone_find(zs, c->addr, rr->rdata))
@@ -219,7 +224,7 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 		const uint8_t *next = NULL;
 		if (!(hop == 0 && !first_hosted)) {
 			size_t room = sizeof(c->h->zone_scratch) - c->zone_used;
-			cn_zone_kind_t kind = cn_zone_lookup(e->conf.zones, c->addr, name, c->qtype,
+			cn_zone_kind_t kind = cn_zone_lookup(cn__zones(e), c->addr, name, c->qtype,
 							     e->conf.limits.cname_chain, &sub,
 							     c->h->zone_scratch + c->zone_used,
 							     room,
@@ -309,7 +314,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		      cn_outcome_t *outcome, cn_state_t *state)
 {
 	const struct sockaddr *addr = client ? client->addr : NULL;
-	if (!cn_zone_find(e->conf.zones, addr, q->qname))
+	if (!cn_zone_find(cn__zones(e), addr, q->qname))
 		return false; /* the common case, kept cheap: no result to clear */
 	hctx_t *h = hctx_get();
 	if (!h) {
@@ -349,7 +354,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 	const struct sockaddr *addr = client ? client->addr : NULL;
 	size_t k = 0;
 	while (k < hit->nan && !(hit->an[k].type == CN_TYPE_CNAME &&
-				 cn_zone_find(e->conf.zones, addr, hit->an[k].rdata)))
+				 cn_zone_find(cn__zones(e), addr, hit->an[k].rdata)))
 		k++;
 	if (k == hit->nan)
 		return false; /* the common case: no CNAME into a zone this client sees */
@@ -415,7 +420,7 @@ static bool reply_enters_zone(cn_engine_t *e, const struct sockaddr *client,
 	if (cn_msg_parse(buf, len, &arena, &m) == 0)
 		for (size_t i = 0; i < m.an && !enters; i++)
 			enters = m.rrs[i].type == CN_TYPE_CNAME &&
-				 cn_zone_find(e->conf.zones, client, m.rrs[i].rdata);
+				 cn_zone_find(cn__zones(e), client, m.rrs[i].rdata);
 	cn_arena_deinit(&arena);
 	return enters;
 }
@@ -424,7 +429,7 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,
 			       size_t cap, cn_time_t now, cn_outcome_t *outcome)
 {
-	if (!e->conf.zones || len < CN_HEADER_LEN || len > cap)
+	if (!cn__zones(e) || len < CN_HEADER_LEN || len > cap)
 		return len;
 	hctx_t *h;
 	if (!q->hosted_qname_len) {
@@ -449,7 +454,7 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 		return servfail(e, &orig, buf, cap, outcome);
 	uint8_t *reply_copy = h->reply_copy;
 	memcpy(reply_copy, buf, len);
-	bool hosted = cn_zone_find(e->conf.zones, client, orig.qname) != NULL;
+	bool hosted = cn_zone_find(cn__zones(e), client, orig.qname) != NULL;
 	chain_t c = { .h = h, .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, orig.qname, hosted);

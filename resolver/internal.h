@@ -200,6 +200,12 @@ struct cn_engine {
 #undef CN_X
 };
 
+/* The hosted zones: a reload swaps the set while workers answer (cn_engine_set_zones). */
+static inline const cn_zoneset_t *cn__zones(const cn_engine_t *e)
+{
+	return __atomic_load_n(&e->conf.zones, __ATOMIC_ACQUIRE);
+}
+
 /** Log through the engine's sink when level <= conf.log_level. */
 void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

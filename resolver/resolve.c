@@ -510,7 +510,8 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 	}
 	cn__resolve_frame_init(f0, CN_FRAME_TARGET, q->qname, q->qtype, -1);
 	cn_dname_lower(f0->name);
-	if (cn__resolve_from_cache(r, f0, now)) {
+	/* A prefetch refreshes what the cache holds: it must not be answered from it. */
+	if (!q->prefetch && cn__resolve_from_cache(r, f0, now)) {
 		r->done = true;
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;

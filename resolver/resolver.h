@@ -212,6 +212,12 @@ size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
 
 /** The hosted zones the engine answers from (conf.zones), or NULL. */
 const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
+/**
+ * Answer from zs from now on (NULL: no hosted zones), as a reload does. Workers may still
+ * be reading the old set: the caller frees it only after every worker has gone back to its
+ * loop since the call (cn_pool_quiesce in net/).
+ */
+void cn_engine_set_zones(cn_engine_t *engine, const cn_zoneset_t *zs);
 
 /**
  * The REFUSED reply to a query from a client the ACL does not allow (net calls it before

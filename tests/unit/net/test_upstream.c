@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "net/upstream.h"
+#include "tests/unit/unit.h"
 
 /* www.example.com A IN with mixed (0x20) case, RD=0, EDNS 1232, ID 0 (set by upstream.c). */
 static const uint8_t QUERY[] = {
@@ -924,9 +925,5 @@ static Suite *upstream_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(upstream_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cn_test_run(upstream_suite());
 }

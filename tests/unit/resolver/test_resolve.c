@@ -679,6 +679,46 @@ START_TEST(cold_name_walks_the_tree_then_hits_cache)
 }
 END_TEST
 
+/* A hit in the last 10% of the TTL marks the question for prefetch; the prefetch's own
+ * resolution must go upstream (a refresh answered from the entry it refreshes would renew
+ * nothing), and its answer replaces the entry with a full TTL. */
+START_TEST(prefetch_refreshes_from_upstream)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	now.wall_s += 295; /* 5 s of 300 left */
+	cn_question_t q;
+	make_question("www.example.com.", CN_TYPE_A, &q);
+	uint8_t pkt[512], out[4096];
+	cn_writer_t w;
+	cn_writer_init(&w, pkt, sizeof(pkt), q.id, CN_FLAG_RD);
+	cn_writer_question(&w, q.qname, CN_TYPE_A, CN_CLASS_IN);
+	size_t plen = cn_writer_finish(&w), out_len = 0;
+	struct sockaddr_in client = { .sin_family = AF_INET };
+	cn_client_t cl = { .addr = (struct sockaddr *)&client, .tcp = false };
+	cn_outcome_t outcome;
+	cn_question_t parsed;
+	ck_assert_int_eq(cn_engine_query(engine, pkt, plen, &cl, now, out, sizeof(out), &out_len,
+					 &parsed, &outcome),
+			 CN_DONE);
+	ck_assert(parsed.prefetch);
+	unsigned before = sent_count;
+	sent_log[0] = '\0';
+	cn_request_t *req = cn_request_new(engine);
+	ck_assert_int_eq(run(req, cn_resolve_begin(req, &parsed, now)), CN_DONE);
+	cn_request_free(req);
+	ck_assert_uint_eq(sent_count, before + 1); /* the cut is cached: one query, the leaf */
+	ck_assert_ptr_nonnull(strstr(sent_log, " www.example.com. A\n"));
+	before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.rrs[0].ttl, 300);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(nxdomain_with_soa_and_rfc8020_below)
 {
 	cn_arena_t a;
@@ -1139,6 +1179,7 @@ static Suite *resolve_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cold_name_walks_the_tree_then_hits_cache);
+	tcase_add_test(tc, prefetch_refreshes_from_upstream);
 	tcase_add_test(tc, nxdomain_with_soa_and_rfc8020_below);
 	tcase_add_test(tc, nodata_with_soa);
 	tcase_add_test(tc, cname_in_zone_and_across_zones);
