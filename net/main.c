@@ -756,6 +756,8 @@ static int open_metrics(daemon_t *d)
 	int rc = d->metrics_now ? cn_metrics_bind(sa, cfg->metrics.addr_len, d->metrics_now,
 						  &d->metrics)
 				: -ENOMEM;
+	if (rc == -ENOENT)
+		return 1; /* libmicrohttpd could not be loaded: said already */
 	if (rc < 0) {
 		log_addr(CN_LOG_ERROR, "metrics: cannot listen on", sa, uv_translate_sys_error(-rc));
 		return 1;

@@ -3,9 +3,16 @@
  * the connection cap) on its one internal thread; this file only renders the page. The
  * names come from cn_stats_walk (the tables behind `cairnctl stats`) and from the worker
  * and upstream tables in net/stats.h, so nothing is listed here.
+ *
+ * libmicrohttpd is loaded with dlopen() when an endpoint is configured, not linked: Debian
+ * builds it with GnuTLS, whose libraries add some 2.5 MiB to the resident size of every
+ * cairn, metrics or not (measured: 6.1 -> 8.6 MiB idle), which the memory bounds of the
+ * flood tests (docs/attacks.md B6) would pay for nothing. Only its header is used at build
+ * time; the soname is CN_MHD_SONAME (net/CMakeLists.txt).
  */
 #include "net/metrics.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -22,6 +29,47 @@
 #define METRICS_MAX_CONNS 16u   /* scrapers served at once */
 #define METRICS_TIMEOUT_S 10u   /* an idle connection is closed after this */
 #define NAME_MAX_LEN 128
+
+#ifndef CN_MHD_SONAME
+#define CN_MHD_SONAME "libmicrohttpd.so.12"
+#endif
+
+/* The libmicrohttpd functions used, resolved from the library once. */
+static struct mhd_api {
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+/* Load the library (main thread, at start-up). 0, or -ENOENT with the reason logged. */
+static int mhd_load(void)
+{
+	if (mhd.start_daemon)
+		return 0;
+	void *h = dlopen(CN_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		cn_log(CN_LOG_ERROR, "metrics: cannot load %s: %s", CN_MHD_SONAME, dlerror());
+		return -ENOENT;
+	}
+	struct mhd_api a;
+	*(void **)&a.start_daemon = dlsym(h, "MHD_start_daemon");
+	*(void **)&a.stop_daemon = dlsym(h, "MHD_stop_daemon");
+	*(void **)&a.create_response_from_buffer = dlsym(h, "MHD_create_response_from_buffer");
+	*(void **)&a.add_response_header = dlsym(h, "MHD_add_response_header");
+	*(void **)&a.queue_response = dlsym(h, "MHD_queue_response");
+	*(void **)&a.destroy_response = dlsym(h, "MHD_destroy_response");
+	if (!a.start_daemon || !a.stop_daemon || !a.create_response_from_buffer ||
+	    !a.add_response_header || !a.queue_response || !a.destroy_response) {
+		cn_log(CN_LOG_ERROR, "metrics: %s lacks a function cairn needs", CN_MHD_SONAME);
+		dlclose(h);
+		return -ENOENT;
+	}
+	mhd = a; /* the library stays loaded until exit */
+	return 0;
+}
 
 struct cn_metrics {
 	int fd;
@@ -169,18 +217,18 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, char *body,
 				 size_t len, bool must_free, const char *type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
+	struct MHD_Response *r = mhd.create_response_from_buffer(
 		len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		if (must_free)
 			free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+		mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	enum MHD_Result ret = mhd.queue_response(conn, status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -234,6 +282,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 int cn_metrics_bind(const struct sockaddr *addr, socklen_t addr_len, const cn_acl_t *acl,
 		    cn_metrics_t **out)
 {
+	if (mhd_load() != 0)
+		return -ENOENT;
 	cn_metrics_t *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -263,7 +313,7 @@ int cn_metrics_start(cn_metrics_t *m, cn_engine_t *engine, cn_cache_t *cache, cn
 	m->pool = pool;
 	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 			 (m->v6 ? MHD_USE_IPv6 : 0);
-	m->mhd = MHD_start_daemon(flags, 0, on_accept, m, on_request, m,
+	m->mhd = mhd.start_daemon(flags, 0, on_accept, m, on_request, m,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
 				  MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNS,
@@ -281,7 +331,7 @@ void cn_metrics_stop(cn_metrics_t *m)
 	if (!m)
 		return;
 	if (m->mhd)
-		MHD_stop_daemon(m->mhd); /* joins its thread and closes the listening socket */
+		mhd.stop_daemon(m->mhd); /* joins its thread and closes the listening socket */
 	else
 		close(m->fd);
 	free(m);

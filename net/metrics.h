@@ -27,8 +27,9 @@ typedef struct cn_engine cn_engine_t;
 typedef struct cn_cache cn_cache_t;
 typedef struct cn_pool cn_pool_t;
 
-/** Bind and listen on addr (a TCP socket, not served yet). acl is borrowed (NULL:
- *  loopback). Returns 0, -ENOMEM or a negative errno. */
+/** Load libmicrohttpd (dlopen; -ENOENT, logged, when it cannot be), then bind and listen
+ *  on addr (a TCP socket, not served yet). acl is borrowed (NULL: loopback). Returns 0,
+ *  -ENOENT, -ENOMEM or a negative errno. */
 int cn_metrics_bind(const struct sockaddr *addr, socklen_t addr_len, const cn_acl_t *acl,
 		    cn_metrics_t **out);
 
