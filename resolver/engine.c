@@ -58,7 +58,7 @@ bool cn__addr_is_local(const struct sockaddr_storage *ss)
 
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out)
 {
-	if (!conf || !cache || !out || !conf->random)
+	if (!conf || !cache || !out || !conf->random || (conf->nfwd && !conf->fwd))
 		return -EINVAL;
 	cn_engine_t *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -78,6 +78,15 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
 	e->nhints = n;
 	e->conf.hints = e->hints;
+	if (conf->nfwd) {
+		cn_fwdzone_t *fwd = calloc(conf->nfwd, sizeof(*fwd));
+		if (!fwd) {
+			cn_engine_free(e);
+			return -ENOMEM;
+		}
+		memcpy(fwd, conf->fwd, conf->nfwd * sizeof(*fwd));
+		e->conf.fwd = fwd;
+	}
 	*out = e;
 	return 0;
 }
@@ -88,7 +97,13 @@ void cn_engine_free(cn_engine_t *e)
 		return;
 	cn__nsel_free(e->nsel);
 	free(e->hints);
+	free((void *)e->conf.fwd);
 	free(e);
+}
+
+const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
+{
+	return e && i < e->conf.nfwd ? &e->conf.fwd[i] : NULL;
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)

@@ -283,7 +283,9 @@ typedef struct cn_frame {
 	uint8_t name[CN_DNAME_MAX];   /* target */
 	uint16_t type;
 	uint8_t zone[CN_DNAME_MAX];   /* current zone cut */
-	bool from_hints;              /* the cut is the root from the hints (no parent) */
+	bool from_hints;              /* the cut is the root from the hints, or a forward or
+					 stub zone from the configuration (no parent) */
+	const cn_fwdzone_t *fwd;      /* the forward or stub zone the cut came from, or NULL */
 	cn_ns_entry_t ns[CN_FRAME_NS];
 	unsigned nns;
 	unsigned glueless;            /* sub-requests started for this cut */
@@ -379,11 +381,16 @@ cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 /* zonecut.c: the cut of a frame, its NS names, their addresses, server choice */
 void cn__zonecut_addr_ss(const cn_ns_addr_t *a, struct sockaddr_storage *ss);
 /** May this address be asked (families enabled, loopback policy)? */
-bool cn__zonecut_family_ok(const cn_engine_t *e, const struct sockaddr_storage *ss);
+bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
+			   const struct sockaddr_storage *ss);
 /** Addresses of an NS name from the cache (a NEW entry becomes KNOWN). */
 void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s);
 /** The root from the hints, as the frame's cut. */
 void cn__zonecut_from_hints(cn_request_t *r, cn_frame_t *f);
+/* The forward or stub zone the frame's name falls in (longest match), or NULL. */
+const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *f);
+/* The cut is zone z, its servers those configured. */
+void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z);
 /** The closest enclosing cut with a live NS RRset in the cache; false when none. */
 bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** Take the NS RRset at owner (section sec of m) as the new cut, with glue from inside the

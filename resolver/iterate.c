@@ -37,13 +37,20 @@ static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 	       ent.kind == CN_CACHE_NODATA;
 }
 
+/* Is the frame's cut a forward zone (recursive servers, RD=1)? */
+static bool forwarding(const cn_frame_t *f)
+{
+	return f->fwd && !f->fwd->stub;
+}
+
 /* What to ask next: the full question, or (RFC 9156) one label more than the cut —
  * skipping labels already known not to be cuts, so names under one empty non-terminal
  * (x.w.example, y.w.example) do not each ask w.example NS again. */
 static void next_question(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
 	int nl = cn_dname_labels(f->name);
-	bool qmin = r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS;
+	bool qmin = r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS &&
+		    !forwarding(f); /* a recursive forwarder gets the whole question */
 	while (qmin && f->qmin_labels < nl &&
 	       known_not_cut(r, cn_dname_skip(f->name, nl - f->qmin_labels), now_s))
 		f->qmin_labels++;
@@ -66,10 +73,12 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	next_question(r, f, now.wall_s);
 	uint8_t qname[CN_DNAME_MAX];
 	cn_dname_copy(qname, f->sent_name);
-	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20)
+	bool fwd = forwarding(f);
+	/* 0x20 is for authoritative servers: c-ares matches a forwarder's reply without case */
+	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20 && !fwd)
 		mix_case(r, qname);
 	cn_writer_t w;
-	int ret = cn_writer_init(&w, r->qbuf, sizeof(r->qbuf), 0, 0);
+	int ret = cn_writer_init(&w, r->qbuf, sizeof(r->qbuf), 0, fwd ? CN_FLAG_RD : 0);
 	if (ret == 0)
 		ret = cn_writer_question(&w, qname, f->sent_type, CN_CLASS_IN);
 	r->sent_edns = !info.no_edns;
@@ -86,6 +95,7 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	r->up.wire = r->qbuf;
 	r->up.len = r->qlen;
 	r->up.timeout_ms = info.timeout_ms;
+	r->up.forward = fwd;
 	r->upstream++;
 	if (f->cut < CN_CUT_ASKED)
 		f->cut = CN_CUT_ASKED;
@@ -278,8 +288,11 @@ static cn_iter_t on_full_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 			break;
 		case CN_REPLY_NODATA:
 		case CN_REPLY_NXDOMAIN:
+			/* a forwarder's negative answer is its final word, like its answers */
 			return final_negative(r, f, m, name, kind == CN_REPLY_NXDOMAIN,
-					      aa ? CN_RANK_AUTH_AUTHORITY : CN_RANK_ADDITIONAL,
+					      aa ? CN_RANK_AUTH_AUTHORITY
+					      : forwarding(f) ? CN_RANK_NONAUTH_ANSWER
+							      : CN_RANK_ADDITIONAL,
 					      now.wall_s);
 		case CN_REPLY_LAME:
 		default:
@@ -331,6 +344,10 @@ cn_iter_t cn__iterate_reply(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, c
 {
 	const cn_rr_t *ref;
 	if (cn__classify_referral(m, f, &ref)) {
+		if (forwarding(f)) {
+			cn__resolve_note(r, "a forwarder answered with a referral");
+			return CN_ITER_BAD; /* it does not recurse for us */
+		}
 		if (++r->referrals > r->e->conf.limits.referral_depth) {
 			CN_STAT_INC(r->e, limit_referral);
 			CN_STAT_INC(r->e, limit_hits);

@@ -220,8 +220,21 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
  * 1 when a priming frame was pushed, 0 when f has its cut, -1 when out of memory. */
 static int find_cut(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
-	if (cn__zonecut_from_cache(r, f, now_s))
+	/* Forward zone: its servers answer for everything below. Stub zone: iterate from its
+	 * servers, or from a cut cached below its apex (learnt from them). */
+	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	if (z && !z->stub) {
+		cn__zonecut_from_fwd(f, z);
 		return 0;
+	}
+	if (cn__zonecut_from_cache(r, f, now_s)) {
+		if (!z || (cn_dname_is_sub(f->zone, z->name) && !cn_dname_eq(f->zone, z->name)))
+			return 0;
+	}
+	if (z) {
+		cn__zonecut_from_fwd(f, z);
+		return 0;
+	}
 	if (!r->primed && r->depth < CN_FRAMES &&
 	    !(r->depth == 1 && f->type == CN_TYPE_NS && f->name[0] == 0)) {
 		r->primed = true;

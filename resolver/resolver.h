@@ -61,6 +61,21 @@ typedef void (*cn_random_fn)(void *buf, size_t len);
 /** Log sink installed by net. level: 0 error, 1 warning, 2 info, 3 debug. */
 typedef void (*cn_log_fn)(int level, const char *msg);
 
+/**
+ * A forward or stub zone (docs/config.md "Forward and stub zones"): names at or below name
+ * are asked of these servers only. Forward: recursive resolvers, asked the full question
+ * with RD=1 (net sends those through c-ares: cn_upstream_query_t.forward), their answers
+ * taken as final. Stub: authoritative servers, the zone cut to iterate from (RD=0), like
+ * root hints for that zone. Configured servers may be loopback addresses.
+ */
+#define CN_FWD_SERVERS 8
+typedef struct cn_fwdzone {
+	uint8_t name[255];            /* wire form, lower case */
+	bool stub;
+	struct sockaddr_storage addr[CN_FWD_SERVERS];
+	unsigned naddr;
+} cn_fwdzone_t;
+
 /** One root server from the hints. */
 typedef struct cn_hint {
 	uint8_t name[CN_DNAME_MAX];
@@ -101,6 +116,8 @@ typedef struct cn_engine_conf {
 	size_t nhints;
 	const cn_zoneset_t *zones;    /* hosted zones (resolver/zone.h), answered before the
 					 cache; NULL: none. Borrowed: must outlive the engine */
+	const cn_fwdzone_t *fwd;      /* forward and stub zones (copied), longest name wins */
+	size_t nfwd;
 	cn_random_fn random;          /* required */
 	cn_log_fn log;                /* may be NULL */
 	int log_level;
@@ -108,6 +125,9 @@ typedef struct cn_engine_conf {
 
 /** Defaults as documented. */
 void cn_engine_conf_default(cn_engine_conf_t *conf);
+
+/** The forward and stub zones, for the control tool: the i-th, or NULL past the end. */
+const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *engine, size_t i);
 
 /** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
  *  Returns 0, -EINVAL or -ENOMEM. */
@@ -236,6 +256,8 @@ typedef struct cn_upstream_query {
 	struct sockaddr_storage addr; /* server address and port */
 	socklen_t addr_len;
 	bool tcp;                     /* start over TCP (net also switches on TC=1 by itself) */
+	bool forward;                 /* to a forward zone's recursive server (RD=1): net
+					 sends it through c-ares */
 	const uint8_t *wire;          /* the query; ID field is 0: net sets a random one */
 	size_t len;
 	unsigned timeout_ms;          /* from the server's SRTT, clamped */

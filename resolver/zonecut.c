@@ -47,13 +47,15 @@ static bool addr_from_ss(const struct sockaddr_storage *ss, cn_ns_addr_t *a)
 	return false;
 }
 
-bool cn__zonecut_family_ok(const cn_engine_t *e, const struct sockaddr_storage *ss)
+bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
+			   const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET && !e->conf.do_ip4)
 		return false;
 	if (ss->ss_family == AF_INET6 && !e->conf.do_ip6)
 		return false;
-	if (!e->conf.allow_loopback_upstream && cn__addr_is_local(ss))
+	/* a forward or stub zone's servers were named by the operator: loopback is fine */
+	if (!e->conf.allow_loopback_upstream && !f->fwd && cn__addr_is_local(ss))
 		return false;
 	return true;
 }
@@ -115,6 +117,7 @@ static void set_cut(cn_frame_t *f, const uint8_t *zone)
 	cn_dname_copy(f->zone, zone);
 	f->cut = CN_CUT_NEW;
 	f->from_hints = false;
+	f->fwd = NULL;
 	f->nns = 0;
 	f->glueless = 0;
 	f->probed = false;
@@ -149,6 +152,44 @@ void cn__zonecut_from_hints(cn_request_t *r, cn_frame_t *f)
 				ns->naddr++;
 		ns->state = CN_NS_KNOWN;
 	}
+}
+
+void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z)
+{
+	set_cut(f, z->name);
+	f->from_hints = true;
+	f->fwd = z;
+	/* the servers have no names: each NS entry carries the zone's name, up to
+	 * CN_NS_ADDRS addresses each */
+	for (unsigned i = 0; i < z->naddr && f->nns < CN_FRAME_NS; i++) {
+		if (i % CN_NS_ADDRS == 0) {
+			cn_ns_entry_t *ns = &f->ns[f->nns++];
+			memset(ns, 0, sizeof(*ns));
+			cn_dname_copy(ns->name, z->name);
+			ns->state = CN_NS_KNOWN;
+		}
+		cn_ns_entry_t *ns = &f->ns[f->nns - 1];
+		if (addr_from_ss(&z->addr[i], &ns->addr[ns->naddr]))
+			ns->naddr++;
+	}
+}
+
+const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *f)
+{
+	/* the DS RRset of a zone's apex lives in the parent (RFC 4034 5) */
+	const uint8_t *name = f->type == CN_TYPE_DS && f->name[0] ? cn_dname_skip(f->name, 1)
+								  : f->name;
+	const cn_fwdzone_t *best = NULL;
+	int best_labels = -1;
+	for (size_t i = 0; i < e->conf.nfwd; i++) {
+		const cn_fwdzone_t *z = &e->conf.fwd[i];
+		int l = cn_dname_labels(z->name);
+		if (l > best_labels && cn_dname_is_sub(name, z->name)) {
+			best = z;
+			best_labels = l;
+		}
+	}
+	return best;
 }
 
 bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
@@ -252,7 +293,7 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 			cn_ns_addr_t *ad = &f->ns[i].addr[a];
 			struct sockaddr_storage ss;
 			cn__zonecut_addr_ss(ad, &ss);
-			if (ad->tried || !cn__zonecut_family_ok(r->e, &ss))
+			if (ad->tried || !cn__zonecut_family_ok(r->e, f, &ss))
 				continue;
 			cn_nsel_info_t info;
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
@@ -402,7 +443,7 @@ bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms)
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
 			struct sockaddr_storage ss;
 			cn__zonecut_addr_ss(&f->ns[i].addr[a], &ss);
-			if (!cn__zonecut_family_ok(r->e, &ss))
+			if (!cn__zonecut_family_ok(r->e, f, &ss))
 				continue;
 			cn_nsel_info_t info;
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);

@@ -455,6 +455,43 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 	return best;
 }
 
+/* A recursive server (forward zones): 127.0.0.50 and .51 answer RD=1 questions about
+ * example.com. from example_rrs with AA=0 and RA=1, the CNAME alone for a chain that
+ * leaves the zone, plus a forged address for its out-of-zone target, which cairn must not
+ * believe from a forwarder of example.com. */
+static bool is_recursive(const char *addr)
+{
+	return strcmp(addr, "127.0.0.50") == 0 || strcmp(addr, "127.0.0.51") == 0;
+}
+
+static size_t recursive_answer(const uint8_t *query, size_t qlen, uint8_t *out)
+{
+	cn_msg_t q;
+	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	ck_assert(q.flags & CN_FLAG_RD);
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA);
+	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
+	bool answered = false;
+	for (const frr_t *rr = example_rrs; rr->owner; rr++) {
+		if (!owner_is(rr, q.qname) ||
+		    (rr->type != q.qtype && rr->type != CN_TYPE_CNAME))
+			continue;
+		add_rr(&w, CN_SECTION_ANSWER, rr);
+		answered = true;
+		if (rr->type == CN_TYPE_CNAME && strcmp(rr->data, "host.hoster.net.") == 0) {
+			static const frr_t forged = { "host.hoster.net.", CN_TYPE_A, 86400,
+						      "6.6.6.6" };
+			add_rr(&w, CN_SECTION_ANSWER, &forged);
+		}
+	}
+	if (!answered) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA | CN_RCODE_NXDOMAIN);
+		add_rr(&w, CN_SECTION_AUTHORITY, &example_rrs[0]);
+	}
+	return cn_writer_finish(&w);
+}
+
 /* ------------------------------------------------------------------ the harness ----- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -563,7 +600,7 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&up.addr)->sin_addr, addr, sizeof(addr));
 		cn_msg_t q;
 		ck_assert_int_eq(cn_msg_parse_query(up.wire, up.len, &q), 0);
-		ck_assert(!(q.flags & CN_FLAG_RD));
+		ck_assert(!(q.flags & CN_FLAG_RD) == !up.forward); /* RD=1 to forwarders only */
 		ck_assert(q.edns.present);
 		uint8_t lower[CN_DNAME_MAX];
 		cn_dname_copy(lower, q.qname);
@@ -595,6 +632,11 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 			case_events++;
 			now.mono_ms += up.timeout_ms;
 			st = cn_resolve_consume(req, CN_UP_CASE_MISMATCH, NULL, 0, up.timeout_ms, now);
+			continue;
+		}
+		if (is_recursive(addr)) {
+			size_t len = recursive_answer(up.wire, up.len, reply);
+			st = cn_resolve_consume(req, CN_UP_REPLY, reply, len, 10, now);
 			continue;
 		}
 		const fzone_t *z = zone_for(addr, q.qname);
@@ -715,6 +757,108 @@ START_TEST(prefetch_refreshes_from_upstream)
 	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
 	ck_assert_uint_eq(m.rrs[0].ttl, 300);
 	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Forward and stub zones: an engine whose example.com. is forwarded (or stubbed) to the
+ * given servers. */
+static void fwd_engine(bool stub, bool loopback_ok, const char *a1, const char *a2)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	/* loopback_ok false: loopback upstreams refused, as by default; the configured
+	 * servers are allowed anyway (the fake public tree is not) */
+	conf.allow_loopback_upstream = loopback_ok;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("example.com.", z.name);
+	z.stub = stub;
+	const char *addrs[2] = { a1, a2 };
+	for (int i = 0; i < 2 && addrs[i]; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		inet_pton(AF_INET, addrs[i], &sin->sin_addr);
+	}
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+}
+
+START_TEST(forward_zone_asks_the_forwarder_the_whole_question)
+{
+	fwd_engine(false, false, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* no priming, no minimisation, no root: one RD=1 query to the forwarder */
+	ck_assert_str_eq(sent_log, "127.0.0.50 www.example.com. A\n");
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.ns, 1); /* the SOA */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forwarder_cannot_answer_for_names_outside_its_zone)
+{
+	fwd_engine(false, true, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* away.example.com CNAME host.hoster.net: the forwarder adds a forged address for the
+	 * target; cairn keeps the CNAME and resolves host.hoster.net through the public tree */
+	ck_assert_int_eq(ask("away.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.20");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 away.example.com. A\n"));
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.5 host.hoster.net. A\n"));
+	ck_assert_int_eq(ask("host.hoster.net.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	assert_a(&m, 0, "127.0.0.20");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forward_fails_over_to_the_next_forwarder)
+{
+	fwd_engine(false, false, "127.0.0.51", "127.0.0.50");
+	dead_servers[0] = "127.0.0.51";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 www.example.com. A\n"));
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(stub_zone_iterates_from_its_servers)
+{
+	fwd_engine(true, true, "127.0.0.3", NULL); /* ns1.example.com: authoritative */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* RD=0 (run() checks it), straight to the stub's server, not the root */
+	ck_assert_str_eq(sent_log, "127.0.0.3 www.example.com. A\n");
+	/* a name outside the stub still walks the public tree */
+	ck_assert_int_eq(ask("www.wide.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.1 . NS\n"));
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1180,6 +1324,10 @@ static Suite *resolve_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cold_name_walks_the_tree_then_hits_cache);
 	tcase_add_test(tc, prefetch_refreshes_from_upstream);
+	tcase_add_test(tc, forward_zone_asks_the_forwarder_the_whole_question);
+	tcase_add_test(tc, forwarder_cannot_answer_for_names_outside_its_zone);
+	tcase_add_test(tc, forward_fails_over_to_the_next_forwarder);
+	tcase_add_test(tc, stub_zone_iterates_from_its_servers);
 	tcase_add_test(tc, nxdomain_with_soa_and_rfc8020_below);
 	tcase_add_test(tc, nodata_with_soa);
 	tcase_add_test(tc, cname_in_zone_and_across_zones);
