@@ -745,7 +745,9 @@ static int open_control(daemon_t *d)
 	return 0;
 }
 
-/* Bind the /metrics socket (before privileges are dropped; served from start()). */
+/* Bind the /metrics socket before the DNS listeners (so a client that waits for port 53
+ * finds it listening; connections wait in its backlog until the thread starts) and before
+ * privileges are dropped; start() serves it once the workers run. */
 static int open_metrics(daemon_t *d)
 {
 	const cn_config_t *cfg = &d->cfg;
@@ -857,8 +859,8 @@ static int start(daemon_t *d)
 	int status;
 	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
 	    (status = open_engine(d)) ||
-	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
-	    (status = open_metrics(d)) || (status = open_querylog(d)) ||
+	    (status = open_metrics(d)) || (status = open_workers(d, nworkers)) ||
+	    (status = open_control(d)) || (status = open_querylog(d)) ||
 	    (status = drop_privileges(d)) || (status = start_signals(d)))
 		return status;
 	d->workers_ran = true;

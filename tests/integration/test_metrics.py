@@ -37,6 +37,15 @@ def scrape(port, source="127.0.0.1", path="/metrics", method="GET"):
         conn.close()
 
 
+def wait_listening(cp, port, timeout=10.0):
+    """cairn binds the metrics socket before its DNS ports; check it (no HTTP traffic)."""
+    from conftest import _port_bound
+    deadline = time.monotonic() + timeout
+    while not _port_bound(cp.pid, port)[1]:
+        assert time.monotonic() < deadline, "metrics port %d not listening" % port
+        time.sleep(0.02)
+
+
 def parse(page):
     """{(name, labels): float} of every sample; labels as the raw '{...}' text or ''."""
     out = {}
@@ -75,6 +84,7 @@ def test_metrics_under_load_pass_promtool_and_equal_stats_json(tb, cairn):
     ctlp = control_path(cairn)
     mport = cairn.port()
     c = start(cairn, tb, "--workers", "2", "--metrics", "127.0.0.1@%d" % mport, control=ctlp)
+    wait_listening(c, mport)
     keys = ["a", "aaaa", "mx", "txt", "nxdomain", "nodata", "cname_chain", "cname_cross"]
     qs = [(tb.names[k]["qname"], tb.names[k]["qtype"]) for k in keys]
 
@@ -193,6 +203,7 @@ def test_metrics_allow_and_reload(tb, cairn):
     c = start(cairn, tb, control=ctlp,
               config="allow: [127.0.0.1/32]\nmetrics: 127.0.0.1@%d\n"
                      "metrics_allow: [127.0.0.2/32]\n" % mport)
+    wait_listening(c, mport)
     # The DNS allow list is another list: 127.0.0.2 may scrape but not query.
     assert scrape(mport, source="127.0.0.2")[0] == 200
     assert http_refused(mport, "127.0.0.1")
