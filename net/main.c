@@ -685,16 +685,23 @@ static int open_engine(daemon_t *d)
 	return 0;
 }
 
-/* The main loop, the worker pool (not started yet) and every configured listener. */
-static int open_workers(daemon_t *d, unsigned nworkers)
+/* The main loop (signals, control socket). */
+static int open_loop(daemon_t *d)
 {
-	const cn_config_t *cfg = &d->cfg;
 	int rc = uv_loop_init(&d->loop);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "uv_loop_init: %s", uv_strerror(rc));
 		return 1;
 	}
 	d->loop_ok = true;
+	return 0;
+}
+
+/* The worker pool (not started yet) and every configured listener. */
+static int open_workers(daemon_t *d, unsigned nworkers)
+{
+	const cn_config_t *cfg = &d->cfg;
+	int rc;
 	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;
@@ -847,8 +854,9 @@ static int drop_privileges(daemon_t *d)
 	return 0;
 }
 
-/* Everything up to a running loop, in order. Returns 0, or an exit status; stop() closes
- * whatever was opened before a failure. */
+/* Everything up to a running loop, in order (the control socket and /metrics before the
+ * DNS listeners: whoever waits for port 53 finds them in place). Returns 0, or an exit
+ * status; stop() closes whatever was opened before a failure. */
 static int start(daemon_t *d)
 {
 	cn_config_t *cfg = &d->cfg;
@@ -859,8 +867,8 @@ static int start(daemon_t *d)
 	int status;
 	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
 	    (status = open_engine(d)) ||
-	    (status = open_metrics(d)) || (status = open_workers(d, nworkers)) ||
-	    (status = open_control(d)) || (status = open_querylog(d)) ||
+	    (status = open_loop(d)) || (status = open_metrics(d)) || (status = open_control(d)) ||
+	    (status = open_workers(d, nworkers)) || (status = open_querylog(d)) ||
 	    (status = drop_privileges(d)) || (status = start_signals(d)))
 		return status;
 	d->workers_ran = true;
