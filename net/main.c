@@ -840,6 +840,9 @@ static int drop_privileges(daemon_t *d)
 		if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
 			cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir, strerror(errno));
 	}
+	const char *ql = d->cfg.query_log; /* so the user can reopen it (SIGUSR1, reload) */
+	if (ql && strcmp(ql, "-") != 0 && chown(ql, pw->pw_uid, pw->pw_gid) != 0)
+		cn_log(CN_LOG_WARNING, "chown %s: %s", ql, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
 		cn_log(CN_LOG_ERROR, "cannot switch to user %s: %s", user, strerror(errno));
