@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "resolver/defaults.h"
+#include "resolver/dname.h"
 
 /* ------------------------------------------------------------------ defaults --------- */
 
@@ -287,6 +288,8 @@ typedef enum kind {
 	K_ZONES,   /* list of {name, file, visible_to} */
 	K_LOCAL_DATA, /* list of records in zone-file form */
 	K_LZ_BUILTIN, /* true/false, or a mapping zone: true/false */
+	K_FORWARD, /* list of {name, servers}: recursive servers */
+	K_STUB,    /* list of {name, servers}: authoritative servers */
 	K_METRICS, /* ADDR@PORT, or null: off */
 	K_METRICS_ALLOW, /* list of CIDRs (or one scalar) */
 } kind_t;
@@ -370,6 +373,8 @@ static const cfgkey_t top_keys[] = {
 	{ "zones", K_ZONES, 0, 0, 0, 0, NULL },
 	{ "local_data", K_LOCAL_DATA, 0, 0, 0, 0, NULL },
 	{ "local_zones_builtin", K_LZ_BUILTIN, 0, 0, 0, 0, NULL },
+	{ "forward", K_FORWARD, 0, 0, 0, 0, NULL },
+	{ "stub", K_STUB, 0, 0, 0, 0, NULL },
 	{ "metrics", K_METRICS, 0, 0, 0, 0, NULL },
 	{ "metrics_allow", K_METRICS_ALLOW, 0, 0, 0, 0, NULL },
 	STR("query_log", query_log),
@@ -490,6 +495,7 @@ static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, cons
 static int set_zones(ctx_t *c, const yaml_node_t *v);
 static int set_local_data(ctx_t *c, const yaml_node_t *v);
 static int set_lz_builtin(ctx_t *c, const yaml_node_t *v);
+static int set_fwd(ctx_t *c, const yaml_node_t *v, bool stub);
 
 static int set_uint(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path,
 		    const char *s, void *field)
@@ -608,6 +614,9 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 		return set_local_data(c, v);
 	case K_LZ_BUILTIN:
 		return set_lz_builtin(c, v);
+	case K_FORWARD:
+	case K_STUB:
+		return set_fwd(c, v, k->kind == K_STUB);
 	default:
 		return set_scalar(c, v, k, path, (char *)c->cfg + k->off);
 	}
@@ -675,6 +684,13 @@ static void zones_deinit(cn_config_t *cfg)
 	free(cfg->local_zones_off);
 	cfg->local_zones_off = NULL;
 	cfg->nlocal_zones_off = 0;
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		free(cfg->fwd[i].name);
+		free(cfg->fwd[i].where);
+	}
+	free(cfg->fwd);
+	cfg->fwd = NULL;
+	cfg->nfwd = 0;
 }
 
 /* A zone file path relative to the config file's folder (absolute paths stay). */
@@ -850,6 +866,142 @@ int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ forward, stub ----- */
+
+static const char *fwd_key(bool stub)
+{
+	return stub ? "stub" : "forward";
+}
+
+/* A forward or stub zone's name and one server: checked here, so start-up fails early. */
+static int fwd_name_ok(const char *name)
+{
+	uint8_t wire[CN_DNAME_MAX];
+	return cn_dname_from_str(name, wire, NULL) == 0 ? 0 : -EINVAL;
+}
+
+/* Append z (owned by cfg from now on, or freed) unless its name is there already. */
+static int fwd_add(cn_config_t *cfg, cn_fwd_cfg_t *z, char *err, size_t errlen)
+{
+	uint8_t a[CN_DNAME_MAX], b[CN_DNAME_MAX];
+	cn_dname_from_str(z->name, a, NULL);
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		cn_dname_from_str(cfg->fwd[i].name, b, NULL);
+		if (cn_dname_eq(a, b)) {
+			snprintf(err, errlen, "%s: %s is a forward or stub zone already (%s)",
+				 z->where, z->name, cfg->fwd[i].where);
+			goto fail;
+		}
+	}
+	if (append((void **)&cfg->fwd, &cfg->nfwd, sizeof(*z), z) == 0)
+		return 0;
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(z->name);
+	free(z->where);
+	return -EINVAL;
+}
+
+static int fwd_server(cn_fwd_cfg_t *z, const char *s)
+{
+	if (z->nservers >= CN_CONFIG_FWD_SERVERS ||
+	    cn_config_parse_listen(s, CN_DNS_PORT, &z->servers[z->nservers]) != 0)
+		return -EINVAL;
+	z->nservers++;
+	return 0;
+}
+
+static int set_fwd_entry(ctx_t *c, const yaml_node_t *item, bool stub, cn_fwd_cfg_t *z)
+{
+	const char *key = fwd_key(stub);
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(c, item, "%s: each entry is a mapping with name and servers", key);
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		if (!kn || kn->type != YAML_SCALAR_NODE ||
+		    (strcmp(scalar(kn), "name") && strcmp(scalar(kn), "servers")))
+			return fail(c, kn ? kn : item, "%s: unknown key \"%s\" (name, servers)", key,
+				    kn && kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?");
+	}
+	const yaml_node_t *name = map_get(c, item, "name"), *sv = map_get(c, item, "servers");
+	if (!name || name->type != YAML_SCALAR_NODE || fwd_name_ok(scalar(name)) != 0)
+		return fail(c, item, "%s: an entry needs a name (a domain name)", key);
+	if (!sv || sv->type != YAML_SEQUENCE_NODE ||
+	    sv->data.sequence.items.top == sv->data.sequence.items.start)
+		return fail(c, item, "%s: %s needs a list of servers", key, scalar(name));
+	for (yaml_node_item_t *it = sv->data.sequence.items.start;
+	     it < sv->data.sequence.items.top; it++) {
+		yaml_node_t *s = yaml_document_get_node(c->doc, *it);
+		if (!s || s->type != YAML_SCALAR_NODE || fwd_server(z, scalar(s)) != 0)
+			return fail(c, s ? s : sv, "%s: %s: bad server \"%s\" (ADDR or ADDR@PORT, "
+				    "at most %d)", key, scalar(name),
+				    s && s->type == YAML_SCALAR_NODE ? scalar(s) : "?",
+				    CN_CONFIG_FWD_SERVERS);
+	}
+	char where[300];
+	snprintf(where, sizeof(where), "%s:%lu", c->name, (unsigned long)item->start_mark.line + 1);
+	z->stub = stub;
+	if (!(z->name = strdup(scalar(name))) || !(z->where = strdup(where)))
+		return fail(c, item, "out of memory");
+	return 0;
+}
+
+static int set_fwd(ctx_t *c, const yaml_node_t *v, bool stub)
+{
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "%s: expected a list", fwd_key(stub));
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		cn_fwd_cfg_t z;
+		memset(&z, 0, sizeof(z));
+		int rc = item ? set_fwd_entry(c, item, stub, &z) : fail(c, v, "broken document");
+		if (rc) {
+			free(z.name);
+			free(z.where);
+			return rc;
+		}
+		char why[512];
+		if (fwd_add(c->cfg, &z, why, sizeof(why)) != 0)
+			return fail(c, item, "%s", why);
+	}
+	return 0;
+}
+
+int cn_config_add_fwd_arg(cn_config_t *cfg, const char *arg, bool stub, char *err,
+			  size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	cn_fwd_cfg_t z;
+	memset(&z, 0, sizeof(z));
+	z.stub = stub;
+	if (!eq || eq == arg || !eq[1] || !(z.name = strndup(arg, (size_t)(eq - arg))) ||
+	    fwd_name_ok(z.name) != 0) {
+		free(z.name);
+		snprintf(err, errlen, "expected NAME=ADDR[@PORT][,ADDR...]");
+		return -EINVAL;
+	}
+	char *list = strdup(eq + 1), *save = NULL;
+	for (char *s = list ? strtok_r(list, ",", &save) : NULL; s; s = strtok_r(NULL, ",", &save))
+		if (fwd_server(&z, s) != 0) {
+			snprintf(err, errlen, "bad server \"%s\" (ADDR or ADDR@PORT, at most %d)", s,
+				 CN_CONFIG_FWD_SERVERS);
+			free(list);
+			free(z.name);
+			return -EINVAL;
+		}
+	free(list);
+	if (z.nservers == 0 || !(z.where = strdup(stub ? "--stub" : "--forward"))) {
+		snprintf(err, errlen, "expected NAME=ADDR[@PORT][,ADDR...]");
+		free(z.name);
+		return -EINVAL;
+	}
+	return fwd_add(cfg, &z, err, errlen);
 }
 
 /* ------------------------------------------------------------------ entry points ------ */

@@ -50,6 +50,8 @@ enum {
 	OPT_CONTROL,
 	OPT_WORKERS,
 	OPT_ZONE,
+	OPT_FORWARD,
+	OPT_STUB,
 	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -68,6 +70,8 @@ static const struct option long_opts[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "forward", required_argument, NULL, OPT_FORWARD },
+	{ "stub", required_argument, NULL, OPT_STUB },
 	{ "no-local-zone", required_argument, NULL, OPT_NO_LOCAL_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -94,6 +98,8 @@ static void usage(FILE *f)
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
 		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
+		"      --forward NAME=ADDR[,ADDR]  ask these recursive servers for NAME and below\n"
+		"      --stub NAME=ADDR[,ADDR]  iterate from these authoritative servers for NAME\n"
 		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
 		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"      --metrics ADDR@PORT      serve Prometheus metrics on http://ADDR:PORT/metrics\n"
@@ -227,6 +233,15 @@ static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cle
 			return 0;
 		fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", arg);
 		return 2;
+	case OPT_FORWARD:
+	case OPT_STUB: {
+		char err[400];
+		if (cn_config_add_fwd_arg(cfg, arg, ch == OPT_STUB, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --%s %s: %s\n", ch == OPT_STUB ? "stub" : "forward", arg,
+			err);
+		return 2;
+	}
 	case OPT_NO_QMIN:
 		cfg->engine.qname_minimisation = false;
 		return 0;
@@ -490,6 +505,27 @@ static void reload_zones(daemon_t *d, cn_config_t *new, char *msg, size_t msglen
 	snprintf(msg, msglen, "; %zu hosted zone(s) loaded", cn_zoneset_count(zs));
 }
 
+/* Forward and stub zones, when the new file changes them: replaced at once, the cache
+ * flushed below the zones that changed (net/zones.c). */
+static void reload_fwd(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	msg[0] = '\0';
+	if (cn_zones_fwd_same(&d->cfg, new))
+		return;
+	if (cn_zones_replace_fwd(d->engine, d->pool, d->cache, new, &d->retired) != 0) {
+		snprintf(msg, msglen, "; forward/stub zones NOT replaced (out of memory)");
+		cn_log(CN_LOG_ERROR, "reload: forward/stub zones kept: out of memory");
+		return;
+	}
+	cn_fwd_cfg_t *t = d->cfg.fwd;
+	size_t tn = d->cfg.nfwd;
+	d->cfg.fwd = new->fwd;
+	d->cfg.nfwd = new->nfwd;
+	new->fwd = t; /* freed with new */
+	new->nfwd = tn;
+	snprintf(msg, msglen, "; forward/stub zones replaced (%zu)", d->cfg.nfwd);
+}
+
 /* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
 static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
 {
@@ -542,18 +578,19 @@ static int reload(void *ctx, char *msg, size_t msglen)
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
 	}
-	char zones_msg[600];
+	char zones_msg[600], fwd_msg[80];
 	reload_zones(d, &new, zones_msg, sizeof(zones_msg));
+	reload_fwd(d, &new, fwd_msg, sizeof(fwd_msg));
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	d->reloads++;
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
 		 acls & 2 ? "; metrics_allow replaced" : "",
 		 level_changed ? "; log level changed" : "",
-		 d->cfg.query_log ? "; query log reopened" : "", zones_msg,
+		 d->cfg.query_log ? "; query log reopened" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
 	return 0;
@@ -672,12 +709,19 @@ static int open_engine(daemon_t *d)
 {
 	cn_engine_conf_t ec = d->cfg.engine;
 	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
+	cn_fwdzone_t *fwd = NULL;
+	if (cn_zones_fwd(&d->cfg, &fwd, &ec.nfwd) != 0) {
+		cn_log(CN_LOG_ERROR, "cannot create the engine: out of memory");
+		return 1;
+	}
+	ec.fwd = fwd;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
 	ec.log_level = d->cfg.log_level;
 	int rc = cn_engine_new(&ec, d->cache, &d->engine);
+	free(fwd); /* the engine keeps its own copy */
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;

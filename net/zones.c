@@ -74,10 +74,13 @@ fail:
 
 struct cn_zones_retired {
 	cn_zones_retired_t *next;
-	cn_zoneset_t *old;     /* NULL once freed */
+	cn_zoneset_t *old;     /* hosted zones replaced (NULL: none, or freed) */
 	cn_zoneset_t *now;     /* the set that replaced it (alive at least as long) */
+	void *old_fwd;         /* forward/stub zones replaced (cn_engine_forwards_free) */
+	uint8_t (*flush)[CN_DNAME_MAX]; /* names whose subtree leaves the cache */
+	size_t nflush;
 	cn_cache_t *cache;
-	atomic_bool done;      /* set by the barrier, after freeing old */
+	atomic_bool done;      /* set by the barrier, after freeing what it held */
 };
 
 static void flush_public(cn_cache_t *cache, const cn_zoneset_t *zs)
@@ -94,42 +97,113 @@ static void flush_public(cn_cache_t *cache, const cn_zoneset_t *zs)
 static void retire(void *arg)
 {
 	cn_zones_retired_t *r = arg;
-	flush_public(r->cache, r->old);
-	flush_public(r->cache, r->now);
+	if (r->old) {
+		flush_public(r->cache, r->old);
+		flush_public(r->cache, r->now);
+	}
+	for (size_t i = 0; i < r->nflush; i++)
+		cn_cache_flush_name(r->cache, r->flush[i], cn_dname_len(r->flush[i]), true);
 	cn_zoneset_free(r->old);
 	r->old = NULL;
+	cn_engine_forwards_free(r->old_fwd);
+	r->old_fwd = NULL;
 	atomic_store(&r->done, true);
 }
 
-int cn_zones_replace(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
-		     cn_zoneset_t **current, cn_zoneset_t *next, cn_zones_retired_t **retired)
+static void retired_free(cn_zones_retired_t *r)
 {
-	/* records of sets already freed go first (the barrier touches none after done) */
+	free(r->flush);
+	free(r);
+}
+
+/* A new record at the head of *retired, after freeing the records already done. */
+static cn_zones_retired_t *retired_new(cn_zones_retired_t **retired, cn_cache_t *cache)
+{
+	/* the barrier touches a record no more after setting done */
 	for (cn_zones_retired_t **pp = retired; *pp;) {
 		cn_zones_retired_t *old = *pp;
 		if (atomic_load(&old->done)) {
 			*pp = old->next;
-			free(old);
+			retired_free(old);
 		} else {
 			pp = &old->next;
 		}
 	}
 	cn_zones_retired_t *r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
-	r->old = *current;
-	r->now = next;
+		return NULL;
 	r->cache = cache;
 	atomic_init(&r->done, false);
 	r->next = *retired;
 	*retired = r;
-	*current = next;
-	cn_engine_set_zones(engine, cn_zoneset_count(next) ? next : NULL);
+	return r;
+}
+
+static void retire_after_barrier(cn_pool_t *pool, cn_zones_retired_t *r)
+{
 	if (!pool)
 		retire(r);
 	else if (cn_pool_quiesce(pool, retire, r) != 0)
 		cn_log(CN_LOG_WARNING, "zones: the replaced set stays in memory until exit");
+}
+
+int cn_zones_replace(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
+		     cn_zoneset_t **current, cn_zoneset_t *next, cn_zones_retired_t **retired)
+{
+	cn_zones_retired_t *r = retired_new(retired, cache);
+	if (!r)
+		return -ENOMEM;
+	r->old = *current;
+	r->now = next;
+	*current = next;
+	cn_engine_set_zones(engine, cn_zoneset_count(next) ? next : NULL);
+	retire_after_barrier(pool, r);
 	return 0;
+}
+
+/* Is zone z (by name, kind and servers) in set? */
+static bool fwd_has(const cn_fwdzone_t *set, size_t n, const cn_fwdzone_t *z)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cn_dname_eq(set[i].name, z->name) && set[i].stub == z->stub &&
+		    set[i].naddr == z->naddr &&
+		    memcmp(set[i].addr, z->addr, z->naddr * sizeof(z->addr[0])) == 0)
+			return true;
+	return false;
+}
+
+int cn_zones_replace_fwd(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
+			 const cn_config_t *next, cn_zones_retired_t **retired)
+{
+	cn_fwdzone_t *now = NULL, *old = NULL;
+	size_t nnow = 0, nold = 0;
+	while (cn_engine_fwdzone(engine, nold))
+		nold++;
+	if (nold && !(old = calloc(nold, sizeof(*old))))
+		return -ENOMEM;
+	for (size_t i = 0; i < nold; i++)
+		old[i] = *cn_engine_fwdzone(engine, i);
+	cn_zones_retired_t *r = NULL;
+	int rc = cn_zones_fwd(next, &now, &nnow);
+	if (rc == 0 && !(r = retired_new(retired, cache)))
+		rc = -ENOMEM;
+	/* the zones added, dropped or given other servers: what is cached below them came
+	 * from servers no longer asked */
+	if (rc == 0 && nold + nnow && !(r->flush = calloc(nold + nnow, sizeof(*r->flush))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < nold; i++)
+		if (!fwd_has(now, nnow, &old[i]))
+			cn_dname_copy(r->flush[r->nflush++], old[i].name);
+	for (size_t i = 0; rc == 0 && i < nnow; i++)
+		if (!fwd_has(old, nold, &now[i]))
+			cn_dname_copy(r->flush[r->nflush++], now[i].name);
+	if (rc == 0)
+		rc = cn_engine_set_forwards(engine, now, nnow, &r->old_fwd);
+	free(now);
+	free(old);
+	if (r) /* on failure it holds nothing yet: the barrier just marks it done */
+		retire_after_barrier(pool, r);
+	return rc;
 }
 
 void cn_zones_retired_free(cn_zones_retired_t **retired)
@@ -137,10 +211,58 @@ void cn_zones_retired_free(cn_zones_retired_t **retired)
 	cn_zones_retired_t *r = *retired;
 	while (r) {
 		cn_zones_retired_t *next = r->next;
-		if (!atomic_load(&r->done))
+		if (!atomic_load(&r->done)) {
 			cn_zoneset_free(r->old);
-		free(r);
+			cn_engine_forwards_free(r->old_fwd);
+		}
+		retired_free(r);
 		r = next;
 	}
 	*retired = NULL;
+}
+
+/* ------------------------------------------------------------------ forward, stub ----- */
+
+int cn_zones_fwd(const cn_config_t *cfg, cn_fwdzone_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (cfg->nfwd == 0)
+		return 0;
+	cn_fwdzone_t *z = calloc(cfg->nfwd, sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		const cn_fwd_cfg_t *c = &cfg->fwd[i];
+		if (cn_dname_from_str(c->name, z[i].name, NULL) != 0) {
+			free(z);
+			return -EINVAL; /* checked when read: cannot happen */
+		}
+		cn_dname_lower(z[i].name);
+		z[i].stub = c->stub;
+		for (unsigned k = 0; k < c->nservers && k < CN_FWD_SERVERS; k++)
+			memcpy(&z[i].addr[z[i].naddr++], &c->servers[k].addr,
+			       sizeof(c->servers[k].addr));
+		char name[CN_DNAME_STR_MAX];
+		cn_dname_to_str(z[i].name, name, sizeof(name));
+		cn_log(CN_LOG_INFO, "%s zone %s: %u server(s)", c->stub ? "stub" : "forward", name,
+		       z[i].naddr);
+	}
+	*out = z;
+	*n = cfg->nfwd;
+	return 0;
+}
+
+bool cn_zones_fwd_same(const cn_config_t *a, const cn_config_t *b)
+{
+	if (a->nfwd != b->nfwd)
+		return false;
+	for (size_t i = 0; i < a->nfwd; i++) {
+		const cn_fwd_cfg_t *x = &a->fwd[i], *y = &b->fwd[i];
+		if (strcmp(x->name, y->name) != 0 || x->stub != y->stub ||
+		    x->nservers != y->nservers ||
+		    memcmp(x->servers, y->servers, x->nservers * sizeof(x->servers[0])) != 0)
+			return false;
+	}
+	return true;
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cache/cache.h"
@@ -31,5 +32,23 @@ typedef struct cn_zones_retired cn_zones_retired_t;
 int cn_zones_replace(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
 		     cn_zoneset_t **current, cn_zoneset_t *next, cn_zones_retired_t **retired);
 
+/**
+ * Make the engine use next's forward and stub zones. Once every worker is back in its
+ * loop, the cache is flushed below every zone added, dropped or given other servers, and
+ * the old set is freed. 0 or -ENOMEM (the running zones stay).
+ */
+int cn_zones_replace_fwd(cn_engine_t *engine, cn_pool_t *pool, cn_cache_t *cache,
+			 const cn_config_t *next, cn_zones_retired_t **retired);
+
 /** After the workers are joined: free what replaced sets are left, and the records. */
 void cn_zones_retired_free(cn_zones_retired_t **retired);
+
+/**
+ * The engine's forward and stub zones (resolver.h, cn_fwdzone_t) from cfg->fwd, each name
+ * in wire form and lower case; cfg was checked when read. *out is malloc'ed (NULL when there
+ * are none). 0 or -ENOMEM.
+ */
+int cn_zones_fwd(const cn_config_t *cfg, cn_fwdzone_t **out, size_t *n);
+
+/** The same forward and stub zones, with the same servers, in a and b? */
+bool cn_zones_fwd_same(const cn_config_t *a, const cn_config_t *b);

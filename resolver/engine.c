@@ -78,14 +78,12 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
 	e->nhints = n;
 	e->conf.hints = e->hints;
-	if (conf->nfwd) {
-		cn_fwdzone_t *fwd = calloc(conf->nfwd, sizeof(*fwd));
-		if (!fwd) {
-			cn_engine_free(e);
-			return -ENOMEM;
-		}
-		memcpy(fwd, conf->fwd, conf->nfwd * sizeof(*fwd));
-		e->conf.fwd = fwd;
+	e->conf.fwd = NULL; /* copied into e->fwdset */
+	e->conf.nfwd = 0;
+	void *none;
+	if (cn_engine_set_forwards(e, conf->fwd, conf->nfwd, &none) != 0) {
+		cn_engine_free(e);
+		return -ENOMEM;
 	}
 	*out = e;
 	return 0;
@@ -97,13 +95,44 @@ void cn_engine_free(cn_engine_t *e)
 		return;
 	cn__nsel_free(e->nsel);
 	free(e->hints);
-	free((void *)e->conf.fwd);
+	free(e->fwdset);
 	free(e);
 }
 
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
 {
-	return e && i < e->conf.nfwd ? &e->conf.fwd[i] : NULL;
+	const cn__fwdset_t *set = e ? __atomic_load_n(&e->fwdset, __ATOMIC_ACQUIRE) : NULL;
+	return set && i < set->n ? &set->z[i] : NULL;
+}
+
+int cn_engine_set_forwards(cn_engine_t *e, const cn_fwdzone_t *z, size_t n, void **old)
+{
+	cn__fwdset_t *set = NULL;
+	if (n) {
+		if (!z || n > SIZE_MAX / sizeof(*z) - 1)
+			return -EINVAL;
+		if (!(set = malloc(sizeof(*set) + n * sizeof(*z))))
+			return -ENOMEM;
+		set->n = n;
+		memcpy(set->z, z, n * sizeof(*z));
+	}
+	*old = __atomic_exchange_n(&e->fwdset, set, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+void cn_engine_forwards_free(void *old)
+{
+	free(old);
+}
+
+void cn_engine_server_health(const cn_engine_t *e, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out)
+{
+	cn_nsel_info_t info;
+	cn__nsel_info(e->nsel, addr, now_ms, &info);
+	*out = (cn_server_health_t){ .known = info.known, .srtt_ms = info.srtt_ms,
+				     .failing = info.failing, .dead = info.dead,
+				     .no_edns = info.no_edns };
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)

@@ -188,8 +188,16 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 
 /* ------------------------------------------------------------------ the engine ------ */
 
+/* The forward and stub zones in force: swapped whole by a reload (cn_engine_set_forwards),
+ * read only inside one call (find_cut). */
+typedef struct cn__fwdset {
+	size_t n;
+	cn_fwdzone_t z[];
+} cn__fwdset_t;
+
 struct cn_engine {
 	cn_engine_conf_t conf;
+	cn__fwdset_t *fwdset;  /* NULL: none (atomic: reloads swap it) */
 	cn_hint_t *hints;
 	size_t nhints;
 	cn_cache_t *cache;
@@ -277,6 +285,10 @@ typedef enum cn_cut_state {
 	CN_CUT_ANSWERED, /* ... and one of them answered (parsed, any RCODE) */
 } cn_cut_state_t;
 
+/* Where a frame's cut came from, when the configuration gave it (resolver.h cn_fwdzone_t):
+ * the servers were copied into the frame, so a reload may replace the zones meanwhile. */
+enum { CN_CUT_CFG_NONE = 0, CN_CUT_CFG_FORWARD, CN_CUT_CFG_STUB };
+
 typedef struct cn_frame {
 	cn_frame_kind_t kind;
 	cn_cut_state_t cut;
@@ -285,7 +297,8 @@ typedef struct cn_frame {
 	uint8_t zone[CN_DNAME_MAX];   /* current zone cut */
 	bool from_hints;              /* the cut is the root from the hints, or a forward or
 					 stub zone from the configuration (no parent) */
-	const cn_fwdzone_t *fwd;      /* the forward or stub zone the cut came from, or NULL */
+	uint8_t configured;           /* the cut came from a forward or stub zone (CN_CUT_CFG_*):
+					 its servers are the configured ones */
 	cn_ns_entry_t ns[CN_FRAME_NS];
 	unsigned nns;
 	unsigned glueless;            /* sub-requests started for this cut */
@@ -372,8 +385,13 @@ void cn__resolve_addr_str(const struct sockaddr_storage *ss, char *buf, size_t l
 /** Copy an RR into the request's long-lived arena (dst), or into the result (add). */
 int cn__resolve_keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst);
 int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr);
-/** The whole answer for frame f's target from the cache, into r->result; true if found. */
-bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now);
+/** Add rr to the result unless one of its first upto records is the same record (an
+ *  answer carries each RRset once, RFC 2181 5): 0 added, 1 already there, < 0 error. */
+int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto);
+/** The whole answer for frame f's target from the cache, into r->result; true if found.
+ *  When only the start of a CNAME/DNAME chain is cached, that part goes into the result
+ *  and f restarts where the cache ends (false). */
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now);
 /** Finish the request with SERVFAIL, EDE ede and "what: why"; returns CN_DONE. */
 cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 			    cn_fail_memory_t mem, uint64_t now_s);
@@ -429,6 +447,8 @@ cn_reply_t cn__classify_name(const cn_msg_t *m, const cn_frame_t *f, const uint8
 /** The RRset (owner, type, IN) of a section into set[] (at most max; set NULL: count). */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max);
+/** Are a and b the same record (owner, type, class, RDATA; names without case)? */
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b);
 /** The SOA proving a negative answer for name: in AUTHORITY, inside the zone (A6). */
 const cn_rr_t *cn__scrub_soa(const cn_msg_t *m, const uint8_t *zone, const uint8_t *name);
 /** Cache an RRset, TTL the lowest of its records' and ttl_cap. Returns false when the

@@ -40,7 +40,7 @@ static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 /* Is the frame's cut a forward zone (recursive servers, RD=1)? */
 static bool forwarding(const cn_frame_t *f)
 {
-	return f->fwd && !f->fwd->stub;
+	return f->configured == CN_CUT_CFG_FORWARD;
 }
 
 /* What to ask next: the full question, or (RFC 9156) one label more than the cut —
@@ -171,9 +171,13 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 	if (f->type == CN_TYPE_NS)
 		r->cacheable &= cn__scrub_store_glue(r, f, m, set, n, now.wall_s);
 	if (r->depth == 1) {
+		size_t chain = r->result.nan; /* the set is unique (scrub); not yet in the chain */
 		for (size_t i = 0; i < n; i++) {
-			if (cn__resolve_result_add(r, set[i]) != 0)
+			int ret = cn__resolve_result_add_new(r, set[i], chain);
+			if (ret < 0)
 				return CN_ITER_FAIL;
+			if (ret > 0)
+				continue;
 			cn_rr_t *kept = &r->result.an[r->result.nan - 1];
 			if (kept->ttl > cap)
 				kept->ttl = cap;
@@ -185,42 +189,33 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 
 /* ------------------------------------------------------------------ chains ---------- */
 
-/* DNAME substitution (RFC 6672 2.2): name = prefix . owner  ->  prefix . target. */
-static int dname_subst(const uint8_t *name, const uint8_t *owner, const uint8_t *target,
-		       uint8_t *out)
-{
-	int skip = cn_dname_labels(name) - cn_dname_labels(owner);
-	size_t plen = (size_t)(cn_dname_skip(name, skip) - name);
-	size_t tlen = cn_dname_len(target);
-	if (plen + tlen > CN_DNAME_MAX)
-		return CN_ENAMELEN;
-	memcpy(out, name, plen);
-	memcpy(out + plen, target, tlen);
-	return 0;
-}
-
 /* A DNAME d above name: *next = the substituted name, with the CNAME cairn synthesises
  * (RFC 6672 3.1, TTL of the DNAME) in the result; a name too long is YXDOMAIN (2.2). */
 static cn_iter_t on_dname(cn_request_t *r, const cn_rr_t *d, const uint8_t *name,
 			  uint8_t *next, cn_rank_t rank, uint64_t now_s)
 {
-	if (dname_subst(name, d->owner, d->rdata, next) != 0) {
+	/* the DNAME is cached either way: it answers other names below it (RFC 6672 3.4) */
+	const cn_rr_t *one[1] = { d };
+	bool stored = cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	if (cn_dname_subst(name, d->owner, d->rdata, next) != 0) {
 		if (r->depth == 1) {
 			r->result.rcode = CN_RCODE_YXDOMAIN;
-			if (cn__resolve_result_add(r, d) != 0)
+			if (cn__resolve_result_add_new(r, d, r->result.nan) < 0)
 				return CN_ITER_FAIL;
 		}
 		r->cacheable = false;
 		return CN_ITER_DONE;
 	}
-	const cn_rr_t *one[1] = { d };
-	r->cacheable &= cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	r->cacheable &= stored;
 	if (r->depth == 1) {
 		cn_rr_t syn = { .owner = name, .rdata = next, .ttl = d->ttl,
 				.type = CN_TYPE_CNAME, .rclass = CN_CLASS_IN,
 				.rdlen = (uint16_t)cn_dname_len(next),
 				.section = CN_SECTION_ANSWER };
-		if (cn__resolve_result_add(r, d) != 0 || cn__resolve_result_add(r, &syn) != 0)
+		size_t chain = r->result.nan; /* a chain may pass one DNAME twice: once in
+						  the answer */
+		if (cn__resolve_result_add_new(r, d, chain) < 0 ||
+		    cn__resolve_result_add_new(r, &syn, chain) < 0)
 			return CN_ITER_FAIL;
 	}
 	return CN_ITER_FOLLOW;
@@ -235,7 +230,7 @@ static cn_iter_t on_cname(cn_request_t *r, const cn_rr_t *c, uint8_t *next, cn_r
 	if (cn_dname_check(c->rdata, c->rdlen) <= 0)
 		return CN_ITER_BAD;
 	cn_dname_copy(next, c->rdata);
-	if (r->depth == 1 && cn__resolve_result_add(r, c) != 0)
+	if (r->depth == 1 && cn__resolve_result_add_new(r, c, r->result.nan) < 0)
 		return CN_ITER_FAIL;
 	return CN_ITER_FOLLOW;
 }
@@ -334,6 +329,14 @@ static cn_iter_t on_qmin_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 			(void)cn__scrub_store_negative(r, f->sent_name, CN_TYPE_NS, false, soa,
 						       CN_RANK_AUTH_AUTHORITY, now.wall_s);
 		f->qmin_labels++;
+		return CN_ITER_CONTINUE;
+	case CN_REPLY_LAME:
+		/* Neither a referral nor a provable negative (an empty or SOA-less NODATA
+		 * without AA): some servers answer only the full question (RFC 9156 2.3;
+		 * Knot Resolver's relaxed mode). Ask that before calling the server lame: the
+		 * same reply to the full question is (classify_name). One more query at most
+		 * per frame, inside the request's query budget. */
+		f->qmin_off = true;
 		return CN_ITER_CONTINUE;
 	default:
 		return CN_ITER_BAD;

@@ -116,11 +116,46 @@ int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr)
 	return cn__resolve_keep_rr(r, rr, &res->an[res->nan++]);
 }
 
+int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto)
+{
+	for (size_t i = 0; i < upto && i < r->result.nan; i++)
+		if (cn__scrub_same_rr(&r->result.an[i], rr))
+			return 1;
+	int ret = cn__resolve_result_add(r, rr);
+	return ret < 0 ? ret : 0;
+}
+
 /* The answer of a frame whose target just changed, looked up in the cache. */
 static _Thread_local cn_rr_t tl_rrs[CN_ANSWER_MAX_RRS];
 static _Thread_local cn_result_t tl_result;
 
-bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now)
+/* The cache holds only the start of the chain from f's target (CNAMEs, CNAMEs synthesised
+ * from a cached DNAME, RFC 6672 3.4): put it in the result and restart f where it ends,
+ * so the owners' zones are not asked again. Each hop counts against cname_chain. */
+static void partial_chain(cn_request_t *r, cn_frame_t *f, const cn_result_t *tmp)
+{
+	unsigned hops = 0;
+	for (size_t i = 0; i < tmp->nan; i++)
+		hops += tmp->an[i].type == CN_TYPE_CNAME;
+	const cn_rr_t *last = tmp->nan ? &tmp->an[tmp->nan - 1] : NULL;
+	if (!last || last->type != CN_TYPE_CNAME || f->type == CN_TYPE_CNAME ||
+	    r->restarts + hops > r->e->conf.limits.cname_chain ||
+	    cn_dname_check(last->rdata, last->rdlen) <= 0 ||
+	    cn__resolve_in_stack(r, last->rdata) || cn_dname_eq(last->rdata, r->q.qname))
+		return; /* nothing cached, or a chain the resolution itself must judge */
+	size_t before = r->result.nan;
+	for (size_t i = 0; i < tmp->nan; i++)
+		if (cn__resolve_result_add_new(r, &tmp->an[i], before) < 0) {
+			r->result.nan = before;
+			return;
+		}
+	r->restarts += hops;
+	uint8_t target[CN_DNAME_MAX];
+	cn_dname_copy(target, last->rdata);
+	cn__resolve_frame_init(f, f->kind, target, f->type, f->parent_ns);
+}
+
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 {
 	cn_result_t *tmp = &tl_result; /* copied into the request before the call returns */
 	memset(tmp, 0, sizeof(*tmp));
@@ -133,13 +168,16 @@ bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now)
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
 				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
+		size_t before = r->result.nan;
 		for (size_t i = 0; i < tmp->nan && found; i++)
-			found = cn__resolve_result_add(r, &tmp->an[i]) == 0;
+			found = cn__resolve_result_add_new(r, &tmp->an[i], before) >= 0;
 		r->result.rcode = tmp->rcode;
 		if (found && tmp->has_soa) {
 			found = cn__resolve_keep_rr(r, &tmp->soa, &r->result.soa) == 0;
 			r->result.has_soa = true;
 		}
+	} else {
+		partial_chain(r, f, tmp);
 	}
 	return found;
 }
@@ -222,7 +260,7 @@ static int find_cut(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
 	/* Forward zone: its servers answer for everything below. Stub zone: iterate from its
 	 * servers, or from a cut cached below its apex (learnt from them). */
-	const cn_fwdzone_t *z = r->e->conf.nfwd ? cn__zonecut_fwd_for(r->e, f) : NULL;
+	const cn_fwdzone_t *z = cn__zonecut_fwd_for(r->e, f);
 	if (z && !z->stub) {
 		cn__zonecut_from_fwd(f, z);
 		return 0;

@@ -116,7 +116,9 @@ typedef struct cn_engine_conf {
 	size_t nhints;
 	const cn_zoneset_t *zones;    /* hosted zones (resolver/zone.h), answered before the
 					 cache; NULL: none. Borrowed: must outlive the engine */
-	const cn_fwdzone_t *fwd;      /* forward and stub zones (copied), longest name wins */
+	const cn_fwdzone_t *fwd;      /* forward and stub zones at start (copied; a reload
+					 replaces them: cn_engine_set_forwards), longest name
+					 wins */
 	size_t nfwd;
 	cn_random_fn random;          /* required */
 	cn_log_fn log;                /* may be NULL */
@@ -128,6 +130,25 @@ void cn_engine_conf_default(cn_engine_conf_t *conf);
 
 /** The forward and stub zones, for the control tool: the i-th, or NULL past the end. */
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *engine, size_t i);
+/**
+ * Use these n forward and stub zones (copied) from now on, as a reload does. *old: the set
+ * replaced, which workers may still be reading: free it with cn_engine_forwards_free()
+ * once every worker has gone back to its loop (cn_pool_quiesce). 0, -EINVAL or -ENOMEM.
+ */
+int cn_engine_set_forwards(cn_engine_t *engine, const cn_fwdzone_t *z, size_t n, void **old);
+void cn_engine_forwards_free(void *old);
+
+/** What the engine knows of one upstream server (server selection, RFC 9520), for the
+ *  control tool. now_ms: the monotonic clock the workers use (uv_hrtime() / 1e6). */
+typedef struct cn_server_health {
+	bool known;        /* answered or failed at least once */
+	unsigned srtt_ms;  /* smoothed RTT (the initial guess when unknown) */
+	bool failing;      /* inside its failure window */
+	bool dead;         /* silent again and again: asked only by a probe now and then */
+	bool no_edns;
+} cn_server_health_t;
+void cn_engine_server_health(const cn_engine_t *engine, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out);
 
 /** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
  *  Returns 0, -EINVAL or -ENOMEM. */

@@ -11,6 +11,71 @@
 
 #include "resolver/internal.h"
 
+/* Types whose RDATA is one name: compared without case (RFC 4034 6.2). */
+static bool name_rdata(uint16_t type)
+{
+	return type == CN_TYPE_NS || type == CN_TYPE_CNAME || type == CN_TYPE_DNAME ||
+	       type == CN_TYPE_PTR;
+}
+
+/* Are a and b (same owner, type and class) the same record? RFC 2181 5: an RRset holds
+ * each record once. Names in RDATA compare without case for the types whose RDATA is one
+ * name; other RDATA byte for byte. */
+static bool same_rdata(const cn_rr_t *a, const cn_rr_t *b)
+{
+	if (a->rdlen != b->rdlen)
+		return false;
+	if (name_rdata(a->type) && cn_dname_check(a->rdata, a->rdlen) == (int)a->rdlen &&
+	    cn_dname_check(b->rdata, b->rdlen) == (int)b->rdlen)
+		return cn_dname_eq(a->rdata, b->rdata);
+	return memcmp(a->rdata, b->rdata, a->rdlen) == 0;
+}
+
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b)
+{
+	return a->type == b->type && a->rclass == b->rclass && cn_dname_eq(a->owner, b->owner) &&
+	       same_rdata(a, b);
+}
+
+/* Large sets find their duplicates through a hash table of indices into set (open
+ * addressing, at most half full), so a hostile RRset of hundreds of records costs O(n)
+ * compares, not O(n^2). Small sets are scanned. */
+#define DUP_SCAN 16     /* up to this many records: a plain scan */
+#define DUP_SLOTS 2048  /* a power of two; a hashed set holds at most DUP_SLOTS / 2 */
+_Static_assert(CN_ANSWER_MAX_RRS <= DUP_SLOTS / 2, "an answer's RRset fits the table");
+
+static uint32_t rdata_hash(const cn_rr_t *rr)
+{
+	bool fold = name_rdata(rr->type); /* length octets (< 64) are no letters */
+	uint32_t h = 2166136261u;         /* FNV-1a */
+	for (size_t i = 0; i < rr->rdlen; i++)
+		h = (h ^ (fold ? cn_ascii_lower(rr->rdata[i]) : rr->rdata[i])) * 16777619u;
+	return h;
+}
+
+/* Is rr equal to one of set[0..n)? If not, slots (when given) learns it as set[n]. */
+static bool seen(const cn_rr_t **set, size_t n, const cn_rr_t *rr, uint16_t *slots)
+{
+	if (!slots) {
+		for (size_t k = 0; k < n; k++)
+			if (same_rdata(set[k], rr))
+				return true;
+		return false;
+	}
+	for (uint32_t i = rdata_hash(rr);; i++) {
+		uint16_t *slot = &slots[i & (DUP_SLOTS - 1)];
+		if (*slot == UINT16_MAX) {
+			*slot = (uint16_t)n;
+			return false;
+		}
+		if (same_rdata(set[*slot], rr))
+			return true;
+	}
+}
+
+/* Gathering into set drops records equal to one already gathered (RFC 2181 5: two equal
+ * CNAME records are one CNAME); counting (set NULL) counts every record, so the RRset size
+ * limit (C6) sees what the server sent. */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max)
 {
@@ -18,14 +83,24 @@ size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner
 										  : m->an + m->ns;
 	size_t to = sec == CN_SECTION_ANSWER ? m->an : sec == CN_SECTION_AUTHORITY
 							 ? m->an + m->ns : m->an + m->ns + m->ar;
+	uint16_t table[DUP_SLOTS], *slots = NULL;
+	if (set && max > DUP_SCAN) {
+		memset(table, 0xff, sizeof(table));
+		slots = table;
+		if (max > DUP_SLOTS / 2)
+			max = DUP_SLOTS / 2; /* more than any RRset cairn keeps (CN_ANSWER_MAX_RRS) */
+	}
 	size_t n = 0;
 	for (size_t i = from; i < to && n < max; i++) {
 		const cn_rr_t *rr = &m->rrs[i];
-		if (rr->type == type && rr->rclass == CN_CLASS_IN && cn_dname_eq(rr->owner, owner)) {
-			if (set)
-				set[n] = rr;
-			n++;
+		if (rr->type != type || rr->rclass != CN_CLASS_IN || !cn_dname_eq(rr->owner, owner))
+			continue;
+		if (set) {
+			if (seen(set, n, rr, slots))
+				continue; /* a duplicate */
+			set[n] = rr;
 		}
+		n++;
 	}
 	return n;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "resolver/internal.h"
 #include "resolver/wire.h"
 #include "resolver/zone.h"
@@ -44,6 +45,9 @@ struct cn_zone {
 	const char *source;    /* files[0] */
 	uint32_t last_line;
 	const zrec_t *soa;     /* the apex SOA once checked (local data: local_soa) */
+	uint32_t *owners;      /* exact-match index: 1 + first record of each owner, by hash
+				  of the lowercased name (open addressing; 0 = empty) */
+	size_t owners_mask;
 	zrec_t local_soa;      /* local data: synthesised, not a record of the zone */
 	uint8_t local_soa_rdata[64];
 };
@@ -108,6 +112,7 @@ void cn__zone_free(cn_zone_t *z)
 	for (size_t i = 0; i < z->n; i++)
 		free(z->rec[i].owner);
 	free(z->rec);
+	free(z->owners);
 	for (size_t i = 0; i < z->nfiles; i++)
 		free(z->files[i]);
 	free(z->files);
@@ -286,6 +291,52 @@ static size_t group_end(const cn_zone_t *z, size_t i)
 	return j;
 }
 
+/* FNV-1a over the lowercased wire name: the owner index's hash (zone data is the
+ * operator's, and queries never insert, so no keyed hash is needed). */
+static uint32_t owner_hash(const uint8_t *name)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0, n = cn_dname_len(name); i < n; i++)
+		h = (h ^ cn_ascii_lower(name[i])) * 16777619u;
+	return h;
+}
+
+/* The exact-match index over the sorted records (a hosted answer is one hash probe, not a
+ * binary search of canonical name comparisons). No index (out of memory) is fine: lookups
+ * fall back to the binary search. */
+static void index_owners(cn_zone_t *z)
+{
+	size_t groups = 0;
+	for (size_t i = 0; i < z->n; i = group_end(z, i))
+		groups++;
+	size_t cap = 8;
+	while (cap < groups * 2)
+		cap *= 2;
+	free(z->owners);
+	z->owners = calloc(cap, sizeof(*z->owners));
+	if (!z->owners || z->n >= UINT32_MAX)
+		return;
+	z->owners_mask = cap - 1;
+	for (size_t i = 0; i < z->n; i = group_end(z, i)) {
+		size_t k = owner_hash(z->rec[i].owner) & z->owners_mask;
+		while (z->owners[k])
+			k = (k + 1) & z->owners_mask;
+		z->owners[k] = (uint32_t)i + 1;
+	}
+}
+
+/* The first record owned by name, or -1 when name owns none (or there is no index). */
+static long owner_first(const cn_zone_t *z, const uint8_t *name)
+{
+	if (!z->owners)
+		return -1;
+	for (size_t k = owner_hash(name) & z->owners_mask; z->owners[k];
+	     k = (k + 1) & z->owners_mask)
+		if (cn_dname_eq(z->rec[z->owners[k] - 1].owner, name))
+			return (long)z->owners[k] - 1;
+	return -1;
+}
+
 static const zrec_t *group_find(const cn_zone_t *z, size_t i, size_t j, uint16_t type)
 {
 	for (size_t k = i; k < j; k++)
@@ -438,6 +489,7 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 			return zerr(err, errlen, src, end, "local_data: SOA and NS records are "
 				    "made by cairn; give them in a zone file instead");
 		z->soa = &z->local_soa;
+		index_owners(z);
 		return 0;
 	}
 	if (!wk.have_soa)
@@ -451,6 +503,7 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 	for (int k = 0; k < 2; k++) /* MNAME, RNAME */
 		off += cn_dname_len(soa->rdata + off);
 	z->serial = cn_wire_get32(soa->rdata + off);
+	index_owners(z);
 	return 0;
 }
 
@@ -609,7 +662,8 @@ static size_t lower_bound(const cn_zone_t *z, const uint8_t *name)
 
 size_t cn_zone_rrset(const cn_zone_t *z, const uint8_t *owner, uint16_t type, size_t *first)
 {
-	size_t i = lower_bound(z, owner);
+	long f = owner_first(z, owner);
+	size_t i = f >= 0 ? (size_t)f : lower_bound(z, owner);
 	while (i < z->n && cn_dname_eq(z->rec[i].owner, owner) && z->rec[i].type < type)
 		i++;
 	size_t j = i;
@@ -632,6 +686,12 @@ void cn_zone_record(const cn_zone_t *z, size_t i, const uint8_t **owner, const u
  * (empty for an empty non-terminal). */
 static bool node_find(const cn_zone_t *z, const uint8_t *name, size_t *i, size_t *j)
 {
+	long f = owner_first(z, name);
+	if (f >= 0) {
+		*i = (size_t)f;
+		*j = group_end(z, (size_t)f);
+		return true;
+	}
 	size_t a = lower_bound(z, name), b = a;
 	while (b < z->n && cn_dname_eq(z->rec[b].owner, name))
 		b++;

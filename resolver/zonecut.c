@@ -55,7 +55,7 @@ bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
 	if (ss->ss_family == AF_INET6 && !e->conf.do_ip6)
 		return false;
 	/* a forward or stub zone's servers were named by the operator: loopback is fine */
-	if (!e->conf.allow_loopback_upstream && !f->fwd && cn__addr_is_local(ss))
+	if (!e->conf.allow_loopback_upstream && !f->configured && cn__addr_is_local(ss))
 		return false;
 	return true;
 }
@@ -117,7 +117,7 @@ static void set_cut(cn_frame_t *f, const uint8_t *zone)
 	cn_dname_copy(f->zone, zone);
 	f->cut = CN_CUT_NEW;
 	f->from_hints = false;
-	f->fwd = NULL;
+	f->configured = CN_CUT_CFG_NONE;
 	f->nns = 0;
 	f->glueless = 0;
 	f->probed = false;
@@ -158,7 +158,7 @@ void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z)
 {
 	set_cut(f, z->name);
 	f->from_hints = true;
-	f->fwd = z;
+	f->configured = z->stub ? CN_CUT_CFG_STUB : CN_CUT_CFG_FORWARD;
 	/* the servers have no names: each NS entry carries the zone's name, up to
 	 * CN_NS_ADDRS addresses each */
 	for (unsigned i = 0; i < z->naddr && f->nns < CN_FRAME_NS; i++) {
@@ -179,10 +179,11 @@ const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *
 	/* the DS RRset of a zone's apex lives in the parent (RFC 4034 5) */
 	const uint8_t *name = f->type == CN_TYPE_DS && f->name[0] ? cn_dname_skip(f->name, 1)
 								  : f->name;
+	const cn__fwdset_t *set = __atomic_load_n(&e->fwdset, __ATOMIC_ACQUIRE);
 	const cn_fwdzone_t *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < e->conf.nfwd; i++) {
-		const cn_fwdzone_t *z = &e->conf.fwd[i];
+	for (size_t i = 0; set && i < set->n; i++) {
+		const cn_fwdzone_t *z = &set->z[i];
 		int l = cn_dname_labels(z->name);
 		if (l > best_labels && cn_dname_is_sub(name, z->name)) {
 			best = z;
@@ -282,11 +283,16 @@ static void skip_dead(cn_request_t *r, cn_frame_t *f, cn_ns_addr_t *ad)
 	CN_STAT_INC(r->e, dead_server_skips);
 }
 
-/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none. */
+/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none.
+ * Exploration (as Knot Resolver does): one choice in CN_EXPLORE_ONE_IN goes to a random
+ * server that is not failing instead of the fastest, so a server whose SRTT went stale (it
+ * came back after an outage, or got faster) is measured again instead of starving behind
+ * the one that answered meanwhile. */
+#define CN_EXPLORE_ONE_IN 20
 static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 {
-	unsigned best_score = UINT32_MAX, ties = 0;
-	int bi = -1, ba = -1;
+	unsigned best_score = UINT32_MAX, ties = 0, healthy = 0;
+	int bi = -1, ba = -1, hi = -1, ha = -1;
 	bool best_dead = false;
 	for (unsigned i = 0; i < f->nns; i++) {
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
@@ -301,6 +307,15 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				skip_dead(r, f, ad); /* its probe is taken */
 				continue;
 			}
+			uint32_t rnd;
+			if (!info.failing && ++healthy > 1) {
+				/* reservoir: a uniform pick among the healthy, for exploring */
+				r->e->conf.random(&rnd, sizeof(rnd));
+				if (rnd % healthy == 0)
+					hi = (int)i, ha = (int)a;
+			} else if (!info.failing) {
+				hi = (int)i, ha = (int)a;
+			}
 			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0) +
 					 (info.dead ? 200000u : 0);
 			if (score < best_score) {
@@ -308,7 +323,6 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				best_dead = info.dead;
 			} else if (score == best_score) {
 				/* reservoir choice among equals spreads load over the NS set */
-				uint32_t rnd;
 				r->e->conf.random(&rnd, sizeof(rnd));
 				if (rnd % ++ties == 0)
 					bi = (int)i, ba = (int)a, best_dead = info.dead;
@@ -317,6 +331,12 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 	}
 	if (bi < 0)
 		return -1;
+	if (healthy > 1) {
+		uint32_t rnd;
+		r->e->conf.random(&rnd, sizeof(rnd));
+		if (rnd % CN_EXPLORE_ONE_IN == 0)
+			bi = hi, ba = ha, best_dead = false;
+	}
 	f->cur_ns = bi;
 	f->cur_addr = ba;
 	return best_dead ? 1 : 0;

@@ -284,6 +284,16 @@ def network_errors(e):
     e.rc("x." + z, "SERVFAIL", timeout=8)
 
 
+@driver("upstream.forwarded")
+def forwarded(e):
+    """A forward zone: its queries go to its recursive server through c-ares."""
+    z, _, _ = e.zone("fw", ["www IN A " + REAL])
+    back_ctl = control_path(e.cairn) + ".b"
+    back = start(e.cairn, e.tb, control=back_ctl)
+    e.boot("--forward", "%s=127.0.0.1@%d" % (z, back.port))
+    e.ok("www." + z)
+
+
 @driver("limits.hit", "limits.cname")
 def limit_cname(e):
     body = ["c%d IN CNAME c%d" % (i, i + 1) for i in range(20)] + ["c20 IN A " + REAL]

@@ -25,6 +25,9 @@
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
 
+/* issue 11: minimisation, hygiene, DNAME (a TCase of its own, at the end of this file) */
+static TCase *issue11_tcase(void);
+
 /* ------------------------------------------------------------------ the fake tree --- */
 
 typedef struct frr {
@@ -425,13 +428,22 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 	return cn_writer_finish(&w);
 }
 
+/* A scripted misbehaviour (set by a test, cleared by setup): the reply z's server sends
+ * instead of auth_build's, or 0 to answer as a plain authoritative server would. */
+static size_t (*scripted_reply)(const fzone_t *z, const cn_msg_t *q, uint8_t *out);
+/* More zones a test serves beside zones[] (set by a test, cleared by setup). */
+static const fzone_t *extra_zones;
+static size_t n_extra_zones;
+
 static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
 {
 	cn_msg_t q;
 	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
 	expect_len = 0;
 	expect[0] = 0;
-	size_t len = auth_build(z, &q, out);
+	size_t len = scripted_reply ? scripted_reply(z, &q, out) : 0;
+	if (len == 0)
+		len = auth_build(z, &q, out);
 	dump_reply(out, len, &q);
 	return len;
 }
@@ -440,8 +452,9 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 {
 	const fzone_t *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
-		const fzone_t *z = &zones[i];
+	size_t nz = sizeof(zones) / sizeof(zones[0]);
+	for (size_t i = 0; i < nz + n_extra_zones; i++) {
+		const fzone_t *z = i < nz ? &zones[i] : &extra_zones[i - nz];
 		bool serves = false;
 		for (int s = 0; s < 3 && z->servers[s]; s++)
 			serves |= strcmp(z->servers[s], addr) == 0;
@@ -555,6 +568,9 @@ static void setup(void)
 	case_events = 0;
 	memset(drop_next, 0, sizeof(drop_next));
 	zones[1].rrs = com_rrs;
+	scripted_reply = NULL;
+	extra_zones = NULL;
+	n_extra_zones = 0;
 	size_t k = 0;
 	for (const frr_t *rr = com_rrs; rr->owner; rr++)
 		if (!strstr(rr->owner, "ghost"))
@@ -1319,6 +1335,7 @@ END_TEST
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
+	suite_add_tcase(s, issue11_tcase()); /* at the end of this file */
 	TCase *tc = tcase_create("replay");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -1358,4 +1375,392 @@ int main(void)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ==================================================================================
+ * issue 11: minimisation, hygiene, DNAME
+ *
+ * Scripted misbehaviours beside the plain authoritative servers above: qm.com
+ * (127.0.0.21) answers minimised NS queries with neither a referral nor proof (RFC 9156
+ * 2.3); hyg.com (127.0.0.22) holds duplicate records (RFC 2181 5) and a DNAME that a chain
+ * passes twice; com delegates hyg.com with its NS record and glue each given twice. The
+ * DNAME cache tests (RFC 6672 3.4) use example.com's old.example.com DNAME hoster.net.
+ * ================================================================================== */
+
+static const frr_t b_com_rrs[] = {
+	{ "com.", CN_TYPE_SOA, 900, "" },
+	{ "com.", CN_TYPE_NS, 86400, "a.gtld.com." },
+	{ "a.gtld.com.", CN_TYPE_A, 86400, "127.0.0.2" },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns1.example.com." },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns2.example.com." },
+	{ "ns1.example.com.", CN_TYPE_A, 3600, "127.0.0.3" },
+	{ "ns2.example.com.", CN_TYPE_A, 3600, "127.0.0.13" },
+	{ "qm.com.", CN_TYPE_NS, 3600, "ns.qm.com." },
+	{ "ns.qm.com.", CN_TYPE_A, 3600, "127.0.0.21" },
+	/* the same NS record twice, and its glue twice */
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t qm_rrs[] = {
+	{ "qm.com.", CN_TYPE_SOA, 3600, "" },
+	{ "qm.com.", CN_TYPE_NS, 3600, "ns.qm.com." },
+	{ "ns.qm.com.", CN_TYPE_A, 3600, "127.0.0.21" },
+	{ "www.sub.qm.com.", CN_TYPE_A, 300, "127.0.0.50" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t hyg_rrs[] = {
+	{ "hyg.com.", CN_TYPE_SOA, 3600, "" },
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ "www.hyg.com.", CN_TYPE_A, 300, "127.0.0.60" },
+	{ "www.hyg.com.", CN_TYPE_A, 300, "127.0.0.60" },
+	{ "dup.hyg.com.", CN_TYPE_CNAME, 300, "www.hyg.com." },
+	{ "dup.hyg.com.", CN_TYPE_CNAME, 300, "www.hyg.com." },
+	{ "dn.hyg.com.", CN_TYPE_DNAME, 300, "t.hyg.com." },
+	{ "x.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "x2.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "y.t.hyg.com.", CN_TYPE_A, 300, "127.0.0.61" },
+	{ NULL, 0, 0, NULL },
+};
+static const fzone_t b_zones[] = {
+	{ "qm.com.", { "127.0.0.21" }, qm_rrs },
+	{ "hyg.com.", { "127.0.0.22" }, hyg_rrs },
+};
+
+/* What qm.com's server does with a question for a name below its apex. */
+typedef enum qm_quirk {
+	QM_EMPTY,   /* minimised NS query: an entirely empty reply, AA=0 */
+	QM_APEX_NS, /* minimised NS query: AA=0, no SOA, the zone's own NS in AUTHORITY */
+	QM_LAME,    /* every question: an entirely empty reply, AA=0 (the full one too) */
+} qm_quirk_t;
+static qm_quirk_t qm_quirk;
+
+/* The one-reply chain: x2.dn.hyg.com. A answered with the whole chain, through the DNAME
+ * twice (a server that follows CNAMEs inside its zone, as RFC 1034 4.3.2 lets it). */
+static const frr_t x2_chain[] = {
+	{ "dn.hyg.com.", CN_TYPE_DNAME, 300, "t.hyg.com." },
+	{ "x2.dn.hyg.com.", CN_TYPE_CNAME, 300, "x2.t.hyg.com." },
+	{ "x2.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "y.dn.hyg.com.", CN_TYPE_CNAME, 300, "y.t.hyg.com." },
+	{ "y.t.hyg.com.", CN_TYPE_A, 300, "127.0.0.61" },
+	{ NULL, 0, 0, NULL },
+};
+
+static size_t b_reply(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
+{
+	uint8_t apex[CN_DNAME_MAX], x2[CN_DNAME_MAX];
+	dname(z->apex, apex);
+	dname("x2.dn.hyg.com.", x2);
+	bool below = !cn_dname_eq(q->qname, apex);
+	bool qm = strcmp(z->apex, "qm.com.") == 0 && below &&
+		  (qm_quirk == QM_LAME || q->qtype == CN_TYPE_NS);
+	bool chain = cn_dname_eq(q->qname, x2) && q->qtype == CN_TYPE_A;
+	if (!qm && !chain)
+		return 0;
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q->id, CN_FLAG_QR);
+	expect_flags = CN_FLAG_QR;
+	cn_writer_question(&w, q->qname, q->qtype, q->qclass);
+	if (qm && qm_quirk == QM_APEX_NS)
+		add_rr(&w, CN_SECTION_AUTHORITY, &z->rrs[1]);
+	if (chain) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+		for (const frr_t *rr = x2_chain; rr->owner; rr++)
+			add_rr(&w, CN_SECTION_ANSWER, rr);
+	}
+	return cn_writer_finish(&w);
+}
+
+static void b_setup(void)
+{
+	setup();
+	zones[1].rrs = b_com_rrs;
+	extra_zones = b_zones;
+	n_extra_zones = sizeof(b_zones) / sizeof(b_zones[0]);
+	scripted_reply = b_reply;
+	qm_quirk = QM_EMPTY;
+}
+
+/* The type and presentation form of answer record i. */
+static void assert_rr(const cn_msg_t *m, size_t i, uint16_t type, const char *owner,
+		      const char *data)
+{
+	ck_assert_uint_gt(m->an, i);
+	const cn_rr_t *rr = &m->rrs[i];
+	ck_assert_uint_eq(rr->type, type);
+	char o[CN_DNAME_STR_MAX], d[CN_DNAME_STR_MAX];
+	cn_dname_to_str(rr->owner, o, sizeof(o));
+	ck_assert_str_eq(o, owner);
+	if (type == CN_TYPE_A)
+		inet_ntop(AF_INET, rr->rdata, d, sizeof(d));
+	else
+		cn_dname_to_str(rr->rdata, d, sizeof(d));
+	ck_assert_str_eq(d, data);
+}
+
+/* How many records the cache holds in the RRset (name, type); -1 when none. */
+static long cached_count(const char *name, uint16_t type)
+{
+	static uint8_t buf[CN_VALUE_MAX];
+	uint8_t n[CN_DNAME_MAX];
+	dname(name, n);
+	cn_cache_entry_t ent;
+	if (cn_cache_lookup(cache, n, cn_dname_len(n), type, CN_CLASS_IN, now.wall_s,
+			    CN_LOOKUP_PEEK, &ent, buf, sizeof(buf)) != 0 ||
+	    ent.kind != CN_CACHE_RRSET)
+		return -1;
+	cn_rdata_ref_t refs[16];
+	size_t count;
+	ck_assert_int_eq(cn__value_decode_rrset_first(buf, ent.data_len, refs, 16, &count), 0);
+	return (long)count;
+}
+
+static const char *qm_walk = "127.0.0.1 . NS\n"
+			     "127.0.0.1 com. NS\n"
+			     "127.0.0.2 qm.com. NS\n"
+			     "127.0.0.21 sub.qm.com. NS\n"
+			     "127.0.0.21 www.sub.qm.com. A\n";
+
+/* Behaviour 3 (RFC 9156 2.3, relaxed): the minimised step sub.qm.com. NS is answered
+ * with an entirely empty, non-authoritative reply; the full question goes to the same
+ * server, which answers it. */
+START_TEST(qmin_empty_reply_asks_the_full_question)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_EMPTY;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	assert_a(&m, 0, "127.0.0.50");
+	ck_assert_str_eq(sent_log, qm_walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* ... and with a SOA-less NODATA naming the zone's own NS (AA=0). */
+START_TEST(qmin_soa_less_nodata_asks_the_full_question)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_APEX_NS;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	assert_a(&m, 0, "127.0.0.50");
+	ck_assert_str_eq(sent_log, qm_walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* A server that answers the full question the same way is lame after that one more
+ * query: SERVFAIL, nothing further asked, and nothing cached as an answer. */
+START_TEST(qmin_relaxed_server_lame_for_the_full_question_too)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_LAME;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_SERVFAIL);
+	ck_assert_str_eq(sent_log, qm_walk);
+	ck_assert_int_eq(cached_count("www.sub.qm.com.", CN_TYPE_A), -1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Behaviour 4 (RFC 2181 5): two equal CNAME records are one CNAME, two equal A records one
+ * A; the referral's NS record and glue, each given twice, are one of each in the cache. */
+START_TEST(duplicate_records_from_upstream_collapse_into_one)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("dup.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 0, CN_TYPE_CNAME, "dup.hyg.com.", "www.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_A, "www.hyg.com.", "127.0.0.60");
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dup.hyg.com. A\n"
+				   "127.0.0.22 www.hyg.com. A\n");
+	ck_assert_int_eq(cached_count("dup.hyg.com.", CN_TYPE_CNAME), 1);
+	ck_assert_int_eq(cached_count("www.hyg.com.", CN_TYPE_A), 1);
+	ck_assert_int_eq(cached_count("hyg.com.", CN_TYPE_NS), 1);
+	ck_assert_int_eq(cached_count("ns.hyg.com.", CN_TYPE_A), 1);
+	/* from cache: the same single records, no query */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("dup.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_int_eq(ask("www.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Count the answer records of type at owner. */
+static unsigned count_rr(const cn_msg_t *m, uint16_t type, const char *owner)
+{
+	uint8_t o[CN_DNAME_MAX];
+	dname(owner, o);
+	unsigned n = 0;
+	for (size_t i = 0; i < m->an; i++)
+		n += m->rrs[i].type == type && cn_dname_eq(m->rrs[i].owner, o);
+	return n;
+}
+
+/* The chain x.dn -> (DNAME) x.t -> (CNAME) y.dn -> (DNAME) y.t passes dn.hyg.com. DNAME
+ * twice, in two replies: the answer carries it once. The second pass comes from the
+ * cached DNAME (behaviour 5): y.dn.hyg.com. is never asked. */
+START_TEST(dname_passed_twice_across_replies_is_answered_once)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("x.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 5);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "dn.hyg.com.", "t.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "x.dn.hyg.com.", "x.t.hyg.com.");
+	assert_rr(&m, 2, CN_TYPE_CNAME, "x.t.hyg.com.", "y.dn.hyg.com.");
+	assert_rr(&m, 3, CN_TYPE_CNAME, "y.dn.hyg.com.", "y.t.hyg.com.");
+	assert_rr(&m, 4, CN_TYPE_A, "y.t.hyg.com.", "127.0.0.61");
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "dn.hyg.com."), 1);
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dn.hyg.com. NS\n"
+				   "127.0.0.22 x.dn.hyg.com. A\n"
+				   "127.0.0.22 t.hyg.com. NS\n"
+				   "127.0.0.22 x.t.hyg.com. A\n"
+				   "127.0.0.22 y.t.hyg.com. A\n");
+	/* the whole chain from cache: the DNAME once there too */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("x.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 5);
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "dn.hyg.com."), 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* The same chain inside one reply (x2.dn.hyg.com. A): the DNAME once. */
+START_TEST(dname_passed_twice_in_one_reply_is_answered_once)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("x2.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 5);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "dn.hyg.com.", "t.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "x2.dn.hyg.com.", "x2.t.hyg.com.");
+	assert_rr(&m, 2, CN_TYPE_CNAME, "x2.t.hyg.com.", "y.dn.hyg.com.");
+	assert_rr(&m, 3, CN_TYPE_CNAME, "y.dn.hyg.com.", "y.t.hyg.com.");
+	assert_rr(&m, 4, CN_TYPE_A, "y.t.hyg.com.", "127.0.0.61");
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dn.hyg.com. NS\n"
+				   "127.0.0.22 x2.dn.hyg.com. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+static const char *host_old = "host.old.example.com.";
+
+/* Behaviour 5 (RFC 6672 3.4): once old.example.com. DNAME hoster.net. is cached, the same
+ * question is a cache hit (the CNAME synthesised from the cached DNAME), and a name under
+ * it never seen before is resolved at hoster.net's server only. */
+START_TEST(cached_dname_synthesises_without_asking_the_owner_zone)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 3);
+	now.wall_s += 10;
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 3);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "old.example.com.", "hoster.net.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, host_old, "host.hoster.net.");
+	assert_rr(&m, 2, CN_TYPE_A, "host.hoster.net.", "127.0.0.20");
+	ck_assert_uint_eq(m.rrs[0].ttl, 290); /* the DNAME's TTL left, the CNAME's too */
+	ck_assert_uint_eq(m.rrs[1].ttl, 290);
+	ck_assert_uint_eq(m.rrs[2].ttl, 50);
+
+	/* a new name under the DNAME: one query, to hoster.net's server */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("other.old.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_str_eq(sent_log, "127.0.0.5 other.hoster.net. A\n");
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "old.example.com.", "hoster.net.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "other.old.example.com.", "other.hoster.net.");
+	ck_assert_uint_eq(m.ns, 1);
+	ck_assert_uint_eq(m.rrs[2].type, CN_TYPE_SOA);
+
+	/* qtype CNAME: the synthesised CNAME is the answer, from cache */
+	before = sent_count;
+	ck_assert_int_eq(ask("c.old.example.com.", CN_TYPE_CNAME, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 1, CN_TYPE_CNAME, "c.old.example.com.", "c.hoster.net.");
+
+	/* expired DNAME: the owner's zone is asked again */
+	now.wall_s += 300;
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_ptr_nonnull(strstr(sent_log, " host.old.example.com. A\n"));
+	ck_assert_uint_eq(m.an, 3);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* A cached DNAME whose substitution would pass 255 octets: YXDOMAIN from cache, with the
+ * DNAME (RFC 6672 2.2), no query. */
+START_TEST(cached_dname_overflow_is_yxdomain_from_cache)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* a short name under huge.example.com. resolves (NXDOMAIN at com) and caches the DNAME */
+	ask("a.huge.example.com.", CN_TYPE_A, &a, &m);
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "huge.example.com."), 1);
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd."
+			     "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee."
+			     "huge.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_YXDOMAIN);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_DNAME);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+static TCase *issue11_tcase(void)
+{
+	TCase *tc = tcase_create("issue11");
+	tcase_add_checked_fixture(tc, b_setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, qmin_empty_reply_asks_the_full_question);
+	tcase_add_test(tc, qmin_soa_less_nodata_asks_the_full_question);
+	tcase_add_test(tc, qmin_relaxed_server_lame_for_the_full_question_too);
+	tcase_add_test(tc, duplicate_records_from_upstream_collapse_into_one);
+	tcase_add_test(tc, dname_passed_twice_across_replies_is_answered_once);
+	tcase_add_test(tc, dname_passed_twice_in_one_reply_is_answered_once);
+	tcase_add_test(tc, cached_dname_synthesises_without_asking_the_owner_zone);
+	tcase_add_test(tc, cached_dname_overflow_is_yxdomain_from_cache);
+	return tc;
 }
