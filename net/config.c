@@ -52,6 +52,11 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 		return -ENOMEM;
 	memcpy(cfg->allow, cn_acl_loopback, sizeof(cn_acl_loopback));
 	cfg->nallow = sizeof(cn_acl_loopback) / sizeof(cn_acl_loopback[0]);
+	cfg->metrics_allow = malloc(sizeof(cn_acl_loopback));
+	if (!cfg->metrics_allow)
+		return -ENOMEM;
+	memcpy(cfg->metrics_allow, cn_acl_loopback, sizeof(cn_acl_loopback));
+	cfg->nmetrics_allow = cfg->nallow;
 	return 0;
 }
 
@@ -71,6 +76,11 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->cache_dump_file = NULL;
 	free(cfg->user);
 	cfg->user = NULL;
+	free(cfg->metrics_allow);
+	cfg->metrics_allow = NULL;
+	cfg->nmetrics_allow = 0;
+	free(cfg->query_log);
+	cfg->query_log = NULL;
 	zones_deinit(cfg);
 }
 
@@ -203,6 +213,26 @@ int cn_config_add_allow(cn_config_t *cfg, const char *s)
 	return append((void **)&cfg->allow, &cfg->nallow, sizeof(c), &c);
 }
 
+int cn_config_add_metrics_allow(cn_config_t *cfg, const char *s)
+{
+	cn_cidr_t c;
+	if (cn_cidr_parse(s, &c) != 0)
+		return -EINVAL;
+	return append((void **)&cfg->metrics_allow, &cfg->nmetrics_allow, sizeof(c), &c);
+}
+
+int cn_config_set_metrics(cn_config_t *cfg, const char *s)
+{
+	cn_listen_t l;
+	/* Default port 0 is no port: cn_config_parse_listen never yields 0 from the text. */
+	if (cn_config_parse_listen(s, 0, &l) != 0 ||
+	    ((struct sockaddr_in *)&l.addr)->sin_port == 0)
+		return -EINVAL;
+	cfg->metrics = l;
+	cfg->metrics_on = true;
+	return 0;
+}
+
 void cn_config_clear_listen(cn_config_t *cfg)
 {
 	free(cfg->listen);
@@ -233,6 +263,8 @@ int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
 		why = "load_cache_at_start/dump_cache_at_exit need cache_dump_file";
 	else if (cfg->nallow == 0)
 		why = "allow: the list is empty, no client could query";
+	else if (cfg->metrics_on && cfg->nmetrics_allow == 0)
+		why = "metrics_allow: the list is empty, nobody could scrape /metrics";
 	else if (cfg->cache.budget_bytes < 65536)
 		why = "cache_size must be at least 64K";
 	if (!why)
@@ -258,6 +290,8 @@ typedef enum kind {
 	K_LZ_BUILTIN, /* true/false, or a mapping zone: true/false */
 	K_FORWARD, /* list of {name, servers}: recursive servers */
 	K_STUB,    /* list of {name, servers}: authoritative servers */
+	K_METRICS, /* ADDR@PORT, or null: off */
+	K_METRICS_ALLOW, /* list of CIDRs (or one scalar) */
 } kind_t;
 
 typedef struct key {
@@ -341,6 +375,9 @@ static const cfgkey_t top_keys[] = {
 	{ "local_zones_builtin", K_LZ_BUILTIN, 0, 0, 0, 0, NULL },
 	{ "forward", K_FORWARD, 0, 0, 0, 0, NULL },
 	{ "stub", K_STUB, 0, 0, 0, 0, NULL },
+	{ "metrics", K_METRICS, 0, 0, 0, 0, NULL },
+	{ "metrics_allow", K_METRICS_ALLOW, 0, 0, 0, 0, NULL },
+	STR("query_log", query_log),
 	END,
 };
 
@@ -420,10 +457,15 @@ static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
 		    int (*add)(cn_config_t *, const char *), const char *what)
 {
 	/* A list in the file replaces the previous one (the default, or an earlier file). */
-	if (k->kind == K_LISTEN)
+	if (k->kind == K_LISTEN) {
 		cn_config_clear_listen(c->cfg);
-	else
+	} else if (k->kind == K_METRICS_ALLOW) {
+		free(c->cfg->metrics_allow);
+		c->cfg->metrics_allow = NULL;
+		c->cfg->nmetrics_allow = 0;
+	} else {
 		cn_config_clear_allow(c->cfg);
+	}
 	if (v->type == YAML_MAPPING_NODE)
 		return fail(c, v, "%s: expected a list, got a mapping", k->name);
 	if (v->type == YAML_SCALAR_NODE) {
@@ -533,6 +575,21 @@ static int set_scalar(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const c
 	}
 }
 
+static int set_metrics(ctx_t *c, const yaml_node_t *v, const char *path)
+{
+	int rc = need_scalar(c, v, path);
+	if (rc)
+		return rc;
+	if (is_null(v)) {
+		c->cfg->metrics_on = false;
+		return 0;
+	}
+	if (cn_config_set_metrics(c->cfg, scalar(v)) != 0)
+		return fail(c, v, "%s: expected ADDR@PORT (a port is required), got \"%s\"", path,
+			    scalar(v));
+	return 0;
+}
+
 static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path)
 {
 	switch (k->kind) {
@@ -547,6 +604,10 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 		return set_list(c, v, k, cn_config_add_listen, "address[@port]");
 	case K_ALLOW:
 		return set_list(c, v, k, cn_config_add_allow, "subnet (address/prefix)");
+	case K_METRICS_ALLOW:
+		return set_list(c, v, k, cn_config_add_metrics_allow, "subnet (address/prefix)");
+	case K_METRICS:
+		return set_metrics(c, v, path);
 	case K_ZONES:
 		return set_zones(c, v);
 	case K_LOCAL_DATA:
@@ -563,7 +624,7 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 
 static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, const char *prefix)
 {
-	unsigned char seen[32] = { 0 };
+	unsigned char seen[64] = { 0 };
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);

@@ -74,6 +74,11 @@ typedef struct cn_config {
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
 	int log_level;                /* 0..3, default 2 (info) */
+	cn_listen_t metrics;          /* the /metrics endpoint (`metrics:`, --metrics) ... */
+	bool metrics_on;              /* ... when set; default off */
+	cn_cidr_t *metrics_allow;     /* malloc'ed; who may scrape it, default loopback */
+	size_t nmetrics_allow;
+	char *query_log;              /* path, "-" (stdout) or NULL (no query log) */
 
 	/* hosted zones (docs/config.md "Hosted zones") */
 	cn_zone_cfg_t *zones;         /* malloc'ed list */
@@ -125,6 +130,9 @@ int cn_config_add_listen(cn_config_t *cfg, const char *s);
 int cn_config_add_fwd_arg(cn_config_t *cfg, const char *arg, bool stub, char *err,
 			  size_t errlen);
 int cn_config_add_allow(cn_config_t *cfg, const char *s);
+int cn_config_add_metrics_allow(cn_config_t *cfg, const char *s);
+/** The /metrics address from "ADDR@PORT" (a port is required). 0 or -EINVAL. */
+int cn_config_set_metrics(cn_config_t *cfg, const char *s);
 /** Add a hosted zone from "NAME=FILE" (--zone; FILE relative to the working directory).
  *  Returns 0, -EINVAL or -ENOMEM. */
 int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg);

@@ -120,73 +120,133 @@ static void cmd_help(sbuf_t *b)
 {
 	sb_printf(b, "commands:\n"
 		     "  help                      this list\n"
-		     "  stats                     counters, one \"name value\" per line\n"
+		     "  stats [--json]            counters, one \"name value\" per line (or JSON)\n"
 		     "  reload                    re-read the configuration file (as SIGHUP)\n"
 		     "  cache lookup NAME [TYPE]  cached entries for NAME (all types, or TYPE)\n"
 		     "  cache flush [NAME]        remove everything, or the entries owned by NAME\n"
+		     "  cache flush NAME --subtree  ... and by every name below NAME\n"
+		     "  flush NAME [--subtree]    the same as cache flush NAME [--subtree]\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
 		     "  cache load FILE           load a dump from FILE\n"
 		     "  zones                     hosted zones: serial, records, visibility\n");
 }
 
-/* One "name value" line; a NULL name is a counter that is not printed. */
-static void put(sbuf_t *b, const char *name, uint64_t v)
+/* ------------------------------------------------------------------ stats ------------ */
+
+/* Whether name is a row of the cache's counters (the rest of its table are gauges). */
+static bool cache_counter(const char *name)
 {
-	if (name != NULL)
-		sb_printf(b, "%s %" PRIu64 "\n", name, v);
+	static const char *const counters[] = {
+#define NAME(field, n) n,
+		CN_CACHE_COUNTERS_MAP(NAME)
+#undef NAME
+	};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (strcmp(counters[i], name) == 0)
+			return true;
+	return false;
 }
 
-/** The hit-rate predictor's lines (cache/cache.h cn_cache_predict): nothing when it is off. */
-static void print_predict(cn_cache_t *cache, sbuf_t *b)
+static void visit_u(cn_stat_visit_fn fn, void *ctx, const char *name, bool gauge, uint64_t v)
+{
+	if (name == NULL)
+		return; /* a counter that is only logged at exit */
+	cn_stat_t st = { .name = name, .gauge = gauge, .u = v };
+	fn(ctx, &st);
+}
+
+static void visit_d(cn_stat_visit_fn fn, void *ctx, const char *name, double v)
+{
+	cn_stat_t st = { .name = name, .gauge = true, .real = true, .d = v };
+	fn(ctx, &st);
+}
+
+/** The hit-rate predictor's figures (cache/cache.h cn_cache_predict): none when it is off. */
+static void walk_predict(cn_cache_t *cache, cn_stat_visit_fn fn, void *ctx)
 {
 	cn_cache_predict_t p;
 	cn_cache_predict(cache, &p);
 	if (p.sample_shift == 0)
 		return;
-	put(b, "cache.predict.sample_shift", p.sample_shift);
-	put(b, "cache.predict.bytes", p.shadow_bytes);
-	put(b, "cache.predict.sampled_lookups", p.sampled_lookups);
-	for (int i = 0; i < CN_CACHE_PREDICT_N; i++)
-		sb_printf(b, "cache.predict.x%g %.6f\n", cn_cache_predict_scale[i], p.hit_rate[i]);
+	visit_u(fn, ctx, "cache.predict.sample_shift", true, p.sample_shift);
+	visit_u(fn, ctx, "cache.predict.bytes", true, p.shadow_bytes);
+	visit_u(fn, ctx, "cache.predict.sampled_lookups", false, p.sampled_lookups);
+	for (int i = 0; i < CN_CACHE_PREDICT_N; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "cache.predict.x%g", cn_cache_predict_scale[i]);
+		visit_d(fn, ctx, name, p.hit_rate[i]);
+	}
 }
 
-static void cmd_stats(cn_control_t *c, sbuf_t *b)
+void cn_stats_walk(cn_engine_t *engine, cn_cache_t *cache, const cn_control_net_stats_t *ns,
+		   cn_stat_visit_fn fn, void *ctx)
 {
 	cn_engine_stats_t e;
 	memset(&e, 0, sizeof e);
-	if (c->engine != NULL)
-		cn_engine_stats(c->engine, &e);
+	if (engine != NULL)
+		cn_engine_stats(engine, &e);
 	cn_cache_stats_t cs;
-	cn_cache_stats(c->cache, &cs);
+	cn_cache_stats(cache, &cs);
+
+	/* Every figure comes from a row of resolver/stats.h, cache/cache.h or net/stats.h. */
+	visit_u(fn, ctx, "queries", false, e.queries);
+	for (int o = 0; o < CN_OUT_MAX; o++)
+		visit_u(fn, ctx, cn_outcome_name((cn_outcome_t)o), false, e.outcome[o]);
+	/* Client queries answered from the cache with no upstream query, over all client
+	 * queries. Stale answers are not counted: one is only served after an upstream
+	 * attempt failed or ran past the client deadline (RFC 8767). Hosted-zone answers are
+	 * not cache answers. 0 before the first query. */
+	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] + e.outcome[CN_OUT_CACHE_NEGATIVE];
+	visit_d(fn, ctx, "cache.hit_rate",
+		e.queries ? (double)from_cache / (double)e.queries : 0.0);
+#define VISIT(field, name) visit_u(fn, ctx, name, false, e.field);
+	CN_ENGINE_STATS_MAP(VISIT)
+#undef VISIT
+#define VISIT(field, name) visit_u(fn, ctx, name, !cache_counter(name), cs.field);
+	CN_CACHE_STATS_MAP(VISIT)
+#undef VISIT
+	walk_predict(cache, fn, ctx); /* not a table: absent when the predictor is off */
+#define VISIT(field, name) visit_u(fn, ctx, name, false, ns->worker.field);
+	CN_WORKER_STATS_MAP(VISIT)
+#undef VISIT
+#define VISIT(field, name) visit_u(fn, ctx, name, false, ns->upstream.field);
+	CN_UPSTREAM_STATS_MAP(VISIT)
+#undef VISIT
+}
+
+typedef struct stats_out {
+	sbuf_t *b;
+	bool json;
+	bool first;
+} stats_out_t;
+
+/* Text: "name value" per line; JSON: one object, the same names, in the same order. */
+static void put_stat(void *ctx, const cn_stat_t *st)
+{
+	stats_out_t *o = ctx;
+	if (o->json)
+		sb_printf(o->b, "%s\n  \"%s\": ", o->first ? "{" : ",", st->name);
+	else
+		sb_printf(o->b, "%s ", st->name);
+	o->first = false;
+	if (st->real)
+		sb_printf(o->b, "%.6f", st->d);
+	else
+		sb_printf(o->b, "%" PRIu64, st->u);
+	if (!o->json)
+		sb_printf(o->b, "\n");
+}
+
+static void cmd_stats(cn_control_t *c, sbuf_t *b, bool json)
+{
 	cn_control_net_stats_t ns;
 	memset(&ns, 0, sizeof ns);
 	if (c->net_stats != NULL)
 		c->net_stats(c->net_ctx, &ns);
-
-	/* Every line comes from a row of resolver/stats.h, cache/cache.h or net/stats.h. */
-	put(b, "queries", e.queries);
-	for (int o = 0; o < CN_OUT_MAX; o++)
-		put(b, cn_outcome_name((cn_outcome_t)o), e.outcome[o]);
-	/* Client queries answered from the cache with no upstream query, over all client
-	 * queries. Stale answers are not counted: one is only served after an upstream
-	 * attempt failed or ran past the client deadline (RFC 8767). Hosted-zone answers are
-	 * not cache answers. Six decimals; 0 before the first query. */
-	uint64_t from_cache = e.outcome[CN_OUT_CACHE_POSITIVE] + e.outcome[CN_OUT_CACHE_NEGATIVE];
-	sb_printf(b, "cache.hit_rate %.6f\n",
-		  e.queries ? (double)from_cache / (double)e.queries : 0.0);
-#define PUT(field, name) put(b, name, e.field);
-	CN_ENGINE_STATS_MAP(PUT)
-#undef PUT
-#define PUT(field, name) put(b, name, cs.field);
-	CN_CACHE_STATS_MAP(PUT)
-#undef PUT
-	print_predict(c->cache, b); /* not a table: absent when the predictor is off */
-#define PUT(field, name) put(b, name, ns.worker.field);
-	CN_WORKER_STATS_MAP(PUT)
-#undef PUT
-#define PUT(field, name) put(b, name, ns.upstream.field);
-	CN_UPSTREAM_STATS_MAP(PUT)
-#undef PUT
+	stats_out_t o = { .b = b, .json = json, .first = true };
+	cn_stats_walk(c->engine, c->cache, &ns, put_stat, &o);
+	if (json)
+		sb_printf(b, "%s\n}\n", o.first ? "{" : "");
 }
 
 static const char *kind_str(uint8_t kind)
@@ -338,7 +398,8 @@ static void cmd_lookup(cn_control_t *c, sbuf_t *b, const char *name_s, const cha
 		sb_printf(b, "not in cache\n");
 }
 
-static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s)
+/* name_s NULL: everything. subtree: name_s and every name below it (the root: all). */
+static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s, bool subtree)
 {
 	if (name_s == NULL) {
 		cn_cache_flush(c->cache);
@@ -352,7 +413,7 @@ static void cmd_flush(cn_control_t *c, sbuf_t *b, const char *name_s)
 		sb_printf(b, "error: bad name '%s': %s\n", name_s, cn_strerror(rc));
 		return;
 	}
-	size_t n = cn_cache_flush_name(c->cache, name, name_len, false);
+	size_t n = cn_cache_flush_name(c->cache, name, name_len, subtree);
 	sb_printf(b, "flushed %zu\n", n);
 }
 
@@ -474,6 +535,19 @@ static void cmd_zones(cn_control_t *c, sbuf_t *b)
 	cmd_fwdzones(c, b);
 }
 
+/* "[NAME [--subtree]]" after flush (need_name: NAME is not optional); false when the
+ * words do not fit. */
+static bool flush_args(cn_control_t *c, sbuf_t *b, char **s, bool need_name)
+{
+	char *name = next_word(s), *opt = next_word(s);
+	bool subtree = opt != NULL && strcmp(opt, "--subtree") == 0;
+	if ((name == NULL && need_name) || (name != NULL && strcmp(name, "--subtree") == 0) ||
+	    (opt != NULL && !subtree) || next_word(s) != NULL)
+		return false;
+	cmd_flush(c, b, name, subtree);
+	return true;
+}
+
 static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 {
 	char *s = line;
@@ -486,8 +560,14 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 		cmd_help(b);
 		return;
 	}
-	if (strcmp(cmd, "stats") == 0 && next_word(&s) == NULL) {
-		cmd_stats(c, b);
+	if (strcmp(cmd, "stats") == 0) {
+		char *opt = next_word(&s);
+		bool json = opt != NULL && strcmp(opt, "--json") == 0;
+		if ((opt == NULL || json) && next_word(&s) == NULL) {
+			cmd_stats(c, b, json);
+			return;
+		}
+		sb_printf(b, "error: usage: stats [--json]\n");
 		return;
 	}
 	if (strcmp(cmd, "zones") == 0 && next_word(&s) == NULL) {
@@ -496,6 +576,11 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 	}
 	if (strcmp(cmd, "reload") == 0 && next_word(&s) == NULL) {
 		cmd_reload(c, b);
+		return;
+	}
+	if (strcmp(cmd, "flush") == 0) { /* "flush NAME [--subtree]": cache flush's alias */
+		if (!flush_args(c, b, &s, true))
+			sb_printf(b, "error: usage: flush NAME [--subtree]\n");
 		return;
 	}
 	if (strcmp(cmd, "cache") != 0) {
@@ -510,11 +595,8 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 			return;
 		}
 	} else if (sub != NULL && strcmp(sub, "flush") == 0) {
-		char *name = next_word(&s);
-		if (next_word(&s) == NULL) {
-			cmd_flush(c, b, name);
+		if (flush_args(c, b, &s, false))
 			return;
-		}
 	} else if (sub != NULL && (strcmp(sub, "dump") == 0 || strcmp(sub, "load") == 0)) {
 		char *path = rest(&s);
 		if (path != NULL) {
@@ -522,7 +604,7 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 			return;
 		}
 	}
-	sb_printf(b, "error: usage: cache lookup NAME [TYPE] | cache flush [NAME] | "
+	sb_printf(b, "error: usage: cache lookup NAME [TYPE] | cache flush [NAME [--subtree]] | "
 		     "cache dump FILE | cache load FILE\n");
 }
 

@@ -7,10 +7,12 @@
  * details and every stats name):
  *
  *   help                       list the commands
- *   stats                      "name value" lines: outcomes, hit rate, misses, cache, upstream
+ *   stats [--json]             "name value" lines (or one JSON object): outcomes, hit
+ *                              rate, misses, cache, upstream
  *   reload                     re-read the configuration file (as SIGHUP does)
  *   cache lookup NAME [TYPE]   what the cache holds for NAME (every type, or TYPE)
  *   cache flush [NAME]         drop everything, or every entry owned by NAME
+ *   cache flush NAME --subtree ... and every entry below NAME (also: flush NAME [--subtree])
  *   cache dump FILE            write the cache to FILE (absolute path: the daemon's cwd)
  *   cache load FILE            load a dump into the cache
  *   zones                      hosted zones: serial, records, visibility
@@ -76,3 +78,24 @@ void cn_control_set_net_stats(cn_control_t *c, cn_control_net_stats_fn fn, void 
  */
 typedef int (*cn_control_reload_fn)(void *ctx, char *msg, size_t msglen);
 void cn_control_set_reload(cn_control_t *c, cn_control_reload_fn fn, void *ctx);
+
+/** One figure of `stats`: its name, whether it is a gauge (else a counter: only grows), and
+ *  its value, an integer (u) or, when real, a fraction (d: the hit rates). */
+typedef struct cn_stat {
+	const char *name;
+	bool gauge;
+	bool real;
+	uint64_t u;
+	double d;
+} cn_stat_t;
+
+typedef void (*cn_stat_visit_fn)(void *ctx, const cn_stat_t *st);
+
+/**
+ * Every figure `cairnctl stats` prints, in its order, from the tables (resolver/stats.h,
+ * cache/cache.h, net/stats.h): what both `stats` and /metrics (net/metrics.c) print. engine
+ * may be NULL (its figures read 0); ns: the workers' sums. st->name is valid during the call
+ * only. Thread-safe (every source is read with atomics or under the cache's locks).
+ */
+void cn_stats_walk(cn_engine_t *engine, cn_cache_t *cache, const cn_control_net_stats_t *ns,
+		   cn_stat_visit_fn fn, void *ctx);

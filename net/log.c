@@ -5,6 +5,9 @@
  */
 #include "net/log.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -68,9 +71,50 @@ void cn_log(int level, const char *fmt, ...)
 	emit(level, buf);
 }
 
-void cn_log_sink(int level, const char *msg)
+/*
+ * The engine's lines at info and above (every SERVFAIL with its reason, errors) come from
+ * client queries, so a flood of failing queries would flood the log: at most
+ * CN_LOG_ENGINE_RATE of them per second are written; the rest are counted and one line
+ * says how many were left out once the next second's first line goes. Debug lines, which
+ * an operator asks for, are never held back.
+ */
+static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t rate_second;
+static unsigned rate_used;
+static uint64_t rate_dropped;
+
+void cn__log_sink_at(int level, const char *msg, uint64_t now_s)
 {
 	if (level > log_level)
 		return;
-	emit(level, msg);
+	if (level >= CN_LOG_DEBUG) {
+		emit(level, msg);
+		return;
+	}
+	pthread_mutex_lock(&rate_lock);
+	uint64_t dropped = 0;
+	if (now_s != rate_second) {
+		rate_second = now_s;
+		rate_used = 0;
+		dropped = rate_dropped;
+		rate_dropped = 0;
+	}
+	bool pass = rate_used < CN_LOG_ENGINE_RATE;
+	if (pass)
+		rate_used++;
+	else
+		rate_dropped++;
+	pthread_mutex_unlock(&rate_lock);
+	if (dropped)
+		cn_log(CN_LOG_WARNING, "%llu resolver log lines left out (at most %d a second)",
+		       (unsigned long long)dropped, CN_LOG_ENGINE_RATE);
+	if (pass)
+		emit(level, msg);
+}
+
+void cn_log_sink(int level, const char *msg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	cn__log_sink_at(level, msg, (uint64_t)ts.tv_sec);
 }

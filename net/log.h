@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum {
 	CN_LOG_ERROR = 0,
@@ -25,5 +26,11 @@ int cn_log_level_from_str(const char *s);
 /** printf-style log line (a newline is added). */
 void cn_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/** The sink installed into the engine (matches cn_log_fn). */
+/** The sink installed into the engine (matches cn_log_fn). Its lines at info and above
+ *  (SERVFAIL reasons, errors) are limited to CN_LOG_ENGINE_RATE a second; the number left
+ *  out is logged when the next second begins. */
 void cn_log_sink(int level, const char *msg);
+#define CN_LOG_ENGINE_RATE 20
+
+/** cn_log_sink with the second given (monotonic seconds), for the unit test. */
+void cn__log_sink_at(int level, const char *msg, uint64_t now_s);

@@ -29,7 +29,9 @@
 #include "cache/cache.h"
 #include "net/config.h"
 #include "net/log.h"
+#include "net/metrics.h"
 #include "net/pool.h"
+#include "net/querylog.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
 #include "resolver/zone.h"
@@ -54,6 +56,8 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CHECK_CONFIG,
+	OPT_METRICS,
+	OPT_QUERY_LOG,
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +78,8 @@ static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "query-log", required_argument, NULL, OPT_QUERY_LOG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +102,8 @@ static void usage(FILE *f)
 		"      --stub NAME=ADDR[,ADDR]  iterate from these authoritative servers for NAME\n"
 		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
 		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
+		"      --metrics ADDR@PORT      serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+		"      --query-log PATH         one line per client query to PATH (- : stdout)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -103,7 +111,8 @@ static void usage(FILE *f)
 		"      --check-config           read the configuration (and root hints), report\n"
 		"                               the first error or \"ok\", and exit (0 ok, 2 error)\n\n"
 		"Flags override the configuration file. Stop with SIGINT or SIGTERM; SIGHUP\n"
-		"re-reads the configuration (docs/config.md, \"Reload\").\n");
+		"re-reads the configuration (docs/config.md, \"Reload\"); SIGUSR1 reopens the\n"
+		"query log.\n");
 }
 
 typedef struct daemon {
@@ -123,6 +132,8 @@ typedef struct daemon {
 	bool signals_ok;
 	bool stopping;          /* SIGINT/SIGTERM seen */
 	cn_control_t *control;
+	cn_metrics_t *metrics;  /* /metrics, or NULL */
+	cn_querylog_t *qlog;    /* the query log (off unless query_log is set) */
 	char control_dir[256];  /* the control socket's directory ... */
 	bool control_dir_made;  /* ... when cairn created it */
 	/* What a reload reads again: the file, then the same flags over it. */
@@ -133,6 +144,8 @@ typedef struct daemon {
 	 * each is kept until exit (a few bytes per reload). */
 	cn_acl_t **acls;
 	size_t nacls;
+	const cn_acl_t *allow_now;   /* the workers' list a reload installed (NULL: d->cfg's) */
+	const cn_acl_t *metrics_now; /* the same for metrics_allow */
 	uint64_t reloads, reloads_failed, zone_reloads_failed;
 } daemon_t;
 
@@ -203,6 +216,13 @@ static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cle
 		return set_path_opt(&cfg->root_hints, arg);
 	case OPT_CONTROL:
 		return set_path_opt(&cfg->control_socket, arg);
+	case OPT_QUERY_LOG:
+		return set_path_opt(&cfg->query_log, arg);
+	case OPT_METRICS:
+		if (cn_config_set_metrics(cfg, arg) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --metrics %s: expected ADDR@PORT\n", arg);
+		return 2;
 	case OPT_ALLOW_LOOPBACK:
 		cfg->engine.allow_loopback_upstream = true;
 		return 0;
@@ -294,6 +314,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 	d->stopping = true;
 	cn_log(CN_LOG_INFO, "%s received, stopping", name);
 	sd_notify(0, "STOPPING=1");
+	cn_metrics_stop(d->metrics); /* its scrapes read the workers: before they stop */
+	d->metrics = NULL;
 	cn_pool_stop(d->pool);
 	cn_control_close(d->control);
 	d->control = NULL;
@@ -347,6 +369,11 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
+	note_restart(buf, len, old->metrics_on != new->metrics_on ||
+				       (new->metrics_on &&
+					!same_bytes(&old->metrics, sizeof(old->metrics), &new->metrics,
+						    sizeof(new->metrics))),
+		     "metrics");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
 	note_restart(buf, len, !same_str(old->cache_dump_file, new->cache_dump_file) ||
@@ -360,25 +387,70 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "tcp_*/client_waiting");
 }
 
-/* Install new->allow in every worker; the list moves into d->acls (kept until exit). */
-static int install_acl(daemon_t *d, cn_config_t *new)
+/* Move the list (*cidrs, *n) into a new cn_acl_t kept in d->acls until exit (a worker or
+ * the metrics thread may still be reading the one it replaces). NULL: out of memory. */
+static const cn_acl_t *keep_acl(daemon_t *d, cn_cidr_t **cidrs, size_t *n)
 {
 	cn_acl_t *acl = malloc(sizeof(*acl));
 	cn_acl_t **grown = realloc(d->acls, (d->nacls + 1) * sizeof(*d->acls));
+	if (grown)
+		d->acls = grown;
 	if (!acl || !grown) {
 		free(acl);
-		if (grown)
-			d->acls = grown;
-		return -ENOMEM;
+		return NULL;
 	}
-	d->acls = grown;
-	acl->allow = new->allow;
-	acl->nallow = new->nallow;
-	new->allow = NULL; /* owned by acl now */
-	new->nallow = 0;
+	acl->allow = *cidrs;
+	acl->nallow = *n;
+	*cidrs = NULL; /* owned by acl now */
+	*n = 0;
 	d->acls[d->nacls++] = acl;
-	cn_pool_set_acl(d->pool, acl);
+	return acl;
+}
+
+/* Whether the list in force (now, or the start-up one) differs from (b, nb). */
+static bool list_changed(const cn_acl_t *now, const cn_cidr_t *start, size_t nstart,
+			 const cn_cidr_t *b, size_t nb)
+{
+	const cn_cidr_t *a = now ? now->allow : start;
+	size_t na = now ? now->nallow : nstart;
+	return !same_bytes(a, na * sizeof(*a), b, nb * sizeof(*b));
+}
+
+/* The query log of new (another path, the same one reopened, or none). 0, or -errno with
+ * the old log still going. */
+static int reload_querylog(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	if (!new->query_log && !d->cfg.query_log)
+		return 0;
+	int rc = cn_querylog_open(d->qlog, new->query_log);
+	if (rc < 0) {
+		snprintf(msg, msglen, "query_log %s: %s", new->query_log, strerror(-rc));
+		return rc;
+	}
+	char *old = d->cfg.query_log;
+	d->cfg.query_log = new->query_log;
+	new->query_log = old; /* freed with new */
 	return 0;
+}
+
+/* Install the allow lists that changed. Returns a bit per list changed (1 allow, 2
+ * metrics_allow), or -ENOMEM with nothing changed. */
+static int reload_acls(daemon_t *d, cn_config_t *new)
+{
+	bool allow = list_changed(d->allow_now, d->cfg.allow, d->cfg.nallow, new->allow,
+				  new->nallow);
+	bool mallow = d->metrics && list_changed(d->metrics_now, d->cfg.metrics_allow,
+						 d->cfg.nmetrics_allow, new->metrics_allow,
+						 new->nmetrics_allow);
+	const cn_acl_t *a = allow ? keep_acl(d, &new->allow, &new->nallow) : NULL;
+	const cn_acl_t *m = mallow ? keep_acl(d, &new->metrics_allow, &new->nmetrics_allow) : NULL;
+	if ((allow && !a) || (mallow && !m))
+		return -ENOMEM; /* a list kept but not installed is freed at exit */
+	if (a)
+		cn_pool_set_acl(d->pool, d->allow_now = a);
+	if (m)
+		cn_metrics_set_acl(d->metrics, d->metrics_now = m);
+	return (allow ? 1 : 0) | (mallow ? 2 : 0);
 }
 
 static void free_acls(daemon_t *d)
@@ -497,12 +569,12 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	}
 	char restart[256];
 	restart_keys(&d->cfg, &new, restart, sizeof(restart));
-	bool acl_changed = !same_bytes(d->cfg.allow, d->cfg.nallow * sizeof(*d->cfg.allow),
-				       new.allow, new.nallow * sizeof(*new.allow));
-	if (acl_changed && install_acl(d, &new) != 0) {
+	int acls = reload_querylog(d, &new, why, sizeof(why)) < 0 ? -1 : reload_acls(d, &new);
+	if (acls < 0) {
 		cn_config_deinit(&new);
 		d->reloads_failed++;
-		snprintf(msg, msglen, "out of memory; the running configuration is kept");
+		snprintf(msg, msglen, "%s; the running configuration is kept",
+			 why[0] ? why : "out of memory");
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
 	}
@@ -515,8 +587,10 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	d->reloads++;
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
-		 level_changed ? "; log level changed" : "", zones_msg, fwd_msg,
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
+		 acls & 2 ? "; metrics_allow replaced" : "",
+		 level_changed ? "; log level changed" : "",
+		 d->cfg.query_log ? "; query log reopened" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
 	return 0;
@@ -526,8 +600,17 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
 {
 	daemon_t *d = sig->data;
 	if (signum == SIGUSR1) {
-		/* logrotate's signal: cairn logs to stderr only, so there is no file to reopen. */
-		cn_log(CN_LOG_INFO, "SIGUSR1 received: no log file to reopen (logs go to stderr)");
+		/* logrotate's signal: the query log is opened again at its path (the daemon's own
+		 * log goes to stderr, which it does not reopen). */
+		const char *path = d->cfg.query_log;
+		int rc = path ? cn_querylog_open(d->qlog, path) : 0;
+		if (!path)
+			cn_log(CN_LOG_INFO, "SIGUSR1 received: no query log to reopen");
+		else if (rc < 0)
+			cn_log(CN_LOG_ERROR, "SIGUSR1: cannot reopen the query log %s: %s (still "
+			       "writing to the old file)", path, strerror(-rc));
+		else
+			cn_log(CN_LOG_INFO, "SIGUSR1 received: query log %s reopened", path);
 		return;
 	}
 	cn_log(CN_LOG_INFO, "SIGHUP received, reloading %s",
@@ -646,16 +729,23 @@ static int open_engine(daemon_t *d)
 	return 0;
 }
 
-/* The main loop, the worker pool (not started yet) and every configured listener. */
-static int open_workers(daemon_t *d, unsigned nworkers)
+/* The main loop (signals, control socket). */
+static int open_loop(daemon_t *d)
 {
-	const cn_config_t *cfg = &d->cfg;
 	int rc = uv_loop_init(&d->loop);
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "uv_loop_init: %s", uv_strerror(rc));
 		return 1;
 	}
 	d->loop_ok = true;
+	return 0;
+}
+
+/* The worker pool (not started yet) and every configured listener. */
+static int open_workers(daemon_t *d, unsigned nworkers)
+{
+	const cn_config_t *cfg = &d->cfg;
+	int rc;
 	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;
@@ -703,6 +793,46 @@ static int open_control(daemon_t *d)
 	cn_control_set_net_stats(d->control, net_stats, d);
 	cn_control_set_reload(d->control, reload, d);
 	cn_log(CN_LOG_INFO, "control socket on %s", path);
+	return 0;
+}
+
+/* Bind the /metrics socket before the DNS listeners (so a client that waits for port 53
+ * finds it listening; connections wait in its backlog until the thread starts) and before
+ * privileges are dropped; start() serves it once the workers run. */
+static int open_metrics(daemon_t *d)
+{
+	const cn_config_t *cfg = &d->cfg;
+	if (!cfg->metrics_on)
+		return 0;
+	const struct sockaddr *sa = (const struct sockaddr *)&cfg->metrics.addr;
+	d->metrics_now = keep_acl(d, &d->cfg.metrics_allow, &d->cfg.nmetrics_allow);
+	int rc = d->metrics_now ? cn_metrics_bind(sa, cfg->metrics.addr_len, d->metrics_now,
+						  &d->metrics)
+				: -ENOMEM;
+	if (rc == -ENOENT)
+		return 1; /* libmicrohttpd could not be loaded: said already */
+	if (rc < 0) {
+		log_addr(CN_LOG_ERROR, "metrics: cannot listen on", sa, uv_translate_sys_error(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* The query log: created off, opened when configured (before privileges are dropped, so a
+ * root-owned directory works; a reopen later needs the file to be writable by `user`). */
+static int open_querylog(daemon_t *d)
+{
+	if (cn_querylog_new(&d->qlog) != 0)
+		return 1;
+	cn_pool_set_querylog(d->pool, d->qlog);
+	const char *path = d->cfg.query_log;
+	int rc = path ? cn_querylog_open(d->qlog, path) : 0;
+	if (rc < 0) {
+		cn_log(CN_LOG_ERROR, "query_log %s: %s", path, strerror(-rc));
+		return 1;
+	}
+	if (path)
+		cn_log(CN_LOG_INFO, "query log to %s", strcmp(path, "-") ? path : "stdout");
 	return 0;
 }
 
@@ -754,6 +884,9 @@ static int drop_privileges(daemon_t *d)
 		if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
 			cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir, strerror(errno));
 	}
+	const char *ql = d->cfg.query_log; /* so the user can reopen it (SIGUSR1, reload) */
+	if (ql && strcmp(ql, "-") != 0 && chown(ql, pw->pw_uid, pw->pw_gid) != 0)
+		cn_log(CN_LOG_WARNING, "chown %s: %s", ql, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
 		cn_log(CN_LOG_ERROR, "cannot switch to user %s: %s", user, strerror(errno));
@@ -768,8 +901,9 @@ static int drop_privileges(daemon_t *d)
 	return 0;
 }
 
-/* Everything up to a running loop, in order. Returns 0, or an exit status; stop() closes
- * whatever was opened before a failure. */
+/* Everything up to a running loop, in order (the control socket and /metrics before the
+ * DNS listeners: whoever waits for port 53 finds them in place). Returns 0, or an exit
+ * status; stop() closes whatever was opened before a failure. */
 static int start(daemon_t *d)
 {
 	cn_config_t *cfg = &d->cfg;
@@ -780,7 +914,8 @@ static int start(daemon_t *d)
 	int status;
 	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
 	    (status = open_engine(d)) ||
-	    (status = open_workers(d, nworkers)) || (status = open_control(d)) ||
+	    (status = open_loop(d)) || (status = open_metrics(d)) || (status = open_control(d)) ||
+	    (status = open_workers(d, nworkers)) || (status = open_querylog(d)) ||
 	    (status = drop_privileges(d)) || (status = start_signals(d)))
 		return status;
 	d->workers_ran = true;
@@ -790,6 +925,14 @@ static int start(daemon_t *d)
 		return 1;
 	}
 	cn_log(CN_LOG_INFO, "%u worker%s", nworkers, nworkers == 1 ? "" : "s");
+	if (d->metrics) {
+		if (cn_metrics_start(d->metrics, d->engine, d->cache, d->pool) != 0) {
+			cn_log(CN_LOG_ERROR, "metrics: cannot start the HTTP server");
+			return 1;
+		}
+		log_addr(CN_LOG_INFO, "metrics: GET /metrics on", (const struct sockaddr *)&cfg->metrics.addr,
+			 0);
+	}
 	/* systemd Type=notify: every listener is bound and the workers run. */
 	sd_notify(0, "READY=1");
 	return 0;
@@ -816,6 +959,8 @@ static void log_stats(daemon_t *d)
 static int stop(daemon_t *d)
 {
 	int status = 0;
+	cn_metrics_stop(d->metrics); /* before the workers stop (on_signal did it already) */
+	d->metrics = NULL;
 	cn_pool_stop(d->pool);
 	if (d->loop_ok) {
 		cn_control_close(d->control);
@@ -843,6 +988,8 @@ static int stop(daemon_t *d)
 	}
 	cn_pool_free(d->pool);
 	d->pool = NULL;
+	cn_querylog_free(d->qlog); /* after the workers flushed their lines */
+	d->qlog = NULL;
 	if (d->cache && d->cfg.dump_cache_at_exit && d->cfg.cache_dump_file) {
 		long n = cn_cache_dump(d->cache, d->cfg.cache_dump_file, wall_now());
 		if (n >= 0)

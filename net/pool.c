@@ -261,3 +261,32 @@ void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl)
 			cn_worker_set_acl(p->slots[i].w, acl);
 	}
 }
+
+void cn_pool_get_worker_stats(const cn_pool_t *p, unsigned i, cn_worker_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < p->n && p->slots[i].w)
+		cn_worker_get_stats(p->slots[i].w, out);
+}
+
+void cn_pool_get_worker_upstream_stats(const cn_pool_t *p, unsigned i, cn_upstream_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < p->n && p->slots[i].w)
+		cn_worker_get_upstream_stats(p->slots[i].w, out);
+}
+
+void cn_pool_get_worker_hist(const cn_pool_t *p, unsigned i, cn_hist_id_t id, cn_hist_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < p->n && p->slots[i].w)
+		cn_worker_get_hist(p->slots[i].w, id, out);
+}
+
+void cn_pool_set_querylog(cn_pool_t *p, cn_querylog_t *ql)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->slots[i].w)
+			cn_worker_set_querylog(p->slots[i].w, ql);
+	}
+}

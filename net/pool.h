@@ -60,6 +60,15 @@ void cn_pool_get_stats(const cn_pool_t *p, cn_worker_stats_t *out);
 /** Sum of the workers' upstream counters; from the main thread while the pool runs. */
 void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out);
 
+/** Worker i's own counters, upstream counters, and latency histogram id (i < size; from
+ *  any thread while the pool runs). */
+void cn_pool_get_worker_stats(const cn_pool_t *p, unsigned i, cn_worker_stats_t *out);
+void cn_pool_get_worker_upstream_stats(const cn_pool_t *p, unsigned i, cn_upstream_stats_t *out);
+void cn_pool_get_worker_hist(const cn_pool_t *p, unsigned i, cn_hist_id_t id, cn_hist_t *out);
+
+/** Every worker writes its query log lines to ql (before cn_pool_start; borrowed). */
+void cn_pool_set_querylog(cn_pool_t *p, cn_querylog_t *ql);
+
 /** Every worker checks clients against acl from now on (cn_worker_set_acl: borrowed). */
 void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl);
 

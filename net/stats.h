@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 /* The upstream client, one per worker (net/upstream.c). */
 #define CN_UPSTREAM_STATS_MAP(X)                                                        \
 	X(sent_udp, "upstream.sent_udp")        /* UDP queries written */                \
@@ -38,6 +40,45 @@
 	X(overload, NULL)         /* answered at once: the flight table was full */      \
 	X(client_limit, NULL)     /* dropped: limits.client_waiting reached */           \
 	X(send_errors, NULL)
+
+/*
+ * Latency histograms, recorded by each worker (net/worker.c) and served by /metrics
+ * (net/metrics.c): X(index suffix, metric name, help). The time is measured inside cairn,
+ * from the client packet handed to the worker to its reply queued for sending.
+ *   HIT: queries answered at once from the cache (answer.cache.positive and .negative);
+ *   RESOLUTION: queries that missed the cache, however they were answered (resolved,
+ *   joined a resolution in flight, stale or SERVFAIL at the client deadline).
+ */
+#define CN_HIST_MAP(X)                                                                  \
+	X(HIT, "cairn_cache_hit_duration_seconds",                                       \
+	  "Time to answer a client query from the cache")                                \
+	X(RESOLUTION, "cairn_resolution_duration_seconds",                               \
+	  "Time to answer a client query that missed the cache")
+
+typedef enum cn_hist_id {
+#define CN__HIST_ENUM(id, name, help) CN_HIST_##id,
+	CN_HIST_MAP(CN__HIST_ENUM)
+#undef CN__HIST_ENUM
+	CN_HIST_MAX
+} cn_hist_id_t;
+
+/* The fixed upper bounds of the buckets, in nanoseconds (1-2.5-5 per decade, 1 us to 10 s),
+ * shared by every histogram; a last bucket (+Inf) takes the rest. */
+#define CN_HIST_BOUNDS_NS                                                               \
+	{ 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,                \
+	  1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000,           \
+	  250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000 }
+#define CN_HIST_NBOUNDS 22
+
+/* One histogram: counts per bucket (not cumulative; bucket[CN_HIST_NBOUNDS] is +Inf; their
+ * sum is the count) and the sum of the times. One writer (the worker's thread), relaxed
+ * atomic reads. */
+typedef struct cn_hist {
+	uint64_t bucket[CN_HIST_NBOUNDS + 1];
+	uint64_t sum_ns;
+} cn_hist_t;
+
+extern const uint64_t cn_hist_bounds_ns[CN_HIST_NBOUNDS];
 
 #define CN__STAT_FIELD(field, name) uint64_t field;
 /* out += in, field by field, for a struct generated from MAP. */

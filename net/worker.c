@@ -55,6 +55,7 @@
 
 #include "cache/cache.h"
 #include "net/log.h"
+#include "net/querylog.h"
 #include "net/tcp.h"
 #include "net/udp.h"
 #include "net/upstream.h"
@@ -153,17 +154,62 @@ struct cn_worker {
 	wmsg_t *inbox, **inbox_tail;
 	bool inbox_closed;     /* the async is closed: messages wait for cn_worker_drain() */
 	atomic_bool stop_requested;
+	cn_hist_t hist[CN_HIST_MAX]; /* latency histograms (net/stats.h), one writer: us */
+	cn_querylog_t *qlog;         /* the query log, or NULL */
+	cn_querylog_buf_t qbuf;      /* its lines not written yet */
+	uv_prepare_t qflush;         /* writes them out once per loop iteration */
 	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
 };
 
 /* ------------------------------------------------------------------ helpers ----------- */
 
-static cn_time_t time_now(void)
+const uint64_t cn_hist_bounds_ns[CN_HIST_NBOUNDS] = CN_HIST_BOUNDS_NS;
+
+/* now_ns: a uv_hrtime() reading the caller already has. */
+static cn_time_t time_at(uint64_t now_ns)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	cn_time_t t = { .wall_s = (uint64_t)ts.tv_sec, .mono_ms = uv_hrtime() / 1000000 };
+	cn_time_t t = { .wall_s = (uint64_t)ts.tv_sec, .mono_ms = now_ns / 1000000 };
 	return t;
+}
+
+static cn_time_t time_now(void)
+{
+	return time_at(uv_hrtime());
+}
+
+/* Count one latency: a few compares (hits land in the first buckets) and relaxed stores. */
+static void hist_record(cn_hist_t *h, uint64_t ns)
+{
+	unsigned i = 0;
+	while (i < CN_HIST_NBOUNDS && ns > cn_hist_bounds_ns[i])
+		i++;
+	STAT_INC(h->bucket[i]);
+	__atomic_store_n(&h->sum_ns, h->sum_ns + ns, __ATOMIC_RELAXED);
+}
+
+/* After a reply (or a drop): the latency histograms and the query log. start_ns 0: not
+ * timed (a query refused by the ACL, or one dropped before the engine saw it). */
+static void account(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, size_t len,
+		    cn_outcome_t outcome, uint64_t start_ns)
+{
+	bool log = w->qlog && cn_querylog_on(w->qlog);
+	int hist = !start_ns || !len ? -1
+		   : peer->wait_slot ? CN_HIST_RESOLUTION
+		   : outcome == CN_OUT_CACHE_POSITIVE || outcome == CN_OUT_CACHE_NEGATIVE
+			   ? CN_HIST_HIT : -1;
+	if (hist < 0 && !log)
+		return;
+	uint64_t ns = start_ns ? uv_hrtime() - start_ns : 0;
+	if (hist >= 0)
+		hist_record(&w->hist[hist], ns);
+	if (log) {
+		cn_querylog_entry_t e = { .client = (const struct sockaddr *)&peer->addr,
+					  .tcp = peer->tcp != NULL, .reply = buf, .reply_len = len,
+					  .outcome = outcome, .latency_ns = ns };
+		cn_querylog_add(w->qlog, &w->qbuf, &e);
+	}
 }
 
 /* The coalescing key: lowercased qname, qtype, qclass (the engine's question key). */
@@ -312,9 +358,10 @@ static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
 }
 
 /* Send a reply (len bytes of buf; 0: none), count it, drop the peer. While stopping the
- * listeners are closed (or gone): only count and release. */
+ * listeners are closed (or gone): only count and release. start_ns: when the query reached
+ * its worker (0: not timed). */
 static void reply_from(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, size_t len,
-		       cn_outcome_t outcome)
+		       cn_outcome_t outcome, uint64_t start_ns)
 {
 	if (w->stopping && len) {
 		len = 0;
@@ -322,12 +369,13 @@ static void reply_from(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf
 	}
 	peer_send(w, peer, buf, len);
 	cn_engine_count(w->engine, outcome);
+	account(w, peer, buf, len, outcome, start_ns);
 	peer_release(w, peer);
 }
 
 static void reply(cn_worker_t *w, const cn_peer_t *peer, size_t len, cn_outcome_t outcome)
 {
-	reply_from(w, peer, w->out, len, outcome);
+	reply_from(w, peer, w->out, len, outcome, peer->start_ns);
 }
 
 static void post(cn_worker_t *to, wmsg_t *m);
@@ -676,6 +724,7 @@ void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl)
 
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
+	uint64_t start_ns = uv_hrtime();
 	STAT_INC(w->stats.queries);
 	if (w->stopping) {
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
@@ -686,10 +735,10 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
 		STAT_INC(w->stats.refused);
 		size_t n = cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
-		reply(w, peer, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED);
+		reply_from(w, peer, w->out, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED, start_ns);
 		return;
 	}
-	cn_time_t now = time_now();
+	cn_time_t now = time_at(start_ns);
 	cn_client_t client = { .addr = from, .tcp = peer->tcp != NULL };
 	cn_question_t q;
 	memset(&q, 0, sizeof(q));
@@ -699,7 +748,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 					&out_len, &q, &outcome);
 	switch (st) {
 	case CN_DONE:
-		reply(w, peer, out_len, outcome);
+		reply_from(w, peer, w->out, out_len, outcome, start_ns);
 		if (q.prefetch)
 			prefetch(w, &q, now);
 		return;
@@ -712,10 +761,12 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 			atomic_fetch_sub_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed);
 			STAT_INC(w->stats.client_limit);
 			cn_engine_count(w->engine, CN_OUT_DROPPED);
+			account(w, peer, NULL, 0, CN_OUT_DROPPED, start_ns);
 			peer_release(w, peer);
 			return;
 		}
 		waiting.wait_slot = slot + 1;
+		waiting.start_ns = start_ns;
 		uint8_t key[KEY_MAX];
 		size_t key_len = make_key(&q, key);
 		uint64_t hash = cn_siphash24(w->ft->hash_key, key, key_len);
@@ -725,6 +776,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 	case CN_DROP:
 	default:
 		cn_engine_count(w->engine, outcome);
+		account(w, peer, NULL, 0, outcome, start_ns);
 		peer_release(w, peer);
 		return;
 	}
@@ -770,7 +822,7 @@ static void handle(cn_worker_t *w, wmsg_t *m)
 				time_now(), m->hops);
 		break;
 	case MSG_REPLY:
-		reply_from(w, &m->peer, m->data, m->len, m->outcome);
+		reply_from(w, &m->peer, m->data, m->len, m->outcome, m->peer.start_ns);
 		break;
 	case MSG_CALL:
 		m->fn(m->arg);
@@ -872,6 +924,8 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 		return rc;
 	}
 	w->async.data = w;
+	uv_prepare_init(loop, &w->qflush);
+	w->qflush.data = w;
 	*out = w;
 	return 0;
 }
@@ -939,6 +993,9 @@ void cn_worker_stop(cn_worker_t *w)
 	w->nudp = w->ntcp = 0;
 	cn_upstream_close(w->upstream);
 	w->upstream = NULL;
+	if (w->qlog)
+		cn_querylog_flush(w->qlog, &w->qbuf);
+	uv_close((uv_handle_t *)&w->qflush, NULL);
 	/* What is in the inbox now is dropped (queries go back to their home as drops); what
 	 * arrives later waits for cn_worker_drain(). */
 	wmsg_t *m = inbox_take(w, true);
@@ -967,6 +1024,28 @@ void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out)
 #define LOAD(field, name) out->field = __atomic_load_n(&w->stats.field, __ATOMIC_RELAXED);
 	CN_WORKER_STATS_MAP(LOAD)
 #undef LOAD
+}
+
+void cn_worker_get_hist(const cn_worker_t *w, cn_hist_id_t id, cn_hist_t *out)
+{
+	const cn_hist_t *h = &w->hist[id];
+	for (unsigned i = 0; i <= CN_HIST_NBOUNDS; i++)
+		out->bucket[i] = __atomic_load_n(&h->bucket[i], __ATOMIC_RELAXED);
+	out->sum_ns = __atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED);
+}
+
+static void on_qflush(uv_prepare_t *p)
+{
+	cn_worker_t *w = p->data;
+	if (w->qbuf.len)
+		cn_querylog_flush(w->qlog, &w->qbuf);
+}
+
+void cn_worker_set_querylog(cn_worker_t *w, cn_querylog_t *ql)
+{
+	w->qlog = ql;
+	if (ql)
+		uv_prepare_start(&w->qflush, on_qflush);
 }
 
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out)

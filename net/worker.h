@@ -45,7 +45,11 @@ typedef struct cn_peer {
 	struct sockaddr_storage addr; /* the client's address (both transports) */
 	uint32_t wait_slot;           /* worker.c: 1 + the per-client counter this query holds
 					 while it waits on a resolution; 0: none */
+	uint64_t start_ns;            /* worker.c: uv_hrtime() when the query reached the
+					 worker, set for queries that wait on a resolution */
 } cn_peer_t;
+
+typedef struct cn_querylog cn_querylog_t;
 
 /** Per-worker counters (rows in net/stats.h). */
 typedef struct cn_worker_stats {
@@ -97,6 +101,12 @@ void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out);
  *  freed or another list replaces it and no query can still be reading it (the daemon keeps
  *  every list it installed until exit). NULL restores the start-up list. */
 void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl);
+/** A worker's latency histogram (net/stats.h CN_HIST_MAP), from any thread. */
+void cn_worker_get_hist(const cn_worker_t *w, cn_hist_id_t id, cn_hist_t *out);
+
+/** Write one line per client query to ql (net/querylog.h) while it is on; NULL: never.
+ *  Set before the worker runs; ql is borrowed and must outlive the worker. */
+void cn_worker_set_querylog(cn_worker_t *w, cn_querylog_t *ql);
 
 /** Run fn(arg) on w's loop, between two queries (from any thread); after the loop ended,
  * at cn_worker_drain(). 0 or -ENOMEM. */

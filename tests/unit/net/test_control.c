@@ -233,7 +233,9 @@ static const cmd_case_t cmd_cases[] = {
 	{ "frobnicate\n", "error: unknown command 'frobnicate'" },
 	{ "HELP\n", "error: unknown command 'HELP'" },
 	{ "help me\n", "error: unknown command 'help'" },
-	{ "stats now\n", "error: unknown command 'stats'" },
+	{ "stats now\n", "error: usage: stats [--json]" },
+	{ "stats --json x\n", "error: usage: stats [--json]" },
+	{ "stats --json\n", "{\n  \"queries\": 0,\n" },
 	{ "cache\n", "error: usage: cache lookup" },
 	{ "cache frob\n", "error: usage: cache lookup" },
 	{ "cache lookup\n", "error: usage: cache lookup" },
@@ -245,6 +247,13 @@ static const cmd_case_t cmd_cases[] = {
 	{ "cache flush a. b.\n", "error: usage: cache lookup" },
 	{ "cache flush a..b.\n", "error: bad name" },
 	{ "cache flush nothing.test.\n", "flushed 0\n" },
+	{ "cache flush nothing.test. --subtree\n", "flushed 0\n" },
+	{ "cache flush --subtree\n", "error: usage: cache lookup" },
+	{ "cache flush a. --sub\n", "error: usage: cache lookup" },
+	{ "flush\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush --subtree\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush a. --subtree x\n", "error: usage: flush NAME [--subtree]" },
+	{ "flush nothing.test.\n", "flushed 0\n" },
 	{ "cache dump\n", "error: usage: cache lookup" },
 	{ "cache dump relative.bin\n", "error: dump needs an absolute path" },
 	{ "cache load relative.bin\n", "error: load needs an absolute path" },
@@ -277,6 +286,31 @@ START_TEST(test_stats)
 	ck_assert_int_eq(stat_of(r, "queries"), 0); /* no engine: its lines read 0 */
 	ck_assert_int_eq(stat_of(r, "upstream.sent_udp"), 0);
 	ck_assert_ptr_nonnull(strstr(r, "cache.hit_rate 0"));
+}
+END_TEST
+
+/* `stats --json`: one object with the text's names and values, in the same order. */
+START_TEST(test_stats_json)
+{
+	put_a("a.test.", 300, 1);
+	static char text[1 << 16];
+	snprintf(text, sizeof(text), "%s", ask("stats\n"));
+	const char *j = ask("stats --json\n");
+	ck_assert_msg(strncmp(j, "{\n", 2) == 0 && strcmp(j + strlen(j) - 3, "\n}\n") == 0,
+		      "not an object: %.40s", j);
+	const char *jp = j + 2;
+	size_t lines = 0;
+	for (const char *p = text; *p; p = strchr(p, '\n') + 1, lines++) {
+		const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
+		char want[256];
+		snprintf(want, sizeof(want), "  \"%.*s\": %.*s%s", (int)(sp - p), p,
+			 (int)(nl - sp - 1), sp + 1, nl[1] ? ",\n" : "\n}\n");
+		ck_assert_msg(strncmp(jp, want, strlen(want)) == 0, "want '%s' at '%.60s'", want,
+			      jp);
+		jp += strlen(want);
+	}
+	ck_assert_uint_gt(lines, 40);
+	ck_assert_str_eq(jp, "");
 }
 END_TEST
 
@@ -316,6 +350,22 @@ START_TEST(test_lookup_flush)
 	ck_assert_str_eq(ask("cache lookup www.example.test. A\n"), "not in cache\n");
 	ck_assert_msg(strstr(ask("cache lookup mail.example.test. A\n"), "192.0.2.8"), "kept");
 	ck_assert_str_eq(ask("cache flush\n"), "flushed all\n");
+	ck_assert_int_eq(stat_of(ask("stats\n"), "cache.entries"), 0);
+}
+END_TEST
+
+/* --subtree: the name and every name below it, nothing beside it. */
+START_TEST(test_flush_subtree)
+{
+	put_a("example.test.", 300, 1);
+	put_a("www.example.test.", 300, 2);
+	put_a("a.b.example.test.", 300, 3);
+	put_a("notexample.test.", 300, 4);
+	put_a("other.test.", 300, 5);
+	ck_assert_str_eq(ask("flush Example.TEST. --subtree\n"), "flushed 3\n");
+	ck_assert_str_eq(ask("cache lookup a.b.example.test. A\n"), "not in cache\n");
+	ck_assert_msg(strstr(ask("cache lookup notexample.test. A\n"), "192.0.2.4"), "kept");
+	ck_assert_str_eq(ask("cache flush test. --subtree\n"), "flushed 2\n");
 	ck_assert_int_eq(stat_of(ask("stats\n"), "cache.entries"), 0);
 }
 END_TEST
@@ -412,6 +462,8 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, test_stale_socket_and_close);
 	tcase_add_loop_test(tc, test_command_table, 0, sizeof(cmd_cases) / sizeof(cmd_cases[0]));
 	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_stats_json);
+	tcase_add_test(tc, test_flush_subtree);
 	tcase_add_test(tc, test_stats_upstream_source);
 	tcase_add_test(tc, test_lookup_flush);
 	tcase_add_test(tc, test_dump_load);
