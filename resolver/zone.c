@@ -507,17 +507,19 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 	return 0;
 }
 
-static cn_zone_t *set_find_exact(const cn_zoneset_t *zs, const uint8_t *name)
+/* The public (priv false) or the private zone of this name. A name may have one of each:
+ * a private twin answers its visible_to, the public one everyone else. */
+static cn_zone_t *set_find_exact(const cn_zoneset_t *zs, const uint8_t *name, bool priv)
 {
 	for (size_t i = 0; i < zs->all.n; i++)
-		if (cn_dname_eq(zs->all.zone[i]->name, name))
+		if ((zs->all.zone[i]->nvis > 0) == priv && cn_dname_eq(zs->all.zone[i]->name, name))
 			return zs->all.zone[i];
 	return NULL;
 }
 
 int cn__zoneset_insert(cn_zoneset_t *zs, cn_zone_t *z, char *err, size_t errlen)
 {
-	const cn_zone_t *old = set_find_exact(zs, z->name);
+	const cn_zone_t *old = set_find_exact(zs, z->name, z->nvis > 0);
 	if (old) {
 		char a[CN_DNAME_STR_MAX];
 		snprintf(err, errlen, "%s: zone %s is defined twice (also by %s)", z->source,
@@ -535,14 +537,14 @@ int cn__zoneset_insert(cn_zoneset_t *zs, cn_zone_t *z, char *err, size_t errlen)
 	return 0;
 }
 
-bool cn__zoneset_has(const cn_zoneset_t *zs, const uint8_t *name)
+bool cn__zoneset_has(const cn_zoneset_t *zs, const uint8_t *name, bool priv)
 {
-	return set_find_exact(zs, name) != NULL;
+	return set_find_exact(zs, name, priv) != NULL;
 }
 
 cn_zone_t *cn__zoneset_get(cn_zoneset_t *zs, const uint8_t *name)
 {
-	return set_find_exact(zs, name);
+	return set_find_exact(zs, name, false);
 }
 
 /* ------------------------------------------------------------------ facts ------------ */
@@ -631,7 +633,10 @@ const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *add
 		const zlist_t *l = &zs->tld[tld_bucket(qname + off[labels - 1])];
 		for (size_t i = 0; i < l->n; i++) {
 			const cn_zone_t *z = l->zone[i];
-			if (z->labels > labels || (best && z->labels <= best->labels))
+			/* longest wins; of twins (same name), the private one the client sees */
+			if (z->labels > labels ||
+			    (best && (z->labels < best->labels ||
+				      (z->labels == best->labels && (best->nvis || !z->nvis)))))
 				continue;
 			size_t start = z->labels == labels ? 0 : off[labels - z->labels];
 			if (len - start != z->name_len)
@@ -640,8 +645,8 @@ const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *add
 				best = z;
 		}
 	}
-	for (size_t i = 0; !best && i < zs->root.n; i++)
-		if (visible(zs->root.zone[i], addr))
+	for (size_t i = 0; (!best || (best->labels == 0 && !best->nvis)) && i < zs->root.n; i++)
+		if (visible(zs->root.zone[i], addr) && (!best || zs->root.zone[i]->nvis))
 			best = zs->root.zone[i];
 	return best;
 }

@@ -19,6 +19,7 @@ cn__zone_origin_t cn__zone_origin(const cn_zone_t *z);
 /** Local data: the synthesised SOA (negative TTL ttl) that negative answers carry. */
 void cn__zone_local_soa(cn_zone_t *z, uint32_t ttl);
 /** The zone of exactly this name in zs, or NULL. */
+/* The public zone of this name, or NULL. */
 cn_zone_t *cn__zoneset_get(cn_zoneset_t *zs, const uint8_t *name);
 void cn__zone_free(cn_zone_t *z);
 const uint8_t *cn__zone_name(const cn_zone_t *z);
@@ -36,4 +37,5 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen);
 
 /** Take z into zs (-EEXIST: a zone of that name is there; z stays the caller's). */
 int cn__zoneset_insert(cn_zoneset_t *zs, cn_zone_t *z, char *err, size_t errlen);
-bool cn__zoneset_has(const cn_zoneset_t *zs, const uint8_t *name);
+/* Is there a zone of this name, public (priv false) or private? */
+bool cn__zoneset_has(const cn_zoneset_t *zs, const uint8_t *name, bool priv);

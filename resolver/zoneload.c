@@ -128,8 +128,9 @@ static int load_zone(cn_zoneset_t *zs, const char *name, const char *source, con
 	char origin_str[CN_DNAME_STR_MAX];
 	if (cn_dname_to_str(wire, origin_str, sizeof(origin_str)) < 0)
 		return -EINVAL;
-	if (cn__zoneset_has(zs, wire)) {
-		snprintf(err, errlen, "%s: zone %s is defined twice", source, origin_str);
+	if (cn__zoneset_has(zs, wire, nvis > 0)) {
+		snprintf(err, errlen, "%s: %s zone %s is defined twice", source,
+			 nvis ? "private" : "public", origin_str);
 		return -EEXIST;
 	}
 	cn_zone_t *z;
@@ -285,7 +286,7 @@ int cn_zoneset_add_builtin(cn_zoneset_t *zs, const char *const *off, size_t noff
 		uint8_t wire[CN_DNAME_MAX];
 		if (cn_dname_from_str(name, wire, NULL) != 0)
 			return -EINVAL;
-		bool skip = cn__zoneset_has(zs, wire);
+		bool skip = cn__zoneset_has(zs, wire, false);
 		for (size_t k = 0; k < noff && !skip; k++) {
 			uint8_t o[CN_DNAME_MAX];
 			skip = cn_dname_from_str(off[k], o, NULL) == 0 && cn_dname_eq(o, wire);

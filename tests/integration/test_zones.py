@@ -439,3 +439,19 @@ def test_reloads_under_load_swap_zones_safely(tb, cairn):
     assert all(len(a) == 1 and a[0].startswith("10.0.1.") for a in answers), answers[:5]
     assert a_of(q_from(cp, "www.l.test.", "A", OUTSIDE)) == ["10.0.1.10"]
     assert cp.alive(), logctx(cp)
+
+
+def test_public_and_private_twins_of_one_zone(tb, cairn):
+    """A zone hosted twice under one name: a private copy for the LAN (visible_to) and a
+    public one for everyone else; each client always gets its own copy's answer."""
+    name = hexname("twin") + ".test."
+    priv = zone_file(cairn.tmpdir, "twin-priv.zone", name, "www IN A 10.0.0.5\n")
+    pub = zone_file(cairn.tmpdir, "twin-pub.zone", name, "www IN A 198.51.100.5\n")
+    cfg = ("zones:\n  - name: %s\n    file: %s\n    visible_to: [127.0.0.2]\n"
+           "  - name: %s\n    file: %s\n" % (name, priv, name, pub))
+    cp = start(cairn, tb, config=cfg)
+    for _ in range(5):
+        flags, ans = kdig(cp, "www." + name, "A", INSIDE)
+        assert ans == ["10.0.0.5"] and "aa" in flags, (flags, ans)
+        flags, ans = kdig(cp, "www." + name, "A", OUTSIDE)
+        assert ans == ["198.51.100.5"] and "aa" in flags, (flags, ans)

@@ -272,9 +272,9 @@ START_TEST(test_longest_and_private)
 	ck_assert_int_eq(ask(client("::ffff:127.0.0.2"), "host.lan.example", CN_TYPE_A),
 			 CN_ZONE_ANSWER);
 	rdata_a_is(&res.an[0], "10.0.0.2");
-	/* the same zone twice */
+	/* the same private zone twice: an error */
 	ck_assert_int_eq(cn_zoneset_load_text(zs, "LAN.example", "again", "@ SOA ns h 1 2 3 4 5\n"
-					      "@ NS ns\n", NULL, 0, err, sizeof(err)),
+					      "@ NS ns\n", &lan, 1, err, sizeof(err)),
 			 -EEXIST);
 	ck_assert_ptr_nonnull(strstr(err, "defined twice"));
 	cn_zone_info_t info;
@@ -283,6 +283,21 @@ START_TEST(test_longest_and_private)
 	ck_assert_uint_eq(info.serial, 7);
 	ck_assert_uint_eq(info.nvisible, 1);
 	ck_assert_uint_eq(info.records, 4);
+	/* a public twin of the private zone: the zone's clients keep the private one, everyone
+	 * else gets the twin (not the parent) */
+	ck_assert_int_eq(cn_zoneset_load_text(zs, "LAN.example", "twin", "@ SOA ns h 9 2 3 4 5\n"
+					      "@ NS ns\nns A 198.51.100.1\n"
+					      "host A 198.51.100.2\n", NULL, 0, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(ask(client("127.0.0.2"), "host.lan.example", CN_TYPE_A),
+			 CN_ZONE_ANSWER);
+	rdata_a_is(&res.an[0], "10.0.0.2");
+	ck_assert_int_eq(ask(client("127.0.0.3"), "host.lan.example", CN_TYPE_A),
+			 CN_ZONE_ANSWER);
+	rdata_a_is(&res.an[0], "198.51.100.2");
+	ck_assert_int_eq(cn_zoneset_load_text(zs, "lan.example.", "twice", "@ SOA ns h 1 2 3 4 5\n"
+					      "@ NS ns\n", NULL, 0, err, sizeof(err)),
+			 -EEXIST);
 }
 END_TEST
 
