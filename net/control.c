@@ -503,7 +503,8 @@ static void cmd_fwdzones(cn_control_t *c, sbuf_t *b)
 				sb_printf(b, "untried");
 			else
 				sb_printf(b, "srtt %u ms", h.srtt_ms);
-			sb_printf(b, ")");
+			sb_printf(b, ", %" PRIu32 " replies, %" PRIu32 " failures)", h.replies,
+				  h.failures);
 		}
 		sb_printf(b, "\n");
 	}

@@ -173,7 +173,8 @@ void cn_engine_server_health(const cn_engine_t *e, const struct sockaddr_storage
 	cn__nsel_info(e->nsel, addr, now_ms, &info);
 	*out = (cn_server_health_t){ .known = info.known, .srtt_ms = info.srtt_ms,
 				     .failing = info.failing, .dead = info.dead,
-				     .no_edns = info.no_edns };
+				     .no_edns = info.no_edns, .replies = info.replies,
+				     .failures = info.failures };
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)
@@ -378,8 +379,9 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	cn_state_t hosted_state;
-	if (cn__zones(e) && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
-					       &hosted_state))
+	const cn_zoneset_t *zs = cn__zones(e); /* one snapshot for this query (reloads) */
+	if (zs && cn__hosted_query(e, zs, client, q, now, out, cap, out_len, outcome,
+				   &hosted_state))
 		return hosted_state;
 	bool stale;
 	uint32_t left, orig;
@@ -389,8 +391,8 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
-		if (cn__zones(e) && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
-							     out_len, outcome, &hosted_state))
+		if (zs && cn__hosted_cached_chain(e, zs, client, q, res, now, out, cap, out_len,
+						  outcome, &hosted_state))
 			return hosted_state;
 		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
 		*outcome = res->rcode == CN_RCODE_NOERROR && res->nan ? CN_OUT_CACHE_POSITIVE

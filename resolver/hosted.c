@@ -84,6 +84,8 @@ static hctx_t *hctx_get(void)
 typedef struct chain {
 	hctx_t *h;
 	cn_engine_t *e;
+	const cn_zoneset_t *zs; /* one snapshot of the hosted zones for the whole answer: a
+				   reload swapping them meanwhile is not seen half-way */
 	cn_cache_t *cache;   /* the shared cache, or a private zone's view once the chain
 				went below one of its delegations */
 	uint8_t view;        /* that view (cn_question_t.view), or 0 */
@@ -177,10 +179,9 @@ static void seed_delegation(cn_cache_t *cache, const cn_zone_t *z, const uint8_t
  * (a cached chain entering it): its index, or -1. */
 static long chain_enters_zone(const chain_t *c, size_t from)
 {
-	const cn_zoneset_t *zs = cn__zones(c->e);
 	for (size_t i = from; i < c->res->nan; i++) {
 		const cn_rr_t *rr = &c->res->an[i];
-		if (rr->type == CN_TYPE_CNAME && cn_zone_find(zs, c->addr, rr->rdata))
+		if (rr->type == CN_TYPE_CNAME && cn_zone_find(c->zs, c->addr, rr->rdata))
 			return (long)i;
 	}
 	return -1;
@@ -260,7 +261,7 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 		const uint8_t *next = NULL;
 		if (!(hop == 0 && !first_hosted)) {
 			size_t room = sizeof(c->h->zone_scratch) - c->zone_used;
-			cn_zone_kind_t kind = cn_zone_lookup(cn__zones(e), c->addr, name, c->qtype,
+			cn_zone_kind_t kind = cn_zone_lookup(c->zs, c->addr, name, c->qtype,
 							     e->conf.limits.cname_chain, &sub,
 							     c->h->zone_scratch + c->zone_used,
 							     room,
@@ -338,12 +339,12 @@ static void become_resolution(cn_question_t *q, const uint8_t *pending, bool cha
 	*state = CN_MISS;
 }
 
-bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
-		      cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
+bool cn__hosted_query(cn_engine_t *e, const cn_zoneset_t *zs, const cn_client_t *client,
+		      cn_question_t *q, cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
 		      cn_outcome_t *outcome, cn_state_t *state)
 {
 	const struct sockaddr *addr = client ? client->addr : NULL;
-	if (!cn_zone_find(cn__zones(e), addr, q->qname))
+	if (!cn_zone_find(zs, addr, q->qname))
 		return false; /* the common case, kept cheap: no result to clear */
 	hctx_t *h = hctx_get();
 	if (!h) {
@@ -351,7 +352,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		*state = CN_DONE;
 		return true;
 	}
-	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+	chain_t c = { .h = h, .e = e, .zs = zs, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, q->qname, true);
 	if (end == CHAIN_NOT_OURS)
@@ -376,14 +377,15 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 	return true;
 }
 
-bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
-			     const cn_result_t *hit, cn_time_t now, uint8_t *out, size_t cap,
-			     size_t *out_len, cn_outcome_t *outcome, cn_state_t *state)
+bool cn__hosted_cached_chain(cn_engine_t *e, const cn_zoneset_t *zs,
+			     const cn_client_t *client, cn_question_t *q, const cn_result_t *hit,
+			     cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
+			     cn_outcome_t *outcome, cn_state_t *state)
 {
 	const struct sockaddr *addr = client ? client->addr : NULL;
 	size_t k = 0;
 	while (k < hit->nan && !(hit->an[k].type == CN_TYPE_CNAME &&
-				 cn_zone_find(cn__zones(e), addr, hit->an[k].rdata)))
+				 cn_zone_find(zs, addr, hit->an[k].rdata)))
 		k++;
 	if (k == hit->nan)
 		return false; /* the common case: no CNAME into a zone this client sees */
@@ -394,7 +396,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 		return true;
 	}
 	cn_result_t *res = chain_result(h);
-	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+	chain_t c = { .h = h, .e = e, .zs = zs, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = res };
 	/* the hit's records point into the engine's hit scratch, which stays put */
 	memcpy(res->an, hit->an, (k + 1) * sizeof(cn_rr_t));
@@ -437,7 +439,7 @@ static int append_reply(cn_result_t *res, const uint8_t *reply, size_t len, cn_a
 
 /* A resolved reply whose CNAME chain enters a hosted zone the client sees (the
  * resolution followed the public tree there): true. */
-static bool reply_enters_zone(cn_engine_t *e, const struct sockaddr *client,
+static bool reply_enters_zone(const cn_zoneset_t *zs, const struct sockaddr *client,
 			      const uint8_t *buf, size_t len)
 {
 	if ((buf[6] << 8 | buf[7]) < 2)
@@ -449,7 +451,7 @@ static bool reply_enters_zone(cn_engine_t *e, const struct sockaddr *client,
 	if (cn_msg_parse(buf, len, &arena, &m) == 0)
 		for (size_t i = 0; i < m.an && !enters; i++)
 			enters = m.rrs[i].type == CN_TYPE_CNAME &&
-				 cn_zone_find(cn__zones(e), client, m.rrs[i].rdata);
+				 cn_zone_find(zs, client, m.rrs[i].rdata);
 	cn_arena_deinit(&arena);
 	return enters;
 }
@@ -458,16 +460,17 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,
 			       size_t cap, cn_time_t now, cn_outcome_t *outcome)
 {
-	if (!cn__zones(e) || len < CN_HEADER_LEN || len > cap)
+	const cn_zoneset_t *zs = cn__zones(e); /* one snapshot for the whole rebuild */
+	if (!zs || len < CN_HEADER_LEN || len > cap)
 		return len;
 	hctx_t *h;
 	if (!q->hosted_qname_len) {
-		if (!reply_enters_zone(e, client, buf, len))
+		if (!reply_enters_zone(zs, client, buf, len))
 			return len;
 		if (!(h = hctx_get()))
 			return servfail(e, q, buf, cap, outcome);
 		/* rebuild from the cache the resolution filled, cut where the chain enters */
-		chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = client, .qtype = q->qtype,
+		chain_t c = { .h = h, .e = e, .zs = zs, .cache = e->cache, .addr = client, .qtype = q->qtype,
 			      .now_s = now.wall_s, .res = chain_result(h) };
 		if (chain_run(&c, q->qname, false) != CHAIN_DONE)
 			return len; /* not cacheable: nothing better to offer than the reply */
@@ -483,8 +486,8 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 		return servfail(e, &orig, buf, cap, outcome);
 	uint8_t *reply_copy = h->reply_copy;
 	memcpy(reply_copy, buf, len);
-	bool hosted = cn_zone_find(cn__zones(e), client, orig.qname) != NULL;
-	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
+	bool hosted = cn_zone_find(zs, client, orig.qname) != NULL;
+	chain_t c = { .h = h, .e = e, .zs = zs, .cache = e->cache, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, orig.qname, hosted);
 	if (end == CHAIN_NOT_OURS) /* the zones changed under the resolution: as resolved */

@@ -99,12 +99,14 @@ void cn__count_miss(cn_engine_t *e, const cn_question_t *q, bool uncacheable);
 
 /** The client's name lies in a hosted zone it sees: true, with *state CN_DONE (reply in
  *  out) or CN_MISS (q rewritten: qname is what to resolve, hosted_qname the client's). */
-bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+bool cn__hosted_query(cn_engine_t *e, const cn_zoneset_t *zs, const cn_client_t *client,
+		      cn_question_t *q,
 		      cn_time_t now, uint8_t *out, size_t cap, size_t *out_len,
 		      cn_outcome_t *outcome, cn_state_t *state);
 /** A cache hit whose CNAME chain leads into a hosted zone the client sees: true, with the
  *  answer finished from that zone (*state as above). False for every other hit. */
-bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_question_t *q,
+bool cn__hosted_cached_chain(cn_engine_t *e, const cn_zoneset_t *zs,
+			     const cn_client_t *client, cn_question_t *q,
 			     const cn_result_t *hit, cn_time_t now, uint8_t *out, size_t cap,
 			     size_t *out_len, cn_outcome_t *outcome, cn_state_t *state);
 
@@ -165,6 +167,9 @@ typedef struct cn_nsel_info {
 				  quiet for CN_NSEL_DEAD_QUIET_MS: not asked again until its
 				  probe slot is free */
 	bool probe_ok;         /* dead, and a probe may be sent now (cn__nsel_claim_probe) */
+	uint32_t replies, failures; /* counted since the server was first seen */
+	bool retry_due;        /* it failed, its failure window is over, and it has not been
+				  asked since: one request (cn__nsel_claim_probe) tries it */
 } cn_nsel_info_t;
 
 #define CN_NSEL_DEAD_FAILS 2       /* timeouts in a row that make a failing server dead */

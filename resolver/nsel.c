@@ -50,6 +50,8 @@ typedef struct nsel_entry {
 	uint64_t case_fail_ms;     /* ... the last of them then */
 	uint64_t probe_at_ms;      /* dead: the next probe may go then */
 	uint64_t last_reply_ms;    /* monotonic: when it last answered anything */
+	uint32_t replies, failures; /* since the slot was taken: good replies, and timeouts,
+				       network errors or bad replies (for the control tool) */
 	uint64_t last_used_ms;
 } nsel_entry_t;
 
@@ -168,6 +170,9 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 	out->dead = out->failing && e->silent >= CN_NSEL_DEAD_FAILS &&
 		    (e->last_reply_ms == 0 || now_ms - e->last_reply_ms >= CN_NSEL_DEAD_QUIET_MS);
 	out->probe_ok = out->dead && e->probe_at_ms <= now_ms;
+	out->replies = e->replies;
+	out->failures = e->failures;
+	out->retry_due = e->fails > 0 && e->fail_until_ms != 0 && e->fail_until_ms <= now_ms;
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -202,6 +207,7 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 	e->fail_until_ms = 0;
 	e->probe_at_ms = 0;
 	e->last_reply_ms = now_ms ? now_ms : 1;
+	e->replies++;
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -210,6 +216,7 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 {
 	pthread_mutex_lock(&ns->lock);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
+	e->failures++;
 	if (e->fails < 16)
 		e->fails++;
 	if (err == CN_NSEL_TIMEOUT || err == CN_NSEL_NETERR) {

@@ -146,6 +146,8 @@ typedef struct cn_server_health {
 	bool failing;      /* inside its failure window */
 	bool dead;         /* silent again and again: asked only by a probe now and then */
 	bool no_edns;
+	uint32_t replies;  /* good replies since the server was first seen */
+	uint32_t failures; /* timeouts, network errors and bad replies since then */
 } cn_server_health_t;
 void cn_engine_server_health(const cn_engine_t *engine, const struct sockaddr_storage *addr,
 			     uint64_t now_ms, cn_server_health_t *out);

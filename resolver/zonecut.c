@@ -350,6 +350,13 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				skip_dead(r, f, ad); /* its probe is taken */
 				continue;
 			}
+			/* back from its failure window: one request asks it again at once, or a
+			 * server that comes back would wait behind its penalised SRTT */
+			if (info.retry_due && cn__nsel_claim_probe(r->e->nsel, &ss, now_ms)) {
+				f->cur_ns = (int)i;
+				f->cur_addr = (int)a;
+				return 0;
+			}
 			uint32_t rnd;
 			if (!info.failing && ++healthy > 1) {
 				/* reservoir: a uniform pick among the healthy, for exploring */
