@@ -376,8 +376,10 @@ def test_reload_rereads_zones_live(tb, cairn):
         assert a_of(m) == want and m.flags & dns.flags.AA, name + logctx(cp)
     m = q_from(cp, "www.gone.test.", "A", OUTSIDE)
     assert not (m.flags & dns.flags.AA) and a_of(m) != ["10.0.0.7"], m.to_text()
-    r = q_from(cp, s["qname"], "A", OUTSIDE)          # still a cache hit
+    up1 = upstream_total(tb)
+    r = q_from(cp, s["qname"], "A", OUTSIDE)          # still a cache hit: nothing upstream
     assert rdata_texts(r.answer, "A") == s["answer"]
+    assert upstream_total(tb) == up1, "the cached public name went upstream after the reload"
     lines = ctl(sock, "zones").stdout.splitlines()
     assert any(l.startswith("r.test. serial 2 records 5 public source " + zpath)
                for l in lines), lines
