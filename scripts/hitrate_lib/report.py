@@ -5,7 +5,7 @@ import os
 import shlex
 
 COLS = ["label", "who", "sweep", "policy", "size", "frac", "ws", "max_ttl", "clients", "flood",
-        "queries", "replies", "lost", "late", "hit_rate", "tool_hit_rate", "legit_hit_rate",
+        "queries", "replies", "lost", "not_received", "late", "hit_rate", "tool_hit_rate", "legit_hit_rate",
         "lookup_hit_rate", "fresh", "negative", "stale", "local", "resolved", "servfail",
         "miss_first", "miss_expired", "miss_evicted", "miss_uncacheable",
         "upstream_per_query", "nsd_queries", "hit_p50_ms", "hit_p99_ms", "miss_p50_ms",

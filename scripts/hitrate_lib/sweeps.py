@@ -71,16 +71,17 @@ class Session:
     def run(self, tr, who, label, compress=None, **cfg):
         self.zone_for(tr)
         c = dict(size=cfg.get("size", 256 << 20), max_ttl=cfg.get("max_ttl", self.a.max_ttl),
-                 policy=cfg.get("policy", self.a.policy))
+                 policy=cfg.get("policy", self.a.policy),
+                 predict_shift=getattr(self.a, "predict_shift", None))
         r = bench.run_once(self.a, self.tb, tr, who, c, compress or self.a.compress, label,
                            PORT_CAIRN if who == "cairn" else PORT_UNBOUND)
         r.update({k: v for k, v in cfg.items() if k not in c})
         self.rows.append(r)
         flag = "" if r["exact"] else "  COUNTS DIFFER: %s" % [k for k, v in r["checks"].items()
                                                              if not v]
-        print("%-34s %-7s hit %.4f (tool %.4f) up/q %.3f lost %d %.1fs%s"
+        print("%-34s %-7s hit %.4f (tool %.4f) up/q %.3f lost %d (%s before cairn) %.1fs%s"
               % (label, who, r["hit_rate"], r["tool_hit_rate"], r["upstream_per_query"],
-                 r["lost"], r["wall"], flag), flush=True)
+                 r["lost"], r.get("not_received", "-"), r["wall"], flag), flush=True)
         return r
 
 
@@ -130,24 +131,24 @@ def main(a, which, argv):
             for cap in TTL_CAPS:
                 s.run(tr, "cairn", "ttl: max_ttl %d" % cap, max_ttl=cap, sweep="ttl", frac=None)
         if "clients" in which:
-            per = a.rate / a.clients
+            per = a.rate / max(CLIENTS)     # the largest group asks at the base rate
             for k in CLIENTS:
                 t2 = make_trace(a, clients=k, rate=per * k)
                 s.run(t2, "cairn", "clients: %d" % k, sweep="clients", frac=None, nclients=k)
         if "flood" in which:
-            legit = make_trace(a)
+            # the legitimate stream at a twentieth of the base rate, the flood on top of it
+            legit = make_trace(a, rate=a.rate / 20)
             ws, _ = working_set(s, legit, a.compress, "flood")
             for share in FLOODS:
-                t2 = make_trace(a, flood_share=share,
-                                rate=a.rate / (1 - share),
-                                max_queries=int(len(legit.queries) / (1 - share)))
+                t2 = make_trace(a, flood_share=share, rate=a.rate / 20 / (1 - share),
+                                max_queries=int(len(legit.queries) / (1 - share)) + 1)
                 for pol in POLICIES:
                     r = s.run(t2, "cairn", "flood: %d%% %s" % (share * 100, pol),
                               size=max(MIN_SIZE, ws // 4), policy=pol, sweep="flood",
                               frac=0.25, flood=share)
-                    flood_q = sum(1 for q in t2.queries if ".victim." in q[2])
-                    # a flood name is asked once: never a hit, so every cairn hit is legitimate
-                    r["legit_hit_rate"] = r["hits"] / max(1, r["replies"] - flood_q)
+                    # a flood name is asked once: never a hit, so every cairn hit is
+                    # legitimate; the denominator is the legitimate queries answered
+                    r["legit_hit_rate"] = r["hits"] / max(1, r["legit_replies"])
         path = report.write(s.rows, a.out, argv, time.monotonic() - s.t0)
         bad = [r["label"] for r in s.rows if r["who"] == "cairn" and not r["exact"]]
         print("report: %s (%d runs, %.0fs)%s" % (path, len(s.rows), time.monotonic() - s.t0,
