@@ -107,7 +107,11 @@ class Resolver:
                 raise BenchError("%s exited at start (%s):\n%s" % (self.who, self.p.returncode,
                                                                   tail(self.log)))
             if udp_bound(self.port) and os.path.exists(self.ctl):
-                return self
+                try:           # the socket file exists a moment before it accepts
+                    self.stats()
+                    return self
+                except BenchError:
+                    pass
             time.sleep(0.02)
         self.stop()
         raise BenchError("%s did not come up on port %d" % (self.who, self.port))

@@ -100,7 +100,10 @@ class Replay:
         socks = []
         for i in range(len(clients)):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            try:   # as root, past net.core.rmem_max: the replay must not drop replies
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, 4 << 20)
+            except (OSError, AttributeError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             s.bind((client_addr(i), 0))
             s.connect(self.server)
             s.setblocking(False)
@@ -155,18 +158,23 @@ class Replay:
                     outstanding.append((now + self.timeout, si, qid, i))
                     self.nsent += 1
                     i += 1
-                # expire
-                while ohead < len(outstanding) and outstanding[ohead][0] < now:
-                    _, si, qid, qi = outstanding[ohead]
-                    if pending[si].get(qid) == qi:
-                        del pending[si][qid]
-                    ohead += 1
                 if i >= n and not any(pending):
                     break
                 wait = (start + (qs[i][0] - t0) / self.compress - now) if i < n else 0.05
                 wait = max(0.0, min(wait, 0.05))
                 for key, _ in sel.select(wait):
                     self._drain(socks[key.data], pending[key.data])
+                # expire, after reading every reply already queued (the replay itself may
+                # not have been scheduled for a while)
+                now = time.monotonic()
+                if ohead < len(outstanding) and outstanding[ohead][0] < now:
+                    for key, _ in sel.select(0):
+                        self._drain(socks[key.data], pending[key.data])
+                while ohead < len(outstanding) and outstanding[ohead][0] < now:
+                    _, si, qid, qi = outstanding[ohead]
+                    if pending[si].get(qid) == qi:
+                        del pending[si][qid]
+                    ohead += 1
                 if self.progress and now - last_prog > 0.25:
                     last_prog = now
                     self.progress(i, n, self.nrecv)

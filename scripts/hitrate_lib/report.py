@@ -161,22 +161,24 @@ def markdown(rows, pred, plots, argv, elapsed):
          "resolver's own counters (Unbound: total.num.cachehits / total.num.queries). "
          "`tool` = the replay's own classification of each reply by its TTL (used for the "
          "latency split and the per-interval curve). `exact` = cairn's counters equal the "
-         "replay's count of replies (queries, rcodes, outcome sums).", ""]
+         "replay's count of replies (queries, rcodes, outcome sums). `lost` = queries without "
+         "a reply (for cairn: dropped by the kernel before cairn read them, a busy machine).",
+         ""]
     for title, path in plots:
         if path:
             L += ["## " + title, "", "![%s](%s)" % (title, os.path.basename(path)), ""]
     L += ["## Runs", "",
           "| run | hit | tool | fresh | neg | first | expired | evicted | uncach. | up/q | "
-          "hit p50/p99 ms | miss p50/p99 ms | exact |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "hit p50/p99 ms | miss p50/p99 ms | lost | exact |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a, m = r.get("answers", {}), r.get("misses", {})
-        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %s |"
+        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %d | %s |"
                  % (r["label"], r["who"], r["hit_rate"], r["tool_hit_rate"],
                     a.get("cache.positive", ""), a.get("cache.negative", ""),
                     m.get("first", ""), m.get("expired", ""), m.get("evicted", ""),
                     m.get("uncacheable", ""), r["upstream_per_query"],
-                    lat(r["lat_hit"]), lat(r["lat_miss"]),
+                    lat(r["lat_hit"]), lat(r["lat_miss"]), r["lost"],
                     "yes" if r["exact"] else "**no**"))
     if pred:
         L += ["", "## Predicted vs measured (per cache lookup)", "",
