@@ -275,12 +275,19 @@ def classify(tr, rp, cfg, compress):
         hit[i] = h
         (lat_hit if h else lat_miss).append(rp.recv[i] - rp.sent[i])
     replies = len(tr.queries) - rcodes.get(R.LOST, 0)
+    per_client = {}
+    for i, q in enumerate(tr.queries):
+        if rp.rcode[i] != R.LOST:
+            pc = per_client.setdefault(q[1], [0, 0])
+            pc[0] += 1
+            pc[1] += hit[i]
     legit = sum(1 for i, q in enumerate(tr.queries)
                 if rp.rcode[i] != R.LOST and ".victim." + T.ZONE not in q[2])
     return dict(queries=len(tr.queries), sent=rp.nsent, replies=replies, legit_replies=legit,
                 lost=rcodes.get(R.LOST, 0), rcodes={str(k): v for k, v in rcodes.items()},
                 late=rp.late, malformed=rp.malformed,
                 tool_hits=sum(hit), tool_hit_rate=sum(hit) / max(1, replies),
+                per_client=per_client,
                 lat_hit=pcts(lat_hit), lat_miss=pcts(lat_miss),
                 series_tool=series(tr, hit, rp), wall=time.monotonic() - rp.start)
 

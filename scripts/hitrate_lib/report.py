@@ -167,6 +167,17 @@ def markdown(rows, pred, plots, argv, elapsed):
     for title, path in plots:
         if path:
             L += ["## " + title, "", "![%s](%s)" % (title, os.path.basename(path)), ""]
+    base = next((r for r in rows if r["who"] == "cairn" and r.get("per_client")), None)
+    if base:
+        pcs = sorted(base["per_client"].items(), key=lambda kv: -kv[1][0])
+        L += ["## Per client (%s; the tool's classes)" % base["label"], "",
+              "| client | replies | hit rate |", "|---|---|---|"]
+        shown = pcs[:8] + ([("(%d more)" % (len(pcs) - 8),
+                             [sum(v[0] for _, v in pcs[8:]), sum(v[1] for _, v in pcs[8:])])]
+                           if len(pcs) > 8 else [])
+        for c, (n, h) in shown:
+            L.append("| %s | %d | %.4f |" % (c, n, h / max(1, n)))
+        L.append("")
     L += ["## Runs", "",
           "| run | hit | tool | fresh | neg | first | expired | evicted | uncach. | up/q | "
           "hit p50/p99 ms | miss p50/p99 ms | lost | exact |",

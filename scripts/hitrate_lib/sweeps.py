@@ -14,6 +14,7 @@ TTL_CAPS = (30, 60, 120, 300, 900, 3600, 86400)
 CLIENTS = (1, 2, 5, 10, 25, 50, 100)
 FLOODS = (0.1, 0.5, 0.9)
 MIN_SIZE = 64 * 1024
+RETRY_LOST = 0.02      # a run losing more than this share of its queries is run again once
 
 
 def ttl_mix(text):
@@ -73,8 +74,17 @@ class Session:
         c = dict(size=cfg.get("size", 256 << 20), max_ttl=cfg.get("max_ttl", self.a.max_ttl),
                  policy=cfg.get("policy", self.a.policy),
                  predict_shift=getattr(self.a, "predict_shift", None))
+        port = PORT_CAIRN if who == "cairn" else PORT_UNBOUND
         r = bench.run_once(self.a, self.tb, tr, who, c, compress or self.a.compress, label,
-                           PORT_CAIRN if who == "cairn" else PORT_UNBOUND)
+                           port)
+        if r["lost"] > RETRY_LOST * r["queries"]:
+            # a busy machine (other processes) starved the resolver: run it once more and
+            # keep the run that lost fewer queries
+            print("%-34s %-7s lost %d of %d queries: once more" % (label, who, r["lost"],
+                                                                   r["queries"]), flush=True)
+            r2 = bench.run_once(self.a, self.tb, tr, who, c, compress or self.a.compress,
+                                label, port)
+            r = r2 if r2["lost"] < r["lost"] else r
         r.update({k: v for k, v in cfg.items() if k not in c})
         self.rows.append(r)
         flag = "" if r["exact"] else "  COUNTS DIFFER: %s" % [k for k, v in r["checks"].items()
