@@ -500,6 +500,70 @@ static bool args_ok(cn_cache_kind_t kind, cn_rank_t rank, uint16_t type)
 	return (kind == CN_CACHE_NXDOMAIN) == (type == CN_CACHE_TYPE_NXDOMAIN);
 }
 
+/* Take the entry the insert replaces (if any) out of the shard, filling the eviction hint
+ * from it; -EEXIST when live data of a higher rank must stay (RFC 2181 5.4.1). */
+static int take_old(cn__shard_t *sh, uint64_t hash, const uint8_t *key, size_t name_len,
+		    uint16_t type, uint16_t rclass, cn_rank_t rank, uint64_t now_s,
+		    cn__evict_hint_t *hint)
+{
+	cn__entry_t *old = find(sh, hash, key, name_len, type, rclass, now_s, true);
+	if (old) {
+		if (!cn__entry_expired(old, now_s) && rank < old->rank) {
+			sh->c.rank_refused++;
+			return -EEXIST;
+		}
+		hint->replaced = true;
+		hint->queue = old->queue;
+		hint->freq = old->freq;
+		chain_unlink(sh, old);
+		release(sh, old, CN__HIST_NONE);
+		sh->c.replacements++;
+	} else {
+		hint->ghost = cn__hist_get(sh, hash) == CN__HIST_GHOST;
+	}
+	cn__hist_del(sh, hash);
+	return 0;
+}
+
+/* Room and memory for a new entry of size bytes; its real charge in *charge. */
+static int entry_alloc(cn__shard_t *sh, size_t size, size_t est, uint64_t now_s,
+		       cn__entry_t **out, size_t *charge)
+{
+	int ret = make_room(sh, est, now_s);
+	if (ret != 0)
+		return ret;
+	cn__entry_t *e = malloc(size);
+	if (!e)
+		return -ENOMEM;
+	/* The allocator may hand out more than estimated. The room made above is not taken
+	 * yet (used does not include est), so the whole real charge must fit, not only the
+	 * difference: make_room(charge - est) let a shard end 16 bytes over its budget on
+	 * glibc, which ASan's exact sizes never showed. */
+	*charge = cn__alloc_charge(e);
+	if (*charge > est && make_room(sh, *charge, now_s) != 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	*out = e;
+	return 0;
+}
+
+/* Put a filled entry into its chain, its policy's queues and the shard's accounts. */
+static void entry_link(cn__shard_t *sh, cn__entry_t *e, const cn__evict_hint_t *hint)
+{
+	cn__entry_t **chain = chain_of(sh, e->hash);
+	e->next = *chain;
+	*chain = e;
+	sh->ops->on_insert(sh, e, hint);
+	sh->used += e->charge;
+	sh->entries++;
+	if (e->kind == CN_CACHE_FAILURE) {
+		sh->fail_entries++;
+		sh->fail_bytes += e->charge;
+	}
+	sh->c.insertions++;
+}
+
 int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint16_t type,
 		   uint16_t rclass, cn_cache_kind_t kind, cn_rank_t rank, uint32_t ttl_orig_s,
 		   uint64_t expire_s, uint64_t now_s, const void *data, size_t data_len)
@@ -511,53 +575,21 @@ int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint
 	uint64_t hash = cn__key_make(cache, name, name_len, type, rclass, key);
 	cn__shard_t *sh = cn__shard_of(cache, hash);
 	size_t size = CN__ENTRY_HDR + name_len + data_len;
-	size_t est = cn__alloc_estimate(size);
-	int ret = 0;
+	size_t est = cn__alloc_estimate(size), charge = 0;
+	cn__evict_hint_t hint = { .ghost = false };
+	cn__entry_t *e = NULL;
+	int ret = -E2BIG;
 
 	pthread_mutex_lock(&sh->lock);
 	if (est > sh->max_entry) {
 		sh->c.too_big++;
-		ret = -E2BIG;
 		goto done;
 	}
-	cn__evict_hint_t hint = { .ghost = false };
-	cn__entry_t *old = find(sh, hash, key, name_len, type, rclass, now_s, true);
-	if (old) {
-		/* RFC 2181 5.4.1: live data is replaced only by data of the same or higher rank. */
-		if (!cn__entry_expired(old, now_s) && rank < old->rank) {
-			sh->c.rank_refused++;
-			ret = -EEXIST;
-			goto done;
-		}
-		hint.replaced = true;
-		hint.queue = old->queue;
-		hint.freq = old->freq;
-		chain_unlink(sh, old);
-		release(sh, old, CN__HIST_NONE);
-		sh->c.replacements++;
-	} else {
-		hint.ghost = cn__hist_get(sh, hash) == CN__HIST_GHOST;
-	}
-	cn__hist_del(sh, hash);
+	if ((ret = take_old(sh, hash, key, name_len, type, rclass, rank, now_s, &hint)) != 0)
+		goto done;
 	table_maybe_grow(sh, now_s);
-	ret = make_room(sh, est, now_s);
-	if (ret != 0)
+	if ((ret = entry_alloc(sh, size, est, now_s, &e, &charge)) != 0)
 		goto done;
-	cn__entry_t *e = malloc(size);
-	if (!e) {
-		ret = -ENOMEM;
-		goto done;
-	}
-	/* The allocator may hand out more than estimated. The room made above is not taken
-	 * yet (used does not include est), so the whole real charge must fit, not only the
-	 * difference: make_room(charge - est) let a shard end 16 bytes over its budget on
-	 * glibc, which ASan's exact sizes never showed. */
-	size_t charge = cn__alloc_charge(e);
-	if (charge > est && make_room(sh, charge, now_s) != 0) {
-		free(e);
-		ret = -ENOMEM;
-		goto done;
-	}
 	memset(e, 0, CN__ENTRY_HDR);
 	e->hash = hash;
 	e->expire_s = expire_s;
@@ -572,17 +604,7 @@ int cn__insert_abs(cn_cache_t *cache, const uint8_t *name, size_t name_len, uint
 	memcpy(e->bytes, key, name_len);
 	if (data_len)
 		memcpy(e->bytes + name_len, data, data_len);
-	cn__entry_t **chain = chain_of(sh, hash);
-	e->next = *chain;
-	*chain = e;
-	sh->ops->on_insert(sh, e, &hint);
-	sh->used += charge;
-	sh->entries++;
-	if (kind == CN_CACHE_FAILURE) {
-		sh->fail_entries++;
-		sh->fail_bytes += charge;
-	}
-	sh->c.insertions++;
+	entry_link(sh, e, &hint);
 	pthread_mutex_unlock(&sh->lock);
 	if (cn__shadow_sampled(cache->shadow, hash))
 		cn__shadow_insert(cache->shadow, hash, (uint32_t)charge, ttl_orig_s, expire_s,

@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "resolver/defaults.h"
+#include "resolver/dname.h"
 
 /* ------------------------------------------------------------------ defaults --------- */
 
@@ -255,6 +256,8 @@ typedef enum kind {
 	K_ZONES,   /* list of {name, file, visible_to} */
 	K_LOCAL_DATA, /* list of records in zone-file form */
 	K_LZ_BUILTIN, /* true/false, or a mapping zone: true/false */
+	K_FORWARD, /* list of {name, servers}: recursive servers */
+	K_STUB,    /* list of {name, servers}: authoritative servers */
 } kind_t;
 
 typedef struct key {
@@ -337,6 +340,8 @@ static const cfgkey_t top_keys[] = {
 	{ "zones", K_ZONES, 0, 0, 0, 0, NULL },
 	{ "local_data", K_LOCAL_DATA, 0, 0, 0, 0, NULL },
 	{ "local_zones_builtin", K_LZ_BUILTIN, 0, 0, 0, 0, NULL },
+	{ "forward", K_FORWARD, 0, 0, 0, 0, NULL },
+	{ "stub", K_STUB, 0, 0, 0, 0, NULL },
 	END,
 };
 
@@ -449,11 +454,88 @@ static int walk_map(ctx_t *c, const yaml_node_t *map, const cfgkey_t *keys, cons
 static int set_zones(ctx_t *c, const yaml_node_t *v);
 static int set_local_data(ctx_t *c, const yaml_node_t *v);
 static int set_lz_builtin(ctx_t *c, const yaml_node_t *v);
+static int set_fwd(ctx_t *c, const yaml_node_t *v, bool stub);
+
+static int set_uint(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path,
+		    const char *s, void *field)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
+	if (!isdigit((unsigned char)s[0]) || errno || *end != '\0')
+		return fail(c, v, "%s: expected a number, got \"%s\"", path, s);
+	if (n < k->min || n > k->max)
+		return fail(c, v, "%s: %lu is out of range [%lu, %lu]", path, n, k->min, k->max);
+	store_uint(field, k->width, n);
+	return 0;
+}
+
+static int set_str(ctx_t *c, const yaml_node_t *v, const char *path, const char *s,
+		   char **field)
+{
+	char *copy = NULL;
+	if (!is_null(v)) {
+		if (s[0] == '\0')
+			return fail(c, v, "%s: empty path", path);
+		if (!(copy = strdup(s)))
+			return fail(c, v, "out of memory");
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int set_policy(ctx_t *c, const yaml_node_t *v, const char *path, const char *s,
+		      cn_cache_policy_t *field)
+{
+	if (strcasecmp(s, "s3fifo") == 0 || strcasecmp(s, "s3-fifo") == 0)
+		*field = CN_EVICT_S3FIFO;
+	else if (strcasecmp(s, "sieve") == 0)
+		*field = CN_EVICT_SIEVE;
+	else if (strcasecmp(s, "lru") == 0)
+		*field = CN_EVICT_LRU;
+	else
+		return fail(c, v, "%s: expected s3fifo, sieve or lru, got \"%s\"", path, s);
+	return 0;
+}
+
+/* A key whose value is one scalar: parse it into its field by kind. */
+static int set_scalar(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path,
+		      void *field)
+{
+	int rc;
+	if ((rc = need_scalar(c, v, path)))
+		return rc;
+	const char *s = scalar(v);
+	switch (k->kind) {
+	case K_BOOL:
+		if (parse_bool(s, (bool *)field))
+			return fail(c, v, "%s: expected true or false, got \"%s\"", path, s);
+		return 0;
+	case K_UINT:
+		return set_uint(c, v, k, path, s, field);
+	case K_SIZE:
+		if (cn_config_parse_size(s, (size_t *)field))
+			return fail(c, v, "%s: expected a size like 64M, got \"%s\"", path, s);
+		if (*(size_t *)field < 65536)
+			return fail(c, v, "%s: must be at least 64K", path);
+		return 0;
+	case K_STR:
+		return set_str(c, v, path, s, field);
+	case K_POLICY:
+		return set_policy(c, v, path, s, field);
+	case K_LOGLEVEL:
+		if ((*(int *)field = cn_log_level_from_str(s)) < 0)
+			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
+				    path, s);
+		return 0;
+	default:
+		return fail(c, v, "%s: internal error", path);
+	}
+}
 
 static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const char *path)
 {
-	void *field = (char *)c->cfg + k->off;
-	int rc;
 	switch (k->kind) {
 	case K_MAP:
 		if (v->type != YAML_MAPPING_NODE) {
@@ -472,77 +554,11 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 		return set_local_data(c, v);
 	case K_LZ_BUILTIN:
 		return set_lz_builtin(c, v);
+	case K_FORWARD:
+	case K_STUB:
+		return set_fwd(c, v, k->kind == K_STUB);
 	default:
-		break;
-	}
-	if ((rc = need_scalar(c, v, path)))
-		return rc;
-	const char *s = scalar(v);
-	switch (k->kind) {
-	case K_BOOL: {
-		bool b;
-		if (parse_bool(s, &b))
-			return fail(c, v, "%s: expected true or false, got \"%s\"", path, s);
-		*(bool *)field = b;
-		return 0;
-	}
-	case K_UINT: {
-		char *end;
-		errno = 0;
-		unsigned long n = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
-		if (!isdigit((unsigned char)s[0]) || errno || *end != '\0')
-			return fail(c, v, "%s: expected a number, got \"%s\"", path, s);
-		if (n < k->min || n > k->max)
-			return fail(c, v, "%s: %lu is out of range [%lu, %lu]", path, n, k->min,
-				    k->max);
-		store_uint(field, k->width, n);
-		return 0;
-	}
-	case K_SIZE: {
-		size_t n;
-		if (cn_config_parse_size(s, &n))
-			return fail(c, v, "%s: expected a size like 64M, got \"%s\"", path, s);
-		if (n < 65536)
-			return fail(c, v, "%s: must be at least 64K", path);
-		*(size_t *)field = n;
-		return 0;
-	}
-	case K_STR: {
-		char **p = field;
-		char *copy = NULL;
-		if (!is_null(v)) {
-			if (s[0] == '\0')
-				return fail(c, v, "%s: empty path", path);
-			if (!(copy = strdup(s)))
-				return fail(c, v, "out of memory");
-		}
-		free(*p);
-		*p = copy;
-		return 0;
-	}
-	case K_POLICY: {
-		cn_cache_policy_t pol;
-		if (strcasecmp(s, "s3fifo") == 0 || strcasecmp(s, "s3-fifo") == 0)
-			pol = CN_EVICT_S3FIFO;
-		else if (strcasecmp(s, "sieve") == 0)
-			pol = CN_EVICT_SIEVE;
-		else if (strcasecmp(s, "lru") == 0)
-			pol = CN_EVICT_LRU;
-		else
-			return fail(c, v, "%s: expected s3fifo, sieve or lru, got \"%s\"", path, s);
-		*(cn_cache_policy_t *)field = pol;
-		return 0;
-	}
-	case K_LOGLEVEL: {
-		int lvl = cn_log_level_from_str(s);
-		if (lvl < 0)
-			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
-				    path, s);
-		*(int *)field = lvl;
-		return 0;
-	}
-	default:
-		return fail(c, v, "%s: internal error", path);
+		return set_scalar(c, v, k, path, (char *)c->cfg + k->off);
 	}
 }
 
@@ -608,6 +624,13 @@ static void zones_deinit(cn_config_t *cfg)
 	free(cfg->local_zones_off);
 	cfg->local_zones_off = NULL;
 	cfg->nlocal_zones_off = 0;
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		free(cfg->fwd[i].name);
+		free(cfg->fwd[i].where);
+	}
+	free(cfg->fwd);
+	cfg->fwd = NULL;
+	cfg->nfwd = 0;
 }
 
 /* A zone file path relative to the config file's folder (absolute paths stay). */
@@ -783,6 +806,142 @@ int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ forward, stub ----- */
+
+static const char *fwd_key(bool stub)
+{
+	return stub ? "stub" : "forward";
+}
+
+/* A forward or stub zone's name and one server: checked here, so start-up fails early. */
+static int fwd_name_ok(const char *name)
+{
+	uint8_t wire[CN_DNAME_MAX];
+	return cn_dname_from_str(name, wire, NULL) == 0 ? 0 : -EINVAL;
+}
+
+/* Append z (owned by cfg from now on, or freed) unless its name is there already. */
+static int fwd_add(cn_config_t *cfg, cn_fwd_cfg_t *z, char *err, size_t errlen)
+{
+	uint8_t a[CN_DNAME_MAX], b[CN_DNAME_MAX];
+	cn_dname_from_str(z->name, a, NULL);
+	for (size_t i = 0; i < cfg->nfwd; i++) {
+		cn_dname_from_str(cfg->fwd[i].name, b, NULL);
+		if (cn_dname_eq(a, b)) {
+			snprintf(err, errlen, "%s: %s is a forward or stub zone already (%s)",
+				 z->where, z->name, cfg->fwd[i].where);
+			goto fail;
+		}
+	}
+	if (append((void **)&cfg->fwd, &cfg->nfwd, sizeof(*z), z) == 0)
+		return 0;
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(z->name);
+	free(z->where);
+	return -EINVAL;
+}
+
+static int fwd_server(cn_fwd_cfg_t *z, const char *s)
+{
+	if (z->nservers >= CN_CONFIG_FWD_SERVERS ||
+	    cn_config_parse_listen(s, CN_DNS_PORT, &z->servers[z->nservers]) != 0)
+		return -EINVAL;
+	z->nservers++;
+	return 0;
+}
+
+static int set_fwd_entry(ctx_t *c, const yaml_node_t *item, bool stub, cn_fwd_cfg_t *z)
+{
+	const char *key = fwd_key(stub);
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(c, item, "%s: each entry is a mapping with name and servers", key);
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+		if (!kn || kn->type != YAML_SCALAR_NODE ||
+		    (strcmp(scalar(kn), "name") && strcmp(scalar(kn), "servers")))
+			return fail(c, kn ? kn : item, "%s: unknown key \"%s\" (name, servers)", key,
+				    kn && kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?");
+	}
+	const yaml_node_t *name = map_get(c, item, "name"), *sv = map_get(c, item, "servers");
+	if (!name || name->type != YAML_SCALAR_NODE || fwd_name_ok(scalar(name)) != 0)
+		return fail(c, item, "%s: an entry needs a name (a domain name)", key);
+	if (!sv || sv->type != YAML_SEQUENCE_NODE ||
+	    sv->data.sequence.items.top == sv->data.sequence.items.start)
+		return fail(c, item, "%s: %s needs a list of servers", key, scalar(name));
+	for (yaml_node_item_t *it = sv->data.sequence.items.start;
+	     it < sv->data.sequence.items.top; it++) {
+		yaml_node_t *s = yaml_document_get_node(c->doc, *it);
+		if (!s || s->type != YAML_SCALAR_NODE || fwd_server(z, scalar(s)) != 0)
+			return fail(c, s ? s : sv, "%s: %s: bad server \"%s\" (ADDR or ADDR@PORT, "
+				    "at most %d)", key, scalar(name),
+				    s && s->type == YAML_SCALAR_NODE ? scalar(s) : "?",
+				    CN_CONFIG_FWD_SERVERS);
+	}
+	char where[300];
+	snprintf(where, sizeof(where), "%s:%lu", c->name, (unsigned long)item->start_mark.line + 1);
+	z->stub = stub;
+	if (!(z->name = strdup(scalar(name))) || !(z->where = strdup(where)))
+		return fail(c, item, "out of memory");
+	return 0;
+}
+
+static int set_fwd(ctx_t *c, const yaml_node_t *v, bool stub)
+{
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "%s: expected a list", fwd_key(stub));
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		cn_fwd_cfg_t z;
+		memset(&z, 0, sizeof(z));
+		int rc = item ? set_fwd_entry(c, item, stub, &z) : fail(c, v, "broken document");
+		if (rc) {
+			free(z.name);
+			free(z.where);
+			return rc;
+		}
+		char why[512];
+		if (fwd_add(c->cfg, &z, why, sizeof(why)) != 0)
+			return fail(c, item, "%s", why);
+	}
+	return 0;
+}
+
+int cn_config_add_fwd_arg(cn_config_t *cfg, const char *arg, bool stub, char *err,
+			  size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	cn_fwd_cfg_t z;
+	memset(&z, 0, sizeof(z));
+	z.stub = stub;
+	if (!eq || eq == arg || !eq[1] || !(z.name = strndup(arg, (size_t)(eq - arg))) ||
+	    fwd_name_ok(z.name) != 0) {
+		free(z.name);
+		snprintf(err, errlen, "expected NAME=ADDR[@PORT][,ADDR...]");
+		return -EINVAL;
+	}
+	char *list = strdup(eq + 1), *save = NULL;
+	for (char *s = list ? strtok_r(list, ",", &save) : NULL; s; s = strtok_r(NULL, ",", &save))
+		if (fwd_server(&z, s) != 0) {
+			snprintf(err, errlen, "bad server \"%s\" (ADDR or ADDR@PORT, at most %d)", s,
+				 CN_CONFIG_FWD_SERVERS);
+			free(list);
+			free(z.name);
+			return -EINVAL;
+		}
+	free(list);
+	if (z.nservers == 0 || !(z.where = strdup(stub ? "--stub" : "--forward"))) {
+		snprintf(err, errlen, "expected NAME=ADDR[@PORT][,ADDR...]");
+		free(z.name);
+		return -EINVAL;
+	}
+	return fwd_add(cfg, &z, err, errlen);
 }
 
 /* ------------------------------------------------------------------ entry points ------ */

@@ -35,6 +35,16 @@ typedef struct cn_zone_cfg {
 	char *where;                /* "FILE:LINE" of the entry, for messages */
 } cn_zone_cfg_t;
 
+/** One forward or stub zone (`forward:` / `stub:`, --forward / --stub NAME=ADDR,...). */
+#define CN_CONFIG_FWD_SERVERS 8
+typedef struct cn_fwd_cfg {
+	char *name;                 /* as written */
+	bool stub;                  /* stub: authoritative servers; else recursive forwarders */
+	cn_listen_t servers[CN_CONFIG_FWD_SERVERS]; /* port 53 unless ADDR@PORT */
+	unsigned nservers;
+	char *where;                /* "FILE:LINE" or the flag, for messages */
+} cn_fwd_cfg_t;
+
 /** One `local_data:` record and where it was written. */
 typedef struct cn_local_data_cfg {
 	char *rr;
@@ -73,6 +83,8 @@ typedef struct cn_config {
 	bool local_zones_builtin;     /* default true */
 	char **local_zones_off;       /* built-in zones switched off one by one */
 	size_t nlocal_zones_off;
+	cn_fwd_cfg_t *fwd;            /* forward and stub zones, malloc'ed list */
+	size_t nfwd;
 } cn_config_t;
 
 /**
@@ -109,6 +121,9 @@ int cn_config_parse_listen(const char *s, uint16_t default_port, cn_listen_t *ou
 
 /** Append a listen address / allowed subnet. Returns 0, -EINVAL or -ENOMEM. */
 int cn_config_add_listen(cn_config_t *cfg, const char *s);
+/** --forward / --stub NAME=ADDR[@PORT][,ADDR...]: 0, or -EINVAL with why in err. */
+int cn_config_add_fwd_arg(cn_config_t *cfg, const char *arg, bool stub, char *err,
+			  size_t errlen);
 int cn_config_add_allow(cn_config_t *cfg, const char *s);
 /** Add a hosted zone from "NAME=FILE" (--zone; FILE relative to the working directory).
  *  Returns 0, -EINVAL or -ENOMEM. */

@@ -409,6 +409,45 @@ static char *rest(char **s)
 	return n ? p : NULL;
 }
 
+/* One line per forward or stub zone: "NAME forward|stub SERVER (HEALTH), ...", the health
+ * as server selection sees it: "srtt N ms" once it answered, "untried", "failing",
+ * "dead" (asked only by a probe a second). */
+static void cmd_fwdzones(cn_control_t *c, sbuf_t *b)
+{
+	uint64_t now_ms = uv_hrtime() / 1000000;
+	const cn_fwdzone_t *z;
+	for (size_t i = 0; (z = cn_engine_fwdzone(c->engine, i)); i++) {
+		char name[CN_DNAME_STR_MAX];
+		if (cn_dname_to_str(z->name, name, sizeof(name)) < 0)
+			continue;
+		sb_printf(b, "%s %s", name, z->stub ? "stub" : "forward");
+		for (unsigned k = 0; k < z->naddr; k++) {
+			const struct sockaddr_storage *ss = &z->addr[k];
+			char a[INET6_ADDRSTRLEN] = "?";
+			const void *ip = ss->ss_family == AF_INET
+						 ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+						 : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+			unsigned port = ntohs(ss->ss_family == AF_INET
+						      ? ((const struct sockaddr_in *)ss)->sin_port
+						      : ((const struct sockaddr_in6 *)ss)->sin6_port);
+			inet_ntop(ss->ss_family, ip, a, sizeof(a));
+			cn_server_health_t h;
+			cn_engine_server_health(c->engine, ss, now_ms, &h);
+			sb_printf(b, "%s %s@%u (", k ? "," : "", a, port);
+			if (h.dead)
+				sb_printf(b, "dead");
+			else if (h.failing)
+				sb_printf(b, "failing");
+			else if (!h.known)
+				sb_printf(b, "untried");
+			else
+				sb_printf(b, "srtt %u ms", h.srtt_ms);
+			sb_printf(b, ")");
+		}
+		sb_printf(b, "\n");
+	}
+}
+
 /* One line per hosted zone: "NAME serial N records N public|private SUBNETS source S". */
 static void cmd_zones(cn_control_t *c, sbuf_t *b)
 {
@@ -432,6 +471,7 @@ static void cmd_zones(cn_control_t *c, sbuf_t *b)
 		}
 		sb_printf(b, " source %s\n", zi.builtin ? "built-in" : zi.source);
 	}
+	cmd_fwdzones(c, b);
 }
 
 static void run_command(cn_control_t *c, char *line, sbuf_t *b)

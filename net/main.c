@@ -34,6 +34,7 @@
 #include "resolver/resolver.h"
 #include "resolver/zone.h"
 #include "net/control.h"
+#include "net/zones.h"
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
@@ -47,6 +48,8 @@ enum {
 	OPT_CONTROL,
 	OPT_WORKERS,
 	OPT_ZONE,
+	OPT_FORWARD,
+	OPT_STUB,
 	OPT_NO_LOCAL_ZONE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -63,6 +66,8 @@ static const struct option long_opts[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "forward", required_argument, NULL, OPT_FORWARD },
+	{ "stub", required_argument, NULL, OPT_STUB },
 	{ "no-local-zone", required_argument, NULL, OPT_NO_LOCAL_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -87,6 +92,8 @@ static void usage(FILE *f)
 		"      --control PATH           serve the control socket (cairnctl) on PATH\n"
 		"      --workers N              threads serving queries (default: one per CPU)\n"
 		"      --zone NAME=FILE         host the zone NAME from FILE, public (repeatable)\n"
+		"      --forward NAME=ADDR[,ADDR]  ask these recursive servers for NAME and below\n"
+		"      --stub NAME=ADDR[,ADDR]  iterate from these authoritative servers for NAME\n"
 		"      --no-local-zone NAME     do not answer the built-in local zone NAME\n"
 		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
@@ -105,7 +112,9 @@ typedef struct daemon {
 	size_t nhints;
 	cn_cache_t *cache;
 	cn_engine_t *engine;
-	cn_zoneset_t *zones;    /* hosted zones, read at start; the engine borrows them */
+	cn_zoneset_t *zones;    /* hosted zones, read at start and by reloads; the engine
+				   borrows them */
+	cn_zones_retired_t *retired; /* sets reloads replaced, freed by a pool barrier */
 	uv_loop_t loop;         /* main loop: signals, control socket */
 	bool loop_ok;
 	cn_pool_t *pool;        /* the workers, each on its own thread and loop */
@@ -124,7 +133,7 @@ typedef struct daemon {
 	 * each is kept until exit (a few bytes per reload). */
 	cn_acl_t **acls;
 	size_t nacls;
-	uint64_t reloads, reloads_failed;
+	uint64_t reloads, reloads_failed, zone_reloads_failed;
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
@@ -152,84 +161,100 @@ static int args_first_pass(int argc, char **argv, const char **config_path, bool
 }
 
 /* Second pass: every flag, applied over the file. Returns 0 or 2 (usage error). */
+static int set_path_opt(char **field, const char *arg)
+{
+	char *copy = strdup(arg);
+	if (!copy)
+		return 2;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int set_workers_opt(cn_config_t *cfg, const char *arg)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end || n > 256) {
+		fprintf(stderr, "cairn: --workers %s: expected 0..256 (0: one per CPU)\n", arg);
+		return 2;
+	}
+	cfg->workers = (unsigned)n;
+	return 0;
+}
+
+/* One command-line option onto cfg: 0, or 2 (the exit status) after a message. */
+static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cleared)
+{
+	switch (ch) {
+	case 'c':
+	case OPT_CHECK_CONFIG:
+		return 0;
+	case 'l':
+		if (!*listen_cleared) {
+			cn_config_clear_listen(cfg);
+			*listen_cleared = true;
+		}
+		if (cn_config_add_listen(cfg, arg) == 0)
+			return 0;
+		fprintf(stderr, "cairn: -l %s: expected ADDR or ADDR@PORT\n", arg);
+		return 2;
+	case OPT_ROOT_HINTS:
+		return set_path_opt(&cfg->root_hints, arg);
+	case OPT_CONTROL:
+		return set_path_opt(&cfg->control_socket, arg);
+	case OPT_ALLOW_LOOPBACK:
+		cfg->engine.allow_loopback_upstream = true;
+		return 0;
+	case OPT_NO_LOCAL_ZONE:
+		return cn_config_add_local_zone_off(cfg, arg) != 0 ? 2 : 0;
+	case OPT_ZONE:
+		if (cn_config_add_zone_arg(cfg, arg) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", arg);
+		return 2;
+	case OPT_FORWARD:
+	case OPT_STUB: {
+		char err[400];
+		if (cn_config_add_fwd_arg(cfg, arg, ch == OPT_STUB, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --%s %s: %s\n", ch == OPT_STUB ? "stub" : "forward", arg,
+			err);
+		return 2;
+	}
+	case OPT_NO_QMIN:
+		cfg->engine.qname_minimisation = false;
+		return 0;
+	case OPT_WORKERS:
+		return set_workers_opt(cfg, arg);
+	case OPT_CACHE_SIZE:
+		if (cn_config_parse_size(arg, &cfg->cache.budget_bytes) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --cache-size %s: expected N, NK, NM or NG\n", arg);
+		return 2;
+	case 'v':
+		if (cfg->log_level < CN_LOG_DEBUG)
+			cfg->log_level++;
+		return 0;
+	case 'q':
+		if (cfg->log_level > CN_LOG_ERROR)
+			cfg->log_level--;
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
 static int args_apply(int argc, char **argv, cn_config_t *cfg)
 {
 	optind = 0; /* glibc: full re-initialisation */
 	opterr = 1;
 	bool listen_cleared = false;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-		case OPT_CHECK_CONFIG:
-			break;
-		case 'l':
-			if (!listen_cleared) {
-				cn_config_clear_listen(cfg);
-				listen_cleared = true;
-			}
-			if (cn_config_add_listen(cfg, optarg) != 0) {
-				fprintf(stderr, "cairn: -l %s: expected ADDR or ADDR@PORT\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_ROOT_HINTS:
-		case OPT_CONTROL: {
-			char *copy = strdup(optarg);
-			if (!copy)
-				return 2;
-			char **field = ch == OPT_ROOT_HINTS ? &cfg->root_hints : &cfg->control_socket;
-			free(*field);
-			*field = copy;
-			break;
-		}
-		case OPT_ALLOW_LOOPBACK:
-			cfg->engine.allow_loopback_upstream = true;
-			break;
-		case OPT_NO_LOCAL_ZONE:
-			if (cn_config_add_local_zone_off(cfg, optarg) != 0)
-				return 2;
-			break;
-		case OPT_ZONE:
-			if (cn_config_add_zone_arg(cfg, optarg) != 0) {
-				fprintf(stderr, "cairn: --zone %s: expected NAME=FILE\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_NO_QMIN:
-			cfg->engine.qname_minimisation = false;
-			break;
-		case OPT_WORKERS: {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-			if (*optarg < '0' || *optarg > '9' || *end || n > 256) {
-				fprintf(stderr, "cairn: --workers %s: expected 0..256 (0: one per CPU)\n",
-					optarg);
-				return 2;
-			}
-			cfg->workers = (unsigned)n;
-			break;
-		}
-		case OPT_CACHE_SIZE:
-			if (cn_config_parse_size(optarg, &cfg->cache.budget_bytes) != 0) {
-				fprintf(stderr, "cairn: --cache-size %s: expected N, NK, NM or NG\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			if (cfg->log_level < CN_LOG_DEBUG)
-				cfg->log_level++;
-			break;
-		case 'q':
-			if (cfg->log_level > CN_LOG_ERROR)
-				cfg->log_level--;
-			break;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "c:l:vq", long_opts, NULL)) != -1)
+		if ((rc = apply_opt(ch, optarg, cfg, &listen_cleared)) != 0)
+			return rc;
 	if (optind < argc) {
 		fprintf(stderr, "cairn: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
@@ -306,29 +331,6 @@ static void note_restart(char *buf, size_t len, bool changed, const char *key)
 		snprintf(buf + used, len - used, " %s", key);
 }
 
-/* Hosted zones as configured (not the files' contents): the same in both? */
-static bool same_zones(const cn_config_t *a, const cn_config_t *b)
-{
-	if (a->nzones != b->nzones || a->nlocal_data != b->nlocal_data ||
-	    a->local_zones_builtin != b->local_zones_builtin ||
-	    a->nlocal_zones_off != b->nlocal_zones_off)
-		return false;
-	for (size_t i = 0; i < a->nzones; i++) {
-		const cn_zone_cfg_t *x = &a->zones[i], *y = &b->zones[i];
-		if (!same_str(x->name, y->name) || !same_str(x->file, y->file) ||
-		    !same_bytes(x->visible_to, x->nvisible * sizeof(*x->visible_to), y->visible_to,
-				y->nvisible * sizeof(*y->visible_to)))
-			return false;
-	}
-	for (size_t i = 0; i < a->nlocal_data; i++)
-		if (!same_str(a->local_data[i].rr, b->local_data[i].rr))
-			return false;
-	for (size_t i = 0; i < a->nlocal_zones_off; i++)
-		if (!same_str(a->local_zones_off[i], b->local_zones_off[i]))
-			return false;
-	return true;
-}
-
 /* The keys a running daemon cannot apply, each named when the new file changes it. */
 static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
 {
@@ -344,7 +346,6 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
-	note_restart(buf, len, !same_zones(old, new), "zones/local_data/local_zones_builtin");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, !same_str(old->control_socket, new->control_socket),
 		     "control_socket");
@@ -389,6 +390,68 @@ static void free_acls(daemon_t *d)
 	free(d->acls);
 	d->acls = NULL;
 	d->nacls = 0;
+}
+
+/* The zone settings of new move into d->cfg (its old ones into new, freed with it). */
+static void take_zone_config(cn_config_t *cur, cn_config_t *new)
+{
+	cn_config_t t = *cur;
+	cur->zones = new->zones;
+	cur->nzones = new->nzones;
+	cur->local_data = new->local_data;
+	cur->nlocal_data = new->nlocal_data;
+	cur->local_zones_builtin = new->local_zones_builtin;
+	cur->local_zones_off = new->local_zones_off;
+	cur->nlocal_zones_off = new->nlocal_zones_off;
+	new->zones = t.zones;
+	new->nzones = t.nzones;
+	new->local_data = t.local_data;
+	new->nlocal_data = t.nlocal_data;
+	new->local_zones_builtin = t.local_zones_builtin;
+	new->local_zones_off = t.local_zones_off;
+	new->nlocal_zones_off = t.nlocal_zones_off;
+}
+
+/*
+ * Hosted zones are read again at every reload (zone files change under a running daemon):
+ * the new set replaces the old one whole. A zone file that fails to parse keeps every
+ * running zone as it was, and says why in msg (the rest of the reload still applies).
+ */
+static void reload_zones(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	char err[512];
+	cn_zoneset_t *zs;
+	if (cn_zones_build(new, &zs, err, sizeof(err)) != 0) {
+		d->zone_reloads_failed++;
+		snprintf(msg, msglen, "; hosted zones NOT reloaded (%s), the running ones are kept",
+			 err);
+		cn_log(CN_LOG_ERROR, "reload: hosted zones kept: %s", err);
+		return;
+	}
+	cn_zones_replace(d->engine, d->pool, d->cache, &d->zones, zs, &d->retired);
+	take_zone_config(&d->cfg, new);
+	snprintf(msg, msglen, "; %zu hosted zone(s) loaded", cn_zoneset_count(zs));
+}
+
+/* Forward and stub zones, when the new file changes them: replaced at once, the cache
+ * flushed below the zones that changed (net/zones.c). */
+static void reload_fwd(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
+{
+	msg[0] = '\0';
+	if (cn_zones_fwd_same(&d->cfg, new))
+		return;
+	if (cn_zones_replace_fwd(d->engine, d->pool, d->cache, new, &d->retired) != 0) {
+		snprintf(msg, msglen, "; forward/stub zones NOT replaced (out of memory)");
+		cn_log(CN_LOG_ERROR, "reload: forward/stub zones kept: out of memory");
+		return;
+	}
+	cn_fwd_cfg_t *t = d->cfg.fwd;
+	size_t tn = d->cfg.nfwd;
+	d->cfg.fwd = new->fwd;
+	d->cfg.nfwd = new->nfwd;
+	new->fwd = t; /* freed with new */
+	new->nfwd = tn;
+	snprintf(msg, msglen, "; forward/stub zones replaced (%zu)", d->cfg.nfwd);
 }
 
 /* Read the file and the flags again, into *new. Returns 0, or nonzero with why in msg. */
@@ -443,15 +506,17 @@ static int reload(void *ctx, char *msg, size_t msglen)
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
 	}
+	char zones_msg[600], fwd_msg[80];
+	reload_zones(d, &new, zones_msg, sizeof(zones_msg));
+	reload_fwd(d, &new, fwd_msg, sizeof(fwd_msg));
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	d->reloads++;
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
-		 level_changed ? "; log level changed" : "",
-		 !acl_changed && !level_changed ? "; nothing that applies live changed" : "",
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s", acl_changed ? "; allow list replaced" : "",
+		 level_changed ? "; log level changed" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);
 	return 0;
@@ -499,54 +564,13 @@ static void log_addr(int level, const char *what, const struct sockaddr *sa, int
 		cn_log(level, "%s %s@%d", what, host, port);
 }
 
-/*
- * Hosted zones (`zones:`, --zone, `local_data:`, the built-in local zones) into d->zones.
- * Any error stops start-up with status 2 and "FILE:LINE: reason" on stderr.
- */
+/* Hosted zones into d->zones (net/zones.c). An error stops start-up with status 2 and
+ * "FILE:LINE: reason" on stderr. */
 static int load_zones(daemon_t *d)
 {
-	const cn_config_t *cfg = &d->cfg;
 	char err[512];
-	if (cn_zoneset_new(&d->zones) != 0)
-		return 1;
-	for (size_t i = 0; i < cfg->nzones; i++) {
-		const cn_zone_cfg_t *z = &cfg->zones[i];
-		cn_zone_prefix_t vis[64];
-		if (z->nvisible > 64) {
-			fprintf(stderr, "%s: zone %s: at most 64 visible_to subnets\n", z->where,
-				z->name);
-			return 2;
-		}
-		for (size_t k = 0; k < z->nvisible; k++) {
-			vis[k].family = z->visible_to[k].family;
-			vis[k].bits = z->visible_to[k].prefix;
-			memcpy(vis[k].addr, z->visible_to[k].addr, 16);
-		}
-		int rc = cn_zoneset_load_file(d->zones, z->name, z->file, vis, z->nvisible, err,
-					      sizeof(err));
-		if (rc == -EEXIST) {
-			fprintf(stderr, "%s: zone %s is listed twice\n", z->where, z->name);
-			return 2;
-		}
-		if (rc != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 2;
-		}
-		cn_log(CN_LOG_INFO, "zone %s: %s from %s", z->name,
-		       z->nvisible ? "private" : "public", z->file);
-	}
-	for (size_t i = 0; i < cfg->nlocal_data; i++) {
-		const cn_local_data_cfg_t *l = &cfg->local_data[i];
-		if (cn_zoneset_add_local_data(d->zones, l->rr, l->source, l->line, err,
-					      sizeof(err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 2;
-		}
-	}
-	if (cfg->local_zones_builtin &&
-	    cn_zoneset_add_builtin(d->zones, (const char *const *)cfg->local_zones_off,
-				   cfg->nlocal_zones_off, err, sizeof(err)) != 0) {
-		fprintf(stderr, "cairn: local_zones_builtin: %s\n", err);
+	if (cn_zones_build(&d->cfg, &d->zones, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
 	return 0;
@@ -602,12 +626,19 @@ static int open_engine(daemon_t *d)
 {
 	cn_engine_conf_t ec = d->cfg.engine;
 	ec.zones = cn_zoneset_count(d->zones) ? d->zones : NULL;
+	cn_fwdzone_t *fwd = NULL;
+	if (cn_zones_fwd(&d->cfg, &fwd, &ec.nfwd) != 0) {
+		cn_log(CN_LOG_ERROR, "cannot create the engine: out of memory");
+		return 1;
+	}
+	ec.fwd = fwd;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
 	ec.log_level = d->cfg.log_level;
 	int rc = cn_engine_new(&ec, d->cache, &d->engine);
+	free(fwd); /* the engine keeps its own copy */
 	if (rc < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the engine: %s", cn_strerror(rc));
 		return 1;
@@ -822,6 +853,7 @@ static int stop(daemon_t *d)
 			       d->cfg.cache_dump_file, cn_strerror((int)n));
 	}
 	cn_engine_free(d->engine);
+	cn_zones_retired_free(&d->retired);
 	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);

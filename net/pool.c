@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +213,45 @@ void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out)
 		cn_worker_get_upstream_stats(p->slots[i].w, &us);
 		CN_STATS_ADD(CN_UPSTREAM_STATS_MAP, out, &us);
 	}
+}
+
+typedef struct barrier {
+	atomic_uint left;
+	void (*done)(void *);
+	void *arg;
+} barrier_t;
+
+static void barrier_pass(void *arg)
+{
+	barrier_t *b = arg;
+	if (atomic_fetch_sub(&b->left, 1) == 1) {
+		b->done(b->arg);
+		free(b);
+	}
+}
+
+int cn_pool_quiesce(cn_pool_t *p, void (*done)(void *), void *arg)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->n; i++)
+		n += p->slots[i].w != NULL;
+	if (n == 0) {
+		done(arg);
+		return 0;
+	}
+	barrier_t *b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	/* one extra count held while posting, so no worker finishes the barrier early */
+	atomic_init(&b->left, n + 1);
+	b->done = done;
+	b->arg = arg;
+	int rc = 0;
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->slots[i].w && cn_worker_call(p->slots[i].w, barrier_pass, b) != 0)
+			rc = -ENOMEM; /* that worker never passes: done is never called */
+	barrier_pass(b);
+	return rc;
 }
 
 void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl)

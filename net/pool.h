@@ -62,3 +62,11 @@ void cn_pool_get_upstream_stats(const cn_pool_t *p, cn_upstream_stats_t *out);
 
 /** Every worker checks clients against acl from now on (cn_worker_set_acl: borrowed). */
 void cn_pool_set_acl(cn_pool_t *p, const cn_acl_t *acl);
+
+/**
+ * Call done(arg) once every worker has gone back to its loop since this call (so none is
+ * still inside a query that began before it): on the last worker's thread, or at once when
+ * there is no worker. What a reload swapped out can be freed then. 0, or -ENOMEM: then done
+ * may never be called (the caller keeps what it meant to free until exit).
+ */
+int cn_pool_quiesce(cn_pool_t *p, void (*done)(void *), void *arg);

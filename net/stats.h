@@ -22,7 +22,8 @@
 	X(ignored_case, "upstream.ignored_case")         /* only the 0x20 case wrong */  \
 	X(ignored_malformed, "upstream.ignored_malformed") /* short, not a reply */      \
 	X(case_failures, "upstream.case_failures") /* ended CN_UP_CASE_MISMATCH */       \
-	X(network_errors, "upstream.network_errors") /* ICMP, refused/reset, send */
+	X(network_errors, "upstream.network_errors") /* ICMP, refused/reset, send */      \
+	X(forwarded, "upstream.forwarded") /* to forward zones' servers, via c-ares */
 
 /* The worker (net/worker.c). */
 #define CN_WORKER_STATS_MAP(X)                                                          \

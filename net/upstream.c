@@ -19,6 +19,8 @@
  */
 #include "net/upstream.h"
 
+#include "net/forward.h"
+
 #include "resolver/arena.h"
 
 #include <arpa/inet.h>
@@ -38,6 +40,7 @@
 typedef enum phase {
 	PH_UDP,  /* waiting for a UDP reply */
 	PH_TCP,  /* connecting, writing or reading over TCP */
+	PH_FWD,  /* with c-ares: a forward zone's recursive server (net/forward.c) */
 	PH_DONE, /* callback run or cancelled; handles closing */
 } phase_t;
 
@@ -60,6 +63,7 @@ struct cn_upstream {
 	cn_upstream_pending_t *active; /* queries still waiting (doubly linked) */
 	size_t live;                   /* pending structs not yet freed (waiting or closing) */
 	bool closing;
+	cn_forward_t *fwd;        /* forward zones' queries, made on the first one */
 	uint8_t rbuf[UP_UDP_BUF]; /* UDP receive buffer: one loop, used only inside recv_cb */
 	cn_arena_t arena;         /* for checking that a matched reply parses */
 };
@@ -86,6 +90,7 @@ struct cn_upstream_pending {
 	uv_tcp_t tcp;
 	uv_connect_t creq;
 	uv_write_t wreq;
+	cn_fwd_query_t *fq; /* PH_FWD: the c-ares query, detached when p ends first */
 	uint8_t *tbuf;      /* TCP receive buffer, 2 + UP_TCP_MSG_MAX bytes */
 	size_t tlen;
 	size_t qlen;
@@ -260,6 +265,8 @@ static void finish(cn_upstream_pending_t *p, cn_upstream_event_t ev, const uint8
 	p->phase = PH_DONE;
 	unlink_active(p);
 	uv_timer_stop(&p->timer);
+	cn_forward_detach(p->fq); /* its late answer, if any, is dropped */
+	p->fq = NULL;
 	if (p->udp_open)
 		uv_udp_recv_stop(&p->udp);
 	if (p->tcp_open)
@@ -516,6 +523,8 @@ void cn_upstream_close(cn_upstream_t *up)
 	/* Callbacks may cancel other queries; take the head each time. */
 	while (up->active != NULL)
 		finish(up->active, CN_UP_NETWORK_ERROR, NULL, 0, true);
+	cn_forward_close(up->fwd); /* frees itself once its handles are closed */
+	up->fwd = NULL;
 	if (up->live == 0)
 		upstream_free(up);
 }
@@ -527,6 +536,29 @@ static bool addr_ok(const cn_upstream_query_t *q)
 	if (q->addr.ss_family == AF_INET6)
 		return q->addr_len >= sizeof(struct sockaddr_in6);
 	return false;
+}
+
+/* c-ares matched the reply (ID, question, source) and did any TCP retry itself. */
+static void on_fwd_done(void *ctx, cn_upstream_event_t ev, const uint8_t *reply, size_t len)
+{
+	cn_upstream_pending_t *p = ctx;
+	p->fq = NULL; /* c-ares frees it */
+	if (ev == CN_UP_REPLY && !parses(p->up, reply, len)) {
+		STAT_INC(p->up->stats.ignored_malformed);
+		ev = CN_UP_NETWORK_ERROR; /* one try per query: nothing else will come */
+	}
+	finish(p, ev, reply, len, true);
+}
+
+static int start_fwd(cn_upstream_pending_t *p)
+{
+	cn_upstream_t *up = p->up;
+	if (!up->fwd && cn_forward_new(up->loop, &up->fwd) != 0)
+		return -ENOMEM;
+	int rc = cn_forward_send(up->fwd, query_of(p), p->qlen, &p->addr, on_fwd_done, p, &p->fq);
+	if (rc == 0)
+		STAT_INC(up->stats.forwarded);
+	return rc;
 }
 
 int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstream_done_cb done,
@@ -563,8 +595,8 @@ int cn_upstream_send(cn_upstream_t *up, const cn_upstream_query_t *q, cn_upstrea
 
 	uv_update_time(up->loop); /* the timeout counts from now, not the loop's cached time */
 	p->start_ns = uv_hrtime();
-	p->phase = q->tcp ? PH_TCP : PH_UDP;
-	int rc = q->tcp ? start_tcp(p) : start_udp(p);
+	p->phase = q->forward ? PH_FWD : q->tcp ? PH_TCP : PH_UDP;
+	int rc = q->forward ? start_fwd(p) : q->tcp ? start_tcp(p) : start_udp(p);
 	if (rc < 0) {
 		STAT_INC(up->stats.network_errors);
 		finish(p, CN_UP_NETWORK_ERROR, NULL, 0, false);

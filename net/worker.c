@@ -67,7 +67,7 @@
 					 hash key is secret) */
 #define CN_WORKER_MAX_HOPS 2         /* hand-offs of one query (a flight can end and another
 					 worker's start while a hand-off travels) */
-#define KEY_MAX (CN_DNAME_MAX + 4)
+#define KEY_MAX (CN_DNAME_MAX + 5) /* name, type, class, view */
 
 /* Counters have one writer (this worker's loop thread) and may be read from another (the
  * control socket): relaxed atomic stores and loads, no locked read-modify-write. */
@@ -83,7 +83,7 @@ typedef struct waiter {
 } waiter_t;
 
 /* A message between workers (see the top of the file). */
-typedef enum msg_kind { MSG_QUERY, MSG_REPLY } msg_kind_t;
+typedef enum msg_kind { MSG_QUERY, MSG_REPLY, MSG_CALL } msg_kind_t;
 
 typedef struct wmsg {
 	struct wmsg *next;
@@ -95,6 +95,8 @@ typedef struct wmsg {
 	size_t key_len;
 	uint8_t key[KEY_MAX];
 	unsigned hops;          /* MSG_QUERY: hand-offs so far */
+	void (*fn)(void *);     /* MSG_CALL: run fn(arg) on the worker's loop */
+	void *arg;
 	cn_outcome_t outcome;   /* MSG_REPLY */
 	size_t len;             /* MSG_REPLY: reply bytes in data (0: nothing to send) */
 	uint8_t data[];
@@ -174,7 +176,8 @@ static size_t make_key(const cn_question_t *q, uint8_t *key)
 	key[n + 1] = (uint8_t)q->qtype;
 	key[n + 2] = (uint8_t)(q->qclass >> 8);
 	key[n + 3] = (uint8_t)q->qclass;
-	return n + 4;
+	key[n + 4] = q->view; /* a private zone's view never shares a resolution */
+	return n + 5;
 }
 
 /* ---- the shared in-flight table ---- */
@@ -769,8 +772,23 @@ static void handle(cn_worker_t *w, wmsg_t *m)
 	case MSG_REPLY:
 		reply_from(w, &m->peer, m->data, m->len, m->outcome);
 		break;
+	case MSG_CALL:
+		m->fn(m->arg);
+		break;
 	}
 	free(m);
+}
+
+int cn_worker_call(cn_worker_t *w, void (*fn)(void *), void *arg)
+{
+	wmsg_t *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->kind = MSG_CALL;
+	m->fn = fn;
+	m->arg = arg;
+	post(w, m);
+	return 0;
 }
 
 static void on_async(uv_async_t *a)
@@ -803,8 +821,12 @@ void cn_worker_drain(cn_worker_t *w)
 	wmsg_t *m = inbox_take(w, true);
 	while (m) {
 		wmsg_t *next = m->next;
-		cn_engine_count(w->engine, CN_OUT_DROPPED); /* a client nobody will answer now */
-		peer_release(w, &m->peer);
+		if (m->kind == MSG_CALL) {
+			m->fn(m->arg); /* the loop is over: nothing of w runs any more */
+		} else {
+			cn_engine_count(w->engine, CN_OUT_DROPPED); /* nobody will answer now */
+			peer_release(w, &m->peer);
+		}
 		free(m);
 		m = next;
 	}

@@ -97,6 +97,10 @@ void cn_worker_get_stats(const cn_worker_t *w, cn_worker_stats_t *out);
  *  freed or another list replaces it and no query can still be reading it (the daemon keeps
  *  every list it installed until exit). NULL restores the start-up list. */
 void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl);
+
+/** Run fn(arg) on w's loop, between two queries (from any thread); after the loop ended,
+ * at cn_worker_drain(). 0 or -ENOMEM. */
+int cn_worker_call(cn_worker_t *w, void (*fn)(void *), void *arg);
 /** The worker's upstream client counters (zeros once stopped). From any thread while the
  *  worker runs (not while it stops). */
 void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out);

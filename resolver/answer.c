@@ -2,7 +2,8 @@
  * Client answers: the one assembly path for cached and freshly resolved data.
  *
  * cn__answer_from_cache() builds a cn_result_t from the cache (CNAME chain followed through
- * the cache, RFC 2308 negative entries, RFC 8020 "nothing below an NXDOMAIN"), and
+ * the cache, CNAMEs synthesised from a cached DNAME (RFC 6672 3.4), RFC 2308 negative
+ * entries, RFC 8020 "nothing below an NXDOMAIN"), and
  * cn__answer_write() turns any cn_result_t into the client's reply: QR, RA, the client's
  * ID, RD and CD echoed, AA only for hosted data, the question echoed in the client's case,
  * minimal sections (answer only for positive answers, the zone's SOA in AUTHORITY for
@@ -333,8 +334,61 @@ static int set_negative(cn_result_t *res, uint16_t rcode, const cn_cache_entry_t
 	return 0;
 }
 
-/* RFC 8020: an NXDOMAIN cached for an ancestor covers name. */
-static int nxdomain_above(lookup_ctx_t *c, const uint8_t *name, cn_result_t *res)
+/* Is (name, type) in the cache? A peek: not counted in the cache's statistics, so that
+ * looking for a DNAME at each ancestor of a missed name does not count as misses. */
+static bool cached(lookup_ctx_t *c, const uint8_t *name, uint16_t type)
+{
+	cn_cache_entry_t ent;
+	int ret = cn_cache_lookup(c->cache, name, cn_dname_len(name), type, CN_CLASS_IN,
+				  c->now_s, CN_LOOKUP_PEEK | (c->flags & CN_LOOKUP_STALE), &ent,
+				  NULL, 0);
+	return ret == 0 || ret == -ENOSPC; /* found (its value not copied) */
+}
+
+/* RFC 6672 3.4: a DNAME cached at owner, an ancestor of name, answers for name with the
+ * CNAME a server would synthesise (TTL of the DNAME; 2.2: YXDOMAIN when the new name would
+ * pass 255 octets). A chain passing the same DNAME twice carries it once. Returns 0 for a
+ * final answer, 1 with *next the target to go on with, -ENOENT (res unchanged) if unusable. */
+static int synthesise(lookup_ctx_t *c, const uint8_t *name, const uint8_t *owner,
+		      uint16_t qtype, const cn_cache_entry_t *ent, const uint8_t *val,
+		      cn_result_t *res, const uint8_t **next)
+{
+	size_t before = res->nan;
+	const cn_rr_t *d = &res->an[before];
+	if (add_rrset(res, owner, CN_TYPE_DNAME, ent, val) || res->nan != before + 1 ||
+	    cn_dname_check(d->rdata, d->rdlen) != (int)d->rdlen ||
+	    c->scratch_len - c->used < CN_DNAME_MAX) {
+		res->nan = before; /* a DNAME RRset holds one record (RFC 6672 2.4) */
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < before; i++)
+		if (cn__scrub_same_rr(&res->an[i], d)) {
+			res->nan = before;
+			break;
+		}
+	uint8_t *syn = c->scratch + c->used;
+	if (cn_dname_subst(name, owner, d->rdata, syn) != 0) {
+		res->rcode = CN_RCODE_YXDOMAIN;
+		return 0;
+	}
+	if (res->nan >= res->an_cap) {
+		res->nan = before;
+		return -ENOENT;
+	}
+	c->used += cn_dname_len(syn);
+	res->an[res->nan++] = (cn_rr_t){ .owner = name, .rdata = syn, .ttl = ent->ttl_left_s,
+					 .type = CN_TYPE_CNAME, .rclass = CN_CLASS_IN,
+					 .rdlen = (uint16_t)cn_dname_len(syn),
+					 .section = CN_SECTION_ANSWER };
+	*next = syn;
+	return qtype == CN_TYPE_CNAME ? 0 : 1;
+}
+
+/* What is cached above name, closest ancestor first: an NXDOMAIN covers it (RFC 8020), a
+ * DNAME redirects it (synthesise). Returns 0 for a final answer, 1 with *next set, or
+ * -ENOENT when neither is cached. */
+static int above(lookup_ctx_t *c, const uint8_t *name, uint16_t qtype, cn_result_t *res,
+		 const uint8_t **next)
 {
 	int labels = cn_dname_labels(name);
 	for (int i = 1; i < labels; i++) {
@@ -342,7 +396,10 @@ static int nxdomain_above(lookup_ctx_t *c, const uint8_t *name, cn_result_t *res
 		cn_cache_entry_t ent;
 		const uint8_t *val;
 		if (lookup(c, anc, CN_CACHE_TYPE_NXDOMAIN, &ent, &val) == 0)
-			return set_negative(res, CN_RCODE_NXDOMAIN, &ent, val);
+			return set_negative(res, CN_RCODE_NXDOMAIN, &ent, val) ? -ENOENT : 0;
+		if (cached(c, anc, CN_TYPE_DNAME) && lookup(c, anc, CN_TYPE_DNAME, &ent, &val) == 0 &&
+		    ent.kind == CN_CACHE_RRSET)
+			return synthesise(c, name, anc, qtype, &ent, val, res, next);
 	}
 	return -ENOENT;
 }
@@ -385,16 +442,23 @@ int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtyp
 		if (qtype != CN_TYPE_CNAME && lookup(&c, name, CN_TYPE_CNAME, &ent, &val) == 0 &&
 		    ent.kind == CN_CACHE_RRSET) {
 			size_t before = res->nan;
-			if (add_rrset(res, name, CN_TYPE_CNAME, &ent, val) || res->nan != before + 1)
-				return -ENOENT; /* a CNAME RRset holds one record (RFC 2181 10.1) */
 			const cn_rr_t *cn = &res->an[before];
-			if (cn_dname_check(cn->rdata, cn->rdlen) <= 0)
+			if (add_rrset(res, name, CN_TYPE_CNAME, &ent, val) || res->nan != before + 1 ||
+			    cn_dname_check(cn->rdata, cn->rdlen) <= 0) {
+				res->nan = before; /* a CNAME RRset holds one record (RFC 2181 10.1) */
 				return -ENOENT;
+			}
 			name = cn->rdata;
 			continue;
 		}
-		if (nxdomain_above(&c, name, res) == 0)
+		const uint8_t *next;
+		ret = above(&c, name, qtype, res, &next);
+		if (ret == 0)
 			goto hit;
+		if (ret == 1) {
+			name = next;
+			continue;
+		}
 		*miss = first_reason;
 		return -ENOENT;
 	}

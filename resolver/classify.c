@@ -3,14 +3,29 @@
  * get here) says about the question the frame asked, as one cn_reply_t. Nothing here
  * changes state or the cache: iterate.c acts on the result. The predicates follow RFC 1034
  * 5.3.3 step 4 and Unbound's classify-then-act (iterator/iter_resptype.c): a referral is
- * an NS set below the cut without AA; an answer is the RRset asked for; a negative answer
- * counts only with proof (an SOA inside the cut, or AA).
+ * an NS set below the cut (AA or not, without an SOA); an empty reply whose NS set is at or
+ * above the cut (an upward referral) is lame, AA or not; an answer is the RRset asked for;
+ * a negative answer counts only with proof (an SOA inside the cut, or AA).
  */
 #include "resolver/internal.h"
 
+/* An SOA in AUTHORITY, anywhere: the reply is a negative answer, not a delegation. */
+static bool has_soa(const cn_msg_t *m)
+{
+	for (size_t i = m->an; i < m->an + m->ns; i++)
+		if (m->rrs[i].type == CN_TYPE_SOA && m->rrs[i].rclass == CN_CLASS_IN)
+			return true;
+	return false;
+}
+
+/* Where the NS RRset sits decides, not the AA bit (issue 11; Unbound's
+ * iter_resptype.c): a server authoritative for both parent and child may set AA on the
+ * referral to the child. With AA, an SOA beside the NS makes it a negative answer. */
 bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **ns)
 {
-	if ((m->flags & CN_FLAG_AA) || m->an != 0 || CN_RCODE(m->flags) != CN_RCODE_NOERROR)
+	if (m->an != 0 || CN_RCODE(m->flags) != CN_RCODE_NOERROR)
+		return false;
+	if ((m->flags & CN_FLAG_AA) && has_soa(m))
 		return false;
 	for (size_t i = m->an; i < m->an + m->ns; i++) {
 		const cn_rr_t *rr = &m->rrs[i];
@@ -20,6 +35,19 @@ bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t
 			*ns = rr;
 			return true;
 		}
+	}
+	return false;
+}
+
+bool cn__classify_upward(const cn_msg_t *m, const cn_frame_t *f)
+{
+	if (m->an != 0 || CN_RCODE(m->flags) != CN_RCODE_NOERROR || has_soa(m))
+		return false;
+	for (size_t i = m->an; i < m->an + m->ns; i++) {
+		const cn_rr_t *rr = &m->rrs[i];
+		if (rr->type == CN_TYPE_NS && rr->rclass == CN_CLASS_IN &&
+		    cn_dname_is_sub(f->zone, rr->owner))
+			return true;
 	}
 	return false;
 }
@@ -37,6 +65,8 @@ cn_reply_t cn__classify_qmin(const cn_msg_t *m, const cn_frame_t *f, const cn_rr
 		return CN_REPLY_REFERRAL; /* the same servers serve the child: no referral */
 	if (m->an > 0)
 		return CN_REPLY_THROWAWAY; /* a CNAME or something unexpected at an ancestor */
+	if (cn__classify_upward(m, f))
+		return CN_REPLY_LAME; /* an upward referral is no NODATA, AA or not */
 	if (aa || *soa)
 		return CN_REPLY_NODATA; /* not a cut (or an empty non-terminal) */
 	return CN_REPLY_LAME;

@@ -303,3 +303,16 @@ int cn_dname_to_str(const uint8_t *name, char *buf, size_t buf_len)
 	buf[o] = '\0';
 	return (int)o;
 }
+
+int cn_dname_subst(const uint8_t *name, const uint8_t *owner, const uint8_t *target,
+		   uint8_t *out)
+{
+	int skip = cn_dname_labels(name) - cn_dname_labels(owner);
+	size_t plen = (size_t)(cn_dname_skip(name, skip) - name);
+	size_t tlen = cn_dname_len(target);
+	if (plen + tlen > CN_DNAME_MAX)
+		return CN_ENAMELEN;
+	memmove(out, name, plen);
+	memmove(out + plen, target, tlen);
+	return 0;
+}

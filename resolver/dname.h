@@ -56,6 +56,14 @@ bool cn_dname_is_sub(const uint8_t *name, const uint8_t *zone);
 /** Lowercase ASCII letters in place. */
 void cn_dname_lower(uint8_t *name);
 
+/**
+ * DNAME substitution (RFC 6672 2.2): name = prefix . owner (owner a proper ancestor of
+ * name) becomes prefix . target, into out (CN_DNAME_MAX bytes). Returns 0, or CN_ENAMELEN
+ * when the result would pass 255 octets (the answer is then YXDOMAIN).
+ */
+int cn_dname_subst(const uint8_t *name, const uint8_t *owner, const uint8_t *target,
+		   uint8_t *out);
+
 /** Copy src (a valid name) to dst (CN_DNAME_MAX bytes); returns its length. */
 size_t cn_dname_copy(uint8_t *dst, const uint8_t *src);
 

@@ -58,13 +58,14 @@ bool cn__addr_is_local(const struct sockaddr_storage *ss)
 
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out)
 {
-	if (!conf || !cache || !out || !conf->random)
+	if (!conf || !cache || !out || !conf->random || (conf->nfwd && !conf->fwd))
 		return -EINVAL;
 	cn_engine_t *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->conf = *conf;
 	e->cache = cache;
+	pthread_mutex_init(&e->views_lock, NULL);
 	const cn_hint_t *hints = conf->hints;
 	size_t n = conf->nhints;
 	if (!hints)
@@ -78,6 +79,13 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
 	e->nhints = n;
 	e->conf.hints = e->hints;
+	e->conf.fwd = NULL; /* copied into e->fwdset */
+	e->conf.nfwd = 0;
+	void *none;
+	if (cn_engine_set_forwards(e, conf->fwd, conf->nfwd, &none) != 0) {
+		cn_engine_free(e);
+		return -ENOMEM;
+	}
 	*out = e;
 	return 0;
 }
@@ -88,7 +96,84 @@ void cn_engine_free(cn_engine_t *e)
 		return;
 	cn__nsel_free(e->nsel);
 	free(e->hints);
+	free(e->fwdset);
+	for (unsigned i = 0; i < e->nviews; i++)
+		cn_cache_free(e->views[i].cache);
+	pthread_mutex_destroy(&e->views_lock);
 	free(e);
+}
+
+/* ------------------------------------------------------------------ views ---------- */
+
+uint8_t cn__view_get(cn_engine_t *e, const uint8_t *apex)
+{
+	unsigned n = __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (cn_dname_eq(e->views[i].apex, apex))
+			return (uint8_t)(i + 1);
+	pthread_mutex_lock(&e->views_lock);
+	uint8_t id = 0;
+	n = e->nviews;
+	for (unsigned i = 0; i < n && !id; i++) /* made meanwhile by another worker */
+		if (cn_dname_eq(e->views[i].apex, apex))
+			id = (uint8_t)(i + 1);
+	cn_cache_conf_t cc = { .budget_bytes = CN_VIEW_CACHE_BYTES };
+	if (!id && n < CN_VIEWS && cn_cache_new(&cc, &e->views[n].cache) == 0) {
+		cn_dname_copy(e->views[n].apex, apex);
+		__atomic_store_n(&e->nviews, n + 1, __ATOMIC_RELEASE);
+		id = (uint8_t)(n + 1);
+	}
+	pthread_mutex_unlock(&e->views_lock);
+	return id;
+}
+
+cn_cache_t *cn__view_cache(const cn_engine_t *e, uint8_t id)
+{
+	return id && id <= __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE) ? e->views[id - 1].cache
+									   : NULL;
+}
+
+void cn__views_flush(cn_engine_t *e)
+{
+	unsigned n = __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		cn_cache_flush(e->views[i].cache);
+}
+
+const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
+{
+	const cn__fwdset_t *set = e ? __atomic_load_n(&e->fwdset, __ATOMIC_ACQUIRE) : NULL;
+	return set && i < set->n ? &set->z[i] : NULL;
+}
+
+int cn_engine_set_forwards(cn_engine_t *e, const cn_fwdzone_t *z, size_t n, void **old)
+{
+	cn__fwdset_t *set = NULL;
+	if (n) {
+		if (!z || n > SIZE_MAX / sizeof(*z) - 1)
+			return -EINVAL;
+		if (!(set = malloc(sizeof(*set) + n * sizeof(*z))))
+			return -ENOMEM;
+		set->n = n;
+		memcpy(set->z, z, n * sizeof(*z));
+	}
+	*old = __atomic_exchange_n(&e->fwdset, set, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+void cn_engine_forwards_free(void *old)
+{
+	free(old);
+}
+
+void cn_engine_server_health(const cn_engine_t *e, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out)
+{
+	cn_nsel_info_t info;
+	cn__nsel_info(e->nsel, addr, now_ms, &info);
+	*out = (cn_server_health_t){ .known = info.known, .srtt_ms = info.srtt_ms,
+				     .failing = info.failing, .dead = info.dead,
+				     .no_edns = info.no_edns };
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)
@@ -293,7 +378,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		return CN_DONE;
 	}
 	cn_state_t hosted_state;
-	if (e->conf.zones && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
+	if (cn__zones(e) && cn__hosted_query(e, client, q, now, out, cap, out_len, outcome,
 					       &hosted_state))
 		return hosted_state;
 	bool stale;
@@ -304,7 +389,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
-		if (e->conf.zones && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
+		if (cn__zones(e) && cn__hosted_cached_chain(e, client, q, res, now, out, cap,
 							     out_len, outcome, &hosted_state))
 			return hosted_state;
 		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
@@ -352,7 +437,10 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	cn_result_t *res = hit_result_get();
-	int ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
+	cn_cache_t *cache = q->view ? cn__view_cache(e, q->view) : e->cache;
+	if (!cache)
+		return -ENOENT;
+	int ret = cn__answer_from_cache(cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
 					e->conf.limits.cname_chain, hit_scratch,
 					sizeof(hit_scratch), res, &stale, &left, &orig, &miss);
 	if (ret != 0)

@@ -22,8 +22,15 @@
  * A delegation below a public zone's apex is followed like a referral: its NS set and glue
  * are put in the cache (NS at rank LOCAL, so a child's own NS set cannot replace it; glue
  * at rank ADDITIONAL, so the child's authoritative addresses do), and the name is resolved
- * from there. A delegation inside a private zone is not followed yet (SERVFAIL, EDE 21):
- * its answers would land in the shared cache.
+ * from there.
+ *
+ * Views: a delegation inside a private zone is followed the same way, but in the zone's
+ * view: a cache of its own (CN_VIEW_CACHE_BYTES, made on first use, one per private apex),
+ * which the NS set and glue are seeded into, the resolution reads and writes (the
+ * question carries the view: cn_question_t.view; net never coalesces it with others) and
+ * the next client of the zone is answered from. Nothing resolved below a private
+ * delegation reaches the shared cache or the shared failure cache; a reload of the hosted
+ * zones empties the views.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,6 +39,7 @@
 #include "resolver/errors.h"
 #include "resolver/internal.h"
 #include "resolver/zone.h"
+#include "resolver/zone_internal.h"
 
 #define SEGMENTS 3   /* cache segments one answer may hold (each needs its own scratch) */
 #define SEED_MAX 16  /* NS records, and addresses per NS name, put in the cache for a delegation */
@@ -76,6 +84,9 @@ static hctx_t *hctx_get(void)
 typedef struct chain {
 	hctx_t *h;
 	cn_engine_t *e;
+	cn_cache_t *cache;   /* the shared cache, or a private zone's view once the chain
+				went below one of its delegations */
+	uint8_t view;        /* that view (cn_question_t.view), or 0 */
 	const struct sockaddr *addr;
 	uint16_t qtype;
 	uint64_t now_s;
@@ -88,7 +99,17 @@ typedef struct chain {
 
 const cn_zoneset_t *cn_engine_zones(const cn_engine_t *e)
 {
-	return e ? e->conf.zones : NULL;
+	return e ? cn__zones(e) : NULL;
+}
+
+void cn_engine_set_zones(cn_engine_t *e, const cn_zoneset_t *zs)
+{
+	__atomic_store_n(&e->conf.zones, zs, __ATOMIC_RELEASE);
+}
+
+void cn_engine_flush_views(cn_engine_t *e)
+{
+	cn__views_flush(e);
 }
 
 /* Append sub's records and its outcome to res. */
@@ -109,7 +130,7 @@ static void sub_init(cn_result_t *sub, cn_result_t *res)
 }
 
 /* Copy the RRset (owner, type) of zone z into the cache at rank. */
-static void seed_rrset(cn_engine_t *e, const cn_zone_t *z, const uint8_t *owner,
+static void seed_rrset(cn_cache_t *cache, const cn_zone_t *z, const uint8_t *owner,
 		       uint16_t type, cn_rank_t rank, uint64_t now_s)
 {
 	size_t first, n = cn_zone_rrset(z, owner, type, &first);
@@ -128,17 +149,17 @@ static void seed_rrset(cn_engine_t *e, const cn_zone_t *z, const uint8_t *owner,
 	}
 	int len = k ? cn__value_encode_rrset(ptrs, k, val, sizeof(val)) : -ENOENT;
 	if (len > 0)
-		cn_cache_insert(e->cache, owner, cn_dname_len(owner), type, CN_CLASS_IN,
+		cn_cache_insert(cache, owner, cn_dname_len(owner), type, CN_CLASS_IN,
 				CN_CACHE_RRSET, rank, ttl, now_s, val, (size_t)len);
 }
 
 /* Put the NS set of a public delegation (rank LOCAL: a child's own NS set cannot replace
  * it) and its glue (rank ADDITIONAL: the child's authoritative addresses do) into the
  * cache, so the iteration starts at the delegated servers. */
-static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *cut,
+static void seed_delegation(cn_cache_t *cache, const cn_zone_t *z, const uint8_t *cut,
 			    uint64_t now_s)
 {
-	seed_rrset(e, z, cut, CN_TYPE_NS, CN_RANK_LOCAL, now_s);
+	seed_rrset(cache, z, cut, CN_TYPE_NS, CN_RANK_LOCAL, now_s);
 	size_t first, n = cn_zone_rrset(z, cut, CN_TYPE_NS, &first);
 	for (size_t i = 0; i < n && i < SEED_MAX; i++) {
 		const uint8_t *owner, *target;
@@ -147,8 +168,8 @@ static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *c
 		cn_zone_record(z, first + i, &owner, &target, &rdlen, &ttl);
 		if (!cn_dname_is_sub(target, cut))
 			continue; /* glue lives below the cut */
-		seed_rrset(e, z, target, CN_TYPE_A, CN_RANK_ADDITIONAL, now_s);
-		seed_rrset(e, z, target, CN_TYPE_AAAA, CN_RANK_ADDITIONAL, now_s);
+		seed_rrset(cache, z, target, CN_TYPE_A, CN_RANK_ADDITIONAL, now_s);
+		seed_rrset(cache, z, target, CN_TYPE_AAAA, CN_RANK_ADDITIONAL, now_s);
 	}
 }
 
@@ -156,13 +177,33 @@ static void seed_delegation(cn_engine_t *e, const cn_zone_t *z, const uint8_t *c
  * (a cached chain entering it): its index, or -1. */
 static long chain_enters_zone(const chain_t *c, size_t from)
 {
-	const cn_zoneset_t *zs = c->e->conf.zones;
+	const cn_zoneset_t *zs = cn__zones(c->e);
 	for (size_t i = from; i < c->res->nan; i++) {
 		const cn_rr_t *rr = &c->res->an[i];
 		if (rr->type == CN_TYPE_CNAME && cn_zone_find(zs, c->addr, rr->rdata))
 			return (long)i;
 	}
 	return -1;
+}
+
+/* Below a delegation inside private zone z: what follows is resolved in z's view (its own
+ * cache), never in the shared one. False (res: SERVFAIL) when no view can be made. */
+static bool enter_view(chain_t *c, const cn_zone_t *z)
+{
+	uint8_t id = cn__view_get(c->e, cn__zone_name(z));
+	if (!id) {
+		c->res->nan = 0;
+		c->res->rcode = CN_RCODE_SERVFAIL;
+		c->res->has_soa = false;
+		c->res->has_ede = true;
+		c->res->ede_code = CN_EDE_OTHER;
+		snprintf(c->res->ede_text, sizeof(c->res->ede_text),
+			 "no view for a private zone's delegation (at most %d)", CN_VIEWS);
+		return false;
+	}
+	c->view = id;
+	c->cache = cn__view_cache(c->e, id);
+	return true;
 }
 
 typedef enum chain_end {
@@ -186,7 +227,7 @@ static chain_end_t cache_segment(chain_t *c, const uint8_t *name, const uint8_t 
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	uint8_t *scratch = c->h->seg_scratch[c->seg];
-	int ret = cn__answer_from_cache(c->e->cache, name, c->qtype, c->now_s, 0,
+	int ret = cn__answer_from_cache(c->cache, name, c->qtype, c->now_s, 0,
 					c->e->conf.limits.cname_chain, scratch,
 					sizeof(c->h->seg_scratch[0]), &sub, &stale, &left, &orig,
 					&miss);
@@ -219,7 +260,7 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 		const uint8_t *next = NULL;
 		if (!(hop == 0 && !first_hosted)) {
 			size_t room = sizeof(c->h->zone_scratch) - c->zone_used;
-			cn_zone_kind_t kind = cn_zone_lookup(e->conf.zones, c->addr, name, c->qtype,
+			cn_zone_kind_t kind = cn_zone_lookup(cn__zones(e), c->addr, name, c->qtype,
 							     e->conf.limits.cname_chain, &sub,
 							     c->h->zone_scratch + c->zone_used,
 							     room,
@@ -236,17 +277,9 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 			if (kind == CN_ZONE_ANSWER)
 				return CHAIN_DONE;
 			if (kind == CN_ZONE_DELEGATION) {
-				if (cn_zone_is_private(za.zone)) {
-					c->res->nan = 0;
-					c->res->rcode = CN_RCODE_SERVFAIL;
-					c->res->has_soa = false;
-					c->res->has_ede = true;
-					c->res->ede_code = CN_EDE_NOT_SUPPORTED;
-					snprintf(c->res->ede_text, sizeof(c->res->ede_text),
-						 "delegation inside a private zone is not followed");
+				if (cn_zone_is_private(za.zone) && !enter_view(c, za.zone))
 					return CHAIN_DONE;
-				}
-				seed_delegation(e, za.zone, za.cut, c->now_s);
+				seed_delegation(c->cache, za.zone, za.cut, c->now_s);
 			}
 			if (kind != CN_ZONE_NONE)
 				name = za.target;
@@ -290,8 +323,9 @@ static size_t servfail(cn_engine_t *e, const cn_question_t *q, uint8_t *out, siz
 /* q becomes the question of the resolution of pending; with a chain before it (or a name
  * other than the client's), the client's name is kept in hosted_qname for the rebuild. */
 static void become_resolution(cn_question_t *q, const uint8_t *pending, bool chain,
-			      cn_state_t *state)
+			      uint8_t view, cn_state_t *state)
 {
+	q->view = view;
 	uint8_t name[CN_DNAME_MAX];
 	size_t plen = cn_dname_copy(name, pending); /* pending may point into q */
 	if (chain || !cn_dname_eq(name, q->qname)) {
@@ -309,7 +343,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		      cn_outcome_t *outcome, cn_state_t *state)
 {
 	const struct sockaddr *addr = client ? client->addr : NULL;
-	if (!cn_zone_find(e->conf.zones, addr, q->qname))
+	if (!cn_zone_find(cn__zones(e), addr, q->qname))
 		return false; /* the common case, kept cheap: no result to clear */
 	hctx_t *h = hctx_get();
 	if (!h) {
@@ -317,7 +351,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		*state = CN_DONE;
 		return true;
 	}
-	chain_t c = { .h = h, .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, q->qname, true);
 	if (end == CHAIN_NOT_OURS)
@@ -338,7 +372,7 @@ bool cn__hosted_query(cn_engine_t *e, const cn_client_t *client, cn_question_t *
 		return true;
 	}
 	/* resolve the rest: the question becomes the pending name */
-	become_resolution(q, c.pending, c.res->nan > 0, state);
+	become_resolution(q, c.pending, c.res->nan > 0, c.view, state);
 	return true;
 }
 
@@ -349,7 +383,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 	const struct sockaddr *addr = client ? client->addr : NULL;
 	size_t k = 0;
 	while (k < hit->nan && !(hit->an[k].type == CN_TYPE_CNAME &&
-				 cn_zone_find(e->conf.zones, addr, hit->an[k].rdata)))
+				 cn_zone_find(cn__zones(e), addr, hit->an[k].rdata)))
 		k++;
 	if (k == hit->nan)
 		return false; /* the common case: no CNAME into a zone this client sees */
@@ -360,7 +394,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 		return true;
 	}
 	cn_result_t *res = chain_result(h);
-	chain_t c = { .h = h, .e = e, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
+	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = addr, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = res };
 	/* the hit's records point into the engine's hit scratch, which stays put */
 	memcpy(res->an, hit->an, (k + 1) * sizeof(cn_rr_t));
@@ -368,7 +402,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
 	chain_end_t end = chain_run(&c, res->an[k].rdata, true);
 	if (end == CHAIN_RESOLVE) {
 		/* the chain entered a visible zone and left it again: resolve that part */
-		become_resolution(q, c.pending, true, state);
+		become_resolution(q, c.pending, true, c.view, state);
 		return true;
 	}
 	res->aa = false; /* the client's name is not hosted */
@@ -415,7 +449,7 @@ static bool reply_enters_zone(cn_engine_t *e, const struct sockaddr *client,
 	if (cn_msg_parse(buf, len, &arena, &m) == 0)
 		for (size_t i = 0; i < m.an && !enters; i++)
 			enters = m.rrs[i].type == CN_TYPE_CNAME &&
-				 cn_zone_find(e->conf.zones, client, m.rrs[i].rdata);
+				 cn_zone_find(cn__zones(e), client, m.rrs[i].rdata);
 	cn_arena_deinit(&arena);
 	return enters;
 }
@@ -424,7 +458,7 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 			       const struct sockaddr *client, uint8_t *buf, size_t len,
 			       size_t cap, cn_time_t now, cn_outcome_t *outcome)
 {
-	if (!e->conf.zones || len < CN_HEADER_LEN || len > cap)
+	if (!cn__zones(e) || len < CN_HEADER_LEN || len > cap)
 		return len;
 	hctx_t *h;
 	if (!q->hosted_qname_len) {
@@ -433,7 +467,7 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 		if (!(h = hctx_get()))
 			return servfail(e, q, buf, cap, outcome);
 		/* rebuild from the cache the resolution filled, cut where the chain enters */
-		chain_t c = { .h = h, .e = e, .addr = client, .qtype = q->qtype,
+		chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = client, .qtype = q->qtype,
 			      .now_s = now.wall_s, .res = chain_result(h) };
 		if (chain_run(&c, q->qname, false) != CHAIN_DONE)
 			return len; /* not cacheable: nothing better to offer than the reply */
@@ -449,8 +483,8 @@ size_t cn_engine_hosted_finish(cn_engine_t *e, const cn_question_t *q,
 		return servfail(e, &orig, buf, cap, outcome);
 	uint8_t *reply_copy = h->reply_copy;
 	memcpy(reply_copy, buf, len);
-	bool hosted = cn_zone_find(e->conf.zones, client, orig.qname) != NULL;
-	chain_t c = { .h = h, .e = e, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
+	bool hosted = cn_zone_find(cn__zones(e), client, orig.qname) != NULL;
+	chain_t c = { .h = h, .e = e, .cache = e->cache, .addr = client, .qtype = q->qtype, .now_s = now.wall_s,
 		      .res = chain_result(h) };
 	chain_end_t end = chain_run(&c, orig.qname, hosted);
 	if (end == CHAIN_NOT_OURS) /* the zones changed under the resolution: as resolved */

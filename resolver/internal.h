@@ -113,6 +113,8 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_client_t *client, cn_quest
  * (RFC 6895 3.2) that no client query reaches (cairn REFUSEs classes other than IN). */
 #define CN_CLASS_FAIL_QUERY 0xFF53 /* (qname, qtype): the resolution failed */
 #define CN_CLASS_FAIL_ZONE 0xFF54  /* (zone, NS): no server of the zone answered */
+#define CN_CLASS_PARENT_GLUE 0xFF55 /* (NS name, A/AAAA): the addresses a parent's referral
+				      gave, kept beside the child's own data (zonecut.c) */
 #define CN_EDE_CACHED_ERROR 13     /* RFC 8914 4.14 */
 
 typedef struct cn_failure {
@@ -188,8 +190,28 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 
 /* ------------------------------------------------------------------ the engine ------ */
 
+/* The forward and stub zones in force: swapped whole by a reload (cn_engine_set_forwards),
+ * read only inside one call (find_cut). */
+typedef struct cn__fwdset {
+	size_t n;
+	cn_fwdzone_t z[];
+} cn__fwdset_t;
+
+/* A private zone's view (hosted.c): the cache that what lies below its delegations is
+ * resolved into, so none of it reaches the shared cache or clients outside the zone. */
+#define CN_VIEWS 64
+#define CN_VIEW_CACHE_BYTES (1u << 20)
+typedef struct cn__view {
+	uint8_t apex[CN_DNAME_MAX];
+	cn_cache_t *cache;
+} cn__view_t;
+
 struct cn_engine {
 	cn_engine_conf_t conf;
+	cn__fwdset_t *fwdset;  /* NULL: none (atomic: reloads swap it) */
+	cn__view_t views[CN_VIEWS];
+	unsigned nviews;       /* published with release after the view is complete */
+	pthread_mutex_t views_lock;
 	cn_hint_t *hints;
 	size_t nhints;
 	cn_cache_t *cache;
@@ -199,6 +221,20 @@ struct cn_engine {
 	CN_ENGINE_STATS_MAP(CN_X) /* resolver/stats.h */
 #undef CN_X
 };
+
+/* The view of a private zone's apex: 1.. CN_VIEWS, made on first use; 0 when the table is
+ * full or out of memory (the caller answers SERVFAIL). */
+uint8_t cn__view_get(cn_engine_t *e, const uint8_t *apex);
+/* The cache of view id (1..), or NULL. */
+cn_cache_t *cn__view_cache(const cn_engine_t *e, uint8_t id);
+/* Empty every view's cache (the hosted zones were replaced). */
+void cn__views_flush(cn_engine_t *e);
+
+/* The hosted zones: a reload swaps the set while workers answer (cn_engine_set_zones). */
+static inline const cn_zoneset_t *cn__zones(const cn_engine_t *e)
+{
+	return __atomic_load_n(&e->conf.zones, __ATOMIC_ACQUIRE);
+}
 
 /** Log through the engine's sink when level <= conf.log_level. */
 void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
@@ -271,13 +307,20 @@ typedef enum cn_cut_state {
 	CN_CUT_ANSWERED, /* ... and one of them answered (parsed, any RCODE) */
 } cn_cut_state_t;
 
+/* Where a frame's cut came from, when the configuration gave it (resolver.h cn_fwdzone_t):
+ * the servers were copied into the frame, so a reload may replace the zones meanwhile. */
+enum { CN_CUT_CFG_NONE = 0, CN_CUT_CFG_FORWARD, CN_CUT_CFG_STUB };
+
 typedef struct cn_frame {
 	cn_frame_kind_t kind;
 	cn_cut_state_t cut;
 	uint8_t name[CN_DNAME_MAX];   /* target */
 	uint16_t type;
 	uint8_t zone[CN_DNAME_MAX];   /* current zone cut */
-	bool from_hints;              /* the cut is the root from the hints (no parent) */
+	bool from_hints;              /* the cut is the root from the hints, or a forward or
+					 stub zone from the configuration (no parent) */
+	uint8_t configured;           /* the cut came from a forward or stub zone (CN_CUT_CFG_*):
+					 its servers are the configured ones */
 	cn_ns_entry_t ns[CN_FRAME_NS];
 	unsigned nns;
 	unsigned glueless;            /* sub-requests started for this cut */
@@ -292,10 +335,19 @@ typedef struct cn_frame {
 	unsigned hopeless;            /* NS names failed without a lookup: in a cycle, inside
 					 the zone without glue, or known not to exist */
 	bool nxdomain;                /* sub-request: its name does not exist */
+	bool cut_cached;              /* the cut's NS set came from the cache (from a reply
+					 earlier, not from a hosted zone), not from a reply now */
+	uint8_t resort;               /* last resorts taken by this frame (CN_RESORT_*) */
 } cn_frame_t;
+
+/* Last resorts when a cut's addresses run out (zonecut.c), each once per frame. */
+#define CN_RESORT_HINTS 0x1   /* the root from the cache had no usable address: hints */
+#define CN_RESORT_PARENT 0x2  /* in-zone NS names without glue: the parent asked again */
+#define CN_NS_CNAME_HOPS 4    /* cached CNAMEs followed from an NS name to its address */
 
 struct cn_request {
 	cn_engine_t *e;
+	cn_cache_t *cache;       /* e->cache, or the question's view's (q.view) */
 	cn_arena_t arena;        /* the reply being consumed; reset per reply */
 	cn_arena_t keep;         /* the result's records; lives as long as the request */
 	cn_question_t q;
@@ -364,8 +416,13 @@ void cn__resolve_addr_str(const struct sockaddr_storage *ss, char *buf, size_t l
 /** Copy an RR into the request's long-lived arena (dst), or into the result (add). */
 int cn__resolve_keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst);
 int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr);
-/** The whole answer for frame f's target from the cache, into r->result; true if found. */
-bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now);
+/** Add rr to the result unless one of its first upto records is the same record (an
+ *  answer carries each RRset once, RFC 2181 5): 0 added, 1 already there, < 0 error. */
+int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto);
+/** The whole answer for frame f's target from the cache, into r->result; true if found.
+ *  When only the start of a CNAME/DNAME chain is cached, that part goes into the result
+ *  and f restarts where the cache ends (false). */
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now);
 /** Finish the request with SERVFAIL, EDE ede and "what: why"; returns CN_DONE. */
 cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 			    cn_fail_memory_t mem, uint64_t now_s);
@@ -373,11 +430,16 @@ cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 /* zonecut.c: the cut of a frame, its NS names, their addresses, server choice */
 void cn__zonecut_addr_ss(const cn_ns_addr_t *a, struct sockaddr_storage *ss);
 /** May this address be asked (families enabled, loopback policy)? */
-bool cn__zonecut_family_ok(const cn_engine_t *e, const struct sockaddr_storage *ss);
+bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
+			   const struct sockaddr_storage *ss);
 /** Addresses of an NS name from the cache (a NEW entry becomes KNOWN). */
 void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s);
 /** The root from the hints, as the frame's cut. */
 void cn__zonecut_from_hints(cn_request_t *r, cn_frame_t *f);
+/* The forward or stub zone the frame's name falls in (longest match), or NULL. */
+const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *f);
+/* The cut is zone z, its servers those configured. */
+void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z);
 /** The closest enclosing cut with a live NS RRset in the cache; false when none. */
 bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** Take the NS RRset at owner (section sec of m) as the new cut, with glue from inside the
@@ -394,6 +456,13 @@ bool cn__zonecut_choose(cn_request_t *r, cn_frame_t *f, uint64_t now_ms);
 int cn__zonecut_subrequest(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** May the cut be remembered as failing, for every request (RFC 9520)? */
 bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms);
+/** Every address an NS name has failed: add the addresses the parent's referral gave for
+ *  it (CN_CLASS_PARENT_GLUE) that the cut does not have yet. True when any was added. */
+bool cn__zonecut_parent_side(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
+/** Nothing left to ask: the root hints for a cached root without usable addresses, or the
+ *  parent zone asked again for a cached delegation whose in-zone glue expired. True when
+ *  the frame has a new cut to ask (each once per frame). */
+bool cn__zonecut_last_resort(cn_request_t *r, cn_frame_t *f, uint64_t now_s);
 /** Make addresses that only timed out (< CN_ADDR_TRIES times) askable again; any? */
 bool cn__zonecut_retry_timeouts(cn_frame_t *f);
 /** Every address of the cut may be asked the next question. */
@@ -401,8 +470,13 @@ void cn__zonecut_reset_tried(cn_frame_t *f);
 
 /* classify.c: what a reply says */
 /** A referral: NS RRset in AUTHORITY for a zone strictly below the cut that contains the
- *  name asked, without AA, NOERROR, no answer. *ns: its first NS record. */
+ *  name asked, NOERROR, no answer, and (when AA is set) no SOA: the AA bit alone does not
+ *  make it an answer. *ns: its first NS record. */
 bool cn__classify_referral(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **ns);
+/** An upward referral: NOERROR, no answer, no SOA, and an NS RRset in AUTHORITY at or above
+ *  the cut (the server sends us back up): lame, AA or not (a minimised step: LAME from
+ *  cn__classify_qmin). Ask after the referral test. */
+bool cn__classify_upward(const cn_msg_t *m, const cn_frame_t *f);
 /** The reply to a minimised question (sent_name, NS): NXDOMAIN (*soa set), REFERRAL (AA
  *  NS answer), NODATA (*soa set or NULL under AA), THROWAWAY (stop minimising) or LAME. */
 cn_reply_t cn__classify_qmin(const cn_msg_t *m, const cn_frame_t *f, const cn_rr_t **soa);
@@ -416,6 +490,8 @@ cn_reply_t cn__classify_name(const cn_msg_t *m, const cn_frame_t *f, const uint8
 /** The RRset (owner, type, IN) of a section into set[] (at most max; set NULL: count). */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max);
+/** Are a and b the same record (owner, type, class, RDATA; names without case)? */
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b);
 /** The SOA proving a negative answer for name: in AUTHORITY, inside the zone (A6). */
 const cn_rr_t *cn__scrub_soa(const cn_msg_t *m, const uint8_t *zone, const uint8_t *name);
 /** Cache an RRset, TTL the lowest of its records' and ttl_cap. Returns false when the
@@ -426,6 +502,10 @@ bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
  *  the answer may not be cached (no usable SOA, TTL 0). */
 bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t type,
 			      bool nxdomain, const cn_rr_t *soa, cn_rank_t rank, uint64_t now_s);
+/** Keep a referral's glue RRset a second time, under CN_CLASS_PARENT_GLUE, where the
+ *  child's own (higher-ranked) data for the name cannot replace it. */
+void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+				 uint64_t now_s);
 /** Cache the addresses of the NS names of an NS answer found in ADDITIONAL, for names
  *  inside the zone asked only. Returns false as cn__scrub_store_rrset does. */
 bool cn__scrub_store_glue(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,

@@ -32,9 +32,15 @@ static void mix_case(cn_request_t *r, uint8_t *name)
 static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 {
 	cn_cache_entry_t ent;
-	return cn_cache_lookup(r->e->cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
+	return cn_cache_lookup(r->cache, name, cn_dname_len(name), CN_TYPE_NS, CN_CLASS_IN,
 			       now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) == 0 &&
 	       ent.kind == CN_CACHE_NODATA;
+}
+
+/* Is the frame's cut a forward zone (recursive servers, RD=1)? */
+static bool forwarding(const cn_frame_t *f)
+{
+	return f->configured == CN_CUT_CFG_FORWARD;
 }
 
 /* What to ask next: the full question, or (RFC 9156) one label more than the cut —
@@ -43,7 +49,8 @@ static bool known_not_cut(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 static void next_question(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
 	int nl = cn_dname_labels(f->name);
-	bool qmin = r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS;
+	bool qmin = r->e->conf.qname_minimisation && !f->qmin_off && f->type != CN_TYPE_DS &&
+		    !forwarding(f); /* a recursive forwarder gets the whole question */
 	while (qmin && f->qmin_labels < nl &&
 	       known_not_cut(r, cn_dname_skip(f->name, nl - f->qmin_labels), now_s))
 		f->qmin_labels++;
@@ -66,10 +73,12 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	next_question(r, f, now.wall_s);
 	uint8_t qname[CN_DNAME_MAX];
 	cn_dname_copy(qname, f->sent_name);
-	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20)
+	bool fwd = forwarding(f);
+	/* 0x20 is for authoritative servers: c-ares matches a forwarder's reply without case */
+	if (r->e->conf.use_0x20 && !info.no_0x20 && !ad->no_0x20 && !fwd)
 		mix_case(r, qname);
 	cn_writer_t w;
-	int ret = cn_writer_init(&w, r->qbuf, sizeof(r->qbuf), 0, 0);
+	int ret = cn_writer_init(&w, r->qbuf, sizeof(r->qbuf), 0, fwd ? CN_FLAG_RD : 0);
 	if (ret == 0)
 		ret = cn_writer_question(&w, qname, f->sent_type, CN_CLASS_IN);
 	r->sent_edns = !info.no_edns;
@@ -86,6 +95,7 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	r->up.wire = r->qbuf;
 	r->up.len = r->qlen;
 	r->up.timeout_ms = info.timeout_ms;
+	r->up.forward = fwd;
 	r->upstream++;
 	if (f->cut < CN_CUT_ASKED)
 		f->cut = CN_CUT_ASKED;
@@ -132,8 +142,8 @@ static cn_iter_t restart(cn_request_t *r, cn_frame_t *f, const uint8_t *target, 
 	uint8_t name[CN_DNAME_MAX];
 	cn_dname_copy(name, target);
 	cn__resolve_frame_init(f, f->kind, name, f->type, f->parent_ns);
-	if (r->depth == 1 && cn__resolve_from_cache(r, f, now))
-		return CN_ITER_DONE;
+	if (r->depth == 1 && !r->q.prefetch && cn__resolve_from_cache(r, f, now))
+		return CN_ITER_DONE; /* a prefetch refreshes the whole chain */
 	return CN_ITER_CONTINUE;
 }
 
@@ -161,9 +171,13 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 	if (f->type == CN_TYPE_NS)
 		r->cacheable &= cn__scrub_store_glue(r, f, m, set, n, now.wall_s);
 	if (r->depth == 1) {
+		size_t chain = r->result.nan; /* the set is unique (scrub); not yet in the chain */
 		for (size_t i = 0; i < n; i++) {
-			if (cn__resolve_result_add(r, set[i]) != 0)
+			int ret = cn__resolve_result_add_new(r, set[i], chain);
+			if (ret < 0)
 				return CN_ITER_FAIL;
+			if (ret > 0)
+				continue;
 			cn_rr_t *kept = &r->result.an[r->result.nan - 1];
 			if (kept->ttl > cap)
 				kept->ttl = cap;
@@ -175,42 +189,33 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 
 /* ------------------------------------------------------------------ chains ---------- */
 
-/* DNAME substitution (RFC 6672 2.2): name = prefix . owner  ->  prefix . target. */
-static int dname_subst(const uint8_t *name, const uint8_t *owner, const uint8_t *target,
-		       uint8_t *out)
-{
-	int skip = cn_dname_labels(name) - cn_dname_labels(owner);
-	size_t plen = (size_t)(cn_dname_skip(name, skip) - name);
-	size_t tlen = cn_dname_len(target);
-	if (plen + tlen > CN_DNAME_MAX)
-		return CN_ENAMELEN;
-	memcpy(out, name, plen);
-	memcpy(out + plen, target, tlen);
-	return 0;
-}
-
 /* A DNAME d above name: *next = the substituted name, with the CNAME cairn synthesises
  * (RFC 6672 3.1, TTL of the DNAME) in the result; a name too long is YXDOMAIN (2.2). */
 static cn_iter_t on_dname(cn_request_t *r, const cn_rr_t *d, const uint8_t *name,
 			  uint8_t *next, cn_rank_t rank, uint64_t now_s)
 {
-	if (dname_subst(name, d->owner, d->rdata, next) != 0) {
+	/* the DNAME is cached either way: it answers other names below it (RFC 6672 3.4) */
+	const cn_rr_t *one[1] = { d };
+	bool stored = cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	if (cn_dname_subst(name, d->owner, d->rdata, next) != 0) {
 		if (r->depth == 1) {
 			r->result.rcode = CN_RCODE_YXDOMAIN;
-			if (cn__resolve_result_add(r, d) != 0)
+			if (cn__resolve_result_add_new(r, d, r->result.nan) < 0)
 				return CN_ITER_FAIL;
 		}
 		r->cacheable = false;
 		return CN_ITER_DONE;
 	}
-	const cn_rr_t *one[1] = { d };
-	r->cacheable &= cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	r->cacheable &= stored;
 	if (r->depth == 1) {
 		cn_rr_t syn = { .owner = name, .rdata = next, .ttl = d->ttl,
 				.type = CN_TYPE_CNAME, .rclass = CN_CLASS_IN,
 				.rdlen = (uint16_t)cn_dname_len(next),
 				.section = CN_SECTION_ANSWER };
-		if (cn__resolve_result_add(r, d) != 0 || cn__resolve_result_add(r, &syn) != 0)
+		size_t chain = r->result.nan; /* a chain may pass one DNAME twice: once in
+						  the answer */
+		if (cn__resolve_result_add_new(r, d, chain) < 0 ||
+		    cn__resolve_result_add_new(r, &syn, chain) < 0)
 			return CN_ITER_FAIL;
 	}
 	return CN_ITER_FOLLOW;
@@ -225,7 +230,7 @@ static cn_iter_t on_cname(cn_request_t *r, const cn_rr_t *c, uint8_t *next, cn_r
 	if (cn_dname_check(c->rdata, c->rdlen) <= 0)
 		return CN_ITER_BAD;
 	cn_dname_copy(next, c->rdata);
-	if (r->depth == 1 && cn__resolve_result_add(r, c) != 0)
+	if (r->depth == 1 && cn__resolve_result_add_new(r, c, r->result.nan) < 0)
 		return CN_ITER_FAIL;
 	return CN_ITER_FOLLOW;
 }
@@ -278,8 +283,11 @@ static cn_iter_t on_full_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 			break;
 		case CN_REPLY_NODATA:
 		case CN_REPLY_NXDOMAIN:
+			/* a forwarder's negative answer is its final word, like its answers */
 			return final_negative(r, f, m, name, kind == CN_REPLY_NXDOMAIN,
-					      aa ? CN_RANK_AUTH_AUTHORITY : CN_RANK_ADDITIONAL,
+					      aa ? CN_RANK_AUTH_AUTHORITY
+					      : forwarding(f) ? CN_RANK_NONAUTH_ANSWER
+							      : CN_RANK_ADDITIONAL,
 					      now.wall_s);
 		case CN_REPLY_LAME:
 		default:
@@ -322,6 +330,14 @@ static cn_iter_t on_qmin_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 						       CN_RANK_AUTH_AUTHORITY, now.wall_s);
 		f->qmin_labels++;
 		return CN_ITER_CONTINUE;
+	case CN_REPLY_LAME:
+		/* Neither a referral nor a provable negative (an empty or SOA-less NODATA
+		 * without AA): some servers answer only the full question (RFC 9156 2.3;
+		 * Knot Resolver's relaxed mode). Ask that before calling the server lame: the
+		 * same reply to the full question is (classify_name). One more query at most
+		 * per frame, inside the request's query budget. */
+		f->qmin_off = true;
+		return CN_ITER_CONTINUE;
 	default:
 		return CN_ITER_BAD;
 	}
@@ -331,6 +347,10 @@ cn_iter_t cn__iterate_reply(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, c
 {
 	const cn_rr_t *ref;
 	if (cn__classify_referral(m, f, &ref)) {
+		if (forwarding(f)) {
+			cn__resolve_note(r, "a forwarder answered with a referral");
+			return CN_ITER_BAD; /* it does not recurse for us */
+		}
 		if (++r->referrals > r->e->conf.limits.referral_depth) {
 			CN_STAT_INC(r->e, limit_referral);
 			CN_STAT_INC(r->e, limit_hits);
@@ -346,5 +366,7 @@ cn_iter_t cn__iterate_reply(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, c
 	}
 	if (!cn_dname_eq(f->sent_name, f->name))
 		return on_qmin_answer(r, f, m, now);
+	if (cn__classify_upward(m, f))
+		return CN_ITER_BAD; /* an upward referral: lame, whatever its AA bit says */
 	return on_full_answer(r, f, m, now);
 }

@@ -116,11 +116,46 @@ int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr)
 	return cn__resolve_keep_rr(r, rr, &res->an[res->nan++]);
 }
 
+int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto)
+{
+	for (size_t i = 0; i < upto && i < r->result.nan; i++)
+		if (cn__scrub_same_rr(&r->result.an[i], rr))
+			return 1;
+	int ret = cn__resolve_result_add(r, rr);
+	return ret < 0 ? ret : 0;
+}
+
 /* The answer of a frame whose target just changed, looked up in the cache. */
 static _Thread_local cn_rr_t tl_rrs[CN_ANSWER_MAX_RRS];
 static _Thread_local cn_result_t tl_result;
 
-bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now)
+/* The cache holds only the start of the chain from f's target (CNAMEs, CNAMEs synthesised
+ * from a cached DNAME, RFC 6672 3.4): put it in the result and restart f where it ends,
+ * so the owners' zones are not asked again. Each hop counts against cname_chain. */
+static void partial_chain(cn_request_t *r, cn_frame_t *f, const cn_result_t *tmp)
+{
+	unsigned hops = 0;
+	for (size_t i = 0; i < tmp->nan; i++)
+		hops += tmp->an[i].type == CN_TYPE_CNAME;
+	const cn_rr_t *last = tmp->nan ? &tmp->an[tmp->nan - 1] : NULL;
+	if (!last || last->type != CN_TYPE_CNAME || f->type == CN_TYPE_CNAME ||
+	    r->restarts + hops > r->e->conf.limits.cname_chain ||
+	    cn_dname_check(last->rdata, last->rdlen) <= 0 ||
+	    cn__resolve_in_stack(r, last->rdata) || cn_dname_eq(last->rdata, r->q.qname))
+		return; /* nothing cached, or a chain the resolution itself must judge */
+	size_t before = r->result.nan;
+	for (size_t i = 0; i < tmp->nan; i++)
+		if (cn__resolve_result_add_new(r, &tmp->an[i], before) < 0) {
+			r->result.nan = before;
+			return;
+		}
+	r->restarts += hops;
+	uint8_t target[CN_DNAME_MAX];
+	cn_dname_copy(target, last->rdata);
+	cn__resolve_frame_init(f, f->kind, target, f->type, f->parent_ns);
+}
+
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 {
 	cn_result_t *tmp = &tl_result; /* copied into the request before the call returns */
 	memset(tmp, 0, sizeof(*tmp));
@@ -129,17 +164,20 @@ bool cn__resolve_from_cache(cn_request_t *r, const cn_frame_t *f, cn_time_t now)
 	bool stale, found = false;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
-	if (cn__answer_from_cache(r->e->cache, f->name, f->type, now.wall_s, 0,
+	if (cn__answer_from_cache(r->cache, f->name, f->type, now.wall_s, 0,
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
 				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
+		size_t before = r->result.nan;
 		for (size_t i = 0; i < tmp->nan && found; i++)
-			found = cn__resolve_result_add(r, &tmp->an[i]) == 0;
+			found = cn__resolve_result_add_new(r, &tmp->an[i], before) >= 0;
 		r->result.rcode = tmp->rcode;
 		if (found && tmp->has_soa) {
 			found = cn__resolve_keep_rr(r, &tmp->soa, &r->result.soa) == 0;
 			r->result.has_soa = true;
 		}
+	} else {
+		partial_chain(r, f, tmp);
 	}
 	return found;
 }
@@ -169,7 +207,8 @@ cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 	t[n] = 0;
 	r->done = true;
 	r->cacheable = false;
-	if (mem != CN_FAIL_NOCACHE) {
+	if (mem != CN_FAIL_NOCACHE && !r->q.view) { /* a view's failures stay out of the
+							shared failure cache */
 		uint32_t ttl = cn__failcache_record(r->e, r->q.qname, r->q.qtype,
 						    mem == CN_FAIL_BACKOFF, ede, t, now_s);
 		cn__log(r->e, 2, "SERVFAIL (remembered %u s): %s", ttl, r->result.ede_text);
@@ -188,7 +227,8 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
 	cn_frame_t *f = cn__resolve_top(r);
 	if (r->depth == 1) {
 		r->done = true;
-		cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff starts over */
+		if (!r->q.view)
+			cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff restarts */
 		return CN_DONE;
 	}
 	if (f->kind != CN_FRAME_NS_ADDR) {
@@ -220,8 +260,21 @@ static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
  * 1 when a priming frame was pushed, 0 when f has its cut, -1 when out of memory. */
 static int find_cut(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 {
-	if (cn__zonecut_from_cache(r, f, now_s))
+	/* Forward zone: its servers answer for everything below. Stub zone: iterate from its
+	 * servers, or from a cut cached below its apex (learnt from them). */
+	const cn_fwdzone_t *z = cn__zonecut_fwd_for(r->e, f);
+	if (z && !z->stub) {
+		cn__zonecut_from_fwd(f, z);
 		return 0;
+	}
+	if (cn__zonecut_from_cache(r, f, now_s)) {
+		if (!z || (cn_dname_is_sub(f->zone, z->name) && !cn_dname_eq(f->zone, z->name)))
+			return 0;
+	}
+	if (z) {
+		cn__zonecut_from_fwd(f, z);
+		return 0;
+	}
 	if (!r->primed && r->depth < CN_FRAMES &&
 	    !(r->depth == 1 && f->type == CN_TYPE_NS && f->name[0] == 0)) {
 		r->primed = true;
@@ -242,7 +295,7 @@ static bool cut_failing(cn_request_t *r, cn_frame_t *f, cn_time_t now, cn_state_
 {
 	f->cut = CN_CUT_OPEN;
 	cn_failure_t fl;
-	if (!cn__failcache_zone_failing(r->e, f->zone, now.wall_s, &fl))
+	if (r->q.view || !cn__failcache_zone_failing(r->e, f->zone, now.wall_s, &fl))
 		return false;
 	char zone[CN_DNAME_STR_MAX];
 	cn__resolve_name_str(f->zone, zone, sizeof(zone));
@@ -274,7 +327,8 @@ static cn_state_t out_of_servers(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 		char why[CN_DNAME_STR_MAX + 40];
 		snprintf(why, sizeof(why), "%s: %s", zone,
 			 f->hopeless == f->nns ? "no server address" : "no server answers");
-		cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
+		if (!r->q.view)
+			cn__failcache_record_zone(r->e, f->zone, why, now.wall_s);
 	}
 	if (r->depth > 1) {
 		cn__resolve_note(r, "no usable server for %s", zone);
@@ -323,8 +377,12 @@ static cn_state_t step(cn_request_t *r, cn_time_t now)
 			return cn__iterate_query(r, f, now);
 		if (cn__zonecut_subrequest(r, f, now.wall_s) > 0)
 			continue;
+		if (cn__zonecut_parent_side(r, f, now.wall_s))
+			continue; /* the parent's glue for names whose own addresses failed */
 		if (cn__zonecut_retry_timeouts(f))
 			continue; /* the same servers again, with longer timeouts (nsel backoff) */
+		if (cn__zonecut_last_resort(r, f, now.wall_s))
+			continue; /* root hints, or the parent asked again for fresh glue */
 		return out_of_servers(r, f, now);
 	}
 }
@@ -400,7 +458,7 @@ static cn_state_t on_reply(cn_request_t *r, cn_frame_t *f, cn_ns_addr_t *ad,
 	f->cut = CN_CUT_ANSWERED; /* alive, whatever it says */
 	cn_nsel_info_t was;
 	cn__nsel_info(r->e->nsel, &ss, now.mono_ms, &was);
-	if (was.dead) /* a probe came back: the zone is not failing any more (RFC 9520) */
+	if (was.dead && !r->q.view) /* a probe came back: the zone is not failing (RFC 9520) */
 		cn__failcache_clear_zone(r->e, f->zone);
 	uint16_t rcode = CN_RCODE(m->flags);
 	if (rcode == CN_RCODE_FORMERR && r->sent_edns && !m->edns.present) {
@@ -469,6 +527,7 @@ cn_request_t *cn_request_new(cn_engine_t *e)
 	if (!r)
 		return NULL;
 	r->e = e;
+	r->cache = e->cache;
 	cn_arena_init(&r->arena, 8192);  /* one reply at a time */
 	cn_arena_init(&r->keep, 2048);   /* the result's records */
 	return r;
@@ -493,6 +552,9 @@ unsigned cn_request_upstream_count(const cn_request_t *r)
 cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t now)
 {
 	r->q = *q;
+	r->cache = q->view ? cn__view_cache(r->e, q->view) : r->e->cache;
+	if (!r->cache)
+		r->cache = r->e->cache; /* not reached: a view is made before it is named */
 	r->scratch = tl_scratch;
 	r->start_ms = now.mono_ms;
 	r->cacheable = true;
@@ -510,7 +572,8 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 	}
 	cn__resolve_frame_init(f0, CN_FRAME_TARGET, q->qname, q->qtype, -1);
 	cn_dname_lower(f0->name);
-	if (cn__resolve_from_cache(r, f0, now)) {
+	/* A prefetch refreshes what the cache holds: it must not be answered from it. */
+	if (!q->prefetch && cn__resolve_from_cache(r, f0, now)) {
 		r->done = true;
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;

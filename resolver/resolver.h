@@ -61,6 +61,21 @@ typedef void (*cn_random_fn)(void *buf, size_t len);
 /** Log sink installed by net. level: 0 error, 1 warning, 2 info, 3 debug. */
 typedef void (*cn_log_fn)(int level, const char *msg);
 
+/**
+ * A forward or stub zone (docs/config.md "Forward and stub zones"): names at or below name
+ * are asked of these servers only. Forward: recursive resolvers, asked the full question
+ * with RD=1 (net sends those through c-ares: cn_upstream_query_t.forward), their answers
+ * taken as final. Stub: authoritative servers, the zone cut to iterate from (RD=0), like
+ * root hints for that zone. Configured servers may be loopback addresses.
+ */
+#define CN_FWD_SERVERS 8
+typedef struct cn_fwdzone {
+	uint8_t name[255];            /* wire form, lower case */
+	bool stub;
+	struct sockaddr_storage addr[CN_FWD_SERVERS];
+	unsigned naddr;
+} cn_fwdzone_t;
+
 /** One root server from the hints. */
 typedef struct cn_hint {
 	uint8_t name[CN_DNAME_MAX];
@@ -101,6 +116,10 @@ typedef struct cn_engine_conf {
 	size_t nhints;
 	const cn_zoneset_t *zones;    /* hosted zones (resolver/zone.h), answered before the
 					 cache; NULL: none. Borrowed: must outlive the engine */
+	const cn_fwdzone_t *fwd;      /* forward and stub zones at start (copied; a reload
+					 replaces them: cn_engine_set_forwards), longest name
+					 wins */
+	size_t nfwd;
 	cn_random_fn random;          /* required */
 	cn_log_fn log;                /* may be NULL */
 	int log_level;
@@ -108,6 +127,28 @@ typedef struct cn_engine_conf {
 
 /** Defaults as documented. */
 void cn_engine_conf_default(cn_engine_conf_t *conf);
+
+/** The forward and stub zones, for the control tool: the i-th, or NULL past the end. */
+const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *engine, size_t i);
+/**
+ * Use these n forward and stub zones (copied) from now on, as a reload does. *old: the set
+ * replaced, which workers may still be reading: free it with cn_engine_forwards_free()
+ * once every worker has gone back to its loop (cn_pool_quiesce). 0, -EINVAL or -ENOMEM.
+ */
+int cn_engine_set_forwards(cn_engine_t *engine, const cn_fwdzone_t *z, size_t n, void **old);
+void cn_engine_forwards_free(void *old);
+
+/** What the engine knows of one upstream server (server selection, RFC 9520), for the
+ *  control tool. now_ms: the monotonic clock the workers use (uv_hrtime() / 1e6). */
+typedef struct cn_server_health {
+	bool known;        /* answered or failed at least once */
+	unsigned srtt_ms;  /* smoothed RTT (the initial guess when unknown) */
+	bool failing;      /* inside its failure window */
+	bool dead;         /* silent again and again: asked only by a probe now and then */
+	bool no_edns;
+} cn_server_health_t;
+void cn_engine_server_health(const cn_engine_t *engine, const struct sockaddr_storage *addr,
+			     uint64_t now_ms, cn_server_health_t *out);
 
 /** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
  *  Returns 0, -EINVAL or -ENOMEM. */
@@ -154,6 +195,10 @@ typedef struct cn_question {
 					   resolved; the reply for qname must go through
 					   cn_engine_hosted_finish() */
 	uint8_t hosted_qname[CN_DNAME_MAX];
+	uint8_t view;                   /* != 0: the name lies below a delegation inside a
+					   private zone; it is resolved with that zone's own
+					   cache (resolver/hosted.c, "views"), never the shared
+					   one, and never coalesced with other questions */
 } cn_question_t;
 
 /** Outcome of one client query, for the stats (each query counts in exactly one). */
@@ -212,6 +257,15 @@ size_t cn_engine_hosted_finish(cn_engine_t *engine, const cn_question_t *q,
 
 /** The hosted zones the engine answers from (conf.zones), or NULL. */
 const cn_zoneset_t *cn_engine_zones(const cn_engine_t *engine);
+/**
+ * Answer from zs from now on (NULL: no hosted zones), as a reload does. Workers may still
+ * be reading the old set: the caller frees it only after every worker has gone back to its
+ * loop since the call (cn_pool_quiesce in net/).
+ */
+void cn_engine_set_zones(cn_engine_t *engine, const cn_zoneset_t *zs);
+/** Empty the caches of private zones' views (what was resolved below their delegations),
+ *  as a reload of the hosted zones does. */
+void cn_engine_flush_views(cn_engine_t *engine);
 
 /**
  * The REFUSED reply to a query from a client the ACL does not allow (net calls it before
@@ -230,6 +284,8 @@ typedef struct cn_upstream_query {
 	struct sockaddr_storage addr; /* server address and port */
 	socklen_t addr_len;
 	bool tcp;                     /* start over TCP (net also switches on TC=1 by itself) */
+	bool forward;                 /* to a forward zone's recursive server (RD=1): net
+					 sends it through c-ares */
 	const uint8_t *wire;          /* the query; ID field is 0: net sets a random one */
 	size_t len;
 	unsigned timeout_ms;          /* from the server's SRTT, clamped */

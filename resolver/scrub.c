@@ -11,6 +11,71 @@
 
 #include "resolver/internal.h"
 
+/* Types whose RDATA is one name: compared without case (RFC 4034 6.2). */
+static bool name_rdata(uint16_t type)
+{
+	return type == CN_TYPE_NS || type == CN_TYPE_CNAME || type == CN_TYPE_DNAME ||
+	       type == CN_TYPE_PTR;
+}
+
+/* Are a and b (same owner, type and class) the same record? RFC 2181 5: an RRset holds
+ * each record once. Names in RDATA compare without case for the types whose RDATA is one
+ * name; other RDATA byte for byte. */
+static bool same_rdata(const cn_rr_t *a, const cn_rr_t *b)
+{
+	if (a->rdlen != b->rdlen)
+		return false;
+	if (name_rdata(a->type) && cn_dname_check(a->rdata, a->rdlen) == (int)a->rdlen &&
+	    cn_dname_check(b->rdata, b->rdlen) == (int)b->rdlen)
+		return cn_dname_eq(a->rdata, b->rdata);
+	return memcmp(a->rdata, b->rdata, a->rdlen) == 0;
+}
+
+bool cn__scrub_same_rr(const cn_rr_t *a, const cn_rr_t *b)
+{
+	return a->type == b->type && a->rclass == b->rclass && cn_dname_eq(a->owner, b->owner) &&
+	       same_rdata(a, b);
+}
+
+/* Large sets find their duplicates through a hash table of indices into set (open
+ * addressing, at most half full), so a hostile RRset of hundreds of records costs O(n)
+ * compares, not O(n^2). Small sets are scanned. */
+#define DUP_SCAN 16     /* up to this many records: a plain scan */
+#define DUP_SLOTS 2048  /* a power of two; a hashed set holds at most DUP_SLOTS / 2 */
+_Static_assert(CN_ANSWER_MAX_RRS <= DUP_SLOTS / 2, "an answer's RRset fits the table");
+
+static uint32_t rdata_hash(const cn_rr_t *rr)
+{
+	bool fold = name_rdata(rr->type); /* length octets (< 64) are no letters */
+	uint32_t h = 2166136261u;         /* FNV-1a */
+	for (size_t i = 0; i < rr->rdlen; i++)
+		h = (h ^ (fold ? cn_ascii_lower(rr->rdata[i]) : rr->rdata[i])) * 16777619u;
+	return h;
+}
+
+/* Is rr equal to one of set[0..n)? If not, slots (when given) learns it as set[n]. */
+static bool seen(const cn_rr_t **set, size_t n, const cn_rr_t *rr, uint16_t *slots)
+{
+	if (!slots) {
+		for (size_t k = 0; k < n; k++)
+			if (same_rdata(set[k], rr))
+				return true;
+		return false;
+	}
+	for (uint32_t i = rdata_hash(rr);; i++) {
+		uint16_t *slot = &slots[i & (DUP_SLOTS - 1)];
+		if (*slot == UINT16_MAX) {
+			*slot = (uint16_t)n;
+			return false;
+		}
+		if (same_rdata(set[*slot], rr))
+			return true;
+	}
+}
+
+/* Gathering into set drops records equal to one already gathered (RFC 2181 5: two equal
+ * CNAME records are one CNAME); counting (set NULL) counts every record, so the RRset size
+ * limit (C6) sees what the server sent. */
 size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
 		       uint16_t type, const cn_rr_t **set, size_t max)
 {
@@ -18,14 +83,24 @@ size_t cn__scrub_rrset(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner
 										  : m->an + m->ns;
 	size_t to = sec == CN_SECTION_ANSWER ? m->an : sec == CN_SECTION_AUTHORITY
 							 ? m->an + m->ns : m->an + m->ns + m->ar;
+	uint16_t table[DUP_SLOTS], *slots = NULL;
+	if (set && max > DUP_SCAN) {
+		memset(table, 0xff, sizeof(table));
+		slots = table;
+		if (max > DUP_SLOTS / 2)
+			max = DUP_SLOTS / 2; /* more than any RRset cairn keeps (CN_ANSWER_MAX_RRS) */
+	}
 	size_t n = 0;
 	for (size_t i = from; i < to && n < max; i++) {
 		const cn_rr_t *rr = &m->rrs[i];
-		if (rr->type == type && rr->rclass == CN_CLASS_IN && cn_dname_eq(rr->owner, owner)) {
-			if (set)
-				set[n] = rr;
-			n++;
+		if (rr->type != type || rr->rclass != CN_CLASS_IN || !cn_dname_eq(rr->owner, owner))
+			continue;
+		if (set) {
+			if (seen(set, n, rr, slots))
+				continue; /* a duplicate */
+			set[n] = rr;
 		}
+		n++;
 	}
 	return n;
 }
@@ -51,8 +126,8 @@ static uint32_t rrset_ttl(const cn_rr_t *const *set, size_t n)
 	return ttl == UINT32_MAX ? 0 : ttl;
 }
 
-bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
-			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+static bool store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			uint16_t rclass, cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
 {
 	if (n == 0 || n > r->e->conf.limits.rrset_records)
 		return true; /* nothing to store (or too big to: C6), nothing against the answer */
@@ -64,9 +139,26 @@ bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
 		ttl = ttl_cap;
 	uint8_t key[CN_DNAME_MAX];
 	size_t klen = cn_dname_copy(key, set[0]->owner);
-	cn_cache_insert(r->e->cache, key, klen, set[0]->type, CN_CLASS_IN, CN_CACHE_RRSET, rank,
+	cn_cache_insert(r->cache, key, klen, set[0]->type, rclass, CN_CACHE_RRSET, rank,
 			ttl, now_s, r->scratch, (size_t)len);
 	return ttl != 0;
+}
+
+bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+{
+	return store_rrset(r, set, n, CN_CLASS_IN, rank, ttl_cap, now_s);
+}
+
+/* The parent's glue, in its own slot (issue 11, Unbound's parent-side fallback): when the
+ * child's authoritative addresses for its NS name (rank AUTH_ANSWER, which the glue cannot
+ * replace) all fail, the parent's are tried. A private-use class (RFC 6895 3.2): no client
+ * query reaches it, answers are never built from it. */
+void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+				 uint64_t now_s)
+{
+	(void)store_rrset(r, set, n, CN_CLASS_PARENT_GLUE, CN_RANK_ADDITIONAL, UINT32_MAX,
+			  now_s);
 }
 
 /* RFC 2308 5: the TTL of a negative answer is the lower of the SOA's TTL and its MINIMUM
@@ -81,7 +173,7 @@ bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t typ
 	int len = cn__value_encode_neg(soa, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return ttl != 0;
-	cn_cache_insert(r->e->cache, name, cn_dname_len(name),
+	cn_cache_insert(r->cache, name, cn_dname_len(name),
 			nxdomain ? CN_CACHE_TYPE_NXDOMAIN : type, CN_CLASS_IN,
 			nxdomain ? CN_CACHE_NXDOMAIN : CN_CACHE_NODATA, rank, ttl, now_s,
 			r->scratch, (size_t)len);

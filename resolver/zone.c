@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "resolver/internal.h"
+#include "resolver/wire.h"
 #include "resolver/zone.h"
 #include "resolver/zone_internal.h"
 
@@ -43,6 +45,9 @@ struct cn_zone {
 	const char *source;    /* files[0] */
 	uint32_t last_line;
 	const zrec_t *soa;     /* the apex SOA once checked (local data: local_soa) */
+	uint32_t *owners;      /* exact-match index: 1 + first record of each owner, by hash
+				  of the lowercased name (open addressing; 0 = empty) */
+	size_t owners_mask;
 	zrec_t local_soa;      /* local data: synthesised, not a record of the zone */
 	uint8_t local_soa_rdata[64];
 };
@@ -107,6 +112,7 @@ void cn__zone_free(cn_zone_t *z)
 	for (size_t i = 0; i < z->n; i++)
 		free(z->rec[i].owner);
 	free(z->rec);
+	free(z->owners);
 	for (size_t i = 0; i < z->nfiles; i++)
 		free(z->files[i]);
 	free(z->files);
@@ -285,6 +291,52 @@ static size_t group_end(const cn_zone_t *z, size_t i)
 	return j;
 }
 
+/* FNV-1a over the lowercased wire name: the owner index's hash (zone data is the
+ * operator's, and queries never insert, so no keyed hash is needed). */
+static uint32_t owner_hash(const uint8_t *name)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0, n = cn_dname_len(name); i < n; i++)
+		h = (h ^ cn_ascii_lower(name[i])) * 16777619u;
+	return h;
+}
+
+/* The exact-match index over the sorted records (a hosted answer is one hash probe, not a
+ * binary search of canonical name comparisons). No index (out of memory) is fine: lookups
+ * fall back to the binary search. */
+static void index_owners(cn_zone_t *z)
+{
+	size_t groups = 0;
+	for (size_t i = 0; i < z->n; i = group_end(z, i))
+		groups++;
+	size_t cap = 8;
+	while (cap < groups * 2)
+		cap *= 2;
+	free(z->owners);
+	z->owners = calloc(cap, sizeof(*z->owners));
+	if (!z->owners || z->n >= UINT32_MAX)
+		return;
+	z->owners_mask = cap - 1;
+	for (size_t i = 0; i < z->n; i = group_end(z, i)) {
+		size_t k = owner_hash(z->rec[i].owner) & z->owners_mask;
+		while (z->owners[k])
+			k = (k + 1) & z->owners_mask;
+		z->owners[k] = (uint32_t)i + 1;
+	}
+}
+
+/* The first record owned by name, or -1 when name owns none (or there is no index). */
+static long owner_first(const cn_zone_t *z, const uint8_t *name)
+{
+	if (!z->owners)
+		return -1;
+	for (size_t k = owner_hash(name) & z->owners_mask; z->owners[k];
+	     k = (k + 1) & z->owners_mask)
+		if (cn_dname_eq(z->rec[z->owners[k] - 1].owner, name))
+			return (long)z->owners[k] - 1;
+	return -1;
+}
+
 static const zrec_t *group_find(const cn_zone_t *z, size_t i, size_t j, uint16_t type)
 {
 	for (size_t k = i; k < j; k++)
@@ -299,14 +351,10 @@ static bool cname_companion(uint16_t t)
 	return t == CN_TYPE_CNAME || t == CN_TYPE_RRSIG || t == CN_TYPE_NSEC;
 }
 
-int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
+/* Identical records are one record (RFC 2181 5); one TTL per RRset, the lowest (5.2).
+ * z->rec is sorted. */
+static void zone_normalise(cn_zone_t *z)
 {
-	char a[CN_DNAME_STR_MAX];
-	const char *src = z->source;
-	unsigned long end = z->last_line ? z->last_line : 1;
-	if (z->n)
-		qsort(z->rec, z->n, sizeof(zrec_t), rec_cmp);
-	/* Identical records are one record (RFC 2181 5). */
 	size_t w = 0;
 	for (size_t i = 0; i < z->n; i++) {
 		if (w && z->rec[w - 1].type == z->rec[i].type &&
@@ -319,7 +367,6 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 		z->rec[w++] = z->rec[i];
 	}
 	z->n = w;
-	/* One TTL per RRset (RFC 2181 5.2): the lowest. */
 	for (size_t i = 0; i < z->n;) {
 		size_t j = i;
 		uint32_t min = z->rec[i].ttl;
@@ -333,95 +380,130 @@ int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
 			z->rec[k].ttl = min;
 		i = j;
 	}
-	bool have_soa = false, have_ns = false;
-	const uint8_t *cut = NULL, *dname = NULL;
-	for (size_t i = 0; i < z->n;) {
-		size_t j = group_end(z, i);
-		const uint8_t *owner = z->rec[i].owner;
-		bool apex = cn_dname_eq(owner, z->name);
-		if (cut && !cn_dname_is_sub(owner, cut))
-			cut = NULL;
-		if (dname && !cn_dname_is_sub(owner, dname))
-			dname = NULL;
-		const zrec_t *cname = group_find(z, i, j, CN_TYPE_CNAME);
-		for (size_t k = i; k < j; k++) {
-			const zrec_t *r = &z->rec[k];
-			if (r->type == CN_TYPE_SOA) {
-				if (!apex)
-					return zerr(err, errlen, r->file, r->line,
-						    "SOA record at %s, not at the apex",
-						    name_str(owner, a, sizeof(a)));
-				if (have_soa)
-					return zerr(err, errlen, r->file, r->line,
-						    "a second SOA record at the apex");
-				have_soa = true;
-				z->soa = r;
-			}
-			if (r->type == CN_TYPE_NS && apex)
-				have_ns = true;
-			if (cname && r != cname && !cname_companion(r->type)) {
-				const zrec_t *later = r->line > cname->line ? r : cname;
-				return zerr(err, errlen, later->file, later->line,
-					    "CNAME beside other data at %s",
+}
+
+/* The walk over a sorted zone's owner groups: what the names above the current one set. */
+typedef struct zwalk {
+	cn_zone_t *z;
+	char *err;
+	size_t errlen;
+	bool have_soa, have_ns;
+	const uint8_t *cut;   /* the delegation the current name lies at or below */
+	const uint8_t *dname; /* the DNAME the current name lies at or below */
+} zwalk_t;
+
+static bool glue_or_cut_type(uint16_t t)
+{
+	return t == CN_TYPE_A || t == CN_TYPE_AAAA || t == CN_TYPE_NS || t == CN_TYPE_DS ||
+	       t == CN_TYPE_RRSIG || t == CN_TYPE_NSEC;
+}
+
+/* One record r of the group whose CNAME (if any) is cname: -EINVAL with the reason. */
+static int check_record(zwalk_t *wk, const zrec_t *r, const zrec_t *cname, bool apex)
+{
+	char a[CN_DNAME_STR_MAX];
+	const uint8_t *owner = r->owner;
+	if (r->type == CN_TYPE_SOA) {
+		if (!apex)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "SOA record at %s, not at the apex", name_str(owner, a, sizeof(a)));
+		if (wk->have_soa)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "a second SOA record at the apex");
+		wk->have_soa = true;
+		wk->z->soa = r;
+	}
+	if (r->type == CN_TYPE_NS && apex)
+		wk->have_ns = true;
+	if (cname && r != cname && !cname_companion(r->type)) {
+		const zrec_t *later = r->line > cname->line ? r : cname;
+		return zerr(wk->err, wk->errlen, later->file, later->line,
+			    "CNAME beside other data at %s", name_str(owner, a, sizeof(a)));
+	}
+	if (cname && r != cname && r->type == CN_TYPE_CNAME)
+		return zerr(wk->err, wk->errlen, r->file, r->line, "more than one CNAME at %s",
+			    name_str(owner, a, sizeof(a)));
+	if (wk->dname && !cn_dname_eq(owner, wk->dname))
+		return zerr(wk->err, wk->errlen, r->file, r->line,
+			    "%s lies below the DNAME at %s", name_str(owner, a, sizeof(a)),
+			    "its ancestor");
+	if (wk->cut) {
+		bool at_cut = cn_dname_eq(owner, wk->cut);
+		bool ok = r->type == CN_TYPE_A || r->type == CN_TYPE_AAAA ||
+			  (at_cut && glue_or_cut_type(r->type));
+		if (!ok)
+			return zerr(wk->err, wk->errlen, r->file, r->line,
+				    "%s is below a delegation: only glue (A/AAAA) may be there",
+				    name_str(owner, a, sizeof(a)));
+	}
+	return 0;
+}
+
+/* The owner group z->rec[i..j): its records, then whether it opens a cut or a DNAME. */
+static int check_group(zwalk_t *wk, size_t i, size_t j)
+{
+	cn_zone_t *z = wk->z;
+	const uint8_t *owner = z->rec[i].owner;
+	bool apex = cn_dname_eq(owner, z->name);
+	if (wk->cut && !cn_dname_is_sub(owner, wk->cut))
+		wk->cut = NULL;
+	if (wk->dname && !cn_dname_is_sub(owner, wk->dname))
+		wk->dname = NULL;
+	const zrec_t *cname = group_find(z, i, j, CN_TYPE_CNAME);
+	int rc;
+	for (size_t k = i; k < j; k++)
+		if ((rc = check_record(wk, &z->rec[k], cname, apex)) != 0)
+			return rc;
+	if (!apex && !wk->cut && group_find(z, i, j, CN_TYPE_NS)) {
+		char a[CN_DNAME_STR_MAX];
+		wk->cut = owner;
+		/* records at the cut sorted before NS (A, type 1) are glue: fine */
+		for (size_t k = i; k < j; k++)
+			if (!glue_or_cut_type(z->rec[k].type))
+				return zerr(wk->err, wk->errlen, z->rec[k].file, z->rec[k].line,
+					    "%s is a delegation: only NS, DS and glue may be there",
 					    name_str(owner, a, sizeof(a)));
-			}
-			if (cname && r != cname && r->type == CN_TYPE_CNAME)
-				return zerr(err, errlen, r->file, r->line,
-					    "more than one CNAME at %s",
-					    name_str(owner, a, sizeof(a)));
-			if (dname && !cn_dname_eq(owner, dname))
-				return zerr(err, errlen, r->file, r->line,
-					    "%s lies below the DNAME at %s",
-					    name_str(owner, a, sizeof(a)), "its ancestor");
-			if (cut) {
-				bool at_cut = cn_dname_eq(owner, cut);
-				bool ok = r->type == CN_TYPE_A || r->type == CN_TYPE_AAAA ||
-					  (at_cut && (r->type == CN_TYPE_NS ||
-						      r->type == CN_TYPE_DS ||
-						      r->type == CN_TYPE_RRSIG ||
-						      r->type == CN_TYPE_NSEC));
-				if (!ok)
-					return zerr(err, errlen, r->file, r->line,
-						    "%s is below a delegation: only glue "
-						    "(A/AAAA) may be there",
-						    name_str(owner, a, sizeof(a)));
-			}
-		}
-		if (!apex && !cut && group_find(z, i, j, CN_TYPE_NS)) {
-			cut = owner;
-			/* records at the cut sorted before NS (A, type 1) are glue: fine */
-			for (size_t k = i; k < j; k++) {
-				uint16_t t = z->rec[k].type;
-				if (t != CN_TYPE_NS && t != CN_TYPE_DS && t != CN_TYPE_A &&
-				    t != CN_TYPE_AAAA && t != CN_TYPE_RRSIG && t != CN_TYPE_NSEC)
-					return zerr(err, errlen, z->rec[k].file, z->rec[k].line,
-						    "%s is a delegation: only NS, DS and glue may "
-						    "be there", name_str(owner, a, sizeof(a)));
-			}
-		}
-		if (!dname && group_find(z, i, j, CN_TYPE_DNAME))
-			dname = owner;
-		i = j;
+	}
+	if (!wk->dname && group_find(z, i, j, CN_TYPE_DNAME))
+		wk->dname = owner;
+	return 0;
+}
+
+int cn__zone_finish(cn_zone_t *z, char *err, size_t errlen)
+{
+	char a[CN_DNAME_STR_MAX];
+	const char *src = z->source;
+	unsigned long end = z->last_line ? z->last_line : 1;
+	if (z->n)
+		qsort(z->rec, z->n, sizeof(zrec_t), rec_cmp);
+	zone_normalise(z);
+	zwalk_t wk = { .z = z, .err = err, .errlen = errlen };
+	int rc;
+	for (size_t i = 0, j; i < z->n; i = j) {
+		j = group_end(z, i);
+		if ((rc = check_group(&wk, i, j)) != 0)
+			return rc;
 	}
 	if (z->origin == CN__ZONE_LOCAL_DATA) {
-		if (have_soa || have_ns)
+		if (wk.have_soa || wk.have_ns)
 			return zerr(err, errlen, src, end, "local_data: SOA and NS records are "
 				    "made by cairn; give them in a zone file instead");
 		z->soa = &z->local_soa;
+		index_owners(z);
 		return 0;
 	}
-	if (!have_soa)
+	if (!wk.have_soa)
 		return zerr(err, errlen, src, end, "no SOA record at the apex %s",
 			    name_str(z->name, a, sizeof(a)));
-	if (!have_ns)
+	if (!wk.have_ns)
 		return zerr(err, errlen, src, end, "no NS record at the apex %s",
 			    name_str(z->name, a, sizeof(a)));
 	const zrec_t *soa = z->soa;
 	size_t off = 0;
 	for (int k = 0; k < 2; k++) /* MNAME, RNAME */
 		off += cn_dname_len(soa->rdata + off);
-	z->serial = (uint32_t)soa->rdata[off] << 24 | (uint32_t)soa->rdata[off + 1] << 16 |
-		    (uint32_t)soa->rdata[off + 2] << 8 | soa->rdata[off + 3];
+	z->serial = cn_wire_get32(soa->rdata + off);
+	index_owners(z);
 	return 0;
 }
 
@@ -580,7 +662,8 @@ static size_t lower_bound(const cn_zone_t *z, const uint8_t *name)
 
 size_t cn_zone_rrset(const cn_zone_t *z, const uint8_t *owner, uint16_t type, size_t *first)
 {
-	size_t i = lower_bound(z, owner);
+	long f = owner_first(z, owner);
+	size_t i = f >= 0 ? (size_t)f : lower_bound(z, owner);
 	while (i < z->n && cn_dname_eq(z->rec[i].owner, owner) && z->rec[i].type < type)
 		i++;
 	size_t j = i;
@@ -603,6 +686,12 @@ void cn_zone_record(const cn_zone_t *z, size_t i, const uint8_t **owner, const u
  * (empty for an empty non-terminal). */
 static bool node_find(const cn_zone_t *z, const uint8_t *name, size_t *i, size_t *j)
 {
+	long f = owner_first(z, name);
+	if (f >= 0) {
+		*i = (size_t)f;
+		*j = group_end(z, (size_t)f);
+		return true;
+	}
 	size_t a = lower_bound(z, name), b = a;
 	while (b < z->n && cn_dname_eq(z->rec[b].owner, name))
 		b++;

@@ -47,13 +47,15 @@ static bool addr_from_ss(const struct sockaddr_storage *ss, cn_ns_addr_t *a)
 	return false;
 }
 
-bool cn__zonecut_family_ok(const cn_engine_t *e, const struct sockaddr_storage *ss)
+bool cn__zonecut_family_ok(const cn_engine_t *e, const cn_frame_t *f,
+			   const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET && !e->conf.do_ip4)
 		return false;
 	if (ss->ss_family == AF_INET6 && !e->conf.do_ip6)
 		return false;
-	if (!e->conf.allow_loopback_upstream && cn__addr_is_local(ss))
+	/* a forward or stub zone's servers were named by the operator: loopback is fine */
+	if (!e->conf.allow_loopback_upstream && !f->configured && cn__addr_is_local(ss))
 		return false;
 	return true;
 }
@@ -86,13 +88,16 @@ static void ns_add_addr(cn_ns_entry_t *ns, uint16_t type, const uint8_t *rdata, 
 		ns->addr[ns->naddr++] = a;
 }
 
-void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
+/* Add the cached addresses (A, AAAA) of name under rclass to ns; how many were found. */
+static size_t addrs_from_cache(cn_request_t *r, cn_ns_entry_t *ns, const uint8_t *name,
+			       uint16_t rclass, uint64_t now_s)
 {
 	static const uint16_t types[2] = { CN_TYPE_A, CN_TYPE_AAAA };
+	size_t found = 0;
 	for (int t = 0; t < 2; t++) {
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, ns->name, cn_dname_len(ns->name), types[t],
-				    CN_CLASS_IN, now_s, 0, &ent, r->scratch,
+		if (cn_cache_lookup(r->cache, name, cn_dname_len(name), types[t], rclass, now_s,
+				    rclass == CN_CLASS_IN ? 0 : CN_LOOKUP_PEEK, &ent, r->scratch,
 				    CN_SCRATCH_LEN) != 0 || ent.kind != CN_CACHE_RRSET)
 			continue;
 		cn_rdata_ref_t refs[16];
@@ -101,7 +106,38 @@ void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			ns_add_addr(ns, types[t], refs[i].rdata, refs[i].rdlen);
+		found += n;
 	}
+	return found;
+}
+
+/* A cached CNAME at name: name becomes its target (true), or nothing is cached (false). */
+static bool cached_cname(cn_request_t *r, uint8_t *name, uint64_t now_s)
+{
+	cn_cache_entry_t ent;
+	cn_rdata_ref_t ref;
+	size_t n;
+	if (cn_cache_lookup(r->cache, name, cn_dname_len(name), CN_TYPE_CNAME, CN_CLASS_IN,
+			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
+	    ent.kind != CN_CACHE_RRSET ||
+	    cn__value_decode_rrset_first(r->scratch, ent.data_len, &ref, 1, &n) != 0 || n != 1 ||
+	    cn_dname_check(ref.rdata, ref.rdlen) <= 0)
+		return false;
+	cn_dname_copy(name, ref.rdata);
+	return true;
+}
+
+/* An NS name that is an alias (RFC 2181 10.3 forbids it, zones do it anyway) gets the
+ * addresses of the CNAME's target, through the cache only (issue 11): no query is made
+ * for it here, and at most CN_NS_CNAME_HOPS are followed. */
+void cn__zonecut_ns_lookup(cn_request_t *r, cn_ns_entry_t *ns, uint64_t now_s)
+{
+	uint8_t name[CN_DNAME_MAX];
+	cn_dname_copy(name, ns->name);
+	for (unsigned hops = 0; addrs_from_cache(r, ns, name, CN_CLASS_IN, now_s) == 0 &&
+				hops < CN_NS_CNAME_HOPS && cached_cname(r, name, now_s);
+	     hops++)
+		;
 	if (ns->state == CN_NS_NEW)
 		ns->state = CN_NS_KNOWN;
 }
@@ -115,10 +151,12 @@ static void set_cut(cn_frame_t *f, const uint8_t *zone)
 	cn_dname_copy(f->zone, zone);
 	f->cut = CN_CUT_NEW;
 	f->from_hints = false;
+	f->configured = CN_CUT_CFG_NONE;
 	f->nns = 0;
 	f->glueless = 0;
 	f->probed = false;
 	f->dead_skipped = f->hopeless = 0;
+	f->cut_cached = false;
 	int zl = cn_dname_labels(zone);
 	if (f->qmin_labels < zl + 1)
 		f->qmin_labels = zl + 1;
@@ -151,15 +189,53 @@ void cn__zonecut_from_hints(cn_request_t *r, cn_frame_t *f)
 	}
 }
 
-bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+void cn__zonecut_from_fwd(cn_frame_t *f, const cn_fwdzone_t *z)
+{
+	set_cut(f, z->name);
+	f->from_hints = true;
+	f->configured = z->stub ? CN_CUT_CFG_STUB : CN_CUT_CFG_FORWARD;
+	/* the servers have no names: each NS entry carries the zone's name, up to
+	 * CN_NS_ADDRS addresses each */
+	for (unsigned i = 0; i < z->naddr && f->nns < CN_FRAME_NS; i++) {
+		if (i % CN_NS_ADDRS == 0) {
+			cn_ns_entry_t *ns = &f->ns[f->nns++];
+			memset(ns, 0, sizeof(*ns));
+			cn_dname_copy(ns->name, z->name);
+			ns->state = CN_NS_KNOWN;
+		}
+		cn_ns_entry_t *ns = &f->ns[f->nns - 1];
+		if (addr_from_ss(&z->addr[i], &ns->addr[ns->naddr]))
+			ns->naddr++;
+	}
+}
+
+const cn_fwdzone_t *cn__zonecut_fwd_for(const cn_engine_t *e, const cn_frame_t *f)
+{
+	/* the DS RRset of a zone's apex lives in the parent (RFC 4034 5) */
+	const uint8_t *name = f->type == CN_TYPE_DS && f->name[0] ? cn_dname_skip(f->name, 1)
+								  : f->name;
+	const cn__fwdset_t *set = __atomic_load_n(&e->fwdset, __ATOMIC_ACQUIRE);
+	const cn_fwdzone_t *best = NULL;
+	int best_labels = -1;
+	for (size_t i = 0; set && i < set->n; i++) {
+		const cn_fwdzone_t *z = &set->z[i];
+		int l = cn_dname_labels(z->name);
+		if (l > best_labels && cn_dname_is_sub(name, z->name)) {
+			best = z;
+			best_labels = l;
+		}
+	}
+	return best;
+}
+
+/* The closest cached NS set at f->name with `first` labels stripped, or above it. */
+static bool cut_from_cache(cn_request_t *r, cn_frame_t *f, int first, uint64_t now_s)
 {
 	int labels = cn_dname_labels(f->name);
-	/* The DS RRset of a name lives in the parent zone (RFC 4034 5): its cut is above. */
-	int first = (f->type == CN_TYPE_DS) && labels > 0 ? 1 : 0;
 	for (int i = first; i <= labels; i++) {
 		const uint8_t *anc = cn_dname_skip(f->name, i);
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_TYPE_NS, CN_CLASS_IN,
+		if (cn_cache_lookup(r->cache, anc, cn_dname_len(anc), CN_TYPE_NS, CN_CLASS_IN,
 				    now_s, 0, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 		    ent.kind != CN_CACHE_RRSET)
 			continue;
@@ -173,9 +249,17 @@ bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 			cut_add_ns(f, refs[k].rdata);
 		for (unsigned k = 0; k < f->nns; k++)
 			cn__zonecut_ns_lookup(r, &f->ns[k], now_s);
+		f->cut_cached = ent.rank != CN_RANK_LOCAL; /* not a hosted zone's delegation */
 		return true;
 	}
 	return false;
+}
+
+bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	/* The DS RRset of a name lives in the parent zone (RFC 4034 5): its cut is above. */
+	int first = (f->type == CN_TYPE_DS) && f->name[0] ? 1 : 0;
+	return cut_from_cache(r, f, first, now_s);
 }
 
 bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_section_t sec,
@@ -201,6 +285,7 @@ bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_se
 							   types[t], glue, CN_NS_ADDRS * 4);
 				cacheable &= cn__scrub_store_rrset(r, glue, g, CN_RANK_ADDITIONAL,
 								   UINT32_MAX, now_s);
+				cn__scrub_store_parent_glue(r, glue, g, now_s);
 				for (size_t j = 0; j < g; j++)
 					ns_add_addr(ns, types[t], glue[j]->rdata, glue[j]->rdlen);
 			}
@@ -223,7 +308,7 @@ uint32_t cn__zonecut_ttl_left(cn_request_t *r, const cn_frame_t *f, uint64_t now
 	if (f->from_hints || f->zone[0] == 0)
 		return UINT32_MAX;
 	cn_cache_entry_t ent;
-	if (cn_cache_lookup(r->e->cache, f->zone, cn_dname_len(f->zone), CN_TYPE_NS, CN_CLASS_IN,
+	if (cn_cache_lookup(r->cache, f->zone, cn_dname_len(f->zone), CN_TYPE_NS, CN_CLASS_IN,
 			    now_s, CN_LOOKUP_PEEK, &ent, r->scratch, CN_SCRATCH_LEN) != 0 ||
 	    ent.kind != CN_CACHE_RRSET)
 		return 0;
@@ -241,24 +326,38 @@ static void skip_dead(cn_request_t *r, cn_frame_t *f, cn_ns_addr_t *ad)
 	CN_STAT_INC(r->e, dead_server_skips);
 }
 
-/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none. */
+/* One pass: 0 = chosen, 1 = chosen but dead (needs the probe slot), -1 = none.
+ * Exploration (as Knot Resolver does): one choice in CN_EXPLORE_ONE_IN goes to a random
+ * server that is not failing instead of the fastest, so a server whose SRTT went stale (it
+ * came back after an outage, or got faster) is measured again instead of starving behind
+ * the one that answered meanwhile. */
+#define CN_EXPLORE_ONE_IN 20
 static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 {
-	unsigned best_score = UINT32_MAX, ties = 0;
-	int bi = -1, ba = -1;
+	unsigned best_score = UINT32_MAX, ties = 0, healthy = 0;
+	int bi = -1, ba = -1, hi = -1, ha = -1;
 	bool best_dead = false;
 	for (unsigned i = 0; i < f->nns; i++) {
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
 			cn_ns_addr_t *ad = &f->ns[i].addr[a];
 			struct sockaddr_storage ss;
 			cn__zonecut_addr_ss(ad, &ss);
-			if (ad->tried || !cn__zonecut_family_ok(r->e, &ss))
+			if (ad->tried || !cn__zonecut_family_ok(r->e, f, &ss))
 				continue;
 			cn_nsel_info_t info;
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
 			if (info.dead && !info.probe_ok) {
 				skip_dead(r, f, ad); /* its probe is taken */
 				continue;
+			}
+			uint32_t rnd;
+			if (!info.failing && ++healthy > 1) {
+				/* reservoir: a uniform pick among the healthy, for exploring */
+				r->e->conf.random(&rnd, sizeof(rnd));
+				if (rnd % healthy == 0)
+					hi = (int)i, ha = (int)a;
+			} else if (!info.failing) {
+				hi = (int)i, ha = (int)a;
 			}
 			unsigned score = info.srtt_ms + (info.failing ? 100000u : 0) +
 					 (info.dead ? 200000u : 0);
@@ -267,7 +366,6 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 				best_dead = info.dead;
 			} else if (score == best_score) {
 				/* reservoir choice among equals spreads load over the NS set */
-				uint32_t rnd;
 				r->e->conf.random(&rnd, sizeof(rnd));
 				if (rnd % ++ties == 0)
 					bi = (int)i, ba = (int)a, best_dead = info.dead;
@@ -276,6 +374,12 @@ static int choose_once(cn_request_t *r, cn_frame_t *f, uint64_t now_ms)
 	}
 	if (bi < 0)
 		return -1;
+	if (healthy > 1) {
+		uint32_t rnd;
+		r->e->conf.random(&rnd, sizeof(rnd));
+		if (rnd % CN_EXPLORE_ONE_IN == 0)
+			bi = hi, ba = ha, best_dead = false;
+	}
 	f->cur_ns = bi;
 	f->cur_addr = ba;
 	return best_dead ? 1 : 0;
@@ -312,7 +416,7 @@ static bool known_nxdomain(cn_request_t *r, const uint8_t *name, uint64_t now_s)
 	for (int i = 0; i < labels; i++) {
 		const uint8_t *anc = cn_dname_skip(name, i);
 		cn_cache_entry_t ent;
-		if (cn_cache_lookup(r->e->cache, anc, cn_dname_len(anc), CN_CACHE_TYPE_NXDOMAIN,
+		if (cn_cache_lookup(r->cache, anc, cn_dname_len(anc), CN_CACHE_TYPE_NXDOMAIN,
 				    CN_CLASS_IN, now_s, CN_LOOKUP_PEEK, &ent, r->scratch,
 				    CN_SCRATCH_LEN) == 0 && ent.kind == CN_CACHE_NXDOMAIN)
 			return true;
@@ -402,7 +506,7 @@ bool cn__zonecut_hopeless(cn_request_t *r, const cn_frame_t *f, uint64_t now_ms)
 		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
 			struct sockaddr_storage ss;
 			cn__zonecut_addr_ss(&f->ns[i].addr[a], &ss);
-			if (!cn__zonecut_family_ok(r->e, &ss))
+			if (!cn__zonecut_family_ok(r->e, f, &ss))
 				continue;
 			cn_nsel_info_t info;
 			cn__nsel_info(r->e->nsel, &ss, now_ms, &info);
@@ -441,4 +545,102 @@ void cn__zonecut_reset_tried(cn_frame_t *f)
 	for (unsigned i = 0; i < f->nns; i++)
 		for (unsigned a = 0; a < f->ns[i].naddr; a++)
 			f->ns[i].addr[a].tried = false;
+}
+
+/* ------------------------------------------------------------------ last resort ----- */
+/*
+ * When a cut's server addresses run out (RFC 1034 5.3.3: SBELT; Unbound's "last resort"
+ * and parent-side fallback in iterator.c): the parent's glue for NS names whose child-side
+ * addresses all failed; the root hints for a cached root set without one usable address;
+ * the parent zone asked again for a cached delegation whose in-zone glue expired. Every
+ * query they lead to counts against the request's limits (upstream queries, referrals,
+ * deadline) like any other, and a cut that still ends with nothing is remembered as
+ * failing (RFC 9520) as before.
+ */
+bool cn__zonecut_parent_side(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	bool added = false;
+	if (f->configured)
+		return false; /* configured servers: no parent */
+	for (unsigned i = 0; i < f->nns; i++) {
+		cn_ns_entry_t *ns = &f->ns[i];
+		if (ns->state == CN_NS_RESOLVING || ns->naddr >= CN_NS_ADDRS)
+			continue;
+		unsigned had = ns->naddr;
+		addrs_from_cache(r, ns, ns->name, CN_CLASS_PARENT_GLUE, now_s);
+		if (ns->naddr == had)
+			continue;
+		added = true;
+		if (ns->state == CN_NS_FAILED && had == 0 && f->hopeless > 0)
+			f->hopeless--;
+		ns->state = CN_NS_KNOWN;
+		char n[CN_DNAME_STR_MAX];
+		cn__resolve_name_str(ns->name, n, sizeof(n));
+		cn__resolve_note(r, "parent-side glue of %s tried", n);
+	}
+	return added;
+}
+
+/* Any address of the cut that may be asked (families, loopback policy)? */
+static bool cut_has_usable_addr(const cn_request_t *r, const cn_frame_t *f)
+{
+	for (unsigned i = 0; i < f->nns; i++)
+		for (unsigned a = 0; a < f->ns[i].naddr; a++) {
+			struct sockaddr_storage ss;
+			cn__zonecut_addr_ss(&f->ns[i].addr[a], &ss);
+			if (cn__zonecut_family_ok(r->e, f, &ss))
+				return true;
+		}
+	return false;
+}
+
+/* An NS name inside the zone it serves with no address: its glue is gone. */
+static bool cut_lost_glue(const cn_frame_t *f)
+{
+	for (unsigned i = 0; i < f->nns; i++)
+		if (f->ns[i].naddr == 0 && f->ns[i].state == CN_NS_FAILED &&
+		    cn_dname_is_sub(f->ns[i].name, f->zone))
+			return true;
+	return false;
+}
+
+/* The parent of the cut, as the frame's cut, asked for the delegation (its zone name, or
+ * the full question when that is the zone). */
+static void reask_parent(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	uint8_t child[CN_DNAME_MAX];
+	char n[CN_DNAME_STR_MAX];
+	cn_dname_copy(child, f->zone);
+	cn__resolve_name_str(child, n, sizeof(n));
+	cn__resolve_note(r, "glue of %s gone: its parent asked again", n);
+	int skip = cn_dname_labels(f->name) - cn_dname_labels(child) + 1;
+	/* as find_cut does: below a stub zone, a cut cached strictly inside it or its
+	 * configured servers, never the public tree above it */
+	const cn_fwdzone_t *z = cn__zonecut_fwd_for(r->e, f);
+	bool cached = cut_from_cache(r, f, skip, now_s);
+	if (z && (!cached || !cn_dname_is_sub(f->zone, z->name) || cn_dname_eq(f->zone, z->name)))
+		cn__zonecut_from_fwd(f, z);
+	else if (!cached)
+		cn__zonecut_from_hints(r, f);
+	f->qmin_labels = cn_dname_labels(child);
+}
+
+bool cn__zonecut_last_resort(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
+{
+	if (f->configured)
+		return false; /* a forward or stub zone's configured servers: nothing beyond */
+	if (f->zone[0] == 0) {
+		if (f->from_hints || (f->resort & CN_RESORT_HINTS) || r->e->nhints == 0 ||
+		    cut_has_usable_addr(r, f))
+			return false;
+		f->resort |= CN_RESORT_HINTS;
+		cn__resolve_note(r, "no usable root server address: root hints used");
+		cn__zonecut_from_hints(r, f);
+		return true;
+	}
+	if (!f->cut_cached || (f->resort & CN_RESORT_PARENT) || !cut_lost_glue(f))
+		return false;
+	f->resort |= CN_RESORT_PARENT;
+	reask_parent(r, f, now_s);
+	return true;
 }

@@ -16,9 +16,13 @@ def unbound_cache_split(cache_mb):
     return rrset_mb, max(1, cache_mb - rrset_mb)
 
 
-def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None):
+def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None,
+                 trust_anchor=None, local_zone=None):
     """Write tmp/unbound.conf; control: the path of a Unix control socket, or None for no
-    remote control. Returns the config's path."""
+    remote control; trust_anchor: a DS/DNSKEY file (a signed testbed's trust-anchor.ds) to
+    validate with, None for the iterator alone; local_zone: (name, [records]) served as a
+    static local-zone with local-data (cairn's hosted zone of the same data). Returns the
+    config's path."""
     rrset_mb, msg_mb = unbound_cache_split(cache_mb)
     if control:
         remote = ("remote-control:\n    control-enable: yes\n"
@@ -39,7 +43,7 @@ def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=No
     directory: "{tmp}"
     pidfile: "{tmp}/unbound.pid"
     root-hints: "{hints}"
-    module-config: "iterator"
+    module-config: "{"validator iterator" if trust_anchor else "iterator"}"
     do-not-query-localhost: no
     local-zone: "test." nodefault
     local-zone: "arpa." nodefault
@@ -52,15 +56,40 @@ def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=No
     harden-referral-path: no
     qname-minimisation: yes
     use-caps-for-id: no
-""" + remote)
+""" + (f"""    trust-anchor-file: "{trust_anchor}"
+    val-log-level: 2
+    ede: yes
+""" if trust_anchor else "") + local_zone_conf(local_zone) + remote)
     return path
 
 
-def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None):
-    """cairn's command line for the same role: same port scheme, same cache budget."""
+def local_zone_conf(local_zone):
+    if not local_zone:
+        return ""
+    name, records = local_zone
+    return "    local-zone: \"%s\" static\n" % name + "".join(
+        "    local-data: \"%s\"\n" % rr for rr in records)
+
+
+def hosted_zone_file(tmp, local_zone):
+    """The same (name, [records]) as a zone file for cairn's --zone: SOA and NS added."""
+    name, records = local_zone
+    path = os.path.join(tmp, "hosted.zone")
+    with open(path, "w") as f:
+        f.write("%s 3600 IN SOA ns.%s hostmaster.%s 1 3600 600 86400 60\n" % (name, name, name))
+        f.write("%s 3600 IN NS ns.%s\n" % (name, name))
+        f.writelines(rr + "\n" for rr in records)
+    return path
+
+
+def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None):
+    """cairn's command line for the same role: same port scheme, same cache budget; zone:
+    (name, path) hosted as a public zone."""
     cmd = [cairn, "-l", "127.0.0.1@%d" % port, "--root-hints", hints,
            "--allow-loopback-upstream", "--cache-size", "%dM" % cache_mb,
            "--workers", str(workers), "-q"]
+    if zone:
+        cmd += ["--zone", "%s=%s" % zone]
     if control:
         cmd += ["--control", control]
     return cmd

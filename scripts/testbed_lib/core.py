@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from . import tree
+from . import sign, tree
 
 DEFAULT_NAME = "cairn-tb"
 CLONE_NEWNET = 0x40000000
@@ -136,7 +136,7 @@ class Testbed:
         raise TestbedError("no testbed server listens on %s" % addr)
 
     # ---------------------------------------------------------------- up
-    def up(self, leaf_zones=0, log=print):
+    def up(self, leaf_zones=0, log=print, signed=False):
         t0 = time.monotonic()
         if os.path.exists(netns_path(self.name)):
             raise TestbedError("testbed %r is already up (network namespace %s exists); "
@@ -154,7 +154,7 @@ class Testbed:
         try:
             subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
             self.enter()
-            self._build(leaf_zones)
+            self._build(leaf_zones, signed=signed, log=log)
             self.save()
             self._start_all()
         except BaseException:
@@ -167,8 +167,9 @@ class Testbed:
             % (self.name, time.monotonic() - t0, len(self.state["servers"]),
                sum(len(s["zones"]) for s in self.state["servers"].values()), self.state_dir))
 
-    def _build(self, leaf_zones):
-        """Write every config, zone file, the root hints, scenario and names files."""
+    def _build(self, leaf_zones, signed=False, log=print):
+        """Write every config, zone file, the root hints, scenario and names files; signed:
+        sign the tree (sign.py) and write the trust anchor and dnssec.json."""
         sd = self.state_dir
         servers = {}
 
@@ -193,6 +194,8 @@ class Testbed:
         zonefiles = {}   # zone -> (text, [server names])
         # leaf zones first: the TLD zones need their delegations
         leaves = tree.leaf_zones()
+        if signed:
+            leaves += sign.broken_zones()
         tlds = list(tree.TLD_SERVERS)
         names_lines = []
         for i in range(1, leaf_zones + 1):
@@ -244,6 +247,7 @@ class Testbed:
                 body.append("%s. 86400 IN NS %s" % (tld, n))
                 body.append(tree.addr_rr(n, addr, 86400))
         zonefiles["."] = ("\n".join(body) + "\n", [s for s, _, _ in tree.ROOT_SERVERS])
+        anchor = self._sign(zonefiles, log) if signed else None
 
         for zname, (text, snames) in zonefiles.items():
             for sname in snames:
@@ -278,7 +282,21 @@ class Testbed:
             tlds={t: [a for _, a, _ in lst] for t, lst in tree.TLD_SERVERS.items()},
             tld_servers={t: [s for s, _, _ in lst] for t, lst in tree.TLD_SERVERS.items()},
             pool=[s for s, _ in tree.POOL], dead_addr=tree.DEAD_ADDR,
-            names=scen, registered={}, serials={t: 1 for t in tree.TLD_SERVERS})
+            names=scen, registered={}, serials={t: 1 for t in tree.TLD_SERVERS},
+            signed=signed, trust_anchor=anchor)
+
+    def _sign(self, zonefiles, log):
+        """Sign the tree (sign.py); writes trust-anchor.ds / .key and dnssec.json in the
+        state dir. Returns the DS trust anchor's path."""
+        ds, key = sign.sign_tree(zonefiles, os.path.join(self.state_dir, "signing"), log=log)
+        path = os.path.join(self.state_dir, "trust-anchor.ds")
+        with open(path, "w") as f:
+            f.write("\n".join(ds) + "\n")
+        with open(os.path.join(self.state_dir, "trust-anchor.key"), "w") as f:
+            f.write(key + "\n")
+        with open(os.path.join(self.state_dir, "dnssec.json"), "w") as f:
+            json.dump(sign.expectations(zonefiles), f, indent=1, sort_keys=True)
+        return path
 
     # ---------------------------------------------------------------- servers
     def _spawn(self, s):
@@ -453,7 +471,13 @@ class Testbed:
         finally:
             os.close(fd)
 
+    def _refuse_signed(self, what):
+        if self.state.get("signed"):
+            raise TestbedError("%s is not supported on a signed testbed: it would leave the "
+                               "TLD's SOA signature and NSEC chain stale" % what)
+
     def _register(self, domain, log):
+        self._refuse_signed("register")
         d = domain.strip().lower().rstrip(".")
         labels = d.split(".")
         if len(labels) != 2 or not all(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", l)
@@ -600,6 +624,7 @@ class Testbed:
     def _edit_tld(self, tld, zname, lines):
         """Replace the tagged lines for zname in the TLD zone on every TLD server, bump the
         serial, reload (lock held)."""
+        self._refuse_signed("delegate/undelegate")
         tag = " ; cairn-delegate %s" % zname
         self.state["serials"][tld] += 1
         serial = self.state["serials"][tld]

@@ -1,6 +1,6 @@
 /*
- * Small helpers shared by the unit tests written after this file (older tests keep their
- * own copies): the Check runner every test main() uses, and a name parser.
+ * Small helpers shared by the unit tests: the Check runner every test main() uses, and a
+ * name parser.
  */
 #pragma once
 

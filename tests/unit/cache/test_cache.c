@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 #define A 1
 #define AAAA 28
@@ -541,9 +542,5 @@ Suite *cache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cache_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(cache_suite());
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 #define T_A 1
 #define T_AAAA 28
@@ -252,9 +253,5 @@ int main(void)
 	tcase_add_test(tc, test_load_corrupt);
 	tcase_add_test(tc, test_dump_big);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

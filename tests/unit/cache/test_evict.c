@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 #define T_A 1
 
@@ -253,9 +254,5 @@ int main(void)
 	tcase_add_test(tc, test_flood_keeps_hot_set);
 	tcase_add_test(tc, test_expired_first);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

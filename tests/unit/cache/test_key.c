@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 START_TEST(test_siphash_vectors)
 {
@@ -140,9 +141,5 @@ int main(void)
 	tcase_add_test(tc, test_name_under);
 	tcase_add_test(tc, test_history_bounded);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 #define NAMES 300
 #define TYPES 3 /* slot 0 = NXDOMAIN (type 0), 1 = A (NODATA or RRSET), 2 = AAAA */
@@ -320,9 +321,5 @@ int main(void)
 	tcase_set_timeout(tt, 120);
 	tcase_add_test(tt, test_threads);
 	suite_add_tcase(s, tt);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

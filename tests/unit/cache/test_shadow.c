@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/cache/cache_test.h"
+#include "tests/unit/unit.h"
 
 typedef struct zipf {
 	size_t n;
@@ -281,9 +282,5 @@ int main(void)
 	tcase_add_test(tc, test_lru_matches_che);
 	tcase_add_loop_test(tc, test_predict_vs_real, 0, 3);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "net/acl.h"
 #include "resolver/resolver.h"
+#include "tests/unit/unit.h"
 
 static struct sockaddr_storage addr(const char *s)
 {
@@ -227,9 +228,5 @@ static Suite *acl_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(acl_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(acl_suite());
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "net/config.h"
+#include "tests/unit/unit.h"
 
 static cn_config_t cfg;
 static char err[512];
@@ -441,9 +442,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(config_suite());
 }

@@ -30,6 +30,7 @@
 #include "net/worker.h"
 #include "resolver/internal.h"
 #include "resolver/resolver.h"
+#include "tests/unit/unit.h"
 
 /* ------------------------------------------------------------------ counting -------- */
 
@@ -435,9 +436,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(suite());
 }

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "net/upstream.h"
+#include "tests/unit/unit.h"
 
 /* www.example.com A IN with mixed (0x20) case, RD=0, EDNS 1232, ID 0 (set by upstream.c). */
 static const uint8_t QUERY[] = {
@@ -895,6 +896,105 @@ START_TEST(test_close_inside_callback)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ forward (c-ares) -- */
+/* Queries marked forward go through c-ares (net/forward.c): same contract, its transport. */
+
+static cn_upstream_query_t fwd_query(unsigned timeout_ms)
+{
+	cn_upstream_query_t q = make_query(timeout_ms, false);
+	q.forward = true;
+	return q;
+}
+
+START_TEST(test_forward_good_reply)
+{
+	start("127.0.0.1", F_GOOD);
+	cn_upstream_query_t q = fwd_query(1000);
+	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
+	run_until_calls(&res, 1);
+	assert_good_reply(&res, 1);
+	cn_upstream_stats_t s = stats();
+	ck_assert_uint_eq(s.forwarded, 1);
+	ck_assert_uint_eq(s.replies, 1);
+	ck_assert_uint_eq(s.sent_udp + s.sent_tcp, 0);
+	ck_assert_uint_eq(fake.udp_queries, 1);
+	/* our random ID went out (c-ares keeps the caller's) and came back */
+	ck_assert_uint_eq(fake.ids[0], cn_wire_get16(res.reply));
+	stop();
+}
+END_TEST
+
+START_TEST(test_forward_tc_goes_to_tcp)
+{
+	start("127.0.0.1", F_TC);
+	cn_upstream_query_t q = fwd_query(2000);
+	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
+	run_until_calls(&res, 1);
+	assert_good_reply(&res, 200); /* c-ares asked again over TCP */
+	ck_assert_uint_eq(fake.udp_queries, 1);
+	ck_assert_uint_eq(fake.tcp_queries, 1);
+	stop();
+}
+END_TEST
+
+/* Our deadline, not c-ares's: the query is detached and its late end dropped. */
+START_TEST(test_forward_timeout)
+{
+	start("127.0.0.1", F_SILENT);
+	cn_upstream_query_t q = fwd_query(250);
+	uint64_t t0 = uv_hrtime();
+	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, NULL), 0);
+	run_until_calls(&res, 1);
+	ck_assert_int_eq(res.ev, CN_UP_TIMEOUT);
+	unsigned ms = elapsed_ms(t0, res.at_ns);
+	ck_assert_uint_ge(ms, 245);
+	ck_assert_uint_lt(ms, 250 + MARGIN_MS);
+	run_for(100);
+	ck_assert_int_eq(res.calls, 1);
+	stop(); /* c-ares still holds the query: destroyed with the channel, nothing leaks */
+}
+END_TEST
+
+START_TEST(test_forward_cancel)
+{
+	start("127.0.0.1", F_GOOD);
+	cn_upstream_query_t q = fwd_query(500);
+	cn_upstream_pending_t *h = NULL;
+	ck_assert_int_eq(cn_upstream_send(up, &q, on_done, &res, &h), 0);
+	cn_upstream_cancel(h);
+	run_for(200); /* the reply arrives: dropped */
+	ck_assert_int_eq(res.calls, 0);
+	ck_assert_uint_eq(fake.udp_queries, 1);
+	stop();
+}
+END_TEST
+
+/* The worker closes its client from inside a reply's callback: c-ares is still on the
+ * stack, so the channel is destroyed only when it returns. */
+static void close_in_fwd_callback(void *ctx, cn_upstream_event_t ev, const uint8_t *reply,
+				  size_t len, unsigned rtt)
+{
+	on_done(ctx, ev, reply, len, rtt);
+	cn_upstream_close(up);
+	up = NULL;
+}
+
+START_TEST(test_forward_close_inside_callback)
+{
+	start("127.0.0.1", F_GOOD);
+	cn_upstream_query_t q = fwd_query(1000);
+	ck_assert_int_eq(cn_upstream_send(up, &q, close_in_fwd_callback, &res, NULL), 0);
+	cn_upstream_query_t q2 = fwd_query(1000); /* pending when the close comes */
+	result_t res2;
+	memset(&res2, 0, sizeof(res2));
+	ck_assert_int_eq(cn_upstream_send(up, &q2, on_done, &res2, NULL), 0);
+	run_until_calls(&res, 1);
+	ck_assert_int_eq(res.ev, CN_UP_REPLY);
+	ck_assert_int_le(res2.calls, 1);
+	stop();
+}
+END_TEST
+
 static Suite *upstream_suite(void)
 {
 	Suite *s = suite_create("upstream");
@@ -918,15 +1018,16 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, test_cancel_during_tc_retry);
 	tcase_add_test(tc, test_close_with_pending);
 	tcase_add_test(tc, test_close_inside_callback);
+	tcase_add_test(tc, test_forward_good_reply);
+	tcase_add_test(tc, test_forward_tc_goes_to_tcp);
+	tcase_add_test(tc, test_forward_timeout);
+	tcase_add_test(tc, test_forward_cancel);
+	tcase_add_test(tc, test_forward_close_inside_callback);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(upstream_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cn_test_run(upstream_suite());
 }

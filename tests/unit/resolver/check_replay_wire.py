@@ -67,6 +67,15 @@ def check_one(wire, header, question, rrs):
             want.append((dns.name.from_text(owner), t, dns.rdataclass.IN, int(ttl),
                          dns.rdata.from_text(dns.rdataclass.IN, t, data)))
         key = lambda r: (r[0].to_text().lower(), r[1], r[4].to_text().lower())  # noqa: E731
+        # dnspython merges equal records into one (RFC 2181 5; the duplicate-record tests
+        # send them on purpose): the header counts above prove each copy is on the wire,
+        # the records are compared once each, at the lowest TTL as dnspython keeps it.
+        merged = {}
+        for w in want:
+            k = (key(w), w[2])
+            if k not in merged or w[3] < merged[k][3]:
+                merged[k] = w
+        want = list(merged.values())
         got_s, want_s = sorted(got, key=key), sorted(want, key=key)
         if len(got_s) != len(want_s) or any(
                 g[0] != w[0] or g[1] != w[1] or g[2] != w[2] or g[3] != w[3] or g[4] != w[4]

@@ -2,7 +2,8 @@
  * Unit tests for resolver/answer.c, the one assembly path for client answers:
  *   - the cache value format (encode / decode, malformed values refused);
  *   - cn__answer_from_cache: TTLs decremented on a fake wall clock, CNAME chains followed
- *     through the cache up to the limit, NODATA / NXDOMAIN with their SOA, RFC 8020 (an
+ *     through the cache up to the limit, CNAMEs synthesised from a cached DNAME (RFC 6672
+ *     3.4: once per chain, YXDOMAIN on overflow, not from glue, probes not counted), NODATA / NXDOMAIN with their SOA, RFC 8020 (an
  *     NXDOMAIN above the name), glue never answering, stale entries only when asked for,
  *     the miss reason, and corrupt values or short buffers giving a miss, not a crash;
  *   - cn__answer_write / cn__answer_error: flags (QR, RA, RD/CD/opcode echoed, AA only
@@ -823,6 +824,99 @@ START_TEST(test_tiny_cap)
 }
 END_TEST
 
+/* RFC 6672 3.4: a DNAME cached at an ancestor answers for the names below it. */
+static void put_dname(const char *owner, uint32_t ttl, cn_rank_t rank, const char *target)
+{
+	uint8_t t[CN_DNAME_MAX];
+	size_t tl;
+	ck_assert_int_eq(cn_dname_from_str(target, t, &tl), 0);
+	const uint8_t *r[] = { t };
+	uint16_t l[] = { (uint16_t)tl };
+	put_rrset(owner, CN_TYPE_DNAME, ttl, rank, r, l, 1);
+}
+
+START_TEST(test_dname_synthesis)
+{
+	put_dname("old.test.", 300, CN_RANK_AUTH_ANSWER, "new.test.");
+	put_a("host.new.test.", 60, "192.0.2.1");
+	lookup_out_t o = from_cache("host.old.test.", CN_TYPE_A, T0 + 10, 0, 11);
+	ck_assert_int_eq(o.ret, 0);
+	ck_assert_uint_eq(o.res.nan, 3);
+	ck_assert_uint_eq(o.res.an[0].type, CN_TYPE_DNAME);
+	ck_assert_str_eq(S(o.res.an[0].owner), "old.test.");
+	ck_assert_uint_eq(o.res.an[1].type, CN_TYPE_CNAME);
+	ck_assert_str_eq(S(o.res.an[1].owner), "host.old.test.");
+	ck_assert_str_eq(S(o.res.an[1].rdata), "host.new.test.");
+	ck_assert_uint_eq(o.res.an[1].ttl, 290); /* the DNAME's TTL left */
+	ck_assert_uint_eq(o.res.an[2].type, CN_TYPE_A);
+	/* the owner itself is not redirected (RFC 6672 2.3) */
+	o = from_cache("old.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	ck_assert_uint_eq(o.res.nan, 0);
+	/* a miss after the synthesis leaves the chain so far (the resolver goes on from it) */
+	o = from_cache("other.old.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	ck_assert_uint_eq(o.res.nan, 2);
+	ck_assert_str_eq(S(o.res.an[1].rdata), "other.new.test.");
+	/* glue-rank data never answers, a DNAME neither */
+	put_dname("glue.test.", 300, CN_RANK_ADDITIONAL, "new.test.");
+	o = from_cache("host.glue.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	ck_assert_uint_eq(o.res.nan, 0);
+	/* looking for DNAMEs above a missed name is not counted as cache misses */
+	cn_cache_stats_t before, after;
+	cn_cache_stats(cache, &before);
+	o = from_cache("a.b.c.nothing.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	cn_cache_stats(cache, &after);
+	/* A, NXDOMAIN and CNAME at the name, NXDOMAIN at its 4 ancestors below the root */
+	ck_assert_uint_eq(after.lookups - before.lookups, 3 + 4);
+}
+END_TEST
+
+START_TEST(test_dname_chains)
+{
+	/* x.dn -> x.t (DNAME), x.t CNAME y.dn, y.dn -> y.t (the same DNAME): shown once */
+	put_dname("dn.test.", 300, CN_RANK_AUTH_ANSWER, "t.test.");
+	put_cname("x.t.test.", 300, "y.dn.test.");
+	put_a("y.t.test.", 300, "192.0.2.2");
+	lookup_out_t o = from_cache("x.dn.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, 0);
+	static const char *owners[] = { "dn.test.", "x.dn.test.", "x.t.test.", "y.dn.test.",
+					"y.t.test." };
+	static const uint16_t types[] = { CN_TYPE_DNAME, CN_TYPE_CNAME, CN_TYPE_CNAME,
+					  CN_TYPE_CNAME, CN_TYPE_A };
+	ck_assert_uint_eq(o.res.nan, 5);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_str_eq(S(o.res.an[i].owner), owners[i]);
+		ck_assert_uint_eq(o.res.an[i].type, types[i]);
+	}
+	/* qtype CNAME: the synthesised CNAME is the answer */
+	o = from_cache("c.dn.test.", CN_TYPE_CNAME, T0, 0, 11);
+	ck_assert_int_eq(o.ret, 0);
+	ck_assert_uint_eq(o.res.nan, 2);
+	ck_assert_str_eq(S(o.res.an[1].rdata), "c.t.test.");
+	/* a DNAME pointing below itself: each hop counts against the limit, a clean miss */
+	put_dname("self.test.", 300, CN_RANK_AUTH_ANSWER, "x.self.test.");
+	o = from_cache("a.self.test.", CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	ck_assert_uint_eq(o.res.nan, 1 + 12); /* the DNAME once, a CNAME per hop */
+	/* a substitution past 255 octets: YXDOMAIN with the DNAME (RFC 6672 2.2) */
+	char longname[300];
+	snprintf(longname, sizeof(longname), "%s.%s.%s.old2.test.",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		 "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	put_dname("old2.test.", 300, CN_RANK_AUTH_ANSWER,
+		  "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.test.");
+	o = from_cache(longname, CN_TYPE_A, T0, 0, 11);
+	ck_assert_int_eq(o.ret, 0);
+	ck_assert_uint_eq(o.res.rcode, CN_RCODE_YXDOMAIN);
+	ck_assert_uint_eq(o.res.nan, 1);
+	ck_assert_uint_eq(o.res.an[0].type, CN_TYPE_DNAME);
+}
+END_TEST
+
 static Suite *answer_suite(void)
 {
 	Suite *s = suite_create("answer");
@@ -841,6 +935,8 @@ static Suite *answer_suite(void)
 	tcase_add_test(tc, test_negative);
 	tcase_add_test(tc, test_ranks);
 	tcase_add_test(tc, test_room_and_corruption);
+	tcase_add_test(tc, test_dname_synthesis);
+	tcase_add_test(tc, test_dname_chains);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("write");
 	tcase_add_checked_fixture(tc, setup, teardown);

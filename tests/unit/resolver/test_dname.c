@@ -9,6 +9,7 @@
 
 #include "resolver/dname.h"
 #include "resolver/errors.h"
+#include "tests/unit/unit.h"
 
 /* A message buffer: 12 zero header bytes, then what a case appends. */
 typedef struct buf {
@@ -334,10 +335,5 @@ static Suite *dname_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(dname_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(dname_suite());
 }

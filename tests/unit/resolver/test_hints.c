@@ -12,6 +12,7 @@
 
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
+#include "tests/unit/unit.h"
 
 static char path[64];
 
@@ -241,10 +242,5 @@ static Suite *hints_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hints_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(hints_suite());
 }

@@ -101,7 +101,7 @@ static void a_is(size_t i, const char *ip)
 }
 
 /* Put an authoritative A RRset (one address) into the cache. */
-static void cache_a(const char *name, const char *ip)
+static void cache_a_in(cn_cache_t *into, const char *name, const char *ip)
 {
 	uint8_t rdata[4], val[64];
 	inet_pton(AF_INET, ip, rdata);
@@ -111,9 +111,14 @@ static void cache_a(const char *name, const char *ip)
 	int len = cn__value_encode_rrset(&p, 1, val, sizeof(val));
 	ck_assert_int_gt(len, 0);
 	const uint8_t *o = N(name);
-	ck_assert_int_eq(cn_cache_insert(cache, o, cn_dname_len(o), CN_TYPE_A, CN_CLASS_IN,
+	ck_assert_int_eq(cn_cache_insert(into, o, cn_dname_len(o), CN_TYPE_A, CN_CLASS_IN,
 					 CN_CACHE_RRSET, CN_RANK_AUTH_ANSWER, 600, now.wall_s, val,
 					 (size_t)len), 0);
+}
+
+static void cache_a(const char *name, const char *ip)
+{
+	cache_a_in(cache, name, ip);
 }
 
 static void cache_cname(const char *name, const char *target)
@@ -262,12 +267,31 @@ START_TEST(test_delegations)
 	parse_out();
 	a_is(0, "192.0.2.77");
 	ck_assert(!(msg.flags & CN_FLAG_AA));
-	/* private: not followed, and nothing of it is cached */
-	ck_assert_int_eq(query("127.0.0.2", "www.sub.corp.example", CN_TYPE_A), CN_DONE);
-	ck_assert_int_eq(outcome, CN_OUT_SERVFAIL);
-	parse_out();
-	ck_assert_uint_eq(msg.rcode, CN_RCODE_SERVFAIL);
+	/* private: followed in the zone's view, with its own cache; nothing in the shared one */
+	ck_assert_int_eq(query("127.0.0.2", "www.sub.corp.example", CN_TYPE_A), CN_MISS);
+	ck_assert(cn_dname_eq(q.qname, N("www.sub.corp.example")));
+	ck_assert_uint_ne(q.view, 0);
+	uint8_t view = q.view;
+	cn_cache_t *vc = cn__view_cache(engine, view);
+	ck_assert_ptr_nonnull(vc);
 	ck_assert(!cached("sub.corp.example", CN_TYPE_NS, &ent));
+	uint8_t buf[4096];
+	const uint8_t *cut = N("sub.corp.example");
+	ck_assert_int_eq(cn_cache_lookup(vc, cut, cn_dname_len(cut), CN_TYPE_NS, CN_CLASS_IN,
+					 now.wall_s, 0, &ent, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(ent.rank, CN_RANK_LOCAL);
+	/* resolved into the view: answered from it, to the zone's clients only */
+	cache_a_in(vc, "www.sub.corp.example", "10.9.0.1");
+	ck_assert_int_eq(query("127.0.0.2", "www.sub.corp.example", CN_TYPE_A), CN_DONE);
+	parse_out();
+	a_is(0, "10.9.0.1");
+	ck_assert_int_eq(query("127.0.0.3", "www.sub.corp.example", CN_TYPE_A), CN_MISS);
+	ck_assert_uint_eq(q.view, 0); /* an outsider resolves the public name */
+	/* the same view every time; a reload of the zones empties it */
+	ck_assert_int_eq(query("127.0.0.2", "x.sub.corp.example", CN_TYPE_A), CN_MISS);
+	ck_assert_uint_eq(q.view, view);
+	cn_engine_flush_views(engine);
+	ck_assert_int_eq(query("127.0.0.2", "www.sub.corp.example", CN_TYPE_A), CN_MISS);
 }
 END_TEST
 

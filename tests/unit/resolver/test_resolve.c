@@ -24,6 +24,10 @@
 #include "resolver/internal.h"
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
+#include "tests/unit/unit.h"
+
+/* issue 11: minimisation, hygiene, DNAME (a TCase of its own, at the end of this file) */
+static TCase *issue11_tcase(void);
 
 /* ------------------------------------------------------------------ the fake tree --- */
 
@@ -425,13 +429,22 @@ static size_t auth_build(const fzone_t *z, const cn_msg_t *qp, uint8_t *out)
 	return cn_writer_finish(&w);
 }
 
+/* A scripted misbehaviour (set by a test, cleared by setup): the reply z's server sends
+ * instead of auth_build's, or 0 to answer as a plain authoritative server would. */
+static size_t (*scripted_reply)(const fzone_t *z, const cn_msg_t *q, uint8_t *out);
+/* More zones a test serves beside zones[] (set by a test, cleared by setup). */
+static const fzone_t *extra_zones;
+static size_t n_extra_zones;
+
 static size_t auth_answer(const fzone_t *z, const uint8_t *query, size_t qlen, uint8_t *out)
 {
 	cn_msg_t q;
 	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
 	expect_len = 0;
 	expect[0] = 0;
-	size_t len = auth_build(z, &q, out);
+	size_t len = scripted_reply ? scripted_reply(z, &q, out) : 0;
+	if (len == 0)
+		len = auth_build(z, &q, out);
 	dump_reply(out, len, &q);
 	return len;
 }
@@ -440,8 +453,9 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 {
 	const fzone_t *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
-		const fzone_t *z = &zones[i];
+	size_t nz = sizeof(zones) / sizeof(zones[0]);
+	for (size_t i = 0; i < nz + n_extra_zones; i++) {
+		const fzone_t *z = i < nz ? &zones[i] : &extra_zones[i - nz];
 		bool serves = false;
 		for (int s = 0; s < 3 && z->servers[s]; s++)
 			serves |= strcmp(z->servers[s], addr) == 0;
@@ -453,6 +467,43 @@ static const fzone_t *zone_for(const char *addr, const uint8_t *qname)
 		}
 	}
 	return best;
+}
+
+/* A recursive server (forward zones): 127.0.0.50 and .51 answer RD=1 questions about
+ * example.com. from example_rrs with AA=0 and RA=1, the CNAME alone for a chain that
+ * leaves the zone, plus a forged address for its out-of-zone target, which cairn must not
+ * believe from a forwarder of example.com. */
+static bool is_recursive(const char *addr)
+{
+	return strcmp(addr, "127.0.0.50") == 0 || strcmp(addr, "127.0.0.51") == 0;
+}
+
+static size_t recursive_answer(const uint8_t *query, size_t qlen, uint8_t *out)
+{
+	cn_msg_t q;
+	ck_assert_int_eq(cn_msg_parse_query(query, qlen, &q), 0);
+	ck_assert(q.flags & CN_FLAG_RD);
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q.id, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA);
+	cn_writer_question(&w, q.qname, q.qtype, q.qclass);
+	bool answered = false;
+	for (const frr_t *rr = example_rrs; rr->owner; rr++) {
+		if (!owner_is(rr, q.qname) ||
+		    (rr->type != q.qtype && rr->type != CN_TYPE_CNAME))
+			continue;
+		add_rr(&w, CN_SECTION_ANSWER, rr);
+		answered = true;
+		if (rr->type == CN_TYPE_CNAME && strcmp(rr->data, "host.hoster.net.") == 0) {
+			static const frr_t forged = { "host.hoster.net.", CN_TYPE_A, 86400,
+						      "6.6.6.6" };
+			add_rr(&w, CN_SECTION_ANSWER, &forged);
+		}
+	}
+	if (!answered) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_RD | CN_FLAG_RA | CN_RCODE_NXDOMAIN);
+		add_rr(&w, CN_SECTION_AUTHORITY, &example_rrs[0]);
+	}
+	return cn_writer_finish(&w);
 }
 
 /* ------------------------------------------------------------------ the harness ----- */
@@ -518,6 +569,9 @@ static void setup(void)
 	case_events = 0;
 	memset(drop_next, 0, sizeof(drop_next));
 	zones[1].rrs = com_rrs;
+	scripted_reply = NULL;
+	extra_zones = NULL;
+	n_extra_zones = 0;
 	size_t k = 0;
 	for (const frr_t *rr = com_rrs; rr->owner; rr++)
 		if (!strstr(rr->owner, "ghost"))
@@ -563,7 +617,7 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&up.addr)->sin_addr, addr, sizeof(addr));
 		cn_msg_t q;
 		ck_assert_int_eq(cn_msg_parse_query(up.wire, up.len, &q), 0);
-		ck_assert(!(q.flags & CN_FLAG_RD));
+		ck_assert(!(q.flags & CN_FLAG_RD) == !up.forward); /* RD=1 to forwarders only */
 		ck_assert(q.edns.present);
 		uint8_t lower[CN_DNAME_MAX];
 		cn_dname_copy(lower, q.qname);
@@ -595,6 +649,11 @@ static cn_state_t run(cn_request_t *req, cn_state_t st)
 			case_events++;
 			now.mono_ms += up.timeout_ms;
 			st = cn_resolve_consume(req, CN_UP_CASE_MISMATCH, NULL, 0, up.timeout_ms, now);
+			continue;
+		}
+		if (is_recursive(addr)) {
+			size_t len = recursive_answer(up.wire, up.len, reply);
+			st = cn_resolve_consume(req, CN_UP_REPLY, reply, len, 10, now);
 			continue;
 		}
 		const fzone_t *z = zone_for(addr, q.qname);
@@ -675,6 +734,148 @@ START_TEST(cold_name_walks_the_tree_then_hits_cache)
 	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
 	ck_assert_uint_eq(sent_count, before);
 	ck_assert_uint_eq(m.rrs[0].ttl, 290);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* A hit in the last 10% of the TTL marks the question for prefetch; the prefetch's own
+ * resolution must go upstream (a refresh answered from the entry it refreshes would renew
+ * nothing), and its answer replaces the entry with a full TTL. */
+START_TEST(prefetch_refreshes_from_upstream)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	now.wall_s += 295; /* 5 s of 300 left */
+	cn_question_t q;
+	make_question("www.example.com.", CN_TYPE_A, &q);
+	uint8_t pkt[512], out[4096];
+	cn_writer_t w;
+	cn_writer_init(&w, pkt, sizeof(pkt), q.id, CN_FLAG_RD);
+	cn_writer_question(&w, q.qname, CN_TYPE_A, CN_CLASS_IN);
+	size_t plen = cn_writer_finish(&w), out_len = 0;
+	struct sockaddr_in client = { .sin_family = AF_INET };
+	cn_client_t cl = { .addr = (struct sockaddr *)&client, .tcp = false };
+	cn_outcome_t outcome;
+	cn_question_t parsed;
+	ck_assert_int_eq(cn_engine_query(engine, pkt, plen, &cl, now, out, sizeof(out), &out_len,
+					 &parsed, &outcome),
+			 CN_DONE);
+	ck_assert(parsed.prefetch);
+	unsigned before = sent_count;
+	sent_log[0] = '\0';
+	cn_request_t *req = cn_request_new(engine);
+	ck_assert_int_eq(run(req, cn_resolve_begin(req, &parsed, now)), CN_DONE);
+	cn_request_free(req);
+	ck_assert_uint_eq(sent_count, before + 1); /* the cut is cached: one query, the leaf */
+	ck_assert_ptr_nonnull(strstr(sent_log, " www.example.com. A\n"));
+	before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.rrs[0].ttl, 300);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Forward and stub zones: an engine whose example.com. is forwarded (or stubbed) to the
+ * given servers. */
+static void fwd_engine(bool stub, bool loopback_ok, const char *a1, const char *a2)
+{
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	/* loopback_ok false: loopback upstreams refused, as by default; the configured
+	 * servers are allowed anyway (the fake public tree is not) */
+	conf.allow_loopback_upstream = loopback_ok;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("example.com.", z.name);
+	z.stub = stub;
+	const char *addrs[2] = { a1, a2 };
+	for (int i = 0; i < 2 && addrs[i]; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		inet_pton(AF_INET, addrs[i], &sin->sin_addr);
+	}
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+}
+
+START_TEST(forward_zone_asks_the_forwarder_the_whole_question)
+{
+	fwd_engine(false, false, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* no priming, no minimisation, no root: one RD=1 query to the forwarder */
+	ck_assert_str_eq(sent_log, "127.0.0.50 www.example.com. A\n");
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.ns, 1); /* the SOA */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_int_eq(ask("nope.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forwarder_cannot_answer_for_names_outside_its_zone)
+{
+	fwd_engine(false, true, "127.0.0.50", NULL);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* away.example.com CNAME host.hoster.net: the forwarder adds a forged address for the
+	 * target; cairn keeps the CNAME and resolves host.hoster.net through the public tree */
+	ck_assert_int_eq(ask("away.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.20");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 away.example.com. A\n"));
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.5 host.hoster.net. A\n"));
+	ck_assert_int_eq(ask("host.hoster.net.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	assert_a(&m, 0, "127.0.0.20");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(forward_fails_over_to_the_next_forwarder)
+{
+	fwd_engine(false, false, "127.0.0.51", "127.0.0.50");
+	dead_servers[0] = "127.0.0.51";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.50 www.example.com. A\n"));
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(stub_zone_iterates_from_its_servers)
+{
+	fwd_engine(true, true, "127.0.0.3", NULL); /* ns1.example.com: authoritative */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.10");
+	/* RD=0 (run() checks it), straight to the stub's server, not the root */
+	ck_assert_str_eq(sent_log, "127.0.0.3 www.example.com. A\n");
+	/* a name outside the stub still walks the public tree */
+	ck_assert_int_eq(ask("www.wide.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_ptr_nonnull(strstr(sent_log, "127.0.0.1 . NS\n"));
 	cn_arena_deinit(&a);
 }
 END_TEST
@@ -1132,13 +1333,472 @@ START_TEST(priming_answered_with_a_cname_fails_cleanly)
 }
 END_TEST
 
+/* ================================================================================== */
+/* ------------------------------------ issue 11: last resort and classification ---- */
+/*
+ * A tree of its own under a root at 127.0.0.150 (TCase "last_resort"): the TLD lr. and
+ * below it one zone per scripted misbehaviour. Each test asserts the answer and the exact
+ * upstream queries.
+ */
+static const frr_t lr_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "a.root.lr.", CN_TYPE_A, 86400, "127.0.0.150" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+/* a root whose ". NS" answer carries no address for its own server */
+static const frr_t lr_noglue_root_rrs[] = {
+	{ ".", CN_TYPE_SOA, 86400, "" },
+	{ ".", CN_TYPE_NS, 86400, "a.root.lr." },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_tld_rrs[] = {
+	{ "lr.", CN_TYPE_SOA, 900, "" },
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	/* glue that lives 60 s, delegations that live an hour */
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_A, 60, "127.0.0.153" },
+	/* the parent's glue is right; the child's own A for its server is not */
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.154" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
+	/* an in-zone NS name and no glue at all */
+	{ "lame.lr.", CN_TYPE_NS, 3600, "ns.lame.lr." },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_exp_rrs[] = {
+	{ "exp.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "exp.lr.", CN_TYPE_NS, 3600, "ns.exp.lr." },
+	{ "ns.exp.lr.", CN_TYPE_A, 60, "127.0.0.152" },
+	{ "www.exp.lr.", CN_TYPE_A, 30, "127.0.0.160" },
+	{ NULL, 0, 0, NULL },
+};
+/* its NS name is an alias (RFC 2181 10.3 says it must not be; zones do it) */
+static const frr_t lr_cnm_rrs[] = {
+	{ "cnm.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "cnm.lr.", CN_TYPE_NS, 3600, "ns.cnm.lr." },
+	{ "ns.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ "host.cnm.lr.", CN_TYPE_A, 3600, "127.0.0.153" },
+	{ "www.cnm.lr.", CN_TYPE_A, 30, "127.0.0.161" },
+	{ "alias.cnm.lr.", CN_TYPE_CNAME, 3600, "host.cnm.lr." },
+	{ NULL, 0, 0, NULL },
+};
+/* served by cnm.lr's server too; its only NS name is an alias in cnm.lr, without glue */
+static const frr_t lr_gl_rrs[] = {
+	{ "gl.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "gl.lr.", CN_TYPE_NS, 3600, "alias.cnm.lr." },
+	{ "www.gl.lr.", CN_TYPE_A, 300, "127.0.0.165" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_pg_rrs[] = {
+	{ "pg.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "pg.lr.", CN_TYPE_NS, 3600, "ns.pg.lr." },
+	{ "ns.pg.lr.", CN_TYPE_A, 3600, "127.0.0.159" }, /* renumbered, never answers */
+	{ "www.pg.lr.", CN_TYPE_A, 300, "127.0.0.162" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_up_rrs[] = {
+	{ "up.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns1.up.lr." },
+	{ "up.lr.", CN_TYPE_NS, 3600, "ns2.up.lr." },
+	{ "ns1.up.lr.", CN_TYPE_A, 3600, "127.0.0.155" },
+	{ "ns2.up.lr.", CN_TYPE_A, 3600, "127.0.0.156" },
+	{ "www.up.lr.", CN_TYPE_A, 300, "127.0.0.163" },
+	{ NULL, 0, 0, NULL },
+};
+/* what the upward-referring server sends for every question: back to lr. */
+static const frr_t lr_upward_rrs[] = {
+	{ "lr.", CN_TYPE_NS, 86400, "ns.lr." },
+	{ "ns.lr.", CN_TYPE_A, 86400, "127.0.0.151" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_par_rrs[] = {
+	{ "par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "par.lr.", CN_TYPE_NS, 3600, "ns.par.lr." },
+	{ "ns.par.lr.", CN_TYPE_A, 3600, "127.0.0.157" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t lr_kid_rrs[] = {
+	{ "kid.par.lr.", CN_TYPE_SOA, 3600, "" },
+	{ "kid.par.lr.", CN_TYPE_NS, 3600, "ns.kid.par.lr." },
+	{ "ns.kid.par.lr.", CN_TYPE_A, 3600, "127.0.0.158" },
+	{ "www.kid.par.lr.", CN_TYPE_A, 300, "127.0.0.164" },
+	{ NULL, 0, 0, NULL },
+};
+
+static const fzone_t lr_zones[] = {
+	{ ".", { "127.0.0.150" }, lr_root_rrs },
+	{ ".", { "127.0.0.149" }, lr_noglue_root_rrs },
+	{ "lr.", { "127.0.0.151" }, lr_tld_rrs },
+	{ "exp.lr.", { "127.0.0.152" }, lr_exp_rrs },
+	{ "cnm.lr.", { "127.0.0.153" }, lr_cnm_rrs },
+	{ "gl.lr.", { "127.0.0.153" }, lr_gl_rrs },
+	{ "pg.lr.", { "127.0.0.154" }, lr_pg_rrs },
+	{ "up.lr.", { "127.0.0.155" }, lr_upward_rrs }, /* upward referrals (lr_scripted) */
+	{ "up.lr.", { "127.0.0.156" }, lr_up_rrs },
+	{ "par.lr.", { "127.0.0.157" }, lr_par_rrs },   /* AA on referrals (lr_scripted) */
+	{ "kid.par.lr.", { "127.0.0.158" }, lr_kid_rrs },
+};
+
+/* The misbehaving servers: 127.0.0.155 answers every question with an upward referral
+ * (AA, no answer, no SOA, lr.'s NS set); 127.0.0.157 sets AA on its referrals, as a server
+ * authoritative for parent and child may. */
+static size_t lr_scripted(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
+{
+	if (z->rrs == lr_par_rrs) {
+		size_t len = auth_build(z, q, out);
+		if (!(expect_flags & CN_FLAG_AA)) { /* a referral: auth_build sets AA otherwise */
+			expect_flags |= CN_FLAG_AA;
+			cn_wire_put16(out + 2, expect_flags);
+		}
+		return len;
+	}
+	if (z->rrs != lr_upward_rrs)
+		return 0;
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q->id, CN_FLAG_QR);
+	cn_writer_question(&w, q->qname, q->qtype, q->qclass);
+	set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_NS)
+			add_rr(&w, CN_SECTION_AUTHORITY, rr);
+	for (const frr_t *rr = z->rrs; rr->owner; rr++)
+		if (rr->type == CN_TYPE_A)
+			add_rr(&w, CN_SECTION_ADDITIONAL, rr);
+	return cn_writer_finish(&w);
+}
+
+/* An engine whose only root hint is a.root.lr at addr. */
+static void lr_engine(const char *addr)
+{
+	memset(&hint, 0, sizeof(hint));
+	dname("a.root.lr.", hint.name);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hint.addr[0];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+	hint.naddr = 1;
+	new_engine(false);
+}
+
+/* The server at fast answered in 1 ms; the one at slow timed out once a moment ago
+ * (failing, not dead). fast is chosen first whatever the random source says (no
+ * tie, and no exploration: that needs two servers that are not failing), slow next. */
+static void lr_order(const char *fast, const char *slow)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, fast, &sin->sin_addr);
+	cn__nsel_report_rtt(engine->nsel, &ss, 1, now.mono_ms);
+	inet_pton(AF_INET, slow, &sin->sin_addr);
+	cn__nsel_report_error(engine->nsel, &ss, CN_NSEL_TIMEOUT, now.mono_ms);
+}
+
+static void lr_setup(void)
+{
+	setup();
+	extra_zones = lr_zones;
+	n_extra_zones = sizeof(lr_zones) / sizeof(lr_zones[0]);
+	scripted_reply = lr_scripted;
+	lr_engine("127.0.0.150");
+}
+
+START_TEST(lr_root_without_glue_falls_back_to_the_hints)
+{
+	/* 1a: priming answers ". NS a.root.lr." with no address for it (the name is inside
+	 * the root zone, so no query can find one). The hints' address is used. */
+	lr_engine("127.0.0.149");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.149 . NS\n"
+				   "127.0.0.149 lr. NS\n"
+				   "127.0.0.151 pg.lr. NS\n"
+				   "127.0.0.154 www.pg.lr. A\n");
+	/* the root set from the cache still has no address: the hints at once, no priming */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask(".", CN_TYPE_SOA, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_SOA);
+	ck_assert_str_eq(sent_log, "127.0.0.149 . SOA\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_found_through_a_cached_cname)
+{
+	/* 1b, cache: the glue of ns.cnm.lr lives 60 s; the child says ns.cnm.lr is a CNAME
+	 * to host.cnm.lr, which a client asked for (both cached for an hour). Once the glue
+	 * expires, the address is found through the cached CNAME: no query for it. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_CNAME);
+	assert_a(&m, 1, "127.0.0.153");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.cnm.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.161");
+	ck_assert_str_eq(sent_log, "127.0.0.153 www.cnm.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_glueless_ns_name_that_is_an_alias)
+{
+	/* 1b, cache, for a glueless NS name: gl.lr NS alias.cnm.lr, a CNAME to host.cnm.lr.
+	 * The sub-request for its address ends at the CNAME's target; the NS name gets that
+	 * address through the CNAME it cached. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.gl.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.165");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 gl.lr. NS\n"
+				   "127.0.0.151 cnm.lr. NS\n"
+				   "127.0.0.153 alias.cnm.lr. A\n"
+				   "127.0.0.153 host.cnm.lr. A\n"
+				   "127.0.0.153 www.gl.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_is_fetched_again_from_the_parent)
+{
+	/* 1b, parent: the delegation exp.lr NS ns.exp.lr lives an hour, its glue 60 s. After
+	 * 61 s nothing in the cache has an address for ns.exp.lr (inside the zone it serves):
+	 * lr. is asked for the delegation again, and its fresh glue used. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n"
+				   "127.0.0.152 www.exp.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_expired_glue_below_a_stub_zone_asks_the_stub_servers)
+{
+	/* 1b under a stub zone (lr. at 127.0.0.151): the parent asked again is the stub's
+	 * configured server, never the public tree above it (the root at .150). */
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	static cn_fwdzone_t z;
+	memset(&z, 0, sizeof(z));
+	dname("lr.", z.name);
+	z.stub = true;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&z.addr[z.naddr++];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(53);
+	inet_pton(AF_INET, "127.0.0.151", &sin->sin_addr);
+	conf.fwd = &z;
+	conf.nfwd = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0);
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	const char *walk = "127.0.0.151 exp.lr. NS\n"
+			   "127.0.0.152 www.exp.lr. A\n";
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.160");
+	ck_assert_str_eq(sent_log, walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_delegation_without_glue_is_asked_again_once_then_remembered)
+{
+	/* The bound of 1b: lame.lr NS ns.lame.lr with no glue anywhere. A delegation that
+	 * just came is not asked again; one from the cache is, once per request; a zone that
+	 * still has no address is remembered as failing (RFC 9520) and costs nothing more. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 lame.lr. NS\n");
+	advance_ms(5000); /* past servfail_ttl: the question and the zone may be tried again */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_str_eq(sent_log, "127.0.0.151 lame.lr. NS\n");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("other.lame.lr.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(m.edns.ede_code, CN_EDE_NO_REACHABLE_AUTHORITY);
+	ck_assert_str_eq(sent_log, "");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_last_resort_counts_against_the_query_budget)
+{
+	/* The parent asked again is an ordinary query: with limits.upstream_queries 1, that
+	 * one query is all the request makes; the resolution fails on the limit and the
+	 * client gets the stale answer (RFC 8767) instead of a fresh one. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	cn_engine_free(engine);
+	cn_engine_conf_t conf;
+	cn_engine_conf_default(&conf);
+	conf.random = fake_random;
+	conf.hints = &hint;
+	conf.nhints = 1;
+	conf.do_ip6 = false;
+	conf.allow_loopback_upstream = true;
+	conf.limits.upstream_queries = 1;
+	ck_assert_int_eq(cn_engine_new(&conf, cache, &engine), 0); /* same cache */
+	advance_ms(61000);
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.exp.lr.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_STALE);
+	ck_assert_str_eq(sent_log, "127.0.0.151 exp.lr. NS\n");
+	cn_engine_stats_t st;
+	cn_engine_stats(engine, &st);
+	ck_assert_uint_eq(st.limit_upstream, 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_parent_glue_when_the_childs_address_fails)
+{
+	/* 1c: lr. gives ns.pg.lr A 127.0.0.154 (right); pg.lr itself says 127.0.0.159 (dead),
+	 * and its authoritative answer outranks the glue in the cache. When .59 fails, the
+	 * parent's address, kept apart, is tried: one timeout, then the answer. */
+	dead_servers[0] = "127.0.0.159";
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("ns.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.159");
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("www.pg.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.162");
+	ck_assert_str_eq(sent_log, "127.0.0.159 www.pg.lr. A\n"
+				   "127.0.0.154 www.pg.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_referral_with_aa_is_a_referral)
+{
+	/* 2: par.lr's server sets AA on its referral to kid.par.lr (NS in AUTHORITY, no SOA,
+	 * no answer). It is a referral all the same, not an authoritative NODATA. */
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.kid.par.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.164");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 par.lr. NS\n"
+				   "127.0.0.157 kid.par.lr. NS\n"
+				   "127.0.0.158 www.kid.par.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_upward_referral_with_aa_is_lame)
+{
+	/* 2: ns1.up.lr (asked first: lr_order) answers with AA, no answer, no SOA and
+	 * lr.'s NS set: an upward referral. It is lame, not a NODATA; ns2 answers. */
+	lr_order("127.0.0.155", "127.0.0.156");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("www.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	assert_a(&m, 0, "127.0.0.163");
+	ck_assert_str_eq(sent_log, "127.0.0.150 . NS\n"
+				   "127.0.0.150 lr. NS\n"
+				   "127.0.0.151 up.lr. NS\n"
+				   "127.0.0.155 www.up.lr. A\n"
+				   "127.0.0.156 www.up.lr. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(lr_upward_referral_to_a_minimised_question_is_lame)
+{
+	/* 2, minimised: the same reply to "b.up.lr NS" is no NODATA either. b.up.lr does not
+	 * exist (ns2 says so); taking .55's reply as NODATA would end in NOERROR from .55.
+	 * Relaxed minimisation (RFC 9156 2.3) may ask .55 the full question once first. */
+	lr_order("127.0.0.155", "127.0.0.156");
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("a.b.up.lr.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	const char *walk = "127.0.0.150 . NS\n"
+			   "127.0.0.150 lr. NS\n"
+			   "127.0.0.151 up.lr. NS\n";
+	ck_assert_int_eq(strncmp(sent_log, walk, strlen(walk)), 0);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.an, 0);
+	const char *first = "127.0.0.155 b.up.lr. NS\n";
+	const char *rest = sent_log + strlen(walk);
+	ck_assert_int_eq(strncmp(rest, first, strlen(first)), 0);
+	rest += strlen(first);
+	ck_assert(strcmp(rest, "127.0.0.156 b.up.lr. NS\n") == 0 ||
+		  strcmp(rest, "127.0.0.156 a.b.up.lr. A\n") == 0 ||
+		  strcmp(rest, "127.0.0.155 a.b.up.lr. A\n127.0.0.156 a.b.up.lr. A\n") == 0);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
 static Suite *resolve_suite(void)
 {
 	Suite *s = suite_create("resolve");
+	suite_add_tcase(s, issue11_tcase()); /* at the end of this file */
 	TCase *tc = tcase_create("replay");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cold_name_walks_the_tree_then_hits_cache);
+	tcase_add_test(tc, prefetch_refreshes_from_upstream);
+	tcase_add_test(tc, forward_zone_asks_the_forwarder_the_whole_question);
+	tcase_add_test(tc, forwarder_cannot_answer_for_names_outside_its_zone);
+	tcase_add_test(tc, forward_fails_over_to_the_next_forwarder);
+	tcase_add_test(tc, stub_zone_iterates_from_its_servers);
 	tcase_add_test(tc, nxdomain_with_soa_and_rfc8020_below);
 	tcase_add_test(tc, nodata_with_soa);
 	tcase_add_test(tc, cname_in_zone_and_across_zones);
@@ -1159,14 +1819,414 @@ static Suite *resolve_suite(void)
 	tcase_add_test(tc, lost_queries_are_retried_with_longer_timeouts);
 	tcase_add_test(tc, zone_cut_with_many_ns_names_is_used_from_cache);
 	suite_add_tcase(s, tc);
+	/* issue 11: last resort and classification */
+	TCase *lr = tcase_create("last_resort");
+	tcase_add_checked_fixture(lr, lr_setup, teardown); /* setup clears the hooks */
+	tcase_set_timeout(lr, 30);
+	tcase_add_test(lr, lr_root_without_glue_falls_back_to_the_hints);
+	tcase_add_test(lr, lr_expired_glue_found_through_a_cached_cname);
+	tcase_add_test(lr, lr_glueless_ns_name_that_is_an_alias);
+	tcase_add_test(lr, lr_expired_glue_is_fetched_again_from_the_parent);
+	tcase_add_test(lr, lr_expired_glue_below_a_stub_zone_asks_the_stub_servers);
+	tcase_add_test(lr, lr_delegation_without_glue_is_asked_again_once_then_remembered);
+	tcase_add_test(lr, lr_last_resort_counts_against_the_query_budget);
+	tcase_add_test(lr, lr_parent_glue_when_the_childs_address_fails);
+	tcase_add_test(lr, lr_referral_with_aa_is_a_referral);
+	tcase_add_test(lr, lr_upward_referral_with_aa_is_lame);
+	tcase_add_test(lr, lr_upward_referral_to_a_minimised_question_is_lame);
+	suite_add_tcase(s, lr);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(resolve_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(resolve_suite());
+}
+
+/* ==================================================================================
+ * issue 11: minimisation, hygiene, DNAME
+ *
+ * Scripted misbehaviours beside the plain authoritative servers above: qm.com
+ * (127.0.0.21) answers minimised NS queries with neither a referral nor proof (RFC 9156
+ * 2.3); hyg.com (127.0.0.22) holds duplicate records (RFC 2181 5) and a DNAME that a chain
+ * passes twice; com delegates hyg.com with its NS record and glue each given twice. The
+ * DNAME cache tests (RFC 6672 3.4) use example.com's old.example.com DNAME hoster.net.
+ * ================================================================================== */
+
+static const frr_t b_com_rrs[] = {
+	{ "com.", CN_TYPE_SOA, 900, "" },
+	{ "com.", CN_TYPE_NS, 86400, "a.gtld.com." },
+	{ "a.gtld.com.", CN_TYPE_A, 86400, "127.0.0.2" },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns1.example.com." },
+	{ "example.com.", CN_TYPE_NS, 3600, "ns2.example.com." },
+	{ "ns1.example.com.", CN_TYPE_A, 3600, "127.0.0.3" },
+	{ "ns2.example.com.", CN_TYPE_A, 3600, "127.0.0.13" },
+	{ "qm.com.", CN_TYPE_NS, 3600, "ns.qm.com." },
+	{ "ns.qm.com.", CN_TYPE_A, 3600, "127.0.0.21" },
+	/* the same NS record twice, and its glue twice */
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t qm_rrs[] = {
+	{ "qm.com.", CN_TYPE_SOA, 3600, "" },
+	{ "qm.com.", CN_TYPE_NS, 3600, "ns.qm.com." },
+	{ "ns.qm.com.", CN_TYPE_A, 3600, "127.0.0.21" },
+	{ "www.sub.qm.com.", CN_TYPE_A, 300, "127.0.0.50" },
+	{ NULL, 0, 0, NULL },
+};
+static const frr_t hyg_rrs[] = {
+	{ "hyg.com.", CN_TYPE_SOA, 3600, "" },
+	{ "hyg.com.", CN_TYPE_NS, 3600, "ns.hyg.com." },
+	{ "ns.hyg.com.", CN_TYPE_A, 3600, "127.0.0.22" },
+	{ "www.hyg.com.", CN_TYPE_A, 300, "127.0.0.60" },
+	{ "www.hyg.com.", CN_TYPE_A, 300, "127.0.0.60" },
+	{ "dup.hyg.com.", CN_TYPE_CNAME, 300, "www.hyg.com." },
+	{ "dup.hyg.com.", CN_TYPE_CNAME, 300, "www.hyg.com." },
+	{ "dn.hyg.com.", CN_TYPE_DNAME, 300, "t.hyg.com." },
+	{ "x.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "x2.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "y.t.hyg.com.", CN_TYPE_A, 300, "127.0.0.61" },
+	{ NULL, 0, 0, NULL },
+};
+static const fzone_t b_zones[] = {
+	{ "qm.com.", { "127.0.0.21" }, qm_rrs },
+	{ "hyg.com.", { "127.0.0.22" }, hyg_rrs },
+};
+
+/* What qm.com's server does with a question for a name below its apex. */
+typedef enum qm_quirk {
+	QM_EMPTY,   /* minimised NS query: an entirely empty reply, AA=0 */
+	QM_APEX_NS, /* minimised NS query: AA=0, no SOA, the zone's own NS in AUTHORITY */
+	QM_LAME,    /* every question: an entirely empty reply, AA=0 (the full one too) */
+} qm_quirk_t;
+static qm_quirk_t qm_quirk;
+
+/* The one-reply chain: x2.dn.hyg.com. A answered with the whole chain, through the DNAME
+ * twice (a server that follows CNAMEs inside its zone, as RFC 1034 4.3.2 lets it). */
+static const frr_t x2_chain[] = {
+	{ "dn.hyg.com.", CN_TYPE_DNAME, 300, "t.hyg.com." },
+	{ "x2.dn.hyg.com.", CN_TYPE_CNAME, 300, "x2.t.hyg.com." },
+	{ "x2.t.hyg.com.", CN_TYPE_CNAME, 300, "y.dn.hyg.com." },
+	{ "y.dn.hyg.com.", CN_TYPE_CNAME, 300, "y.t.hyg.com." },
+	{ "y.t.hyg.com.", CN_TYPE_A, 300, "127.0.0.61" },
+	{ NULL, 0, 0, NULL },
+};
+
+static size_t b_reply(const fzone_t *z, const cn_msg_t *q, uint8_t *out)
+{
+	uint8_t apex[CN_DNAME_MAX], x2[CN_DNAME_MAX];
+	dname(z->apex, apex);
+	dname("x2.dn.hyg.com.", x2);
+	bool below = !cn_dname_eq(q->qname, apex);
+	bool qm = strcmp(z->apex, "qm.com.") == 0 && below &&
+		  (qm_quirk == QM_LAME || q->qtype == CN_TYPE_NS);
+	bool chain = cn_dname_eq(q->qname, x2) && q->qtype == CN_TYPE_A;
+	if (!qm && !chain)
+		return 0;
+	cn_writer_t w;
+	cn_writer_init(&w, out, 4096, q->id, CN_FLAG_QR);
+	expect_flags = CN_FLAG_QR;
+	cn_writer_question(&w, q->qname, q->qtype, q->qclass);
+	if (qm && qm_quirk == QM_APEX_NS)
+		add_rr(&w, CN_SECTION_AUTHORITY, &z->rrs[1]);
+	if (chain) {
+		set_flags(&w, CN_FLAG_QR | CN_FLAG_AA);
+		for (const frr_t *rr = x2_chain; rr->owner; rr++)
+			add_rr(&w, CN_SECTION_ANSWER, rr);
+	}
+	return cn_writer_finish(&w);
+}
+
+static void b_setup(void)
+{
+	setup();
+	zones[1].rrs = b_com_rrs;
+	extra_zones = b_zones;
+	n_extra_zones = sizeof(b_zones) / sizeof(b_zones[0]);
+	scripted_reply = b_reply;
+	qm_quirk = QM_EMPTY;
+}
+
+/* The type and presentation form of answer record i. */
+static void assert_rr(const cn_msg_t *m, size_t i, uint16_t type, const char *owner,
+		      const char *data)
+{
+	ck_assert_uint_gt(m->an, i);
+	const cn_rr_t *rr = &m->rrs[i];
+	ck_assert_uint_eq(rr->type, type);
+	char o[CN_DNAME_STR_MAX], d[CN_DNAME_STR_MAX];
+	cn_dname_to_str(rr->owner, o, sizeof(o));
+	ck_assert_str_eq(o, owner);
+	if (type == CN_TYPE_A)
+		inet_ntop(AF_INET, rr->rdata, d, sizeof(d));
+	else
+		cn_dname_to_str(rr->rdata, d, sizeof(d));
+	ck_assert_str_eq(d, data);
+}
+
+/* How many records the cache holds in the RRset (name, type); -1 when none. */
+static long cached_count(const char *name, uint16_t type)
+{
+	static uint8_t buf[CN_VALUE_MAX];
+	uint8_t n[CN_DNAME_MAX];
+	dname(name, n);
+	cn_cache_entry_t ent;
+	if (cn_cache_lookup(cache, n, cn_dname_len(n), type, CN_CLASS_IN, now.wall_s,
+			    CN_LOOKUP_PEEK, &ent, buf, sizeof(buf)) != 0 ||
+	    ent.kind != CN_CACHE_RRSET)
+		return -1;
+	cn_rdata_ref_t refs[16];
+	size_t count;
+	ck_assert_int_eq(cn__value_decode_rrset_first(buf, ent.data_len, refs, 16, &count), 0);
+	return (long)count;
+}
+
+static const char *qm_walk = "127.0.0.1 . NS\n"
+			     "127.0.0.1 com. NS\n"
+			     "127.0.0.2 qm.com. NS\n"
+			     "127.0.0.21 sub.qm.com. NS\n"
+			     "127.0.0.21 www.sub.qm.com. A\n";
+
+/* Behaviour 3 (RFC 9156 2.3, relaxed): the minimised step sub.qm.com. NS is answered
+ * with an entirely empty, non-authoritative reply; the full question goes to the same
+ * server, which answers it. */
+START_TEST(qmin_empty_reply_asks_the_full_question)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_EMPTY;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	assert_a(&m, 0, "127.0.0.50");
+	ck_assert_str_eq(sent_log, qm_walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* ... and with a SOA-less NODATA naming the zone's own NS (AA=0). */
+START_TEST(qmin_soa_less_nodata_asks_the_full_question)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_APEX_NS;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 1);
+	assert_a(&m, 0, "127.0.0.50");
+	ck_assert_str_eq(sent_log, qm_walk);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* A server that answers the full question the same way is lame after that one more
+ * query: SERVFAIL, nothing further asked, and nothing cached as an answer. */
+START_TEST(qmin_relaxed_server_lame_for_the_full_question_too)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	qm_quirk = QM_LAME;
+	ck_assert_int_eq(ask("www.sub.qm.com.", CN_TYPE_A, &a, &m), CN_OUT_SERVFAIL);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_SERVFAIL);
+	ck_assert_str_eq(sent_log, qm_walk);
+	ck_assert_int_eq(cached_count("www.sub.qm.com.", CN_TYPE_A), -1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Behaviour 4 (RFC 2181 5): two equal CNAME records are one CNAME, two equal A records one
+ * A; the referral's NS record and glue, each given twice, are one of each in the cache. */
+START_TEST(duplicate_records_from_upstream_collapse_into_one)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("dup.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 0, CN_TYPE_CNAME, "dup.hyg.com.", "www.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_A, "www.hyg.com.", "127.0.0.60");
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dup.hyg.com. A\n"
+				   "127.0.0.22 www.hyg.com. A\n");
+	ck_assert_int_eq(cached_count("dup.hyg.com.", CN_TYPE_CNAME), 1);
+	ck_assert_int_eq(cached_count("www.hyg.com.", CN_TYPE_A), 1);
+	ck_assert_int_eq(cached_count("hyg.com.", CN_TYPE_NS), 1);
+	ck_assert_int_eq(cached_count("ns.hyg.com.", CN_TYPE_A), 1);
+	/* from cache: the same single records, no query */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("dup.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.an, 2);
+	ck_assert_int_eq(ask("www.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(sent_count, before);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* Count the answer records of type at owner. */
+static unsigned count_rr(const cn_msg_t *m, uint16_t type, const char *owner)
+{
+	uint8_t o[CN_DNAME_MAX];
+	dname(owner, o);
+	unsigned n = 0;
+	for (size_t i = 0; i < m->an; i++)
+		n += m->rrs[i].type == type && cn_dname_eq(m->rrs[i].owner, o);
+	return n;
+}
+
+/* The chain x.dn -> (DNAME) x.t -> (CNAME) y.dn -> (DNAME) y.t passes dn.hyg.com. DNAME
+ * twice, in two replies: the answer carries it once. The second pass comes from the
+ * cached DNAME (behaviour 5): y.dn.hyg.com. is never asked. */
+START_TEST(dname_passed_twice_across_replies_is_answered_once)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("x.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 5);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "dn.hyg.com.", "t.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "x.dn.hyg.com.", "x.t.hyg.com.");
+	assert_rr(&m, 2, CN_TYPE_CNAME, "x.t.hyg.com.", "y.dn.hyg.com.");
+	assert_rr(&m, 3, CN_TYPE_CNAME, "y.dn.hyg.com.", "y.t.hyg.com.");
+	assert_rr(&m, 4, CN_TYPE_A, "y.t.hyg.com.", "127.0.0.61");
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "dn.hyg.com."), 1);
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dn.hyg.com. NS\n"
+				   "127.0.0.22 x.dn.hyg.com. A\n"
+				   "127.0.0.22 t.hyg.com. NS\n"
+				   "127.0.0.22 x.t.hyg.com. A\n"
+				   "127.0.0.22 y.t.hyg.com. A\n");
+	/* the whole chain from cache: the DNAME once there too */
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("x.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 5);
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "dn.hyg.com."), 1);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* The same chain inside one reply (x2.dn.hyg.com. A): the DNAME once. */
+START_TEST(dname_passed_twice_in_one_reply_is_answered_once)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask("x2.dn.hyg.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NOERROR);
+	ck_assert_uint_eq(m.an, 5);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "dn.hyg.com.", "t.hyg.com.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "x2.dn.hyg.com.", "x2.t.hyg.com.");
+	assert_rr(&m, 2, CN_TYPE_CNAME, "x2.t.hyg.com.", "y.dn.hyg.com.");
+	assert_rr(&m, 3, CN_TYPE_CNAME, "y.dn.hyg.com.", "y.t.hyg.com.");
+	assert_rr(&m, 4, CN_TYPE_A, "y.t.hyg.com.", "127.0.0.61");
+	ck_assert_str_eq(sent_log, "127.0.0.1 . NS\n"
+				   "127.0.0.1 com. NS\n"
+				   "127.0.0.2 hyg.com. NS\n"
+				   "127.0.0.22 dn.hyg.com. NS\n"
+				   "127.0.0.22 x2.dn.hyg.com. A\n");
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+static const char *host_old = "host.old.example.com.";
+
+/* Behaviour 5 (RFC 6672 3.4): once old.example.com. DNAME hoster.net. is cached, the same
+ * question is a cache hit (the CNAME synthesised from the cached DNAME), and a name under
+ * it never seen before is resolved at hoster.net's server only. */
+START_TEST(cached_dname_synthesises_without_asking_the_owner_zone)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_uint_eq(m.an, 3);
+	now.wall_s += 10;
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 3);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "old.example.com.", "hoster.net.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, host_old, "host.hoster.net.");
+	assert_rr(&m, 2, CN_TYPE_A, "host.hoster.net.", "127.0.0.20");
+	ck_assert_uint_eq(m.rrs[0].ttl, 290); /* the DNAME's TTL left, the CNAME's too */
+	ck_assert_uint_eq(m.rrs[1].ttl, 290);
+	ck_assert_uint_eq(m.rrs[2].ttl, 50);
+
+	/* a new name under the DNAME: one query, to hoster.net's server */
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask("other.old.example.com.", CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_str_eq(sent_log, "127.0.0.5 other.hoster.net. A\n");
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 0, CN_TYPE_DNAME, "old.example.com.", "hoster.net.");
+	assert_rr(&m, 1, CN_TYPE_CNAME, "other.old.example.com.", "other.hoster.net.");
+	ck_assert_uint_eq(m.ns, 1);
+	ck_assert_uint_eq(m.rrs[2].type, CN_TYPE_SOA);
+
+	/* qtype CNAME: the synthesised CNAME is the answer, from cache */
+	before = sent_count;
+	ck_assert_int_eq(ask("c.old.example.com.", CN_TYPE_CNAME, &a, &m), CN_OUT_CACHE_POSITIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(m.an, 2);
+	assert_rr(&m, 1, CN_TYPE_CNAME, "c.old.example.com.", "c.hoster.net.");
+
+	/* expired DNAME: the owner's zone is asked again */
+	now.wall_s += 300;
+	sent_log[0] = 0;
+	ck_assert_int_eq(ask(host_old, CN_TYPE_A, &a, &m), CN_OUT_RESOLVED);
+	ck_assert_ptr_nonnull(strstr(sent_log, " host.old.example.com. A\n"));
+	ck_assert_uint_eq(m.an, 3);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+/* A cached DNAME whose substitution would pass 255 octets: YXDOMAIN from cache, with the
+ * DNAME (RFC 6672 2.2), no query. */
+START_TEST(cached_dname_overflow_is_yxdomain_from_cache)
+{
+	cn_arena_t a;
+	cn_arena_init(&a, 0);
+	cn_msg_t m;
+	/* a short name under huge.example.com. resolves (NXDOMAIN at com) and caches the DNAME */
+	ask("a.huge.example.com.", CN_TYPE_A, &a, &m);
+	ck_assert_uint_eq(count_rr(&m, CN_TYPE_DNAME, "huge.example.com."), 1);
+	unsigned before = sent_count;
+	ck_assert_int_eq(ask("ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd."
+			     "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee."
+			     "huge.example.com.", CN_TYPE_A, &a, &m), CN_OUT_CACHE_NEGATIVE);
+	ck_assert_uint_eq(sent_count, before);
+	ck_assert_uint_eq(CN_RCODE(m.flags), CN_RCODE_YXDOMAIN);
+	ck_assert_uint_eq(m.an, 1);
+	ck_assert_uint_eq(m.rrs[0].type, CN_TYPE_DNAME);
+	cn_arena_deinit(&a);
+}
+END_TEST
+
+static TCase *issue11_tcase(void)
+{
+	TCase *tc = tcase_create("issue11");
+	tcase_add_checked_fixture(tc, b_setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, qmin_empty_reply_asks_the_full_question);
+	tcase_add_test(tc, qmin_soa_less_nodata_asks_the_full_question);
+	tcase_add_test(tc, qmin_relaxed_server_lame_for_the_full_question_too);
+	tcase_add_test(tc, duplicate_records_from_upstream_collapse_into_one);
+	tcase_add_test(tc, dname_passed_twice_across_replies_is_answered_once);
+	tcase_add_test(tc, dname_passed_twice_in_one_reply_is_answered_once);
+	tcase_add_test(tc, cached_dname_synthesises_without_asking_the_owner_zone);
+	tcase_add_test(tc, cached_dname_overflow_is_yxdomain_from_cache);
+	return tc;
 }

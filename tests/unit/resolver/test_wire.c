@@ -12,6 +12,7 @@
 
 #include "resolver/errors.h"
 #include "resolver/wire.h"
+#include "tests/unit/unit.h"
 
 /* ------------------------------------------------------------------ builders ------ */
 
@@ -1097,10 +1098,5 @@ static Suite *wire_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(wire_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cn_test_run(wire_suite());
 }
