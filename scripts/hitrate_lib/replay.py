@@ -5,7 +5,6 @@ Per query the replay records the real send and receive times (monotonic), the rc
 TTL of the first answer record (or of the SOA in the authority section of a negative answer).
 Nothing here knows about cairn: the caller starts the resolver and reads its counters.
 """
-import os
 import resource
 import selectors
 import socket
@@ -232,7 +231,3 @@ class Bar:
 def compressed_seconds(tr, compress):
     return tr.duration() / compress
 
-
-if __name__ == "__main__":   # pragma: no cover
-    print("use scripts/hitrate", file=sys.stderr)
-    sys.exit(os.EX_USAGE)
