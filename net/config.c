@@ -338,6 +338,7 @@ static const cfgkey_t cache_keys[] = {
 	UINT("stale_window", cache.stale_window_s, 0, 604800),
 	UINT("shards", cache.shards, 0, 1024),
 	{ "policy", K_POLICY, FIELD(cache.policy), 0, 0, NULL },
+	UINT("predict_shift", cache.shadow_shift, 0, CN_CACHE_SHADOW_MAX_SHIFT),
 	END,
 };
 

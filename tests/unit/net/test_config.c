@@ -48,6 +48,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.tcp_max_clients, 256);
 	ck_assert_uint_eq(cfg.cache.budget_bytes, 64u << 20);
 	ck_assert_int_eq(cfg.cache.policy, CN_EVICT_S3FIFO);
+	ck_assert_uint_eq(cfg.cache.shadow_shift, 0);
 	ck_assert_ptr_null(cfg.control_socket);
 	ck_assert_uint_eq(cfg.nlisten, 0);
 	ck_assert_uint_eq(cfg.nallow, 2); /* loopback */
@@ -121,6 +122,7 @@ static const char good[] =
 	"  neg_max_ttl: 600\n"
 	"  stale_window: 7200\n"
 	"  policy: sieve\n"
+	"  predict_shift: 4\n"
 	"tcp_idle_timeout_ms: 5000\n"
 	"tcp_max_clients: 64\n"
 	"control_socket: /run/cairn.sock\n"
@@ -172,6 +174,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(cfg.cache.neg_max_ttl_s, 600);
 	ck_assert_uint_eq(cfg.cache.stale_window_s, 7200);
 	ck_assert_int_eq(cfg.cache.policy, CN_EVICT_SIEVE);
+	ck_assert_uint_eq(cfg.cache.shadow_shift, 4);
 	ck_assert_uint_eq(cfg.tcp_idle_timeout_ms, 5000);
 	ck_assert_uint_eq(cfg.tcp_max_clients, 64);
 	ck_assert_str_eq(cfg.control_socket, "/run/cairn.sock");
@@ -256,6 +259,7 @@ static const struct bad_case {
 	{ "tcp_max_clients: 12abc\n", "t.yaml:1: tcp_max_clients: expected a number" },
 	{ "tcp_max_clients: 0\n", "t.yaml:1: tcp_max_clients: 0 is out of range" },
 	{ "edns_udp_size: 100\n", "t.yaml:1: edns_udp_size: 100 is out of range [512, 4096]" },
+	{ "cache:\n  predict_shift: 17\n", "t.yaml:2: cache.predict_shift: 17 is out of range [0, 16]" },
 	{ "limits:\n  cname_chain: 1000\n", "t.yaml:2: limits.cname_chain: 1000 is out of range" },
 	{ "tcp_idle_timeout_ms: 99999999999999999999999\n",
 	  "t.yaml:1: tcp_idle_timeout_ms: expected a number" },
