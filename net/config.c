@@ -379,6 +379,7 @@ static const cfgkey_t top_keys[] = {
 	{ "metrics", K_METRICS, 0, 0, 0, 0, NULL },
 	{ "metrics_allow", K_METRICS_ALLOW, 0, 0, 0, 0, NULL },
 	STR("query_log", query_log),
+	BOOL("freebind", freebind),
 	END,
 };
 

@@ -79,6 +79,7 @@ typedef struct cn_config {
 	cn_cidr_t *metrics_allow;     /* malloc'ed; who may scrape it, default loopback */
 	size_t nmetrics_allow;
 	char *query_log;              /* path, "-" (stdout) or NULL (no query log) */
+	bool freebind;                /* IP_FREEBIND on the listeners; default false */
 
 	/* hosted zones (docs/config.md "Hosted zones") */
 	cn_zone_cfg_t *zones;         /* malloc'ed list */

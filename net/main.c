@@ -31,6 +31,7 @@
 #include "net/log.h"
 #include "net/metrics.h"
 #include "net/pool.h"
+#include "net/udp.h"
 #include "net/querylog.h"
 #include "resolver/errors.h"
 #include "resolver/resolver.h"
@@ -369,6 +370,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
+	note_restart(buf, len, old->freebind != new->freebind, "freebind");
 	note_restart(buf, len, old->metrics_on != new->metrics_on ||
 				       (new->metrics_on &&
 					!same_bytes(&old->metrics, sizeof(old->metrics), &new->metrics,
@@ -741,11 +743,35 @@ static int open_loop(daemon_t *d)
 	return 0;
 }
 
+/* The second-instance probe (cn_listen_probe) of every listen address, all before the
+ * first real bind: the workers' SO_REUSEPORT sockets would otherwise share a port another
+ * process (a second cairn of the same user) serves, silently. */
+static int probe_listeners(const cn_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&cfg->listen[i].addr;
+		int rc = cn_listen_probe(sa, cfg->freebind);
+		if (rc < 0)
+			log_addr(CN_LOG_ERROR, "cannot listen on", sa, rc);
+		if (rc == -EADDRINUSE)
+			cn_log(CN_LOG_ERROR, "another process (a second cairn?) serves that address "
+			       "already; not starting a second instance");
+		else if (rc == -EADDRNOTAVAIL && !cfg->freebind)
+			cn_log(CN_LOG_ERROR, "the address is on no interface (yet); `freebind: true` "
+			       "binds it anyway");
+		if (rc < 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The worker pool (not started yet) and every configured listener. */
 static int open_workers(daemon_t *d, unsigned nworkers)
 {
 	const cn_config_t *cfg = &d->cfg;
 	int rc;
+	if (probe_listeners(cfg))
+		return 1;
 	if ((rc = cn_pool_new(cfg, d->engine, nworkers, &d->pool)) < 0) {
 		cn_log(CN_LOG_ERROR, "cannot create the workers: %s", uv_strerror(rc));
 		return 1;

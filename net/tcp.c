@@ -407,7 +407,7 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
-		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out)
+		bool freebind, unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out)
 {
 	cn_tcp_t *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -424,6 +424,8 @@ int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	t->handle.data = t;
 	if (reuseport)
 		rc = cn_set_reuseport((uv_handle_t *)&t->handle);
+	if (rc == 0 && freebind)
+		rc = cn_set_freebind((uv_handle_t *)&t->handle, addr->sa_family);
 	unsigned flags = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
 	if (rc == 0)
 		rc = uv_tcp_bind(&t->handle, addr, flags);

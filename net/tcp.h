@@ -30,13 +30,14 @@ typedef struct cn_tcp_stats {
 	uint64_t refused_per_client; /* closed at once: the client had max_per_client open */
 } cn_tcp_stats_t;
 
-/** Bind addr, listen. reuseport: set SO_REUSEPORT first (every worker binds addr).
+/** Bind addr, listen. reuseport: set SO_REUSEPORT first (every worker binds addr);
+ *  freebind: IP_FREEBIND / IPV6_FREEBIND (cn_set_freebind).
  *  idle_ms: idle timeout; max_clients: cap on open connections (over it the newest is
  *  closed), counted in *shared when not NULL — one counter for every worker's listener on
  *  addr, so the cap holds for the address whatever the number of workers. Returns 0 or a
  *  libuv error. */
 int cn_tcp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
-		unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out);
+		bool freebind, unsigned idle_ms, unsigned max_clients, atomic_uint *shared, cn_tcp_t **out);
 /** Cap the connections one client address may hold open on this listener (0: none; D3 in
  *  docs/attacks.md). Over it, the new connection is closed at once. Per listener, that is per
  *  worker: with N workers a client may hold up to N times as many. */

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/log.h"
 #include "net/worker.h"
@@ -97,7 +98,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static void on_prepare(uv_prepare_t *p);
 
 int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
-		cn_udp_t **out)
+		bool freebind, cn_udp_t **out)
 {
 	cn_udp_t *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -126,6 +127,8 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	uv_unref((uv_handle_t *)&u->flusher); /* it must not keep the loop alive */
 	if (reuseport)
 		rc = cn_set_reuseport((uv_handle_t *)&u->handle);
+	if (rc == 0 && freebind)
+		rc = cn_set_freebind((uv_handle_t *)&u->handle, addr->sa_family);
 	unsigned bflags = addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
 	if (rc == 0)
 		rc = uv_udp_bind(&u->handle, addr, bflags);
@@ -241,6 +244,52 @@ int cn_set_reuseport(uv_handle_t *h)
 	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
 		rc = -errno;
 	return rc;
+}
+
+static int freebind_fd(int fd, int family)
+{
+	int one = 1;
+	if (family == AF_INET6)
+		return setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) ? -errno : 0;
+	return setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) ? -errno : 0;
+}
+
+int cn_set_freebind(uv_handle_t *h, int family)
+{
+	uv_os_fd_t fd;
+	int rc = uv_fileno(h, &fd);
+	return rc == 0 ? freebind_fd(fd, family) : rc;
+}
+
+/* One plain bind (no SO_REUSEPORT) of a socket of this type; 0 or a negative errno. */
+static int probe_one(const struct sockaddr *addr, int type, bool freebind)
+{
+	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1, rc = 0;
+	if (addr->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		rc = -errno;
+	/* TCP: SO_REUSEADDR, as libuv sets it, so connections in TIME_WAIT do not count;
+	 * Linux still refuses the bind while another socket listens on the address. */
+	if (rc == 0 && type == SOCK_STREAM &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		rc = -errno;
+	if (rc == 0 && freebind)
+		rc = freebind_fd(fd, addr->sa_family);
+	socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in);
+	if (rc == 0 && bind(fd, addr, len) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int cn_listen_probe(const struct sockaddr *addr, bool freebind)
+{
+	int rc = probe_one(addr, SOCK_DGRAM, freebind);
+	return rc == 0 ? probe_one(addr, SOCK_STREAM, freebind) : rc;
 }
 
 static void on_closed(uv_handle_t *h)

@@ -955,12 +955,12 @@ int cn_worker_listen(cn_worker_t *w, const struct sockaddr *addr, bool reuseport
 	    grow((void **)&w->tcp, w->ntcp, sizeof(*w->tcp)))
 		return -ENOMEM;
 	cn_udp_t *u;
-	int rc = cn_udp_open(w->loop, w, addr, reuseport, &u);
+	int rc = cn_udp_open(w->loop, w, addr, reuseport, w->cfg->freebind, &u);
 	if (rc < 0)
 		return rc;
 	cn_tcp_t *t;
-	rc = cn_tcp_open(w->loop, w, addr, reuseport, w->cfg->tcp_idle_timeout_ms,
-			 w->cfg->tcp_max_clients, tcp_conns, &t);
+	rc = cn_tcp_open(w->loop, w, addr, reuseport, w->cfg->freebind,
+			 w->cfg->tcp_idle_timeout_ms, w->cfg->tcp_max_clients, tcp_conns, &t);
 	if (rc < 0) {
 		cn_udp_close(u);
 		return rc;
