@@ -257,7 +257,10 @@ def test_systemd_unit_verifies(tmp_path):
     text = text.replace("@CAIRN_SYSCONFDIR@", "/etc")
     unit = tmp_path / "cairn.service"
     unit.write_text(text)
+    # Documentation=man:...: verify runs man(1) for each page; the build's man tree has them.
+    build = os.path.dirname(os.path.dirname(os.path.abspath(CAIRN_BIN)))
+    env = dict(os.environ, MANPATH=os.path.join(build, "man"))
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Type=notify" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
