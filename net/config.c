@@ -284,6 +284,7 @@ typedef enum kind {
 	K_ALLOW,   /* list of CIDRs (or one scalar) */
 	K_POLICY,  /* s3fifo | sieve | lru */
 	K_LOGLEVEL,/* error | warning | info | debug | 0..3 */
+	K_LOGTARGET, /* stderr | syslog, into a bool (true: syslog) */
 	K_MAP,     /* nested mapping: sub */
 	K_ZONES,   /* list of {name, file, visible_to} */
 	K_LOCAL_DATA, /* list of records in zone-file form */
@@ -368,6 +369,7 @@ static const cfgkey_t top_keys[] = {
 	STR("control_socket", control_socket),
 	STR("user", user),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
+	{ "log_target", K_LOGTARGET, FIELD(log_syslog), 0, 0, NULL },
 	STR("cache_dump_file", cache_dump_file),
 	BOOL("load_cache_at_start", load_cache_at_start),
 	BOOL("dump_cache_at_exit", dump_cache_at_exit),
@@ -571,6 +573,11 @@ static int set_scalar(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const c
 		if ((*(int *)field = cn_log_level_from_str(s)) < 0)
 			return fail(c, v, "%s: expected error, warning, info or debug, got \"%s\"",
 				    path, s);
+		return 0;
+	case K_LOGTARGET:
+		if (strcmp(s, "stderr") != 0 && strcmp(s, "syslog") != 0)
+			return fail(c, v, "%s: expected stderr or syslog, got \"%s\"", path, s);
+		*(bool *)field = strcmp(s, "syslog") == 0;
 		return 0;
 	default:
 		return fail(c, v, "%s: internal error", path);

@@ -74,6 +74,7 @@ typedef struct cn_config {
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
 	int log_level;                /* 0..3, default 2 (info) */
+	bool log_syslog;              /* log_target: syslog (syslog(3)); default stderr */
 	cn_listen_t metrics;          /* the /metrics endpoint (`metrics:`, --metrics) ... */
 	bool metrics_on;              /* ... when set; default off */
 	cn_cidr_t *metrics_allow;     /* malloc'ed; who may scrape it, default loopback */

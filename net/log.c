@@ -1,5 +1,6 @@
 /*
- * stderr log sink. One fprintf per line (stdio locks the stream, so lines from several
+ * stderr log sink (or syslog(3), `log_target: syslog`: the timestamp and level are then
+ * syslog's). One fprintf per line (stdio locks the stream, so lines from several
  * threads do not interleave), prefixed with a monotonic-free wall-clock timestamp and the
  * level, the way daemons running under a supervisor are expected to log.
  */
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 static int log_level = CN_LOG_INFO;
@@ -43,8 +45,24 @@ int cn_log_level_from_str(const char *s)
 	return -1;
 }
 
+static bool to_syslog;
+
+void cn_log_set_syslog(bool on)
+{
+	if (on && !to_syslog)
+		openlog("cairn", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && to_syslog)
+		closelog();
+	to_syslog = on;
+}
+
 static void emit(int level, const char *msg)
 {
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	if (to_syslog) {
+		syslog(prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", msg);
+		return;
+	}
 	struct timespec ts;
 	struct tm tm;
 	char when[32] = "";

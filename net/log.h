@@ -1,5 +1,5 @@
 /*
- * The log sink: every log line of the daemon goes to stderr through here, and the engine's
+ * The log sink: every log line of the daemon goes to stderr (or syslog) through here, and the engine's
  * cn_log_fn (cn_engine_conf_t.log) is cn_log_sink, so resolver/ never does I/O itself.
  * Levels follow resolver.h: 0 error, 1 warning, 2 info, 3 debug. Lines above the current
  * level are dropped before formatting. Process-wide (main sets the level once at start).
@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum {
@@ -19,6 +20,10 @@ enum {
 /** Set the highest level printed (clamped to [0, 3]). Default CN_LOG_INFO. */
 void cn_log_set_level(int level);
 int cn_log_get_level(void);
+
+/** Send every line to syslog(3) (facility daemon, ident "cairn", with the PID) instead of
+ *  stderr; false: back to stderr. Called once at start, before the threads. */
+void cn_log_set_syslog(bool on);
 
 /** Level from "error", "warning", "info", "debug" (or "0".."3"); -1 if unknown. */
 int cn_log_level_from_str(const char *s);

@@ -88,7 +88,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: cairn [options]\n"
-		"A caching recursive DNS resolver. Runs in the foreground, logs to stderr.\n\n"
+		"A caching recursive DNS resolver. Runs in the foreground, logs to stderr\n"
+		"(or syslog: log_target).\n\n"
 		"  -c, --config FILE            YAML configuration (docs/config.md)\n"
 		"  -l, --listen ADDR[@PORT]     serve UDP and TCP on ADDR (repeatable; replaces the\n"
 		"                               file's list; default 127.0.0.1 and ::1, port 53)\n"
@@ -371,6 +372,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, old->freebind != new->freebind, "freebind");
+	note_restart(buf, len, old->log_syslog != new->log_syslog, "log_target");
 	note_restart(buf, len, old->metrics_on != new->metrics_on ||
 				       (new->metrics_on &&
 					!same_bytes(&old->metrics, sizeof(old->metrics), &new->metrics,
@@ -1080,6 +1082,7 @@ int main(int argc, char **argv)
 	cn_log_set_level(d.cfg.log_level);
 	if (check_only)
 		return check_config(&d, config_path);
+	cn_log_set_syslog(d.cfg.log_syslog);
 	signal(SIGPIPE, SIG_IGN);
 	d.config_path = config_path;
 	d.argc = argc;
