@@ -44,6 +44,7 @@ static void usage(FILE *f)
 		"  cache dump FILE           write the cache to FILE (relative to this directory)\n"
 		"  cache load FILE           load a dump from FILE\n"
 		"  zones                     hosted zones: serial, records, visibility\n"
+		"  infra                     upstream servers: SRTT, failures, EDNS, 0x20\n"
 		"\n"
 		"exit status: 0 success, 1 the daemon answered with an error, 2 no daemon reached\n",
 		CN_CONTROL_DEFAULT_PATH);

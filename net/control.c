@@ -128,7 +128,8 @@ static void cmd_help(sbuf_t *b)
 		     "  flush NAME [--subtree]    the same as cache flush NAME [--subtree]\n"
 		     "  cache dump FILE           write the cache to FILE (absolute path)\n"
 		     "  cache load FILE           load a dump from FILE\n"
-		     "  zones                     hosted zones: serial, records, visibility\n");
+		     "  zones                     hosted zones: serial, records, visibility\n"
+		     "  infra                     upstream servers: SRTT, failures, EDNS, 0x20\n");
 }
 
 /* ------------------------------------------------------------------ stats ------------ */
@@ -510,6 +511,67 @@ static void cmd_fwdzones(cn_control_t *c, sbuf_t *b)
 	}
 }
 
+/* ------------------------------------------------------------------ infra ------------ */
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	const cn_server_row_t *a = pa, *b = pb;
+	if (a->addr.ss_family != b->addr.ss_family)
+		return a->addr.ss_family == AF_INET ? -1 : 1;
+	int c;
+	uint16_t pa_, pb_;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+		c = memcmp(&x->sin_addr, &y->sin_addr, sizeof(x->sin_addr));
+		pa_ = ntohs(x->sin_port), pb_ = ntohs(y->sin_port);
+	} else {
+		const struct sockaddr_in6 *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+		c = memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+		pa_ = ntohs(x->sin6_port), pb_ = ntohs(y->sin6_port);
+	}
+	return c ? c : (int)pa_ - (int)pb_;
+}
+
+#define CN_INFRA_ROWS 4096 /* the selection table's size (resolver/nsel.c) */
+
+/* One line per server of the engine's selection table (docs/cairnctl.md "infra"), sorted
+ * by address: "ADDR@PORT STATE srtt_ms=N rttvar_ms=N timeout_ms=N replies=N failures=N
+ * fails_in_row=N silent_in_row=N edns=yes|no 0x20=yes|no failing_ms=N", then
+ * "servers N". */
+static void cmd_infra(cn_control_t *c, sbuf_t *b)
+{
+	uint64_t now_ms = uv_hrtime() / 1000000;
+	cn_server_row_t *rows = malloc(CN_INFRA_ROWS * sizeof(*rows));
+	if (!rows) {
+		sb_printf(b, "error: out of memory\n");
+		return;
+	}
+	size_t n = cn_engine_servers(c->engine, now_ms, rows, CN_INFRA_ROWS);
+	size_t shown = n < CN_INFRA_ROWS ? n : CN_INFRA_ROWS;
+	qsort(rows, shown, sizeof(*rows), row_cmp);
+	for (size_t i = 0; i < shown; i++) {
+		const cn_server_row_t *r = &rows[i];
+		const cn_server_health_t *h = &r->h;
+		char a[INET6_ADDRSTRLEN] = "?";
+		const bool v4 = r->addr.ss_family == AF_INET;
+		const struct sockaddr_in *s4 = (const void *)&r->addr;
+		const struct sockaddr_in6 *s6 = (const void *)&r->addr;
+		inet_ntop(r->addr.ss_family, v4 ? (const void *)&s4->sin_addr
+					       : (const void *)&s6->sin6_addr, a, sizeof(a));
+		const char *state = h->dead ? "dead" : h->failing ? "failing"
+					       : h->known ? "ok" : "untried";
+		sb_printf(b, v4 ? "%s@%u %s" : "[%s]:%u %s", a,
+			  ntohs(v4 ? s4->sin_port : s6->sin6_port), state);
+		sb_printf(b, " srtt_ms=%u rttvar_ms=%u timeout_ms=%u replies=%" PRIu32
+			  " failures=%" PRIu32 " fails_in_row=%u silent_in_row=%u edns=%s"
+			  " 0x20=%s failing_ms=%" PRIu64 "\n", h->srtt_ms, h->rttvar_ms,
+			  h->timeout_ms, h->replies, h->failures, h->fails_row, h->silent_row,
+			  h->no_edns ? "no" : "yes", h->no_0x20 ? "no" : "yes", h->fail_left_ms);
+	}
+	sb_printf(b, "servers %zu\n", n); /* never an empty reply (cairnctl: exit 2) */
+	free(rows);
+}
+
 /* One line per hosted zone: "NAME serial N records N public|private SUBNETS source S". */
 static void cmd_zones(cn_control_t *c, sbuf_t *b)
 {
@@ -577,6 +639,10 @@ static void run_command(cn_control_t *c, char *line, sbuf_t *b)
 	}
 	if (strcmp(cmd, "reload") == 0 && next_word(&s) == NULL) {
 		cmd_reload(c, b);
+		return;
+	}
+	if (strcmp(cmd, "infra") == 0 && next_word(&s) == NULL) {
+		cmd_infra(c, b);
 		return;
 	}
 	if (strcmp(cmd, "flush") == 0) { /* "flush NAME [--subtree]": cache flush's alias */

@@ -166,15 +166,46 @@ void cn_engine_forwards_free(void *old)
 	free(old);
 }
 
+static void health_of(const cn_nsel_info_t *info, cn_server_health_t *out)
+{
+	*out = (cn_server_health_t){ .known = info->known, .srtt_ms = info->srtt_ms,
+				     .failing = info->failing, .dead = info->dead,
+				     .no_edns = info->no_edns, .replies = info->replies,
+				     .failures = info->failures, .no_0x20 = info->no_0x20,
+				     .rttvar_ms = info->rttvar_ms, .timeout_ms = info->timeout_ms,
+				     .fails_row = info->fails, .silent_row = info->silent,
+				     .fail_left_ms = info->fail_left_ms };
+}
+
 void cn_engine_server_health(const cn_engine_t *e, const struct sockaddr_storage *addr,
 			     uint64_t now_ms, cn_server_health_t *out)
 {
 	cn_nsel_info_t info;
 	cn__nsel_info(e->nsel, addr, now_ms, &info);
-	*out = (cn_server_health_t){ .known = info.known, .srtt_ms = info.srtt_ms,
-				     .failing = info.failing, .dead = info.dead,
-				     .no_edns = info.no_edns, .replies = info.replies,
-				     .failures = info.failures };
+	health_of(&info, out);
+}
+
+typedef struct servers_walk {
+	cn_server_row_t *out;
+	size_t max, n;
+} servers_walk_t;
+
+static void servers_row(void *arg, const struct sockaddr_storage *addr,
+			const cn_nsel_info_t *info)
+{
+	servers_walk_t *w = arg;
+	if (w->n < w->max) {
+		w->out[w->n].addr = *addr;
+		health_of(info, &w->out[w->n].h);
+	}
+	w->n++;
+}
+
+size_t cn_engine_servers(const cn_engine_t *e, uint64_t now_ms, cn_server_row_t *out,
+			 size_t max)
+{
+	servers_walk_t w = { .out = out, .max = max };
+	return cn__nsel_walk(e->nsel, now_ms, servers_row, &w);
 }
 
 void cn_engine_count(cn_engine_t *e, cn_outcome_t outcome)

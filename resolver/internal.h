@@ -170,6 +170,10 @@ typedef struct cn_nsel_info {
 	uint32_t replies, failures; /* counted since the server was first seen */
 	bool retry_due;        /* it failed, its failure window is over, and it has not been
 				  asked since: one request (cn__nsel_claim_probe) tries it */
+	unsigned rttvar_ms;    /* RFC 6298 RTT variation */
+	unsigned fails;        /* failures in a row (any kind) */
+	unsigned silent;       /* timeouts / network errors in a row */
+	uint64_t fail_left_ms; /* failing: how long its failure window still lasts */
 } cn_nsel_info_t;
 
 #define CN_NSEL_DEAD_FAILS 2       /* timeouts in a row that make a failing server dead */
@@ -192,6 +196,12 @@ void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 bool cn__nsel_case_failure(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
 /** Take the probe slot of a dead server (true), or learn that another request took it. */
 bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms);
+/** Read-only walk of the table for the control tool: fn(arg, address, info) for every
+ *  entry held, in table order, under the table's lock (fn only copies: it must not call
+ *  into nsel). Returns the number of entries. Creates and touches no entry. */
+typedef void (*cn_nsel_walk_fn)(void *arg, const struct sockaddr_storage *addr,
+				const cn_nsel_info_t *info);
+size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ the engine ------ */
 

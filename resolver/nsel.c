@@ -153,11 +153,10 @@ static unsigned clamp(unsigned v, unsigned lo, unsigned hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms,
-		   cn_nsel_info_t *out)
+/* The info of one entry (lock held). */
+static void fill_info(const cn_nsel_t *ns, const nsel_entry_t *e, uint64_t now_ms,
+		      cn_nsel_info_t *out)
 {
-	pthread_mutex_lock(&ns->lock);
-	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	unsigned rto = e->srtt_ms + 4 * e->rttvar_ms;
 	for (unsigned i = 0; i < e->fails && i < 4; i++)
 		rto *= 2; /* bounded exponential backoff */
@@ -173,7 +172,35 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 	out->replies = e->replies;
 	out->failures = e->failures;
 	out->retry_due = e->fails > 0 && e->fail_until_ms != 0 && e->fail_until_ms <= now_ms;
+	out->rttvar_ms = e->rttvar_ms;
+	out->fails = e->fails;
+	out->silent = e->silent;
+	out->fail_left_ms = out->failing ? e->fail_until_ms - now_ms : 0;
+}
+
+void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms,
+		   cn_nsel_info_t *out)
+{
+	pthread_mutex_lock(&ns->lock);
+	fill_info(ns, entry_get(ns, addr, now_ms), now_ms, out);
 	pthread_mutex_unlock(&ns->lock);
+}
+
+size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *arg)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&ns->lock);
+	for (size_t i = 0; i < NSEL_SLOTS; i++) {
+		const nsel_entry_t *e = &ns->slot[i];
+		if (!e->used)
+			continue;
+		cn_nsel_info_t info;
+		fill_info(ns, e, now_ms, &info);
+		fn(arg, &e->addr, &info);
+		n++;
+	}
+	pthread_mutex_unlock(&ns->lock);
+	return n;
 }
 
 bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)

@@ -148,9 +148,27 @@ typedef struct cn_server_health {
 	bool no_edns;
 	uint32_t replies;  /* good replies since the server was first seen */
 	uint32_t failures; /* timeouts, network errors and bad replies since then */
+	bool no_0x20;      /* not echoing the qname's case: asked without case mixing */
+	unsigned rttvar_ms;   /* RTT variation (RFC 6298) */
+	unsigned timeout_ms;  /* what the next query to it waits */
+	unsigned fails_row;   /* failures in a row */
+	unsigned silent_row;  /* of those, timeouts / network errors in a row */
+	uint64_t fail_left_ms; /* failing: what is left of its failure window */
 } cn_server_health_t;
 void cn_engine_server_health(const cn_engine_t *engine, const struct sockaddr_storage *addr,
 			     uint64_t now_ms, cn_server_health_t *out);
+
+/** One row of cn_engine_servers. */
+typedef struct cn_server_row {
+	struct sockaddr_storage addr;
+	cn_server_health_t h;
+} cn_server_row_t;
+/** Every upstream server the selection table holds (authoritative and forwarders, up to
+ *  4096, least recently used ones replaced), for `cairnctl infra`: at most max rows into
+ *  out, in table order. Returns how many the table holds (more than max: rows left out).
+ *  Read-only: creates and refreshes no entry. */
+size_t cn_engine_servers(const cn_engine_t *engine, uint64_t now_ms, cn_server_row_t *out,
+			 size_t max);
 
 /** Create an engine. conf and the hints are copied; cache is borrowed (not owned).
  *  Returns 0, -EINVAL or -ENOMEM. */

@@ -264,3 +264,76 @@ def test_systemd_unit_verifies(tmp_path):
                        text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Type=notify" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
+
+
+def infra_rows(ctlp):
+    """`cairnctl infra` as {ADDR@PORT: {"state": ..., key: value}}; checks the last line."""
+    out = ctl(ctlp, "infra").stdout
+    lines = out.strip().split("\n")
+    assert lines[-1] == "servers %d" % (len(lines) - 1), out
+    rows = {}
+    for line in lines[:-1]:
+        f = line.split()
+        row = {"state": f[1]}
+        for kv in f[2:]:
+            k, v = kv.split("=", 1)
+            row[k] = v
+        rows[f[0]] = row
+    return rows
+
+
+def test_cairnctl_infra_shows_dead_noedns_and_healthy_servers(tb, cairn, hz, hostile):
+    """`cairnctl infra`: one line per server of the selection table. A silent server
+    (drops everything) shows as failing/dead with its timeouts, a server that FORMERRs EDNS
+    queries as edns=no, a healthy one as ok with its SRTT and replies."""
+    import secrets
+    import hostile as H
+    need_cairnctl()
+    ctlp = control_path(cairn)
+    silent, old, good = hz.alloc(3)
+    tag = secrets.token_hex(3)
+    zs = hz.child("infra-silent-" + tag, [silent])
+    zo = hz.child("infra-noedns-" + tag, [old])
+    zg = hz.child("infra-good-" + tag, [good])
+    hostile(silent, handler=lambda q: H.Drop())
+
+    def old_server(q):
+        if q.msg is not None and q.edns:
+            return H.reply(q, dns.rcode.FORMERR, aa=False, edns=False)
+        return None
+    hostile(old, handler=old_server,
+            zone=H.Zone(zo, H.zone_text(zo, addr=old, body=["* IN A 192.0.2.7"])))
+    hostile(good, zone=H.Zone(zg, H.zone_text(zg, addr=good, body=["* IN A 192.0.2.8"])))
+    # servfail_ttl 0: no failure cache, so every query to the silent zone goes upstream.
+    c = start(cairn, tb, control=ctlp, config="servfail_ttl: 0\n")
+    assert infra_rows(ctlp) == {}  # nothing asked yet: only "servers 0"
+    for z in (zo, zg):
+        r = ask(c, make_query("www." + z, "A"))
+        assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+    r = ask(c, make_query("www." + zs, "A"), timeout=10)
+    assert dns.rcode.to_text(r.rcode()) == "SERVFAIL", r
+    rows = infra_rows(ctlp)
+    s = rows["%s@53" % silent]
+    assert s["state"] in ("failing", "dead"), s
+    assert s["replies"] == "0" and int(s["failures"]) >= 1, s
+    assert int(s["silent_in_row"]) >= 1 and int(s["failing_ms"]) > 0, s
+    o = rows["%s@53" % old]
+    assert o["state"] == "ok" and o["edns"] == "no" and int(o["replies"]) >= 1, o
+    g = rows["%s@53" % good]
+    assert g["state"] == "ok" and g["edns"] == "yes" and g["0x20"] == "yes", g
+    assert int(g["replies"]) >= 1 and g["failures"] == "0" and int(g["srtt_ms"]) < 1000, g
+    # The testbed's root and TLD servers answered too; every line has every field.
+    keys = {"state", "srtt_ms", "rttvar_ms", "timeout_ms", "replies", "failures",
+            "fails_in_row", "silent_in_row", "edns", "0x20", "failing_ms"}
+    assert len(rows) >= 4 and all(set(v) == keys for v in rows.values()), rows
+    # Asked again: silent twice in a row, it is dead (one probe a second). Bounded: at
+    # most 8 more queries of at most 10 s each.
+    for i in range(8):
+        s = infra_rows(ctlp)["%s@53" % silent]
+        if s["state"] == "dead":
+            break
+        r = ask(c, make_query("www%d.%s" % (i, zs), "A"), timeout=10)
+        assert dns.rcode.to_text(r.rcode()) == "SERVFAIL", r
+    print("cairnctl infra:\n" + ctl(ctlp, "infra").stdout)
+    assert s["state"] == "dead" and int(s["silent_in_row"]) >= 2, s
+    assert int(s["failures"]) >= 2 and s["replies"] == "0", s
