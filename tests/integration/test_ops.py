@@ -100,6 +100,11 @@ def test_reload_names_keys_that_need_a_restart(tb, cairn):
     assert r.stdout.startswith("ok:"), r.stdout
     assert "needs a restart: workers cache" in r.stdout, r.stdout
     wait_log(c, "needs a restart: workers cache")
+    write(config_path_of(c), "workers: 2\ncache:\n  size: 8M\nfreebind: true\n"
+          "log_target: syslog\n")
+    r = ctl(ctlp, "reload")
+    assert "freebind" in r.stdout and "log_target" in r.stdout, r.stdout
+    wait_log(c, "log_target")  # still logging to stderr: log_target needs a restart
 
 
 def test_bad_reload_keeps_the_running_configuration(tb, cairn):

@@ -2,7 +2,8 @@
  * Unit tests for resolver/nsel.c, server selection: SRTT smoothing (RFC 6298 with the
  * integer arithmetic nsel.c documents), timeouts with bounded exponential backoff, failure
  * windows (RFC 9520) and their growth for servers that stay silent, dead servers and their
- * shared probe slot, the no-EDNS and no-0x20 marks, and the table under pressure. Time is a
+ * shared probe slot, the no-EDNS and no-0x20 marks, the table under pressure, and the
+ * control tool's read-only walk. Time is a
  * plain argument (now_ms): every window is crossed by moving a fake clock to one millisecond
  * before and at its end. The expected figures are worked out by hand in the comments, not
  * computed with the formulas under test.
@@ -453,6 +454,69 @@ START_TEST(test_table_pressure)
 }
 END_TEST
 
+/* The control tool's walk (cn__nsel_walk): every entry held, with its info, and nothing
+ * created or changed by walking. */
+typedef struct walked {
+	struct sockaddr_storage addr[8];
+	cn_nsel_info_t info[8];
+	size_t n;
+} walked_t;
+
+static void walk_cb(void *arg, const struct sockaddr_storage *addr, const cn_nsel_info_t *info)
+{
+	walked_t *w = arg;
+	ck_assert_uint_lt(w->n, 8);
+	w->addr[w->n] = *addr;
+	w->info[w->n++] = *info;
+}
+
+static const cn_nsel_info_t *walked_find(const walked_t *w, const struct sockaddr_storage *a)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (memcmp(&w->addr[i], a, sizeof(*a)) == 0)
+			return &w->info[i];
+	return NULL;
+}
+
+START_TEST(test_walk)
+{
+	make(200, 3000);
+	walked_t w = { .n = 0 };
+	ck_assert_uint_eq(cn__nsel_walk(ns, 1000, walk_cb, &w), 0);
+	struct sockaddr_storage a = v4("192.0.2.1", 53), b = v4("192.0.2.2", 53),
+				c = v6("2001:db8::1", 5353);
+	cn__nsel_report_rtt(ns, &a, 100, 1000);
+	cn__nsel_report_error(ns, &b, CN_NSEL_TIMEOUT, 1000); /* window 5 s: until 6000 */
+	cn__nsel_report_error(ns, &b, CN_NSEL_TIMEOUT, 1001); /* silent twice: 10 s, 11001 */
+	cn__nsel_set_no_edns(ns, &c, 1000);
+	ck_assert_uint_eq(cn__nsel_walk(ns, 2000, walk_cb, &w), 3);
+	ck_assert_uint_eq(w.n, 3);
+	const cn_nsel_info_t *ia = walked_find(&w, &a), *ib = walked_find(&w, &b),
+			     *ic = walked_find(&w, &c);
+	ck_assert_ptr_nonnull(ia);
+	ck_assert_ptr_nonnull(ib);
+	ck_assert_ptr_nonnull(ic);
+	ck_assert(ia->known && !ia->failing && !ia->dead && !ia->no_edns);
+	ck_assert_uint_eq(ia->srtt_ms, 100);
+	ck_assert_uint_eq(ia->rttvar_ms, 50);
+	ck_assert_uint_eq(ia->replies, 1);
+	ck_assert_uint_eq(ia->failures, 0);
+	ck_assert(ib->failing && ib->dead);
+	ck_assert_uint_eq(ib->failures, 2);
+	ck_assert_uint_eq(ib->fails, 2);
+	ck_assert_uint_eq(ib->silent, 2);
+	ck_assert_uint_eq(ib->fail_left_ms, 9001);
+	ck_assert(ic->no_edns && !ic->known && !ic->no_0x20);
+	ck_assert_uint_eq(ic->fail_left_ms, 0);
+	/* Walking created and refreshed nothing: still the three entries. */
+	w.n = 0;
+	ck_assert_uint_eq(cn__nsel_walk(ns, 12000, walk_cb, &w), 3);
+	ib = walked_find(&w, &b);
+	ck_assert(!ib->failing && !ib->dead && ib->retry_due); /* window over at 11001 */
+	ck_assert_uint_eq(ib->fail_left_ms, 0);
+}
+END_TEST
+
 static Suite *nsel_suite(void)
 {
 	Suite *s = suite_create("nsel");
@@ -475,6 +539,7 @@ static Suite *nsel_suite(void)
 	tcase_add_test(tc, test_case_failures);
 	tcase_add_test(tc, test_addresses_apart);
 	tcase_add_test(tc, test_table_pressure);
+	tcase_add_test(tc, test_walk);
 	suite_add_tcase(s, tc);
 	return s;
 }
