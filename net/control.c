@@ -213,6 +213,9 @@ void cn_stats_walk(cn_engine_t *engine, cn_cache_t *cache, const cn_control_net_
 #define VISIT(field, name) visit_u(fn, ctx, name, false, ns->upstream.field);
 	CN_UPSTREAM_STATS_MAP(VISIT)
 #undef VISIT
+#define VISIT(field, name) visit_u(fn, ctx, name, false, ns->daemon.field);
+	CN_DAEMON_STATS_MAP(VISIT)
+#undef VISIT
 }
 
 typedef struct stats_out {

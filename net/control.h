@@ -57,9 +57,14 @@ int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_c
 void cn_control_close(cn_control_t *c);
 
 /** net's counters for `stats`: the sums over every worker (rows in net/stats.h). */
+typedef struct cn_daemon_stats {
+	CN_DAEMON_STATS_MAP(CN__STAT_FIELD)
+} cn_daemon_stats_t;
+
 typedef struct cn_control_net_stats {
 	cn_worker_stats_t worker;
 	cn_upstream_stats_t upstream;
+	cn_daemon_stats_t daemon;
 } cn_control_net_stats_t;
 
 /**

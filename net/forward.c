@@ -69,19 +69,6 @@ static void lib_init(void)
 	lib_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port &&
-	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-}
-
 /* ------------------------------------------------------------------ handles -------- */
 
 /* Once closing and outside c-ares: destroy the channels (their detached queries end in
@@ -219,7 +206,7 @@ static int set_server(fwd_channel_t *ch)
 static fwd_channel_t *channel_for(cn_forward_t *fw, const struct sockaddr_storage *addr)
 {
 	for (size_t i = 0; i < fw->nch; i++)
-		if (same_addr(&fw->ch[i]->addr, addr))
+		if (cn_sockaddr_eq(&fw->ch[i]->addr, addr))
 			return fw->ch[i];
 	if (fw->nch >= FWD_CHANNELS)
 		return NULL;

@@ -148,7 +148,7 @@ typedef struct daemon {
 	size_t nacls;
 	const cn_acl_t *allow_now;   /* the workers' list a reload installed (NULL: d->cfg's) */
 	const cn_acl_t *metrics_now; /* the same for metrics_allow */
-	uint64_t reloads, reloads_failed, zone_reloads_failed;
+	cn_daemon_stats_t stats; /* reloads (net/stats.h); read by /metrics' thread too */
 } daemon_t;
 
 /* ------------------------------------------------------------------ arguments --------- */
@@ -333,6 +333,9 @@ static void net_stats(void *ctx, cn_control_net_stats_t *out)
 	daemon_t *d = ctx;
 	cn_pool_get_stats(d->pool, &out->worker);
 	cn_pool_get_upstream_stats(d->pool, &out->upstream);
+#define LOAD(field, name) out->daemon.field = __atomic_load_n(&d->stats.field, __ATOMIC_RELAXED);
+	CN_DAEMON_STATS_MAP(LOAD)
+#undef LOAD
 }
 
 /* ------------------------------------------------------------------ reload ------------ */
@@ -498,7 +501,7 @@ static void reload_zones(daemon_t *d, cn_config_t *new, char *msg, size_t msglen
 	char err[512];
 	cn_zoneset_t *zs;
 	if (cn_zones_build(new, &zs, err, sizeof(err)) != 0) {
-		d->zone_reloads_failed++;
+		__atomic_fetch_add(&d->stats.zone_reloads_failed, 1, __ATOMIC_RELAXED);
 		snprintf(msg, msglen, "; hosted zones NOT reloaded (%s), the running ones are kept",
 			 err);
 		cn_log(CN_LOG_ERROR, "reload: hosted zones kept: %s", err);
@@ -566,7 +569,7 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	char why[512] = "";
 	if (reload_read(d, &new, why, sizeof(why)) != 0) {
 		cn_config_deinit(&new);
-		d->reloads_failed++;
+		__atomic_fetch_add(&d->stats.reloads_failed, 1, __ATOMIC_RELAXED);
 		snprintf(msg, msglen, "%s; the running configuration is kept", why);
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
 		return -1;
@@ -576,7 +579,7 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	int acls = reload_querylog(d, &new, why, sizeof(why)) < 0 ? -1 : reload_acls(d, &new);
 	if (acls < 0) {
 		cn_config_deinit(&new);
-		d->reloads_failed++;
+		__atomic_fetch_add(&d->stats.reloads_failed, 1, __ATOMIC_RELAXED);
 		snprintf(msg, msglen, "%s; the running configuration is kept",
 			 why[0] ? why : "out of memory");
 		cn_log(CN_LOG_ERROR, "reload rejected: %s", msg);
@@ -590,7 +593,7 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	cn_log_set_level(new.log_level);
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
-	d->reloads++;
+	__atomic_fetch_add(&d->stats.reloads, 1, __ATOMIC_RELAXED);
 	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
 		 acls & 2 ? "; metrics_allow replaced" : "",
 		 level_changed ? "; log level changed" : "",
@@ -954,7 +957,7 @@ static int start(daemon_t *d)
 	}
 	cn_log(CN_LOG_INFO, "%u worker%s", nworkers, nworkers == 1 ? "" : "s");
 	if (d->metrics) {
-		if (cn_metrics_start(d->metrics, d->engine, d->cache, d->pool) != 0) {
+		if (cn_metrics_start(d->metrics, d->engine, d->cache, d->pool, &d->stats) != 0) {
 			cn_log(CN_LOG_ERROR, "metrics: cannot start the HTTP server");
 			return 1;
 		}

@@ -79,6 +79,7 @@ struct cn_metrics {
 	cn_engine_t *engine;
 	cn_cache_t *cache;
 	cn_pool_t *pool;
+	const cn_daemon_stats_t *daemon; /* the daemon's reload counters (atomics) */
 };
 
 /* ------------------------------------------------------------------ rendering --------- */
@@ -175,7 +176,8 @@ static void put_hist(FILE *f, const cn_pool_t *pool, unsigned n, cn_hist_id_t id
 		cum);
 }
 
-int cn_metrics_render(FILE *f, cn_engine_t *engine, cn_cache_t *cache, const cn_pool_t *pool)
+int cn_metrics_render(FILE *f, cn_engine_t *engine, cn_cache_t *cache, const cn_pool_t *pool,
+		      const cn_daemon_stats_t *daemon)
 {
 	per_worker_t pw = { .n = pool ? cn_pool_size(pool) : 0 };
 	pw.ws = calloc(pw.n ? pw.n : 1, sizeof(*pw.ws));
@@ -194,6 +196,10 @@ int cn_metrics_render(FILE *f, cn_engine_t *engine, cn_cache_t *cache, const cn_
 		CN_STATS_ADD(CN_WORKER_STATS_MAP, &ns.worker, &pw.ws[i]);
 		CN_STATS_ADD(CN_UPSTREAM_STATS_MAP, &ns.upstream, &pw.us[i]);
 	}
+#define LOAD(field, name)                                                                \
+	ns.daemon.field = daemon ? __atomic_load_n(&daemon->field, __ATOMIC_RELAXED) : 0;
+	CN_DAEMON_STATS_MAP(LOAD)
+#undef LOAD
 	cn_stats_walk(engine, cache, &ns, put_total, f);
 	put_per_worker(f, &pw);
 #define HIST(id, name, help) put_hist(f, pool, pw.n, CN_HIST_##id, name, help);
@@ -257,7 +263,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	FILE *f = open_memstream(&body, &len);
 	if (!f)
 		return MHD_NO;
-	int rc = cn_metrics_render(f, m->engine, m->cache, m->pool);
+	int rc = cn_metrics_render(f, m->engine, m->cache, m->pool, m->daemon);
 	if (fclose(f) != 0 || rc != 0) {
 		free(body);
 		return MHD_NO;
@@ -306,8 +312,10 @@ int cn_metrics_bind(const struct sockaddr *addr, socklen_t addr_len, const cn_ac
 	return 0;
 }
 
-int cn_metrics_start(cn_metrics_t *m, cn_engine_t *engine, cn_cache_t *cache, cn_pool_t *pool)
+int cn_metrics_start(cn_metrics_t *m, cn_engine_t *engine, cn_cache_t *cache, cn_pool_t *pool,
+		     const cn_daemon_stats_t *daemon)
 {
+	m->daemon = daemon;
 	m->engine = engine;
 	m->cache = cache;
 	m->pool = pool;

@@ -17,6 +17,8 @@
  */
 #pragma once
 
+#include "net/control.h"
+
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -35,7 +37,8 @@ int cn_metrics_bind(const struct sockaddr *addr, socklen_t addr_len, const cn_ac
 
 /** Serve /metrics from engine, cache and pool (borrowed) on a thread of libmicrohttpd's.
  *  Returns 0 or -EIO (then cn_metrics_stop still frees it). */
-int cn_metrics_start(cn_metrics_t *m, cn_engine_t *engine, cn_cache_t *cache, cn_pool_t *pool);
+int cn_metrics_start(cn_metrics_t *m, cn_engine_t *engine, cn_cache_t *cache, cn_pool_t *pool,
+		     const cn_daemon_stats_t *daemon);
 
 /** Check new connections against acl from now on (borrowed; it must stay valid until the
  *  endpoint stops, like the workers' lists). NULL: loopback. Any thread. */
@@ -46,4 +49,5 @@ void cn_metrics_stop(cn_metrics_t *m);
 
 /** The page /metrics serves, written to f. engine may be NULL (its figures read 0), pool
  *  too (no worker figures). Returns 0 or -EIO (f failed). */
-int cn_metrics_render(FILE *f, cn_engine_t *engine, cn_cache_t *cache, const cn_pool_t *pool);
+int cn_metrics_render(FILE *f, cn_engine_t *engine, cn_cache_t *cache, const cn_pool_t *pool,
+		      const cn_daemon_stats_t *daemon);

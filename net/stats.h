@@ -27,6 +27,13 @@
 	X(network_errors, "upstream.network_errors") /* ICMP, refused/reset, send */      \
 	X(forwarded, "upstream.forwarded") /* to forward zones' servers, via c-ares */
 
+/* The daemon's reloads (net/main.c): SIGHUP and `cairnctl reload`. */
+#define CN_DAEMON_STATS_MAP(X)                                                          \
+	X(reloads, "reload.applied")       /* a new configuration is in force */         \
+	X(reloads_failed, "reload.rejected") /* rejected whole: the old one runs on */   \
+	X(zone_reloads_failed, "reload.zones_kept") /* applied, but a zone file did not \
+						       parse: the old zones answer */
+
 /* The worker (net/worker.c). */
 #define CN_WORKER_STATS_MAP(X)                                                          \
 	X(queries, NULL)          /* client packets handed to the worker */              \

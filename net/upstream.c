@@ -173,18 +173,11 @@ static bool judge(cn_upstream_pending_t *p, match_t m)
 	return false;
 }
 
+/* From the server asked? (a: libuv's sockaddr_storage for the datagram) */
 static bool same_source(const cn_upstream_pending_t *p, const struct sockaddr *a)
 {
-	const struct sockaddr *want = (const struct sockaddr *)&p->addr;
-	if (a == NULL || a->sa_family != want->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)want;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)want;
-	return x->sin6_port == y->sin6_port &&
-	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+	return a != NULL && cn_sockaddr_eq((const struct sockaddr_storage *)(const void *)a,
+					   &p->addr);
 }
 
 static void new_id(cn_upstream_pending_t *p)

@@ -83,7 +83,7 @@ void cn__nsel_free(cn_nsel_t *ns)
 	free(ns);
 }
 
-static bool addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool cn_sockaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -128,7 +128,7 @@ static nsel_entry_t *entry_get(cn_nsel_t *ns, const struct sockaddr_storage *add
 	nsel_entry_t *victim = NULL;
 	for (unsigned i = 0; i < 8; i++) {
 		nsel_entry_t *e = &ns->slot[(h + i) % NSEL_SLOTS];
-		if (e->used && addr_eq(&e->addr, addr)) {
+		if (e->used && cn_sockaddr_eq(&e->addr, addr)) {
 			e->last_used_ms = now_ms;
 			return e;
 		}

@@ -76,6 +76,9 @@ typedef struct cn_fwdzone {
 	unsigned naddr;
 } cn_fwdzone_t;
 
+/** Same family, address and port (IPv4 or IPv6)? */
+bool cn_sockaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
 /** One root server from the hints. */
 typedef struct cn_hint {
 	uint8_t name[CN_DNAME_MAX];

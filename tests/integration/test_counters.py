@@ -18,7 +18,7 @@ import dns.rcode
 import pytest
 
 import hostile as H
-from helpers import (WallClock, control_path, ctl_stats, describe, logctx, make_query, rcode,
+from helpers import (WallClock, control_path, ctl, ctl_stats, describe, logctx, make_query, rcode,
                      rdata_texts, resolve, start)
 
 REAL = "192.0.2.55"
@@ -287,6 +287,30 @@ def forwarded(e):
     back = start(e.cairn, e.tb, control=back_ctl)
     e.boot("--forward", "%s=127.0.0.1@%d" % (z, back.port))
     e.ok("www." + z)
+
+
+@driver("reload.applied", "reload.rejected", "reload.zones_kept")
+def reloads(e):
+    """Reload a good file, a broken one (rejected whole) and one whose zone file no longer
+    parses (applied, the running zones kept)."""
+    import os
+    d = str(e.cairn.tmpdir)
+    zpath = os.path.join(d, "rz.zone")
+    with open(zpath, "w") as f:
+        f.write("$TTL 60\n@ IN SOA ns h 1 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.1\n"
+                "$ORIGIN rz.test.\n")
+    cfg = "zones:\n  - name: rz.test.\n    file: %s\n" % zpath
+    c = e.boot(config=cfg)
+    path = os.path.join(d, "cairn-%d.yaml" % c.port)
+    assert ctl(e.path, "reload").stdout.startswith("ok:")
+    with open(path, "w") as f:
+        f.write(cfg + "no_such_key: 1\n")
+    assert ctl(e.path, "reload", check=False).returncode == 1
+    with open(path, "w") as f:
+        f.write(cfg)
+    with open(zpath, "a") as f:
+        f.write("bad IN A 10.0.0\n")
+    assert "hosted zones NOT reloaded" in ctl(e.path, "reload").stdout
 
 
 @driver("limits.hit", "limits.cname")

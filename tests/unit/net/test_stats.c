@@ -43,6 +43,7 @@ static void printed(names_t *l)
 	CN_CACHE_STATS_MAP(ADD)
 	CN_WORKER_STATS_MAP(ADD)
 	CN_UPSTREAM_STATS_MAP(ADD)
+	CN_DAEMON_STATS_MAP(ADD)
 #undef ADD
 }
 
