@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import dns.rcode
+import pytest
 
 from conftest import CAIRN_BIN
 from helpers import make_query, ask, start
@@ -95,3 +96,19 @@ def test_only_tcp_taken_is_refused_too(tb, cairn):
         assert rc == 1 and "address already in use" in err, (rc, err)
     finally:
         s.close()
+
+
+def test_freebind_ipv6(tb, cairn, tmp_path):
+    """IPV6_FREEBIND: 2001:db8::10 (documentation prefix) is on no interface."""
+    addr = "2001:db8::10"
+    if not addr_assigned("::1"):
+        pytest.skip("no IPv6 in the test namespace")
+    assert not addr_assigned(addr)
+    port = cairn.port()
+    rc, err = run_cairn(tb, "-l", "[%s]:%d" % (addr, port))
+    assert rc == 1 and "freebind: true" in err, (rc, err)
+    cfg = tmp_path / "fb6.yaml"
+    cfg.write_text("freebind: true\n")
+    c = cairn("-c", str(cfg), "-l", "[%s]:%d" % (addr, port), "--root-hints",
+              tb.root_hints, "--allow-loopback-upstream", port=port)
+    assert "listening on %s@%d" % (addr, port) in c.log(), c.log()
