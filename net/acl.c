@@ -96,15 +96,33 @@ const cn_cidr_t cn_acl_loopback[2] = {
 	{ .family = AF_INET6, .prefix = 128, .addr = { [15] = 1 } },
 };
 
-bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa)
+/* The longest prefix of list matching sa, or -1. */
+static int longest(const cn_cidr_t *list, size_t n, const struct sockaddr *sa)
+{
+	int best = -1;
+	for (size_t i = 0; i < n; i++)
+		if ((int)list[i].prefix > best && cn_cidr_match(&list[i], sa))
+			best = (int)list[i].prefix;
+	return best;
+}
+
+cn_acl_action_t cn_acl_check(const cn_acl_t *acl, const struct sockaddr *sa)
 {
 	if (!acl) {
-		static const cn_acl_t deflt = { cn_acl_loopback, 2 };
+		static const cn_acl_t deflt = { .allow = cn_acl_loopback, .nallow = 2 };
 		acl = &deflt;
 	}
-	for (size_t i = 0; i < acl->nallow; i++) {
-		if (cn_cidr_match(&acl->allow[i], sa))
-			return true;
-	}
-	return false;
+	int a = longest(acl->allow, acl->nallow, sa);
+	int r = longest(acl->refuse, acl->nrefuse, sa);
+	int d = longest(acl->deny, acl->ndeny, sa);
+	if (d >= 0 && d >= r && d >= a)
+		return CN_ACL_DENY;
+	if (a > r)
+		return CN_ACL_ALLOW;
+	return CN_ACL_REFUSE;
+}
+
+bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa)
+{
+	return cn_acl_check(acl, sa) == CN_ACL_ALLOW;
 }

@@ -1,7 +1,8 @@
 /*
  * Client access control. A client may query when its source address lies in one of the
  * allowed subnets: by default loopback only (127.0.0.0/8 and ::1); a configured `allow:`
- * list replaces that default (list loopback in it to keep it). Everyone else gets REFUSED
+ * list replaces that default (list loopback in it to keep it). `refuse:` and `deny:` lists
+ * carve subnets out (the longest matching prefix decides). Everyone else gets REFUSED
  * (cn_engine_refuse in resolver/ builds it) — never an answer, so cairn cannot be used as an open
  * resolver or amplifier from outside.
  * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, seen on dual-stack sockets) are matched as IPv4.
@@ -31,16 +32,34 @@ int cn_cidr_parse(const char *s, cn_cidr_t *out);
 /** Whether sa (AF_INET or AF_INET6) lies in c. */
 bool cn_cidr_match(const cn_cidr_t *c, const struct sockaddr *sa);
 
-/** The allow list. Plain data: the config owns the array. */
+/** The access lists. Plain data: the config owns the arrays. */
 typedef struct cn_acl {
-	const cn_cidr_t *allow;
+	const cn_cidr_t *allow;  /* served */
 	size_t nallow;
+	const cn_cidr_t *refuse; /* answered REFUSED (also everyone in no list) */
+	size_t nrefuse;
+	const cn_cidr_t *deny;   /* dropped: no reply at all */
+	size_t ndeny;
 } cn_acl_t;
+
+/** What is done with a client's query. */
+typedef enum cn_acl_action {
+	CN_ACL_REFUSE = 0,
+	CN_ACL_ALLOW,
+	CN_ACL_DENY,
+} cn_acl_action_t;
+
+/**
+ * The action for a client at sa: the list with the longest matching prefix wins (as in
+ * Unbound's access-control), deny before refuse before allow on a tie; no match: refuse.
+ * acl NULL means the loopback default.
+ */
+cn_acl_action_t cn_acl_check(const cn_acl_t *acl, const struct sockaddr *sa);
 
 /** The default allow list: 127.0.0.0/8 and ::1. */
 extern const cn_cidr_t cn_acl_loopback[2];
 
-/** Whether a client at sa may query: in one of acl->allow; acl NULL means the loopback
- *  default. An empty list allows nobody. */
+/** Whether a client at sa may query (cn_acl_check says allow). An empty allow list allows
+ *  nobody. */
 bool cn_acl_allows(const cn_acl_t *acl, const struct sockaddr *sa);
 

@@ -68,6 +68,12 @@ void cn_config_deinit(cn_config_t *cfg)
 	free(cfg->allow);
 	cfg->allow = NULL;
 	cfg->nallow = 0;
+	free(cfg->refuse);
+	cfg->refuse = NULL;
+	cfg->nrefuse = 0;
+	free(cfg->deny);
+	cfg->deny = NULL;
+	cfg->ndeny = 0;
 	free(cfg->root_hints);
 	cfg->root_hints = NULL;
 	free(cfg->control_socket);
@@ -205,6 +211,24 @@ int cn_config_add_listen(cn_config_t *cfg, const char *s)
 	return append((void **)&cfg->listen, &cfg->nlisten, sizeof(l), &l);
 }
 
+static int add_cidr(cn_cidr_t **list, size_t *n, const char *s)
+{
+	cn_cidr_t c;
+	if (cn_cidr_parse(s, &c) != 0)
+		return -EINVAL;
+	return append((void **)list, n, sizeof(c), &c);
+}
+
+int cn_config_add_refuse(cn_config_t *cfg, const char *s)
+{
+	return add_cidr(&cfg->refuse, &cfg->nrefuse, s);
+}
+
+int cn_config_add_deny(cn_config_t *cfg, const char *s)
+{
+	return add_cidr(&cfg->deny, &cfg->ndeny, s);
+}
+
 int cn_config_add_allow(cn_config_t *cfg, const char *s)
 {
 	cn_cidr_t c;
@@ -282,6 +306,8 @@ typedef enum kind {
 	K_STR,     /* path -> malloc'ed char *, null/~ clears it */
 	K_LISTEN,  /* list of addr[@port] (or one scalar) */
 	K_ALLOW,   /* list of CIDRs (or one scalar) */
+	K_REFUSE,  /* the same, answered REFUSED */
+	K_DENY,    /* the same, dropped */
 	K_POLICY,  /* s3fifo | sieve | lru */
 	K_LOGLEVEL,/* error | warning | info | debug | 0..3 */
 	K_LOGTARGET, /* stderr | syslog, into a bool (true: syslog) */
@@ -346,6 +372,8 @@ static const cfgkey_t cache_keys[] = {
 static const cfgkey_t top_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0, NULL },
 	{ "allow", K_ALLOW, 0, 0, 0, 0, NULL },
+	{ "refuse", K_REFUSE, 0, 0, 0, 0, NULL },
+	{ "deny", K_DENY, 0, 0, 0, 0, NULL },
 	STR("root_hints", root_hints),
 	BOOL("allow_loopback_upstream", engine.allow_loopback_upstream),
 	BOOL("qname_minimisation", engine.qname_minimisation),
@@ -467,6 +495,14 @@ static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
 		free(c->cfg->metrics_allow);
 		c->cfg->metrics_allow = NULL;
 		c->cfg->nmetrics_allow = 0;
+	} else if (k->kind == K_REFUSE) {
+		free(c->cfg->refuse);
+		c->cfg->refuse = NULL;
+		c->cfg->nrefuse = 0;
+	} else if (k->kind == K_DENY) {
+		free(c->cfg->deny);
+		c->cfg->deny = NULL;
+		c->cfg->ndeny = 0;
 	} else {
 		cn_config_clear_allow(c->cfg);
 	}
@@ -613,6 +649,10 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 		return set_list(c, v, k, cn_config_add_listen, "address[@port]");
 	case K_ALLOW:
 		return set_list(c, v, k, cn_config_add_allow, "subnet (address/prefix)");
+	case K_REFUSE:
+		return set_list(c, v, k, cn_config_add_refuse, "subnet (address/prefix)");
+	case K_DENY:
+		return set_list(c, v, k, cn_config_add_deny, "subnet (address/prefix)");
 	case K_METRICS_ALLOW:
 		return set_list(c, v, k, cn_config_add_metrics_allow, "subnet (address/prefix)");
 	case K_METRICS:

@@ -60,6 +60,10 @@ typedef struct cn_config {
 	size_t nlisten;
 	cn_cidr_t *allow;           /* malloc'ed; default 127.0.0.0/8 and ::1 */
 	size_t nallow;
+	cn_cidr_t *refuse;          /* answered REFUSED even inside allow; default none */
+	size_t nrefuse;
+	cn_cidr_t *deny;            /* dropped without a reply; default none */
+	size_t ndeny;
 
 	char *root_hints;           /* path or NULL (compiled-in hints) */
 	char *control_socket;       /* path or NULL (no control socket) */
@@ -132,6 +136,8 @@ int cn_config_add_listen(cn_config_t *cfg, const char *s);
 int cn_config_add_fwd_arg(cn_config_t *cfg, const char *arg, bool stub, char *err,
 			  size_t errlen);
 int cn_config_add_allow(cn_config_t *cfg, const char *s);
+int cn_config_add_refuse(cn_config_t *cfg, const char *s);
+int cn_config_add_deny(cn_config_t *cfg, const char *s);
 int cn_config_add_metrics_allow(cn_config_t *cfg, const char *s);
 /** The /metrics address from "ADDR@PORT" (a port is required). 0 or -EINVAL. */
 int cn_config_set_metrics(cn_config_t *cfg, const char *s);

@@ -394,11 +394,14 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "tcp_*/client_waiting");
 }
 
-/* Move the list (*cidrs, *n) into a new cn_acl_t kept in d->acls until exit (a worker or
- * the metrics thread may still be reading the one it replaces). NULL: out of memory. */
-static const cn_acl_t *keep_acl(daemon_t *d, cn_cidr_t **cidrs, size_t *n)
+/* Move the lists into a new cn_acl_t kept in d->acls until exit (a worker or the metrics
+ * thread may still be reading the one it replaces); refuse and deny may be NULL (metrics'
+ * list has neither). NULL: out of memory. */
+static const cn_acl_t *keep_acl(daemon_t *d, cn_cidr_t **allow, size_t *nallow,
+				cn_cidr_t **refuse, size_t *nrefuse, cn_cidr_t **deny,
+				size_t *ndeny)
 {
-	cn_acl_t *acl = malloc(sizeof(*acl));
+	cn_acl_t *acl = calloc(1, sizeof(*acl));
 	cn_acl_t **grown = realloc(d->acls, (d->nacls + 1) * sizeof(*d->acls));
 	if (grown)
 		d->acls = grown;
@@ -406,21 +409,40 @@ static const cn_acl_t *keep_acl(daemon_t *d, cn_cidr_t **cidrs, size_t *n)
 		free(acl);
 		return NULL;
 	}
-	acl->allow = *cidrs;
-	acl->nallow = *n;
-	*cidrs = NULL; /* owned by acl now */
-	*n = 0;
+	acl->allow = *allow;
+	acl->nallow = *nallow;
+	*allow = NULL; /* owned by acl now */
+	*nallow = 0;
+	if (refuse) {
+		acl->refuse = *refuse;
+		acl->nrefuse = *nrefuse;
+		acl->deny = *deny;
+		acl->ndeny = *ndeny;
+		*refuse = *deny = NULL;
+		*nrefuse = *ndeny = 0;
+	}
 	d->acls[d->nacls++] = acl;
 	return acl;
 }
 
-/* Whether the list in force (now, or the start-up one) differs from (b, nb). */
-static bool list_changed(const cn_acl_t *now, const cn_cidr_t *start, size_t nstart,
-			 const cn_cidr_t *b, size_t nb)
+/* Whether one list in force (a, na) differs from (b, nb). */
+static bool list_changed(const cn_cidr_t *a, size_t na, const cn_cidr_t *b, size_t nb)
 {
-	const cn_cidr_t *a = now ? now->allow : start;
-	size_t na = now ? now->nallow : nstart;
 	return !same_bytes(a, na * sizeof(*a), b, nb * sizeof(*b));
+}
+
+/* Whether the client access lists in force (a reload's, or the start-up ones) differ from
+ * new's. */
+static bool client_acl_changed(const daemon_t *d, const cn_config_t *new)
+{
+	const cn_acl_t *now = d->allow_now;
+	const cn_config_t *c = &d->cfg;
+	return list_changed(now ? now->allow : c->allow, now ? now->nallow : c->nallow,
+			    new->allow, new->nallow) ||
+	       list_changed(now ? now->refuse : c->refuse, now ? now->nrefuse : c->nrefuse,
+			    new->refuse, new->nrefuse) ||
+	       list_changed(now ? now->deny : c->deny, now ? now->ndeny : c->ndeny, new->deny,
+			    new->ndeny);
 }
 
 /* The query log of new (another path, the same one reopened, or none). 0, or -errno with
@@ -444,13 +466,18 @@ static int reload_querylog(daemon_t *d, cn_config_t *new, char *msg, size_t msgl
  * metrics_allow), or -ENOMEM with nothing changed. */
 static int reload_acls(daemon_t *d, cn_config_t *new)
 {
-	bool allow = list_changed(d->allow_now, d->cfg.allow, d->cfg.nallow, new->allow,
-				  new->nallow);
-	bool mallow = d->metrics && list_changed(d->metrics_now, d->cfg.metrics_allow,
-						 d->cfg.nmetrics_allow, new->metrics_allow,
-						 new->nmetrics_allow);
-	const cn_acl_t *a = allow ? keep_acl(d, &new->allow, &new->nallow) : NULL;
-	const cn_acl_t *m = mallow ? keep_acl(d, &new->metrics_allow, &new->nmetrics_allow) : NULL;
+	bool allow = client_acl_changed(d, new);
+	const cn_acl_t *mnow = d->metrics_now;
+	bool mallow = d->metrics &&
+		      list_changed(mnow ? mnow->allow : d->cfg.metrics_allow,
+				   mnow ? mnow->nallow : d->cfg.nmetrics_allow, new->metrics_allow,
+				   new->nmetrics_allow);
+	const cn_acl_t *a = allow ? keep_acl(d, &new->allow, &new->nallow, &new->refuse,
+					     &new->nrefuse, &new->deny, &new->ndeny)
+				  : NULL;
+	const cn_acl_t *m = mallow ? keep_acl(d, &new->metrics_allow, &new->nmetrics_allow, NULL,
+					      NULL, NULL, NULL)
+				   : NULL;
 	if ((allow && !a) || (mallow && !m))
 		return -ENOMEM; /* a list kept but not installed is freed at exit */
 	if (a)
@@ -464,6 +491,8 @@ static void free_acls(daemon_t *d)
 {
 	for (size_t i = 0; i < d->nacls; i++) {
 		free((void *)d->acls[i]->allow);
+		free((void *)d->acls[i]->refuse);
+		free((void *)d->acls[i]->deny);
 		free(d->acls[i]);
 	}
 	free(d->acls);
@@ -836,7 +865,8 @@ static int open_metrics(daemon_t *d)
 	if (!cfg->metrics_on)
 		return 0;
 	const struct sockaddr *sa = (const struct sockaddr *)&cfg->metrics.addr;
-	d->metrics_now = keep_acl(d, &d->cfg.metrics_allow, &d->cfg.nmetrics_allow);
+	d->metrics_now = keep_acl(d, &d->cfg.metrics_allow, &d->cfg.nmetrics_allow, NULL, NULL, NULL,
+				  NULL);
 	int rc = d->metrics_now ? cn_metrics_bind(sa, cfg->metrics.addr_len, d->metrics_now,
 						  &d->metrics)
 				: -ENOMEM;

@@ -732,9 +732,13 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		return;
 	}
 	const struct sockaddr *from = (const struct sockaddr *)&peer->addr;
-	if (!cn_acl_allows(atomic_load_explicit(&w->acl, memory_order_acquire), from)) {
+	cn_acl_action_t act = cn_acl_check(atomic_load_explicit(&w->acl, memory_order_acquire),
+					   from);
+	if (act != CN_ACL_ALLOW) {
 		STAT_INC(w->stats.refused);
-		size_t n = cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
+		/* deny: not a byte back (a REFUSED is still a reply an attacker can aim) */
+		size_t n = act == CN_ACL_DENY ? 0
+					      : cn_engine_refuse(pkt, len, w->out, sizeof(w->out));
 		reply_from(w, peer, w->out, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED, start_ns);
 		return;
 	}
@@ -897,6 +901,10 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->engine = engine;
 	w->acl0.allow = cfg->allow;
 	w->acl0.nallow = cfg->nallow;
+	w->acl0.refuse = cfg->refuse;
+	w->acl0.nrefuse = cfg->nrefuse;
+	w->acl0.deny = cfg->deny;
+	w->acl0.ndeny = cfg->ndeny;
 	atomic_init(&w->acl, &w->acl0);
 	w->inbox_tail = &w->inbox;
 	atomic_init(&w->stop_requested, false);

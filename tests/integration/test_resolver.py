@@ -4,6 +4,7 @@ Every test starts its own cairn (a cold cache) with `start()`; the fixture stops
 SIGTERM and fails the test unless it exits 0. Expected answers come from tb.names
 (scripts/testbed_lib/tree.py scenarios()).
 """
+import os
 import secrets
 import socket
 import struct
@@ -302,6 +303,39 @@ def test_acl_refuses_outside_clients(tb, cairn):
     assert upstream_total(tb) == count0, "a refused client caused upstream queries"
     out = kdig(c.port, "www.example.com.", "127.0.0.1")
     assert "status: NOERROR" in out and "192.0.2.1" in out, out + logctx(c)
+
+
+def test_acl_refuse_and_deny_carve_out_of_allow(tb, cairn):
+    """allow 127.0.0.0/8, refuse 127.0.0.3, deny 127.0.0.4: the longest prefix decides. A
+    refused client gets REFUSED, a denied one nothing at all, counted as answer.dropped; a
+    reload without the deny list serves it."""
+    from helpers import control_path, ctl, ctl_stats
+    sock = control_path(cairn)
+    cfg = "allow: [127.0.0.0/8]\nrefuse: [127.0.0.3]\n"
+    c = start(cairn, tb, config=cfg + "deny: [127.0.0.4/32]\n", control=sock)
+    q = make_query("www.example.com.", "A")
+    r = ask(c, q, source="127.0.0.2")
+    assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.answer, describe(r)
+    r = ask(c, q, source="127.0.0.3")
+    assert dns.rcode.to_text(r.rcode()) == "REFUSED", describe(r)
+    before = ctl_stats(sock)["answer.dropped"]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.4", 0))
+    s.settimeout(1.0)
+    s.sendto(q.to_wire(), (c.addr, c.port))
+    try:
+        data = s.recv(4096)
+    except socket.timeout:
+        data = None
+    s.close()
+    assert data is None, "a denied client got a reply"
+    assert ctl_stats(sock)["answer.dropped"] == before + 1
+    path = os.path.join(str(cairn.tmpdir), "cairn-%d.yaml" % c.port)
+    with open(path, "w") as f:
+        f.write(cfg)
+    assert ctl(sock, "reload").stdout.startswith("ok:")
+    r = ask(c, q, source="127.0.0.4")
+    assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.answer, describe(r)
 
 
 def test_default_acl_is_loopback(tb, cairn):

@@ -104,7 +104,7 @@ START_TEST(test_acl_default_loopback)
 		struct sockaddr_storage ss = addr(yes[i]);
 		ck_assert_msg(cn_acl_allows(NULL, SA(ss)), "%s", yes[i]);
 	}
-	cn_acl_t empty = { NULL, 0 };
+	cn_acl_t empty = { .allow = NULL };
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
 		struct sockaddr_storage ss = addr(no[i]);
 		ck_assert_msg(!cn_acl_allows(NULL, SA(ss)), "%s", no[i]);
@@ -113,20 +113,46 @@ START_TEST(test_acl_default_loopback)
 }
 END_TEST
 
+/* allow / refuse / deny: the longest matching prefix decides; deny wins a tie. */
+START_TEST(test_acl_actions_longest_prefix)
+{
+	cn_cidr_t allow[2], refuse[1], deny[2];
+	ck_assert_int_eq(cn_cidr_parse("10.0.0.0/8", &allow[0]), 0);
+	ck_assert_int_eq(cn_cidr_parse("10.9.8.0/24", &allow[1]), 0);
+	ck_assert_int_eq(cn_cidr_parse("10.9.0.0/16", &refuse[0]), 0);
+	ck_assert_int_eq(cn_cidr_parse("10.66.0.0/16", &deny[0]), 0);
+	ck_assert_int_eq(cn_cidr_parse("10.9.8.0/24", &deny[1]), 0);
+	cn_acl_t acl = { .allow = allow, .nallow = 1, .refuse = refuse, .nrefuse = 1,
+			 .deny = deny, .ndeny = 1 };
+	struct sockaddr_storage a = addr("10.1.2.3"), r = addr("10.9.1.1"), d = addr("10.66.1.1"),
+				in = addr("10.9.8.7"), out = addr("192.0.2.1");
+	ck_assert_int_eq(cn_acl_check(&acl, SA(a)), CN_ACL_ALLOW);
+	ck_assert_int_eq(cn_acl_check(&acl, SA(r)), CN_ACL_REFUSE); /* /16 beats /8 */
+	ck_assert_int_eq(cn_acl_check(&acl, SA(d)), CN_ACL_DENY);
+	ck_assert_int_eq(cn_acl_check(&acl, SA(out)), CN_ACL_REFUSE); /* in no list */
+	acl.nallow = 2; /* 10.9.8.0/24 allowed inside the refused /16 */
+	ck_assert_int_eq(cn_acl_check(&acl, SA(in)), CN_ACL_ALLOW);
+	acl.ndeny = 2; /* and denied with the same prefix: deny wins the tie */
+	ck_assert_int_eq(cn_acl_check(&acl, SA(in)), CN_ACL_DENY);
+	ck_assert(!cn_acl_allows(&acl, SA(in)));
+	ck_assert_int_eq(cn_acl_check(NULL, SA(a)), CN_ACL_REFUSE); /* the loopback default */
+}
+END_TEST
+
 START_TEST(test_acl_configured)
 {
 	cn_cidr_t list[2];
 	ck_assert_int_eq(cn_cidr_parse("10.0.0.0/8", &list[0]), 0);
 	ck_assert_int_eq(cn_cidr_parse("fd00::/8", &list[1]), 0);
-	cn_acl_t acl = { list, 2 };
+	cn_acl_t acl = { .allow = list, .nallow = 2 };
 	struct sockaddr_storage a = addr("10.9.8.7"), b = addr("fd12::1"), c = addr("11.0.0.1"),
 				lo = addr("127.0.0.1"), d = addr("fe00::1");
 	ck_assert(cn_acl_allows(&acl, SA(a)));
 	ck_assert(cn_acl_allows(&acl, SA(b)));
 	ck_assert(!cn_acl_allows(&acl, SA(lo))); /* a configured list replaces loopback */
-	cn_acl_t none = { NULL, 0 };
+	cn_acl_t none = { .allow = NULL };
 	ck_assert(!cn_acl_allows(&none, SA(lo)));
-	cn_acl_t deflt = { cn_acl_loopback, 2 };
+	cn_acl_t deflt = { .allow = cn_acl_loopback, .nallow = 2 };
 	ck_assert(cn_acl_allows(&deflt, SA(lo)));
 	ck_assert(!cn_acl_allows(&deflt, SA(a)));
 	ck_assert(!cn_acl_allows(&acl, SA(c)));
@@ -220,6 +246,7 @@ static Suite *acl_suite(void)
 	tcase_add_test(tc, test_acl_default_loopback);
 	tcase_add_test(tc, test_acl_configured);
 	tcase_add_test(tc, test_refuse_echoes_question);
+	tcase_add_test(tc, test_acl_actions_longest_prefix);
 	tcase_add_test(tc, test_refuse_header_only);
 	tcase_add_test(tc, test_refuse_drops);
 	suite_add_tcase(s, tc);
