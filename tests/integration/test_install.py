@@ -90,3 +90,9 @@ def test_cmake_install_puts_pages_binaries_and_unit_in_place(tmp_path):
     unit = (root / "lib" / "systemd" / "system" / "cairn.service").read_text()
     assert "Documentation=man:cairn(8) man:cairn.yaml(5) man:cairnctl(8)" in unit
     assert "ExecStart=/usr/local/sbin/cairn -c /usr/local/etc/cairn/cairn.yaml" in unit
+    # the example configuration is installed beside it, and is valid as it stands
+    example = root / "etc" / "cairn" / "cairn.yaml.example"
+    assert example.is_file(), example
+    r = subprocess.run([str(root / "sbin" / "cairn"), "--check-config", "-c", str(example)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
