@@ -110,6 +110,7 @@ def knot_conf(tmp, hints, port, cache_mb, control_dir=None):
 net.listen('127.0.0.1', {port}, {{ kind = 'dns' }})
 net.ipv6 = false
 cache.open({cache_mb} * MB, 'lmdb://{rundir}/cache')
+modules.load('hints > iterate')
 hints.root_file('{hints}')
 trust_anchors.remove('.')
 -- 127/8 name servers are refused (SERVFAIL) unless allowed
@@ -180,4 +181,5 @@ options {{
 controls {{ }};
 {stats}zone "." {{ type hint; file "{hints}"; }};
 """)
-    return ["named", "-g", "-c", path, "-n", str(threads)], d
+    # -4: IPv4 only, as every other peer here (the lab's ::1 root would otherwise be tried)
+    return ["named", "-4", "-g", "-c", path, "-n", str(threads)], d
