@@ -5,15 +5,17 @@
  * points at the question name by compression, no EDNS), sendmmsg the batch back. No cache,
  * no parsing beyond finding the end of the question. What it reaches on a core is what that
  * core can do at all with this kernel and this client; a resolver's ratio to it is the
- * share of that left after its own work. One socket, one thread, blocking I/O.
+ * share of that left after its own work. -n N threads (default 1), each with its own
+ * SO_REUSEPORT socket (as cairn's workers), blocking I/O.
  *
  * Bounded: it exits after -t seconds (default 3600) or on SIGTERM/SIGINT.
  *
- * usage: echo_limit -l ADDR@PORT [-t SECONDS]
+ * usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n THREADS]
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #define BATCH 64
 #define BUF 512
+#define MAX_THREADS 64
 
 static volatile sig_atomic_t stop;
 
@@ -74,6 +77,8 @@ static int open_socket(const char *spec)
 		return -1;
 	}
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	int size = 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
@@ -86,12 +91,15 @@ static int open_socket(const char *spec)
 	return fd;
 }
 
-static void serve(int fd, double seconds)
+static double seconds = 3600;
+
+static void *serve(void *arg)
 {
-	static uint8_t bufs[BATCH][BUF];
-	static struct sockaddr_in peers[BATCH];
-	static struct iovec iov[BATCH];
-	static struct mmsghdr in[BATCH], out[BATCH];
+	int fd = (int)(intptr_t)arg;
+	static _Thread_local uint8_t bufs[BATCH][BUF];
+	static _Thread_local struct sockaddr_in peers[BATCH];
+	static _Thread_local struct iovec iov[BATCH];
+	static _Thread_local struct mmsghdr in[BATCH], out[BATCH];
 	time_t end = time(NULL) + (time_t)seconds;
 	while (!stop && time(NULL) < end) {
 		for (int i = 0; i < BATCH; i++) {
@@ -123,32 +131,41 @@ static void serve(int fd, double seconds)
 			sent += r;
 		}
 	}
+	close(fd);
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen = NULL;
-	double seconds = 3600;
-	int ch;
-	while ((ch = getopt(argc, argv, "l:t:")) != -1) {
+	int ch, nthreads = 1;
+	while ((ch = getopt(argc, argv, "l:t:n:")) != -1) {
 		if (ch == 'l')
 			listen = optarg;
 		else if (ch == 't')
 			seconds = atof(optarg);
+		else if (ch == 'n')
+			nthreads = atoi(optarg);
 		else
 			listen = NULL, optind = argc;
 	}
-	if (!listen || seconds <= 0) {
-		fprintf(stderr, "usage: echo_limit -l ADDR@PORT [-t SECONDS]\n");
+	if (!listen || seconds <= 0 || nthreads < 1 || nthreads > MAX_THREADS) {
+		fprintf(stderr, "usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n 1..%d]\n",
+			MAX_THREADS);
 		return 2;
 	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	int fd = open_socket(listen);
-	if (fd < 0)
-		return 1;
-	serve(fd, seconds);
-	close(fd);
+	pthread_t tids[MAX_THREADS];
+	int fds[MAX_THREADS];
+	for (int i = 0; i < nthreads; i++) /* all bound before any serves */
+		if ((fds[i] = open_socket(listen)) < 0)
+			return 1;
+	for (int i = 0; i < nthreads; i++)
+		if (pthread_create(&tids[i], NULL, serve, (void *)(intptr_t)fds[i]) != 0)
+			return 1;
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(tids[i], NULL);
 	return 0;
 }

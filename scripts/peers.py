@@ -5,7 +5,10 @@ the two resolvers different caches by accident: the cache budget is given once, 
 Unbound's RRset and message caches together get exactly that (split 2:1, Unbound's own advice
 for the two), while cairn gets it as --cache-size. The Unbound overrides are the ones a
 loopback test tree needs (do-not-query-localhost: no, the test. and arpa. local zones off,
-the iterator alone: no validator, since cairn has none yet).
+the iterator alone: no validator, since cairn has none yet). Knot Resolver, PowerDNS
+Recursor and BIND (knot_conf, pdns_conf, bind_conf) get the overrides of the shared
+research note PEERS.md for the same tree: lab root hints, no validation, 127/8 name servers
+allowed, .test and 2.0.192.in-addr.arpa not blocked, IPv4 only.
 """
 import os
 
