@@ -5,7 +5,10 @@ the two resolvers different caches by accident: the cache budget is given once, 
 Unbound's RRset and message caches together get exactly that (split 2:1, Unbound's own advice
 for the two), while cairn gets it as --cache-size. The Unbound overrides are the ones a
 loopback test tree needs (do-not-query-localhost: no, the test. and arpa. local zones off,
-the iterator alone: no validator, since cairn has none yet).
+the iterator alone: no validator, since cairn has none yet). Knot Resolver, PowerDNS
+Recursor and BIND (knot_conf, pdns_conf, bind_conf) get the overrides of the shared
+research note PEERS.md for the same tree: lab root hints, no validation, 127/8 name servers
+allowed, .test and 2.0.192.in-addr.arpa not blocked, IPv4 only.
 """
 import os
 
@@ -93,3 +96,93 @@ def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None):
     if control:
         cmd += ["--control", control]
     return cmd
+
+
+# The other peers (scripts/bench): same role, same port scheme, no DNSSEC validation, the
+# lab root only. PEERS.md (shared research) lists why each override is needed. Each
+# function returns the command line (and writes its config under tmp).
+
+def knot_conf(tmp, hints, port, cache_mb, control_dir=None):
+    """Knot Resolver 5: one kresd process (it has no threads; more cores mean more
+    processes sharing the LMDB cache, which scripts/bench does not start)."""
+    rundir = os.path.join(tmp, "kresd")
+    os.makedirs(os.path.join(rundir, "cache"), exist_ok=True)
+    path = os.path.join(rundir, "config")
+    with open(path, "w") as f:
+        f.write(f"""-- written by scripts/peers.py
+net.listen('127.0.0.1', {port}, {{ kind = 'dns' }})
+net.ipv6 = false
+cache.open({cache_mb} * MB, 'lmdb://{rundir}/cache')
+modules.load('hints > iterate')
+hints.root_file('{hints}')
+trust_anchors.remove('.')
+-- 127/8 name servers are refused (SERVFAIL) unless allowed
+policy.add(policy.all(policy.FLAGS('ALLOW_LOCAL')))
+-- keep only the localhost rules: the lab serves .test and 2.0.192.in-addr.arpa
+policy.special_names = {{ policy.special_names[3], policy.special_names[4] }}
+modules.load('stats')
+""")
+    return ["kresd", "-n", "-q", "-c", path, rundir], rundir
+
+
+LAB_COMPLEMENT = ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6",
+                  "124.0.0.0/7", "126.0.0.0/8", "128.0.0.0/1", "::/0"]
+
+
+def pdns_conf(tmp, hints, port, cache_mb, threads=1):
+    """PowerDNS Recursor 4.8: its caches are sized in entries, not bytes; max-cache-entries
+    is set to cache_mb * 4096 (about 256 bytes an entry), the packet cache to half that."""
+    d = os.path.join(tmp, "pdns")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "recursor.conf"), "w") as f:
+        f.write(f"""# written by scripts/peers.py
+local-address=127.0.0.1
+local-port={port}
+threads={threads}
+hint-file={hints}
+dont-query={", ".join(LAB_COMPLEMENT)}
+query-local-address=127.0.0.1
+dnssec=off
+security-poll-suffix=
+allow-from=127.0.0.0/8
+socket-dir={d}
+daemon=no
+write-pid=no
+disable-syslog=yes
+loglevel=3
+max-cache-entries={cache_mb * 4096}
+max-packetcache-entries={cache_mb * 2048}
+qname-minimization=yes
+""")
+    return ["pdns_recursor", "--config-dir=" + d], d
+
+
+def bind_conf(tmp, hints, port, cache_mb, threads=1, stats_port=None):
+    """BIND 9.18 named: listens on 127.0.0.1 (an address lo has in the testbed), statistics
+    over HTTP on stats_port for scripts/bench's counters."""
+    d = os.path.join(tmp, "bind")
+    os.makedirs(d, exist_ok=True)
+    stats = ("statistics-channels { inet 127.0.0.1 port %d allow { 127.0.0.1; }; };\n"
+             % stats_port) if stats_port else ""
+    path = os.path.join(d, "named.conf")
+    with open(path, "w") as f:
+        f.write(f"""// written by scripts/peers.py
+options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion yes;
+    allow-query {{ 127.0.0.0/8; }};
+    allow-recursion {{ 127.0.0.0/8; }};
+    dnssec-validation no;
+    max-cache-size {cache_mb}m;
+    qname-minimization relaxed;
+    querylog no;
+    notify no;
+}};
+controls {{ }};
+{stats}zone "." {{ type hint; file "{hints}"; }};
+""")
+    # -4: IPv4 only, as every other peer here (the lab's ::1 root would otherwise be tried)
+    return ["named", "-4", "-g", "-c", path, "-n", str(threads)], d
