@@ -45,6 +45,7 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	cfg->tcp_max_clients = 256;
 	cfg->tcp_max_per_client = 32;
 	cfg->client_waiting = 1000;
+	cfg->rl_slip = 2;
 	cfg->log_level = 2;
 	cfg->local_zones_builtin = true;
 	cfg->allow = malloc(sizeof(cn_acl_loopback));
@@ -349,6 +350,12 @@ static const cfgkey_t limits_keys[] = {
 	END,
 };
 
+static const cfgkey_t rate_limit_keys[] = {
+	UINT("misses_per_second", rl_misses_per_second, 0, 1000000),
+	UINT("slip", rl_slip, 0, 10),
+	END,
+};
+
 static const cfgkey_t timeouts_keys[] = {
 	UINT("min_ms", engine.timeout_min_ms, 10, 60000),
 	UINT("max_ms", engine.timeout_max_ms, 10, 60000),
@@ -387,6 +394,7 @@ static const cfgkey_t top_keys[] = {
 	UINT("servfail_ttl", engine.servfail_ttl_s, 0, 300),
 	UINT("servfail_ttl_max", engine.servfail_ttl_max_s, 1, 300),
 	{ "limits", K_MAP, 0, 0, 0, 0, limits_keys },
+	{ "rate_limit", K_MAP, 0, 0, 0, 0, rate_limit_keys },
 	{ "timeouts", K_MAP, 0, 0, 0, 0, timeouts_keys },
 	{ "cache_size", K_SIZE, FIELD(cache.budget_bytes), 0, 0, NULL },
 	{ "cache", K_MAP, 0, 0, 0, 0, cache_keys },

@@ -75,6 +75,10 @@ typedef struct cn_config {
 	unsigned tcp_max_clients;     /* default 256 */
 	unsigned tcp_max_per_client;  /* TCP connections from one address, default 32 */
 	unsigned client_waiting;      /* queries of one client waiting on resolutions, 1000 */
+	unsigned rl_misses_per_second; /* rate_limit: UDP cache misses a second per client
+					  /24 or /56; 0 (default): no limit */
+	unsigned rl_slip;             /* rate_limit.slip: every Nth limited query gets a TC=1
+					 reply instead of nothing; 0: never; default 2 */
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
 	int log_level;                /* 0..3, default 2 (info) */

@@ -617,15 +617,21 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	char zones_msg[600], fwd_msg[80];
 	reload_zones(d, &new, zones_msg, sizeof(zones_msg));
 	reload_fwd(d, &new, fwd_msg, sizeof(fwd_msg));
+	bool rl_changed = new.rl_misses_per_second != d->cfg.rl_misses_per_second ||
+			  new.rl_slip != d->cfg.rl_slip;
+	/* the workers read these two at every cache miss */
+	__atomic_store_n(&d->cfg.rl_misses_per_second, new.rl_misses_per_second, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->cfg.rl_slip, new.rl_slip, __ATOMIC_RELAXED);
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
 	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	__atomic_fetch_add(&d->stats.reloads, 1, __ATOMIC_RELAXED);
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
 		 acls & 2 ? "; metrics_allow replaced" : "",
 		 level_changed ? "; log level changed" : "",
+		 rl_changed ? "; rate_limit changed" : "",
 		 d->cfg.query_log ? "; query log reopened" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
 	cn_log(restart[0] ? CN_LOG_WARNING : CN_LOG_INFO, "%s", msg);

@@ -46,6 +46,8 @@
 	X(abandoned, NULL)        /* resolutions stopped at the resolve deadline */      \
 	X(overload, NULL)         /* answered at once: the flight table was full */      \
 	X(client_limit, NULL)     /* dropped: limits.client_waiting reached */           \
+	X(rate_limited, "rate_limit.limited") /* UDP misses over rate_limit */         \
+	X(rate_slipped, "rate_limit.slipped") /* of those: answered TC=1 (slip) */      \
 	X(send_errors, NULL)
 
 /*

@@ -130,6 +130,9 @@ typedef struct flights {
 	uint8_t hash_key[16];
 	atomic_uint refs;  /* workers using it */
 	atomic_uint waiting[CN_CLIENT_SLOTS]; /* queries waiting, per client slot */
+	/* rate_limit: UDP cache misses per client prefix (/24, /56) in the current second:
+	 * the second (low 32 bits) and the count since, packed in one word */
+	atomic_uint_fast64_t rl[CN_CLIENT_SLOTS];
 } flights_t;
 
 struct cn_worker {
@@ -138,6 +141,7 @@ struct cn_worker {
 	cn_engine_t *engine;
 	cn_upstream_t *upstream;
 	cn_acl_t acl0;                  /* the start-up access list */
+	unsigned rl_seen;               /* rate-limited queries here (for slip) */
 	_Atomic(const cn_acl_t *) acl;  /* the one in force: acl0, or one a reload installed */
 	cn_udp_t **udp;
 	size_t nudp;
@@ -355,6 +359,43 @@ static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
 		n = 4;
 	}
 	return (uint32_t)(cn_siphash24(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
+}
+
+/* The rate-limit slot of a client: its IPv4 /24 or IPv6 /56 (as BIND's and Unbound's
+ * response rate limits), hashed. */
+static uint32_t rl_slot(const cn_worker_t *w, const struct sockaddr *sa)
+{
+	uint8_t buf[8];
+	size_t n;
+	if (sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+		memcpy(buf, &((const struct sockaddr_in6 *)sa)->sin6_addr, 7);
+		buf[7] = 6;
+		n = 8;
+	} else {
+		const uint8_t *a = sa->sa_family == AF_INET6
+					   ? &((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[12]
+					   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		memcpy(buf, a, 3);
+		n = 3;
+	}
+	return (uint32_t)(cn_siphash24(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
+}
+
+/* rate_limit: may this UDP cache miss go on? Counts it in its prefix's current second
+ * (a fixed window; two workers starting a second at once may each let one more through). */
+static bool rl_allows(cn_worker_t *w, const struct sockaddr *sa, uint64_t now_s)
+{
+	atomic_uint_fast64_t *cell = &w->ft->rl[rl_slot(w, sa)];
+	uint64_t sec = now_s & 0xffffffffu;
+	uint64_t v = atomic_load_explicit(cell, memory_order_relaxed);
+	for (;;) {
+		uint64_t next = (v >> 32) == sec ? v + 1 : (sec << 32) | 1;
+		if (atomic_compare_exchange_weak_explicit(cell, &v, next, memory_order_relaxed,
+							  memory_order_relaxed))
+			return (next & 0xffffffffu) <=
+			       __atomic_load_n(&w->cfg->rl_misses_per_second, __ATOMIC_RELAXED);
+	}
 }
 
 /* Send a reply (len bytes of buf; 0: none), count it, drop the peer. While stopping the
@@ -722,6 +763,25 @@ void cn_worker_set_acl(cn_worker_t *w, const cn_acl_t *acl)
 	atomic_store_explicit(&w->acl, acl ? acl : &w->acl0, memory_order_release);
 }
 
+/* Over its rate limit: dropped, except every rate_limit.slip-th one, which gets an empty
+ * TC=1 answer (a real client asks again over TCP, which is not limited; a forged source
+ * gets one small packet in slip). */
+static void rate_limited(cn_worker_t *w, const cn_peer_t *peer, const cn_question_t *q,
+			 uint64_t start_ns)
+{
+	STAT_INC(w->stats.rate_limited);
+	unsigned slip = __atomic_load_n(&w->cfg->rl_slip, __ATOMIC_RELAXED); /* reloads */
+	if (slip && ++w->rl_seen % slip == 0) {
+		STAT_INC(w->stats.rate_slipped);
+		size_t n = cn_engine_truncated(w->engine, q, w->out, sizeof(w->out));
+		reply_from(w, peer, w->out, n, CN_OUT_DROPPED, start_ns); /* not served */
+		return;
+	}
+	cn_engine_count(w->engine, CN_OUT_DROPPED);
+	account(w, peer, NULL, 0, CN_OUT_DROPPED, start_ns);
+	peer_release(w, peer);
+}
+
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
 	uint64_t start_ns = uv_hrtime();
@@ -758,6 +818,11 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		return;
 	case CN_MISS: {
 		q.tcp = client.tcp;
+		if (__atomic_load_n(&w->cfg->rl_misses_per_second, __ATOMIC_RELAXED) && !client.tcp &&
+		    !rl_allows(w, from, now.wall_s)) {
+			rate_limited(w, peer, &q, start_ns);
+			return;
+		}
 		cn_peer_t waiting = *peer;
 		uint32_t slot = client_slot(w, from);
 		if (atomic_fetch_add_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed) >=

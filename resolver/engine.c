@@ -298,6 +298,15 @@ size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap
 	return bare_reply(pkt, CN_RCODE_REFUSED, qlen, out);
 }
 
+size_t cn_engine_truncated(const cn_engine_t *e, const cn_question_t *q, uint8_t *out,
+			   size_t cap)
+{
+	size_t len = cn__answer_write(q, hit_result_get(), e->conf.edns_udp_size, out, cap);
+	if (len >= CN_HEADER_LEN)
+		out[2] |= CN_FLAG_TC >> 8;
+	return len;
+}
+
 /* RFC 8482: ANY is answered with one synthesised HINFO record, no upstream work. Over UDP
  * not even that: an empty reply with TC=1, no larger than the query (B5 in docs/attacks.md:
  * ANY is the classic amplification query); a real client asks again over TCP. */

@@ -300,6 +300,11 @@ void cn_engine_flush_views(cn_engine_t *engine);
  */
 size_t cn_engine_refuse(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);
 
+/** An empty answer to q with TC=1 (the client may ask again over TCP): what a rate-limited
+ *  UDP client gets now and then ("slip"). Returns the length written to out. */
+size_t cn_engine_truncated(const cn_engine_t *engine, const cn_question_t *q, uint8_t *out,
+			   size_t cap);
+
 /* ---------------------------------------------------------------- resolutions ------- */
 
 /** Transport the engine asks for. */

@@ -313,6 +313,14 @@ def reloads(e):
     assert "hosted zones NOT reloaded" in ctl(e.path, "reload").stdout
 
 
+@driver("rate_limit.limited", "rate_limit.slipped")
+def rate_limit(e):
+    z, _, _ = e.zone("rl", ["* IN A " + REAL])
+    e.boot(config="rate_limit:\n  misses_per_second: 2\n  slip: 2\n")
+    qs = [make_query("r%d.%s" % (i, z), "A", qid=i) for i in range(20)]
+    H.blast(e.c.addr, e.c.port, qs, window=20, timeout=2.0, deadline=20)
+
+
 @driver("limits.hit", "limits.cname")
 def limit_cname(e):
     body = ["c%d IN CNAME c%d" % (i, i + 1) for i in range(20)] + ["c20 IN A " + REAL]

@@ -338,6 +338,41 @@ def test_acl_refuse_and_deny_carve_out_of_allow(tb, cairn):
     assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.answer, describe(r)
 
 
+def test_rate_limit_on_cache_misses(tb, cairn):
+    """rate_limit: 5 UDP misses a second per /24, slip 2. 40 new names at once from
+    127.0.0.2: about 5 are resolved, the rest dropped except every second, which gets an
+    empty TC=1 answer. Cache hits from the same client, a miss over TCP and a miss from
+    another /24 are not limited."""
+    import dns.query
+    from hostile import blast
+    from helpers import control_path, ctl_stats
+    sock = control_path(cairn)
+    c = start(cairn, tb, config="rate_limit:\n  misses_per_second: 5\n  slip: 2\n",
+              control=sock)
+    zone = tb.names["a"]["zone"]
+    ask(c, make_query(tb.names["a"]["qname"], "A"), source="127.0.0.2")   # warm one name
+    time.sleep(1.1)                                                          # a fresh second
+    qs = [make_query("rl%d-%s.%s" % (i, secrets.token_hex(3), zone), "A", qid=i)
+          for i in range(40)]
+    got = blast(c.addr, c.port, qs, window=40, timeout=2.0, deadline=20, source="127.0.0.2")
+    answered = [m for m, _ in got.values() if m is not None and not (m.flags & dns.flags.TC)]
+    slipped = [m for m, _ in got.values() if m is not None and m.flags & dns.flags.TC]
+    st = ctl_stats(sock)
+    assert 1 <= len(answered) <= 10, (len(answered), len(slipped))
+    assert st["rate_limit.limited"] >= 25 and st["rate_limit.slipped"] >= 10, st
+    assert len(slipped) == st["rate_limit.slipped"], (len(slipped), st)
+    assert all(not m.answer for m in slipped)
+    hits = blast(c.addr, c.port, [make_query(tb.names["a"]["qname"], "A", qid=100 + i)
+                                  for i in range(50)], window=50, source="127.0.0.2")
+    assert sum(1 for m, _ in hits.values() if m is not None and m.answer) == 50
+    r = dns.query.tcp(make_query("rl-tcp-%s.%s" % (secrets.token_hex(3), zone), "A"), c.addr,
+                      port=c.port, timeout=5, source="127.0.0.2")
+    assert not (r.flags & dns.flags.TC) and r.rcode() == dns.rcode.NXDOMAIN, describe(r)
+    r = ask(c, make_query("rl-other-%s.%s" % (secrets.token_hex(3), zone), "A"),
+            source="127.0.1.2")
+    assert r.rcode() == dns.rcode.NXDOMAIN, describe(r)
+
+
 def test_default_acl_is_loopback(tb, cairn):
     c = start(cairn, tb)
     out = kdig(c.port, "www.example.com.", "127.0.0.2")
