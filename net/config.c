@@ -61,20 +61,15 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	return 0;
 }
 
+/* Free a malloc'ed list and empty it (a macro: the lists have their own element types). */
+#define LIST_FREE(list, n) (free(list), (list) = NULL, (n) = 0)
+
 void cn_config_deinit(cn_config_t *cfg)
 {
-	free(cfg->listen);
-	cfg->listen = NULL;
-	cfg->nlisten = 0;
-	free(cfg->allow);
-	cfg->allow = NULL;
-	cfg->nallow = 0;
-	free(cfg->refuse);
-	cfg->refuse = NULL;
-	cfg->nrefuse = 0;
-	free(cfg->deny);
-	cfg->deny = NULL;
-	cfg->ndeny = 0;
+	LIST_FREE(cfg->listen, cfg->nlisten);
+	LIST_FREE(cfg->allow, cfg->nallow);
+	LIST_FREE(cfg->refuse, cfg->nrefuse);
+	LIST_FREE(cfg->deny, cfg->ndeny);
 	free(cfg->root_hints);
 	cfg->root_hints = NULL;
 	free(cfg->control_socket);
@@ -83,9 +78,7 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->cache_dump_file = NULL;
 	free(cfg->user);
 	cfg->user = NULL;
-	free(cfg->metrics_allow);
-	cfg->metrics_allow = NULL;
-	cfg->nmetrics_allow = 0;
+	LIST_FREE(cfg->metrics_allow, cfg->nmetrics_allow);
 	free(cfg->query_log);
 	cfg->query_log = NULL;
 	zones_deinit(cfg);
@@ -260,16 +253,12 @@ int cn_config_set_metrics(cn_config_t *cfg, const char *s)
 
 void cn_config_clear_listen(cn_config_t *cfg)
 {
-	free(cfg->listen);
-	cfg->listen = NULL;
-	cfg->nlisten = 0;
+	LIST_FREE(cfg->listen, cfg->nlisten);
 }
 
 void cn_config_clear_allow(cn_config_t *cfg)
 {
-	free(cfg->allow);
-	cfg->allow = NULL;
-	cfg->nallow = 0;
+	LIST_FREE(cfg->allow, cfg->nallow);
 }
 
 int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
@@ -500,17 +489,11 @@ static int set_list(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k,
 	if (k->kind == K_LISTEN) {
 		cn_config_clear_listen(c->cfg);
 	} else if (k->kind == K_METRICS_ALLOW) {
-		free(c->cfg->metrics_allow);
-		c->cfg->metrics_allow = NULL;
-		c->cfg->nmetrics_allow = 0;
+		LIST_FREE(c->cfg->metrics_allow, c->cfg->nmetrics_allow);
 	} else if (k->kind == K_REFUSE) {
-		free(c->cfg->refuse);
-		c->cfg->refuse = NULL;
-		c->cfg->nrefuse = 0;
+		LIST_FREE(c->cfg->refuse, c->cfg->nrefuse);
 	} else if (k->kind == K_DENY) {
-		free(c->cfg->deny);
-		c->cfg->deny = NULL;
-		c->cfg->ndeny = 0;
+		LIST_FREE(c->cfg->deny, c->cfg->ndeny);
 	} else {
 		cn_config_clear_allow(c->cfg);
 	}
