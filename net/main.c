@@ -368,10 +368,6 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 	note_restart(buf, len, old->workers != new->workers, "workers");
 	note_restart(buf, len, memcmp(&old->cache, &new->cache, sizeof(old->cache)) != 0,
 		     "cache");
-	cn_engine_conf_t oe = old->engine, ne = new->engine;
-	oe.log_level = ne.log_level = 0;
-	note_restart(buf, len, memcmp(&oe, &ne, sizeof(oe)) != 0,
-		     "engine (limits, timeouts, upstream flags)");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
 	note_restart(buf, len, old->freebind != new->freebind, "freebind");
@@ -389,9 +385,8 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "cache_dump_file");
 	note_restart(buf, len, old->tcp_idle_timeout_ms != new->tcp_idle_timeout_ms ||
 				       old->tcp_max_clients != new->tcp_max_clients ||
-				       old->tcp_max_per_client != new->tcp_max_per_client ||
-				       old->client_waiting != new->client_waiting,
-		     "tcp_*/client_waiting");
+				       old->tcp_max_per_client != new->tcp_max_per_client,
+		     "tcp_*");
 }
 
 /* Move the lists into a new cn_acl_t kept in d->acls until exit (a worker or the metrics
@@ -622,15 +617,24 @@ static int reload(void *ctx, char *msg, size_t msglen)
 	/* the workers read these two at every cache miss */
 	__atomic_store_n(&d->cfg.rl_misses_per_second, new.rl_misses_per_second, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->cfg.rl_slip, new.rl_slip, __ATOMIC_RELAXED);
+	/* the engine's settings (limits, timeouts, upstream flags): live, field by field */
+	cn_engine_conf_t oe = d->cfg.engine, ne = new.engine;
+	oe.log_level = ne.log_level = 0;
+	bool engine_changed = memcmp(&oe, &ne, sizeof(oe)) != 0 ||
+			      new.client_waiting != d->cfg.client_waiting;
+	new.engine.log_level = new.log_level;
+	cn_engine_reconfigure(d->engine, &new.engine);
+	d->cfg.engine = new.engine;
+	__atomic_store_n(&d->cfg.client_waiting, new.client_waiting, __ATOMIC_RELAXED);
 	bool level_changed = new.log_level != d->cfg.log_level;
 	d->cfg.log_level = new.log_level;
 	cn_log_set_level(new.log_level);
-	cn_engine_set_log_level(d->engine, new.log_level);
 	cn_config_deinit(&new);
 	__atomic_fetch_add(&d->stats.reloads, 1, __ATOMIC_RELAXED);
-	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s%s", acls & 1 ? "; allow list replaced" : "",
-		 acls & 2 ? "; metrics_allow replaced" : "",
+	snprintf(msg, msglen, "reloaded%s%s%s%s%s%s%s%s%s%s",
+		 acls & 1 ? "; allow list replaced" : "", acls & 2 ? "; metrics_allow replaced" : "",
 		 level_changed ? "; log level changed" : "",
+		 engine_changed ? "; limits/timeouts/upstream settings applied" : "",
 		 rl_changed ? "; rate_limit changed" : "",
 		 d->cfg.query_log ? "; query log reopened" : "", zones_msg, fwd_msg,
 		 restart[0] ? "; changed but needs a restart:" : "", restart);
@@ -701,6 +705,28 @@ static int load_zones(daemon_t *d)
 	return 0;
 }
 
+/* A loopback root-hint address is never asked unless allow_loopback_upstream is on (a
+ * test tree on 127.x, most likely): say so at start rather than fail every query. */
+static void warn_loopback_hints(const daemon_t *d)
+{
+	if (d->cfg.engine.allow_loopback_upstream)
+		return;
+	size_t loop = 0, all = 0;
+	for (size_t i = 0; i < d->nhints; i++)
+		for (int a = 0; a < d->hints[i].naddr; a++) {
+			const struct sockaddr_storage *ss = &d->hints[i].addr[a];
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+			all++;
+			loop += ss->ss_family == AF_INET
+					? (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >>
+					   24) == 127
+					: IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+		}
+	if (loop)
+		cn_log(CN_LOG_WARNING, "root hints: %zu of %zu addresses are loopback, and "
+		       "allow_loopback_upstream is off: they will not be asked", loop, all);
+}
+
 /* Root hints from the configured file, if any. Returns 0 or exit status 2. */
 static int load_hints(daemon_t *d)
 {
@@ -721,6 +747,7 @@ static int load_hints(daemon_t *d)
 		return 2;
 	}
 	cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, path);
+	warn_loopback_hints(d);
 	return 0;
 }
 

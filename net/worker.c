@@ -826,7 +826,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		cn_peer_t waiting = *peer;
 		uint32_t slot = client_slot(w, from);
 		if (atomic_fetch_add_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed) >=
-		    w->cfg->client_waiting) {
+		    __atomic_load_n(&w->cfg->client_waiting, __ATOMIC_RELAXED)) {
 			atomic_fetch_sub_explicit(&w->ft->waiting[slot], 1, memory_order_relaxed);
 			STAT_INC(w->stats.client_limit);
 			cn_engine_count(w->engine, CN_OUT_DROPPED);

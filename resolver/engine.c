@@ -33,6 +33,14 @@ void cn__log(const cn_engine_t *e, int level, const char *fmt, ...)
 	e->conf.log(level, buf);
 }
 
+void cn_engine_reconfigure(cn_engine_t *e, const cn_engine_conf_t *conf)
+{
+#define CN_X(field, value, source) __atomic_store_n(&e->conf.field, conf->field, __ATOMIC_RELAXED);
+	CN_ENGINE_DEFAULTS_MAP(CN_X)
+#undef CN_X
+	cn__nsel_reconfigure(e->nsel, conf);
+}
+
 void cn_engine_set_log_level(cn_engine_t *e, int level)
 {
 	/* Workers read it while the main loop reloads the configuration. */

@@ -148,6 +148,8 @@ void cn__failcache_record_zone(cn_engine_t *e, const uint8_t *zone, const char *
 /* ------------------------------------------------------------------ server selection */
 
 typedef struct cn_nsel cn_nsel_t;
+/* A reload's timeouts and failure window for the server table. */
+void cn__nsel_reconfigure(cn_nsel_t *ns, const cn_engine_conf_t *conf);
 
 typedef enum cn_nsel_error {
 	CN_NSEL_TIMEOUT = 0,

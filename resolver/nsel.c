@@ -83,6 +83,16 @@ void cn__nsel_free(cn_nsel_t *ns)
 	free(ns);
 }
 
+void cn__nsel_reconfigure(cn_nsel_t *ns, const cn_engine_conf_t *conf)
+{
+	pthread_mutex_lock(&ns->lock);
+	ns->initial_rtt_ms = conf->initial_rtt_ms;
+	ns->tmin_ms = conf->timeout_min_ms;
+	ns->tmax_ms = conf->timeout_max_ms;
+	ns->fail_ms = conf->failure_cache_s * 1000u;
+	pthread_mutex_unlock(&ns->lock);
+}
+
 bool cn_sockaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)

@@ -131,6 +131,15 @@ typedef struct cn_engine_conf {
 /** Defaults as documented. */
 void cn_engine_conf_default(cn_engine_conf_t *conf);
 
+/**
+ * Apply conf's settings (every row of resolver/defaults.h: limits, timeouts, the failure
+ * cache's times, upstream flags, serve-stale, prefetch, EDNS size, log level) to a running
+ * engine, as a reload does; hints, zones, forward zones and the callbacks are not touched.
+ * Each field is stored whole (atomically): a request running meanwhile sees each setting
+ * old or new.
+ */
+void cn_engine_reconfigure(cn_engine_t *engine, const cn_engine_conf_t *conf);
+
 /** The forward and stub zones, for the control tool: the i-th, or NULL past the end. */
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *engine, size_t i);
 /**

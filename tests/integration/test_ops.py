@@ -342,3 +342,37 @@ def test_cairnctl_infra_shows_dead_noedns_and_healthy_servers(tb, cairn, hz, hos
     print("cairnctl infra:\n" + ctl(ctlp, "infra").stdout)
     assert s["state"] == "dead" and int(s["silent_in_row"]) >= 2, s
     assert int(s["failures"]) >= 2 and s["replies"] == "0", s
+
+
+def test_warning_when_loopback_root_hints_are_not_allowed(tb, cairn):
+    """The simulated tree's root hints are loopback addresses: without
+    allow_loopback_upstream cairn says at start that they will not be asked."""
+    c = cairn("-l", "127.0.0.1@%d" % cairn.port(), "--root-hints", tb.root_hints)
+    wait_log(c, "are loopback, and allow_loopback_upstream is off")
+    c2 = start(cairn, tb)  # with --allow-loopback-upstream: no such line
+    time.sleep(0.3)
+    assert "allow_loopback_upstream is off" not in c2.log()
+
+
+def test_reload_applies_limits_live(tb, cairn):
+    """limits.* apply on reload without a restart: with cname_chain lowered to 1 the
+    testbed's two-CNAME chain (alias1 -> alias2 -> www) is no longer followed (SERVFAIL),
+    and raised again it is; the reply names no key as needing a restart."""
+    s = tb.names["cname_chain"]
+    ctlp = control_path(cairn)
+    c = start(cairn, tb, config="limits:\n  cname_chain: 11\n", control=ctlp)
+    r = c.query(s["qname"], "A")
+    assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.answer, r.to_text()
+    path = os.path.join(str(cairn.tmpdir), "cairn-%d.yaml" % c.port)
+    with open(path, "w") as f:
+        f.write("limits:\n  cname_chain: 1\n")
+    out = ctl(ctlp, "reload").stdout
+    assert "limits/timeouts/upstream settings applied" in out and "restart" not in out, out
+    r = c.query(s["qname"], "A")
+    assert dns.rcode.to_text(r.rcode()) == "SERVFAIL", r.to_text()
+    with open(path, "w") as f:
+        f.write("limits:\n  cname_chain: 11\n")
+    ctl(ctlp, "reload")
+    time.sleep(2.1)  # the failure cache's servfail_ttl (2 s) runs out
+    r = c.query(s["qname"], "A")
+    assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.answer, r.to_text()
