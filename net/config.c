@@ -78,6 +78,8 @@ void cn_config_deinit(cn_config_t *cfg)
 	cfg->cache_dump_file = NULL;
 	free(cfg->user);
 	cfg->user = NULL;
+	free(cfg->chroot_dir);
+	cfg->chroot_dir = NULL;
 	LIST_FREE(cfg->metrics_allow, cfg->nmetrics_allow);
 	free(cfg->query_log);
 	cfg->query_log = NULL;
@@ -393,6 +395,7 @@ static const cfgkey_t top_keys[] = {
 	UINT("workers", workers, 0, 256),
 	STR("control_socket", control_socket),
 	STR("user", user),
+	STR("chroot", chroot_dir),
 	{ "log_level", K_LOGLEVEL, FIELD(log_level), 0, 0, NULL },
 	{ "log_target", K_LOGTARGET, FIELD(log_syslog), 0, 0, NULL },
 	STR("cache_dump_file", cache_dump_file),

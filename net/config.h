@@ -81,6 +81,8 @@ typedef struct cn_config {
 					 reply instead of nothing; 0: never; default 2 */
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
+	char *chroot_dir;             /* chroot: confine the process here after start-up;
+					 NULL = none */
 	int log_level;                /* 0..3, default 2 (info) */
 	bool log_syslog;              /* log_target: syslog (syslog(3)); default stderr */
 	cn_listen_t metrics;          /* the /metrics endpoint (`metrics:`, --metrics) ... */

@@ -911,6 +911,16 @@ int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_c
 	return rc;
 }
 
+void cn_control_rebase(cn_control_t *c, const char *root)
+{
+	size_t n = root ? strlen(root) : 0;
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (!c || !c->path || n == 0 || strncmp(c->path, root, n) != 0 || c->path[n] != '/')
+		return;
+	memmove(c->path, c->path + n, strlen(c->path + n) + 1);
+}
+
 void cn_control_close(cn_control_t *c)
 {
 	if (c == NULL || c->closing)

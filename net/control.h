@@ -52,6 +52,10 @@ typedef struct cn_control cn_control_t;
 int cn_control_open(uv_loop_t *loop, const char *path, cn_engine_t *engine, cn_cache_t *cache,
 		    cn_control_t **out);
 
+/** After chroot(root): the socket file's path as seen from inside (for its removal at
+ *  close). A path outside root is left as it is (it cannot be removed then). */
+void cn_control_rebase(cn_control_t *c, const char *root);
+
 /** Stop listening, drop open connections, remove the socket file. The memory is released
  *  once libuv has closed the handles: run the loop afterwards. NULL is fine. */
 void cn_control_close(cn_control_t *c);

@@ -176,6 +176,12 @@ static int args_first_pass(int argc, char **argv, const char **config_path, bool
 }
 
 /* Second pass: every flag, applied over the file. Returns 0 or 2 (usage error). */
+/* chroot: paths as seen from inside it (defined with drop_privileges below). */
+static const char *in_root(const char *root, const char *path);
+static bool rebase(const char *root, char **path, bool strict);
+static int rebase_config(const char *root, cn_config_t *cfg, bool strict, char *why,
+			 size_t whylen);
+
 static int set_path_opt(char **field, const char *arg)
 {
 	char *copy = strdup(arg);
@@ -370,6 +376,7 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 		     "cache");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");
+	note_restart(buf, len, !same_str(old->chroot_dir, new->chroot_dir), "chroot");
 	note_restart(buf, len, old->freebind != new->freebind, "freebind");
 	note_restart(buf, len, old->log_syslog != new->log_syslog, "log_target");
 	note_restart(buf, len, old->metrics_on != new->metrics_on ||
@@ -566,12 +573,20 @@ static int reload_read(daemon_t *d, cn_config_t *new, char *msg, size_t msglen)
 		snprintf(msg, msglen, "out of memory");
 		return -1;
 	}
-	if (d->config_path && cn_config_load(new, d->config_path, msg, msglen) != 0)
+	/* chrooted: the file as seen from inside (start-up checked it is there) */
+	const char *root = d->cfg.chroot_dir, *path = in_root(root, d->config_path);
+	if (d->config_path && !path) {
+		snprintf(msg, msglen, "%s is outside chroot %s", d->config_path, root);
+		return -1;
+	}
+	if (path && cn_config_load(new, path, msg, msglen) != 0)
 		return -1;
 	if (args_apply(d->argc, d->argv, new) != 0) {
 		snprintf(msg, msglen, "the command-line flags no longer apply");
 		return -1;
 	}
+	if (rebase_config(root, new, false, msg, msglen) != 0)
+		return -1;
 	if (new->nlisten == 0 &&
 	    (cn_config_add_listen(new, "127.0.0.1@53") || cn_config_add_listen(new, "::1@53"))) {
 		snprintf(msg, msglen, "out of memory");
@@ -953,36 +968,127 @@ static int start_signals(daemon_t *d)
  * before any worker thread starts (so the switch applies to the one thread there is).
  * The control socket (and a directory cairn created for it) are handed to the user, so
  * the daemon can still remove it at exit. Returns 0 or exit status 1. */
+
+/* chroot(root), then everything opened later by path is named as seen from inside. */
+static int enter_chroot(daemon_t *d, const char *root)
+{
+	char why[512];
+	if (rebase_config(root, &d->cfg, true, why, sizeof(why)) != 0) {
+		cn_log(CN_LOG_ERROR, "chroot: %s", why);
+		return 1;
+	}
+	if (chroot(root) != 0 || chdir("/") != 0) {
+		cn_log(CN_LOG_ERROR, "chroot %s: %s", root, strerror(errno));
+		return 1;
+	}
+	cn_control_rebase(d->control, root);
+	if (d->config_path && !in_root(root, d->config_path))
+		cn_log(CN_LOG_WARNING, "chroot %s: the configuration file %s is outside it: "
+		       "reloads will fail", root, d->config_path);
+	cn_log(CN_LOG_INFO, "chroot %s", root);
+	return 0;
+}
+
+/* A path as seen inside the chroot root: path with root's prefix removed; path itself
+ * when there is no root; NULL when it lies outside root. */
+static const char *in_root(const char *root, const char *path)
+{
+	if (!root || !path || strcmp(path, "-") == 0)
+		return path;
+	size_t n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (strncmp(path, root, n) != 0 || path[n] != '/')
+		return NULL;
+	return path + n;
+}
+
+/* Replace *path (malloc'ed) by its form inside root; false when it lies outside (strict:
+ * at start-up every path is still a real one; on reload a path outside root's prefix is
+ * taken as already inside: one derived from the configuration file's folder). */
+static bool rebase(const char *root, char **path, bool strict)
+{
+	if (!*path)
+		return true;
+	const char *in = in_root(root, *path);
+	if (!in)
+		return !strict;
+	if (in != *path)
+		memmove(*path, in, strlen(in) + 1);
+	return true;
+}
+
+/* Every path of cfg cairn opens after start-up (zone files on reload, the query log, the
+ * cache dump at exit) as seen inside cfg->chroot_dir. Returns 0, or -1 with the path
+ * outside it in why. */
+static int rebase_config(const char *root, cn_config_t *cfg, bool strict, char *why,
+			 size_t whylen)
+{
+	if (!root)
+		return 0;
+	for (size_t i = 0; i < cfg->nzones; i++)
+		if (!rebase(root, &cfg->zones[i].file, strict)) {
+			snprintf(why, whylen, "zone file %s is outside chroot %s", cfg->zones[i].file,
+				 root);
+			return -1;
+		}
+	if (!rebase(root, &cfg->query_log, strict) || !rebase(root, &cfg->cache_dump_file, strict)) {
+		snprintf(why, whylen, "query_log or cache_dump_file is outside chroot %s", root);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Give up what start-up needed: chroot (chroot:) and root (user:), once every listener is
+ * bound and the control socket is open, before any worker thread starts (so the switch
+ * applies to the one thread there is). The user's entries are looked up, and its groups
+ * set, before the chroot (/etc/passwd and /etc/group are outside it). The control socket
+ * (and a directory cairn created for it) and the query log are handed to the user, so the
+ * daemon can still remove and reopen them. Returns 0 or exit status 1.
+ */
 static int drop_privileges(daemon_t *d)
 {
-	const char *user = d->cfg.user;
+	const char *user = d->cfg.user, *root = d->cfg.chroot_dir;
+	struct passwd *pw = NULL;
+	if (user) {
+		errno = 0;
+		pw = getpwnam(user);
+		if (!pw) {
+			cn_log(CN_LOG_ERROR, "user %s: %s", user,
+			       errno ? strerror(errno) : "no such user");
+			return 1;
+		}
+		if (geteuid() != 0 && geteuid() != pw->pw_uid) {
+			cn_log(CN_LOG_ERROR, "user %s: cannot switch to it without root (running as "
+			       "uid %u)", user, (unsigned)geteuid());
+			return 1;
+		}
+		if (geteuid() == pw->pw_uid)
+			user = NULL; /* already that user */
+	}
+	if (user) {
+		if (d->cfg.control_socket) {
+			if (chown(d->cfg.control_socket, pw->pw_uid, pw->pw_gid) != 0)
+				cn_log(CN_LOG_WARNING, "chown %s: %s", d->cfg.control_socket,
+				       strerror(errno));
+			if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
+				cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir,
+				       strerror(errno));
+		}
+		const char *ql = d->cfg.query_log; /* so the user can reopen it (SIGUSR1, reload) */
+		if (ql && strcmp(ql, "-") != 0 && chown(ql, pw->pw_uid, pw->pw_gid) != 0)
+			cn_log(CN_LOG_WARNING, "chown %s: %s", ql, strerror(errno));
+		if (initgroups(pw->pw_name, pw->pw_gid) != 0) {
+			cn_log(CN_LOG_ERROR, "user %s: groups: %s", user, strerror(errno));
+			return 1;
+		}
+	}
+	if (root && enter_chroot(d, root) != 0)
+		return 1;
 	if (!user)
 		return 0;
-	errno = 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		cn_log(CN_LOG_ERROR, "user %s: %s", user, errno ? strerror(errno) : "no such user");
-		return 1;
-	}
-	if (geteuid() != 0) {
-		if (geteuid() == pw->pw_uid)
-			return 0;
-		cn_log(CN_LOG_ERROR, "user %s: cannot switch to it without root (running as uid %u)",
-		       user, (unsigned)geteuid());
-		return 1;
-	}
-	if (d->cfg.control_socket) {
-		if (chown(d->cfg.control_socket, pw->pw_uid, pw->pw_gid) != 0)
-			cn_log(CN_LOG_WARNING, "chown %s: %s", d->cfg.control_socket,
-			       strerror(errno));
-		if (d->control_dir_made && chown(d->control_dir, pw->pw_uid, pw->pw_gid) != 0)
-			cn_log(CN_LOG_WARNING, "chown %s: %s", d->control_dir, strerror(errno));
-	}
-	const char *ql = d->cfg.query_log; /* so the user can reopen it (SIGUSR1, reload) */
-	if (ql && strcmp(ql, "-") != 0 && chown(ql, pw->pw_uid, pw->pw_gid) != 0)
-		cn_log(CN_LOG_WARNING, "chown %s: %s", ql, strerror(errno));
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
+	if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		cn_log(CN_LOG_ERROR, "cannot switch to user %s: %s", user, strerror(errno));
 		return 1;
 	}
