@@ -1145,7 +1145,8 @@ static void log_stats(daemon_t *d)
 	cn_engine_stats_t es;
 	cn_engine_stats(d->engine, &es);
 	cn_log(CN_LOG_INFO,
-	       "queries %llu (refused %llu), resolutions %llu, coalesced %llu (handed to another "
+	       "queries %llu (%llu refused or dropped by the access lists), resolutions %llu, "
+	       "coalesced %llu (handed to another "
 	       "worker %llu), prefetches %llu, late answers %llu, abandoned %llu, upstream "
 	       "queries %llu",
 	       (unsigned long long)ws.queries, (unsigned long long)ws.refused,
