@@ -340,46 +340,40 @@ static void peer_release(cn_worker_t *w, const cn_peer_t *peer)
 }
 
 /* The per-client counter slot of a client address (IPv4 address, IPv6 /64). */
-static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
+/* The slot of a client's network in the shared per-client tables: its first v4 bytes
+ * (IPv4, or IPv4-mapped IPv6) or v6 bytes (IPv6, tagged apart from IPv4), hashed with the
+ * table's secret key. */
+static uint32_t prefix_slot(const cn_worker_t *w, const struct sockaddr *sa, size_t v4,
+			    size_t v6)
 {
-	uint8_t buf[9];
+	uint8_t buf[17];
 	size_t n;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			memcpy(buf, &s6->sin6_addr.s6_addr[12], 4);
-			n = 4;
-		} else {
-			memcpy(buf, &s6->sin6_addr, 8);
-			buf[8] = 6;
-			n = 9;
-		}
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	if (sa->sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		memcpy(buf, &s6->sin6_addr, v6);
+		buf[v6] = 6;
+		n = v6 + 1;
 	} else {
-		memcpy(buf, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		n = 4;
+		const uint8_t *a = sa->sa_family == AF_INET6
+					   ? &s6->sin6_addr.s6_addr[12]
+					   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		memcpy(buf, a, v4);
+		n = v4;
 	}
 	return (uint32_t)(cn_siphash24(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
 }
 
+/* limits.client_waiting counts per client: an IPv4 address, an IPv6 /64. */
+static uint32_t client_slot(const cn_worker_t *w, const struct sockaddr *sa)
+{
+	return prefix_slot(w, sa, 4, 8);
+}
+
 /* The rate-limit slot of a client: its IPv4 /24 or IPv6 /56 (as BIND's and Unbound's
- * response rate limits), hashed. */
+ * response rate limits). */
 static uint32_t rl_slot(const cn_worker_t *w, const struct sockaddr *sa)
 {
-	uint8_t buf[8];
-	size_t n;
-	if (sa->sa_family == AF_INET6 &&
-	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
-		memcpy(buf, &((const struct sockaddr_in6 *)sa)->sin6_addr, 7);
-		buf[7] = 6;
-		n = 8;
-	} else {
-		const uint8_t *a = sa->sa_family == AF_INET6
-					   ? &((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[12]
-					   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		memcpy(buf, a, 3);
-		n = 3;
-	}
-	return (uint32_t)(cn_siphash24(w->ft->hash_key, buf, n) & (CN_CLIENT_SLOTS - 1));
+	return prefix_slot(w, sa, 3, 7);
 }
 
 /* rate_limit: may this UDP cache miss go on? Counts it in its prefix's current second

@@ -41,12 +41,6 @@ void cn_engine_reconfigure(cn_engine_t *e, const cn_engine_conf_t *conf)
 	cn__nsel_reconfigure(e->nsel, conf);
 }
 
-void cn_engine_set_log_level(cn_engine_t *e, int level)
-{
-	/* Workers read it while the main loop reloads the configuration. */
-	__atomic_store_n(&e->conf.log_level, level, __ATOMIC_RELAXED);
-}
-
 bool cn__addr_is_local(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET) {

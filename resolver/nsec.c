@@ -118,18 +118,24 @@ cn_dnssec_result_t cn_nsec_prove_nxdomain(const cn_rr_t *rrs, size_t n, const ui
 	return CN_DNSSEC_SECURE;
 }
 
-/* A matching NSEC proves no qtype at its owner (RFC 4035 5.4; RFC 6840 4.3, 4.4). */
-static bool nsec_no_type(const cn_nsec_t *m, uint16_t qtype, const uint8_t *owner)
+/* What a matching NSEC or NSEC3 type bitmap denies (RFC 4035 5.4, RFC 5155 8.5, RFC 6840
+ * 4.3 and 4.4): no qtype and no CNAME; at a delegation (NS without SOA) nothing but DS, and
+ * DS not from a child's apex (SOA) unless ds_at_apex (the root's own, or the zone's apex). */
+static bool bitmap_denies(const uint8_t *bm, uint16_t len, uint16_t qtype, bool ds_at_apex)
 {
-	const uint8_t *bm = m->bitmap;
-	uint16_t len = m->bitmap_len;
 	if (cn_dnssec_bitmap_has(bm, len, qtype) || cn_dnssec_bitmap_has(bm, len, CN_TYPE_CNAME))
 		return false;
 	bool ns = cn_dnssec_bitmap_has(bm, len, CN_TYPE_NS);
 	bool soa = cn_dnssec_bitmap_has(bm, len, CN_TYPE_SOA);
 	if (qtype == CN_TYPE_DS)
-		return !soa || owner[0] == 0; /* the child's apex NSEC cannot deny its DS */
-	return !(ns && !soa); /* the parent's NSEC at a delegation proves nothing else */
+		return !soa || ds_at_apex;
+	return !(ns && !soa);
+}
+
+/* A matching NSEC proves no qtype at its owner. */
+static bool nsec_no_type(const cn_nsec_t *m, uint16_t qtype, const uint8_t *owner)
+{
+	return bitmap_denies(m->bitmap, m->bitmap_len, qtype, owner[0] == 0);
 }
 
 cn_dnssec_result_t cn_nsec_prove_nodata(const cn_rr_t *rrs, size_t n, const uint8_t *qname,
@@ -354,18 +360,10 @@ cn_dnssec_result_t cn_nsec3_prove_nxdomain(const cn_rr_t *rrs, size_t n, const u
 	return optout ? CN_DNSSEC_INSECURE : CN_DNSSEC_SECURE;
 }
 
-/* A matching NSEC3 without qtype (and CNAME), RFC 5155 8.5, with the RFC 6840 4.4 rule. */
+/* A matching NSEC3 without qtype (and CNAME). */
 static bool n3_no_type(const cn_nsec3_t *m, uint16_t qtype, bool apex_of_zone)
 {
-	const uint8_t *bm = m->bitmap;
-	uint16_t len = m->bitmap_len;
-	if (cn_dnssec_bitmap_has(bm, len, qtype) || cn_dnssec_bitmap_has(bm, len, CN_TYPE_CNAME))
-		return false;
-	bool ns = cn_dnssec_bitmap_has(bm, len, CN_TYPE_NS);
-	bool soa = cn_dnssec_bitmap_has(bm, len, CN_TYPE_SOA);
-	if (qtype == CN_TYPE_DS)
-		return !soa || apex_of_zone;
-	return !(ns && !soa);
+	return bitmap_denies(m->bitmap, m->bitmap_len, qtype, apex_of_zone);
 }
 
 cn_dnssec_result_t cn_nsec3_prove_nodata(const cn_rr_t *rrs, size_t n, const uint8_t *qname,

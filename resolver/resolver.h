@@ -187,9 +187,6 @@ size_t cn_engine_servers(const cn_engine_t *engine, uint64_t now_ms, cn_server_r
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out);
 void cn_engine_free(cn_engine_t *engine);
 
-/** Change the log level of a running engine (a reload); safe while workers use it. */
-void cn_engine_set_log_level(cn_engine_t *engine, int level);
-
 /**
  * Parse a root hints file in named.root (zone file) format: NS records at "." and A/AAAA
  * records for their names. *out is malloc'ed (free() it). Returns 0 or a cn error; on error
