@@ -34,6 +34,14 @@
 	X(failure_cache_s, 5, "RFC 9520 3: at least 1 s, at most 5 min")                     \
 	X(servfail_ttl_s, 2, "RFC 9520 3.2: >= 1 s; short, so recovery is quick")            \
 	X(servfail_ttl_max_s, 300, "RFC 9520 3.2: backoff ceiling, at most 5 min")           \
+	X(dnssec.enabled, true, "every peer validates by default")                         \
+	X(dnssec.sigs_per_rrset, 8, "KeyTrap: Unbound's cap")                                \
+	X(dnssec.sigs_per_request, 64, "KeyTrap: per client request")                        \
+	X(dnssec.nsec3_hashes, 64, "CVE-2023-50868: NSEC3 hashes per request")              \
+	X(dnssec.nsec3_iter_insecure, 100, "RFC 9276 3.2")                                   \
+	X(dnssec.nsec3_iter_bogus, 500, "RFC 9276 3.2")                                      \
+	X(dnssec.bogus_ttl_s, 60, "RFC 9520 / RFC 4035 4.7: bogus remembered briefly")      \
+	X(dnssec.aggressive_nsec, true, "RFC 8198")                                          \
 	X(log_level, 2, "info")
 
 /** Zero c, then set every default row (hints NULL: the compiled-in list). */

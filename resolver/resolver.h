@@ -98,8 +98,33 @@ typedef struct cn_limits {
 	unsigned rrset_records;      /* records per RRset accepted from upstream, 512 */
 } cn_limits_t;
 
+/**
+ * DNSSEC validation (docs/dnssec.md): the chain of trust from the trust anchors, budgets
+ * against CPU exhaustion (KeyTrap CVE-2023-50387, NSEC3 CVE-2023-50868). Each a config key.
+ */
+struct cn_anchor_set;
+typedef struct cn_dnssec_conf {
+	bool enabled;                 /* dnssec:, default true */
+	const struct cn_anchor_set *anchors; /* trust_anchors: / trust_anchor_file:; NULL: the
+					 built-in root anchors. Borrowed: must outlive the
+					 engine (read at start only) */
+	const uint8_t (*nta)[CN_DNAME_MAX]; /* negative_trust_anchors: (RFC 7646), wire form,
+					 lower case; copied by cn_engine_new */
+	size_t nnta;
+	unsigned sigs_per_rrset;      /* verifications per RRset, 8 */
+	unsigned sigs_per_request;    /* verifications per client request, 64 */
+	unsigned nsec3_hashes;        /* NSEC3 hashes per request, 64 */
+	unsigned nsec3_iter_insecure; /* above: insecure + EDE 27 (RFC 9276), 100 */
+	unsigned nsec3_iter_bogus;    /* above: bogus, 500 */
+	unsigned bogus_ttl_s;         /* how long a bogus result is remembered (RFC 9520), 60 */
+	bool aggressive_nsec;         /* RFC 8198: answer from cached validated NSEC, true */
+} cn_dnssec_conf_t;
+
+#define CN_NTA_MAX 64
+
 typedef struct cn_engine_conf {
 	cn_limits_t limits;
+	cn_dnssec_conf_t dnssec;
 	bool qname_minimisation;      /* RFC 9156 relaxed, default true */
 	bool use_0x20;                /* randomise qname case upstream, default true */
 	bool do_ip4, do_ip6;          /* upstream families, default both */
