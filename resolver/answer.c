@@ -29,8 +29,8 @@ int cn__value_add_trailer(uint8_t *out, size_t len, size_t cap, uint8_t state,
 	*new_len = len;
 	if (state == 0 && nx == 0)
 		return 0;
-	if (nx > CN_VALUE_EXTRAS_MAX)
-		nx = CN_VALUE_EXTRAS_MAX;
+	if (nx > 0xffff)
+		return -ENOSPC;
 	size_t pos = len;
 	if (pos + 3 > cap)
 		return -ENOSPC;

@@ -498,6 +498,15 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 			q->prefetch = true;
 		return CN_DONE;
 	}
+	if (answer_flags(e) && __atomic_load_n(&e->conf.dnssec.aggressive_nsec, __ATOMIC_RELAXED) &&
+	    cn__aggressive_answer(e->cache, q, now.wall_s, hit_scratch, sizeof(hit_scratch),
+				  (res = hit_result_get()))) {
+		/* RFC 8198: denied by validated NSEC ranges already cached */
+		CN_STAT_INC(e, dnssec_aggressive);
+		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+		*outcome = CN_OUT_CACHE_NEGATIVE;
+		return CN_DONE;
+	}
 	if (!(m.flags & CN_FLAG_RD)) {
 		/* RD=0: answered from cache only; a miss is REFUSED, never resolved */
 		*out_len = cn__answer_error(q, CN_RCODE_REFUSED, CN_EDE_PROHIBITED,

@@ -153,6 +153,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_zoneset_t *zs,
 #define CN_CLASS_FAIL_ZONE 0xFF54  /* (zone, NS): no server of the zone answered */
 #define CN_CLASS_PARENT_GLUE 0xFF55 /* (NS name, A/AAAA): the addresses a parent's referral
 				      gave, kept beside the child's own data (zonecut.c) */
+#define CN_CLASS_NSEC_RANGES 0xFF56 /* (zone, NSEC): validated NSEC ranges (aggressive.c) */
 #define CN_EDE_CACHED_ERROR 13     /* RFC 8914 4.14 */
 
 typedef struct cn_failure {
@@ -609,6 +610,17 @@ bool cn__scrub_store_negative_sec(cn_request_t *r, const uint8_t *name, uint16_t
 				  bool nxdomain, const cn_rr_t *soa, const cn_rr_t *const *x,
 				  size_t nx, uint8_t state, uint32_t ttl_cap, cn_rank_t rank,
 				  uint64_t now_s);
+
+/* aggressive.c: RFC 8198 for NSEC zones */
+/** Keep the validated NSEC records nsec[0..n) of zone (the SOA and the RRSIGs come from
+ *  r->result) for answering names they deny, for at most ttl seconds. */
+void cn__aggressive_learn(cn_request_t *r, const uint8_t *zone, const cn_rr_t *soa,
+			  const cn_rr_t *nsec, size_t n, uint32_t ttl, uint64_t now_s);
+/** A cache miss for q: NXDOMAIN or NODATA synthesised from the validated NSEC ranges of the
+ *  closest enclosing zone that has some (res: slots as for cn__answer_from_cache; buf for
+ *  the records). True when res holds the answer. */
+bool cn__aggressive_answer(cn_cache_t *cache, const cn_question_t *q, uint64_t now_s,
+			   uint8_t *buf, size_t cap, cn_result_t *res);
 
 /* iterate.c: one step of RFC 1034 5.3.3 */
 /** Build the next query of the top frame to its chosen server; CN_PRODUCE. */

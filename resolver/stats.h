@@ -47,4 +47,5 @@
 	X(dnssec_budget, "dnssec.budget_exceeded") /* of those: the budget ran out */     \
 	X(dnssec_key_fetches, "dnssec.key_fetches") /* DNSKEY / DS queries it needed */   \
 	X(dnssec_sigs, "dnssec.verifications")  /* signature verifications */             \
-	X(dnssec_hashes, "dnssec.nsec3_hashes") /* NSEC3 hashes computed */
+	X(dnssec_hashes, "dnssec.nsec3_hashes") /* NSEC3 hashes computed */              \
+	X(dnssec_aggressive, "dnssec.aggressive") /* denials from cached NSECs (RFC 8198) */

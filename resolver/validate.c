@@ -523,7 +523,17 @@ static walk_t check_negative(cn_request_t *r, const uint8_t *name, uint16_t qtyp
 	}
 	if (cn_dnssec_result_state(d) == CN_DNSSEC_STATE_INSECURE)
 		return W_INSECURE;
-	return d == CN_DNSSEC_SECURE ? W_KEYS : bogus(v, d, signer);
+	if (d != CN_DNSSEC_SECURE)
+		return bogus(v, d, signer);
+	if (res->has_soa && np && !has_type(p, np, CN_TYPE_NSEC3) && r->cacheable) {
+		uint32_t ttl = res->soa.ttl < *cap ? res->soa.ttl : *cap;
+		uint32_t ncap = sig_cap(res->sec, res->nsec, CN_TYPE_NSEC, now_s);
+		ttl = ncap < ttl ? ncap : ttl;
+		for (size_t i = 0; i < np; i++)
+			ttl = p[i].ttl < ttl ? p[i].ttl : ttl;
+		cn__aggressive_learn(r, signer, &res->soa, p, np, ttl, now_s);
+	}
+	return W_KEYS;
 }
 
 /* An RRset of the answer: records [i, *end) share owner and type. */
