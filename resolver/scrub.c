@@ -214,10 +214,18 @@ bool cn__scrub_store_negative_sec(cn_request_t *r, const uint8_t *name, uint16_t
 				  size_t nx, uint8_t state, uint32_t ttl_cap, cn_rank_t rank,
 				  uint64_t now_s)
 {
-	uint32_t minimum;
-	if (!soa || cn_rdata_soa_minimum(soa->rdata, soa->rdlen, &minimum) != 0)
+	uint32_t minimum, ttl;
+	if (!soa) {
+		/* a denial without SOA: a referral's proof that the child has no DS (RFC 4035
+		 * 3.1.4), kept for its NSEC records' TTL (ttl_cap) */
+		if (!nx || ttl_cap == UINT32_MAX)
+			return false;
+		ttl = ttl_cap;
+	} else if (cn_rdata_soa_minimum(soa->rdata, soa->rdlen, &minimum) != 0) {
 		return false;
-	uint32_t ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	} else {
+		ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	}
 	if (ttl > ttl_cap)
 		ttl = ttl_cap;
 	int len = cn__value_encode_neg(soa, r->scratch, CN_SCRATCH_LEN);

@@ -160,10 +160,12 @@ static void restore(cn_request_t *r, const uint8_t *name, uint16_t type, const c
 		for (size_t i = 0; i < c->n; i++)
 			set[i] = &c->rrs[i];
 		(void)cn__scrub_store_rrset_sec(r, set, c->n, x, c->nx, state, c->rank, cap, now_s);
-	} else if (c->n) {
+	} else {
+		if (!c->n && c->nx && c->x[0].ttl < cap)
+			cap = c->x[0].ttl; /* a referral's denial: what is left of it */
 		(void)cn__scrub_store_negative_sec(r, name, type, c->kind == CN_CACHE_NXDOMAIN,
-						   &c->rrs[0], x, c->nx, state, cap, c->rank,
-						   now_s);
+						   c->n ? &c->rrs[0] : NULL, x, c->nx, state, cap,
+						   c->rank, now_s);
 	}
 }
 
