@@ -562,6 +562,17 @@ cn_state_t cn_resolve_consume(cn_request_t *r, cn_upstream_event_t ev, const uin
 	return st;
 }
 
+/* The answer is in the cache but was never validated (a sub-request's, or cached while
+ * validation was off): take it as it is, for frame_done to validate, instead of asking the
+ * servers again. */
+static bool from_cache_unvalidated(cn_request_t *r, cn_frame_t *f, cn_time_t now)
+{
+	r->validate = false;
+	bool found = cn__resolve_from_cache(r, f, now);
+	r->validate = true;
+	return found;
+}
+
 /* ------------------------------------------------------------------ public API ------ */
 
 cn_request_t *cn_request_new(cn_engine_t *e)
@@ -622,7 +633,11 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;
 	}
-	cn_state_t st = step(r, now);
+	cn_state_t st;
+	if (!q->prefetch && r->validate && from_cache_unvalidated(r, f0, now))
+		st = frame_done(r, now); /* validated (keys fetched as needed), not asked again */
+	else
+		st = step(r, now);
 	if (st == CN_DONE)
 		r->done_wall_s = now.wall_s;
 	return st;
