@@ -12,6 +12,7 @@
  * resolver) is also encoded and decoded here.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "resolver/dnssec.h"
@@ -233,6 +234,31 @@ static int format_rr(const cn_rr_t *rr, char *buf, size_t cap, size_t *off)
 	return 0;
 }
 
+/* The DNSSEC trailer's records, then "; dnssec STATE" when validation judged the value. */
+static int format_trailer(const uint8_t *val, size_t len, bool rrset, uint32_t ttl, char *buf,
+			  size_t cap, size_t *off)
+{
+	static const char *const states[] = { "unvalidated", "secure", "insecure", "bogus" };
+	size_t body, nx;
+	uint8_t state;
+	cn_rr_t x[CN_VALUE_EXTRAS_MAX];
+	if (cn__value_body_len(val, len, rrset, &body) != 0 ||
+	    cn__value_trailer(val, len, body, &state, x, CN_VALUE_EXTRAS_MAX, &nx) != 0)
+		return CN_EMALF;
+	if (body == len)
+		return 0;
+	for (size_t i = 0; i < nx; i++) {
+		x[i].ttl = ttl;
+		if (format_rr(&x[i], buf, cap, off) != 0)
+			return -ENOSPC;
+	}
+	int n = snprintf(buf + *off, cap - *off, "; dnssec %s\n", states[state & 3]);
+	if (n < 0 || *off + (size_t)n >= cap)
+		return -ENOSPC;
+	*off += (size_t)n;
+	return 0;
+}
+
 int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, uint32_t ttl,
 			   const uint8_t *val, size_t len, char *buf, size_t cap)
 {
@@ -240,7 +266,7 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 	if (cap == 0)
 		return -ENOSPC;
 	buf[0] = 0;
-	if (kind == CN_CACHE_RRSET) {
+	if (kind == CN_CACHE_RRSET && type != CN_TYPE_NSEC) { /* NSEC: the ranges entry */
 		cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
 		size_t n;
 		if (cn__value_decode_rrset(val, len, refs, CN_ANSWER_MAX_RRS, &n) != 0)
@@ -251,7 +277,12 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 			if (format_rr(&rr, buf, cap, &off) != 0)
 				return -ENOSPC;
 		}
-		return (int)off;
+		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
+		return ret < 0 ? ret : (int)off;
+	}
+	if (kind == CN_CACHE_RRSET) {
+		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
+		return ret < 0 ? ret : (int)off;
 	}
 	const uint8_t *soa_owner, *rdata;
 	uint16_t rdlen;
@@ -263,7 +294,8 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 		if (format_rr(&rr, buf, cap, &off) != 0)
 			return -ENOSPC;
 	}
-	return (int)off;
+	int ret = format_trailer(val, len, false, ttl, buf, cap, &off);
+	return ret < 0 ? ret : (int)off;
 }
 
 /* ------------------------------------------------------------------ replies --------- */
