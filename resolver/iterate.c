@@ -272,7 +272,7 @@ static cn_iter_t on_cname(cn_request_t *r, const cn_msg_t *m, const cn_frame_t *
 {
 	const cn_rr_t *one[1] = { c };
 	sec_set_t x;
-	sec_gather(m, f, c->owner, CN_TYPE_CNAME, false, &x);
+	sec_gather(m, f, c->owner, CN_TYPE_CNAME, true, &x); /* a wildcard CNAME's proof */
 	r->cacheable &= cn__scrub_store_rrset_sec(r, one, 1, x.rr, x.n, 0, rank, UINT32_MAX,
 						  now_s);
 	if (sec_keep(r, &x) < 0)

@@ -664,6 +664,14 @@ cn_val_t cn__validate(cn_request_t *r, cn_time_t now)
 	cn_result_t *res = &r->result;
 	if (res->rcode != CN_RCODE_NOERROR && res->rcode != CN_RCODE_NXDOMAIN)
 		return CN_VAL_DONE;
+	if (r->q.qtype == CN_TYPE_RRSIG) {
+		/* RRSIGs are not signed themselves (RFC 4035 2.2): nothing to validate them by */
+		res->dnssec = CN_DNSSEC_STATE_INSECURE;
+		CN_STAT_INC(r->e, dnssec_insecure);
+		if (r->cacheable)
+			store_result(r, CN_DNSSEC_STATE_INSECURE, UINT32_MAX, now.wall_s);
+		return CN_VAL_DONE;
+	}
 	if (!r->budget_set)
 		budget_init(r);
 	uint32_t before_sigs = r->budget.sigs_done, before_hashes = r->budget.hashes_done;
