@@ -67,6 +67,7 @@ void cn_config_deinit(cn_config_t *cfg)
 	free(cfg->query_log);
 	cfg->query_log = NULL;
 	cn__config_zones_deinit(cfg);
+	cn__config_dnssec_deinit(cfg);
 }
 
 /* ------------------------------------------------------------------ checks ---------- */
@@ -91,6 +92,11 @@ int cn_config_check(const cn_config_t *cfg, char *err, size_t errlen)
 		why = "metrics_allow: the list is empty, nobody could scrape /metrics";
 	else if (cfg->cache.budget_bytes < 65536)
 		why = "cache_size must be at least 64K";
+	else if (e->dnssec.sigs_per_rrset > e->dnssec.sigs_per_request)
+		why = "dnssec_limits: sigs_per_rrset is larger than sigs_per_request";
+	else if (e->dnssec.nsec3_iter_insecure > e->dnssec.nsec3_iter_bogus)
+		why = "dnssec_limits: nsec3_iterations_insecure is larger than "
+		      "nsec3_iterations_bogus";
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "%s", why);

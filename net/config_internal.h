@@ -7,6 +7,8 @@
  *   config_keys.c    the key table and the walk: scalar keys, address and subnet lists, maps
  *   config_value.c   value parsers shared with the flags (sizes, addresses, subnets)
  *   config_zones.c   zones:, local_data:, local_zones_builtin:, forward:, stub:
+ *   config_dnssec.c  trust_anchors:, trust_anchor_file:, negative_trust_anchors:, the
+ *                    anchor set built from them
  */
 #pragma once
 
@@ -118,3 +120,11 @@ int cn__config_set_zones(ctx_t *c, const yaml_node_t *v);
 int cn__config_set_local_data(ctx_t *c, const yaml_node_t *v);
 int cn__config_set_lz_builtin(ctx_t *c, const yaml_node_t *v);
 int cn__config_set_fwd(ctx_t *c, const yaml_node_t *v, bool stub);
+/* file relative to the folder of the config file named config (absolute paths stay); NULL:
+ * out of memory */
+char *cn__config_path_near(const char *config, const char *file);
+/* config_dnssec.c; key: the key's full name, for messages */
+void cn__config_dnssec_deinit(cn_config_t *cfg);
+int cn__config_set_trust_anchors(ctx_t *c, const yaml_node_t *v, const char *key);
+int cn__config_set_anchor_file(ctx_t *c, const yaml_node_t *v, const char *key);
+int cn__config_set_nta(ctx_t *c, const yaml_node_t *v, const char *key);

@@ -31,6 +31,9 @@ typedef enum kind {
 	K_STUB,    /* list of {name, servers}: authoritative servers */
 	K_METRICS, /* ADDR@PORT, or null: off */
 	K_METRICS_ALLOW, /* list of CIDRs (or one scalar) */
+	K_ANCHORS, /* list of DS/DNSKEY records (or one scalar) */
+	K_ANCHOR_FILE, /* path, relative to the config's folder; null clears it */
+	K_NTA,     /* list of domain names (or one scalar) */
 } kind_t;
 
 typedef struct key {
@@ -87,6 +90,17 @@ static const cfgkey_t cache_keys[] = {
 	END,
 };
 
+/* KeyTrap (CVE-2023-50387), NSEC3 (CVE-2023-50868, RFC 9276); NSEC3 iterations are a
+ * 16-bit field, and RFC 5155 10.3 allowed at most 2500 */
+static const cfgkey_t dnssec_limits_keys[] = {
+	UINT("sigs_per_rrset", engine.dnssec.sigs_per_rrset, 1, 1000),
+	UINT("sigs_per_request", engine.dnssec.sigs_per_request, 1, 10000),
+	UINT("nsec3_hashes", engine.dnssec.nsec3_hashes, 1, 10000),
+	UINT("nsec3_iterations_insecure", engine.dnssec.nsec3_iter_insecure, 0, 2500),
+	UINT("nsec3_iterations_bogus", engine.dnssec.nsec3_iter_bogus, 0, 65535),
+	END,
+};
+
 static const cfgkey_t top_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0, NULL },
 	{ "allow", K_ALLOW, 0, 0, 0, 0, NULL },
@@ -130,6 +144,13 @@ static const cfgkey_t top_keys[] = {
 	{ "metrics_allow", K_METRICS_ALLOW, 0, 0, 0, 0, NULL },
 	STR("query_log", query_log),
 	BOOL("freebind", freebind),
+	BOOL("dnssec", engine.dnssec.enabled),
+	{ "trust_anchors", K_ANCHORS, 0, 0, 0, 0, NULL },
+	{ "trust_anchor_file", K_ANCHOR_FILE, 0, 0, 0, 0, NULL },
+	{ "negative_trust_anchors", K_NTA, 0, 0, 0, 0, NULL },
+	{ "dnssec_limits", K_MAP, 0, 0, 0, 0, dnssec_limits_keys },
+	UINT("bogus_ttl", engine.dnssec.bogus_ttl_s, 1, 300),
+	BOOL("aggressive_nsec", engine.dnssec.aggressive_nsec),
 	END,
 };
 
@@ -317,6 +338,12 @@ static int set_value(ctx_t *c, const yaml_node_t *v, const cfgkey_t *k, const ch
 	case K_FORWARD:
 	case K_STUB:
 		return cn__config_set_fwd(c, v, k->kind == K_STUB);
+	case K_ANCHORS:
+		return cn__config_set_trust_anchors(c, v, path);
+	case K_ANCHOR_FILE:
+		return cn__config_set_anchor_file(c, v, path);
+	case K_NTA:
+		return cn__config_set_nta(c, v, path);
 	default:
 		return set_scalar(c, v, k, path, (char *)c->cfg + k->off);
 	}

@@ -47,7 +47,7 @@ void cn__config_zones_deinit(cn_config_t *cfg)
 }
 
 /* A zone file path relative to the config file's folder (absolute paths stay). */
-static char *zone_path(const char *config, const char *file)
+char *cn__config_path_near(const char *config, const char *file)
 {
 	const char *slash = strrchr(config, '/');
 	if (file[0] == '/' || !slash)
@@ -84,7 +84,7 @@ static int set_zone_entry(ctx_t *c, const yaml_node_t *item, cn_zone_cfg_t *z)
 		return fail(c, item, "zones: %s needs a file", scalar(name));
 	char where[300];
 	snprintf(where, sizeof(where), "%s:%lu", c->name, (unsigned long)item->start_mark.line + 1);
-	if (!(z->name = strdup(scalar(name))) || !(z->file = zone_path(c->name, scalar(file))) ||
+	if (!(z->name = strdup(scalar(name))) || !(z->file = cn__config_path_near(c->name, scalar(file))) ||
 	    !(z->where = strdup(where)))
 		return fail(c, item, "out of memory");
 	if (!vis || is_null(vis))

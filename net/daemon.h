@@ -21,6 +21,7 @@
 #include "net/querylog.h"
 #include "net/stats.h"
 #include "net/zones.h"
+#include "resolver/dnssec.h"
 #include "resolver/resolver.h"
 
 #ifndef CAIRN_VERSION
@@ -31,6 +32,8 @@ typedef struct daemon {
 	cn_config_t cfg;
 	cn_hint_t *hints;
 	size_t nhints;
+	cn_anchor_set_t anchors; /* trust anchors, built at start for the process's life
+				    (the engine borrows them) */
 	cn_cache_t *cache;
 	cn_engine_t *engine;
 	cn_zoneset_t *zones;    /* hosted zones, read at start and by reloads; the engine

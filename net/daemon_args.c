@@ -3,6 +3,7 @@
  * decides how to start (-c, --help, --version, --check-config), the second applying every
  * flag over the configuration file (again at every reload: flags keep overriding the file).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,10 @@ enum {
 	OPT_CHECK_CONFIG,
 	OPT_METRICS,
 	OPT_QUERY_LOG,
+	OPT_NO_DNSSEC,
+	OPT_TRUST_ANCHOR,
+	OPT_TRUST_ANCHOR_FILE,
+	OPT_NTA,
 };
 
 static const struct option long_opts[] = {
@@ -49,6 +54,10 @@ static const struct option long_opts[] = {
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "query-log", required_argument, NULL, OPT_QUERY_LOG },
+	{ "no-dnssec", no_argument, NULL, OPT_NO_DNSSEC },
+	{ "trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR },
+	{ "trust-anchor-file", required_argument, NULL, OPT_TRUST_ANCHOR_FILE },
+	{ "nta", required_argument, NULL, OPT_NTA },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -74,6 +83,12 @@ static void usage(FILE *f)
 		"                               (e.g. 2.0.192.in-addr.arpa.; repeatable)\n"
 		"      --metrics ADDR@PORT      serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 		"      --query-log PATH         one line per client query to PATH (- : stdout)\n"
+		"      --no-dnssec              do not validate (dnssec: false)\n"
+		"      --trust-anchor 'RR'      a DS or DNSKEY record to trust instead of the\n"
+		"                               built-in root anchors (repeatable)\n"
+		"      --trust-anchor-file FILE  the same from a zone file of DS/DNSKEY records\n"
+		"      --nta NAME               negative trust anchor: do not validate NAME and\n"
+		"                               below (RFC 7646; repeatable)\n"
 		"  -v, --verbose                more logging (repeat for debug)\n"
 		"  -q, --quiet                  less logging (repeat for errors only)\n"
 		"      --help                   this text\n"
@@ -130,9 +145,37 @@ static int set_workers_opt(cn_config_t *cfg, const char *arg)
 	return 0;
 }
 
+/* A DNSSEC flag onto cfg: 0, 2 (the exit status) after a message, or -1: not one. */
+static int apply_dnssec_opt(int ch, const char *arg, cn_config_t *cfg)
+{
+	char err[300];
+	int rc;
+	switch (ch) {
+	case OPT_NO_DNSSEC:
+		cfg->engine.dnssec.enabled = false;
+		return 0;
+	case OPT_TRUST_ANCHOR_FILE:
+		return set_path_opt(&cfg->trust_anchor_file, arg);
+	case OPT_TRUST_ANCHOR:
+		if (cn_config_add_trust_anchor(cfg, arg, "--trust-anchor", err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --trust-anchor \"%s\": %s\n", arg, err);
+		return 2;
+	case OPT_NTA:
+		if ((rc = cn_config_add_nta(cfg, arg)) == 0)
+			return 0;
+		fprintf(stderr, "cairn: --nta %s: %s\n", arg,
+			rc == -ENOSPC ? "too many negative trust anchors" : "expected a domain name");
+		return 2;
+	default:
+		return -1;
+	}
+}
+
 /* One command-line option onto cfg: 0, or 2 (the exit status) after a message. */
 static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cleared)
 {
+	int rc;
 	switch (ch) {
 	case 'c':
 	case OPT_CHECK_CONFIG:
@@ -195,6 +238,8 @@ static int apply_opt(int ch, const char *arg, cn_config_t *cfg, bool *listen_cle
 			cfg->log_level--;
 		return 0;
 	default:
+		if ((rc = apply_dnssec_opt(ch, arg, cfg)) >= 0)
+			return rc;
 		usage(stderr);
 		return 2;
 	}

@@ -79,6 +79,9 @@ int cn_daemon_rebase_config(const char *root, cn_config_t *cfg, bool strict, cha
 				 root);
 			return -1;
 		}
+	/* read at start only (before the chroot): rebased so that a reload compares it with
+	 * the path as seen inside, never refused */
+	rebase(root, &cfg->trust_anchor_file, false);
 	if (!rebase(root, &cfg->query_log, strict) || !rebase(root, &cfg->cache_dump_file, strict)) {
 		snprintf(why, whylen, "query_log or cache_dump_file is outside chroot %s", root);
 		return -1;

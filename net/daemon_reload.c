@@ -85,7 +85,21 @@ static void note_restart(char *buf, size_t len, bool changed, const char *key)
 		snprintf(buf + used, len - used, " %s", key);
 }
 
-/* The keys a running daemon cannot apply, each named when the new file changes it. */
+/* Whether the trust_anchors: records differ (as written: the file's, then the flags'). */
+static bool anchors_changed(const cn_config_t *old, const cn_config_t *new)
+{
+	if (old->ntrust_anchors != new->ntrust_anchors)
+		return true;
+	for (size_t i = 0; i < old->ntrust_anchors; i++)
+		if (strcmp(old->trust_anchors[i].rr, new->trust_anchors[i].rr) != 0)
+			return true;
+	return false;
+}
+
+/* The keys a running daemon cannot apply, each named when the new file changes it. The
+ * trust anchors and negative trust anchors are the engine's from start-up (it borrows the
+ * set and copies the NTA list once): a change waits for a restart, and trust_anchor_file is
+ * not read again (a new file at the same path needs a restart too). */
 static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *buf, size_t len)
 {
 	buf[0] = '\0';
@@ -111,6 +125,12 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 				       old->load_cache_at_start != new->load_cache_at_start ||
 				       old->dump_cache_at_exit != new->dump_cache_at_exit,
 		     "cache_dump_file");
+	note_restart(buf, len, anchors_changed(old, new), "trust_anchors");
+	note_restart(buf, len, !same_str(old->trust_anchor_file, new->trust_anchor_file),
+		     "trust_anchor_file");
+	note_restart(buf, len, !same_bytes(old->nta, old->nnta * sizeof(*old->nta), new->nta,
+					   new->nnta * sizeof(*new->nta)),
+		     "negative_trust_anchors");
 	note_restart(buf, len, old->tcp_idle_timeout_ms != new->tcp_idle_timeout_ms ||
 				       old->tcp_max_clients != new->tcp_max_clients ||
 				       old->tcp_max_per_client != new->tcp_max_per_client,

@@ -70,10 +70,8 @@ static int load_zones(daemon_t *d)
 
 /* A loopback root-hint address is never asked unless allow_loopback_upstream is on (a
  * test tree on 127.x, most likely): say so at start rather than fail every query. */
-static void warn_loopback_hints(const daemon_t *d)
+static size_t loopback_hints(const daemon_t *d, size_t *all_out)
 {
-	if (d->cfg.engine.allow_loopback_upstream)
-		return;
 	size_t loop = 0, all = 0;
 	for (size_t i = 0; i < d->nhints; i++)
 		for (int a = 0; a < d->hints[i].naddr; a++) {
@@ -85,6 +83,15 @@ static void warn_loopback_hints(const daemon_t *d)
 					   24) == 127
 					: IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
 		}
+	*all_out = all;
+	return loop;
+}
+
+static void warn_loopback_hints(const daemon_t *d)
+{
+	if (d->cfg.engine.allow_loopback_upstream)
+		return;
+	size_t all, loop = loopback_hints(d, &all);
 	if (loop)
 		cn_log(CN_LOG_WARNING, "root hints: %zu of %zu addresses are loopback, and "
 		       "allow_loopback_upstream is off: they will not be asked", loop, all);
@@ -111,6 +118,36 @@ static int load_hints(daemon_t *d)
 	}
 	cn_log(CN_LOG_INFO, "root hints: %zu servers from %s", d->nhints, path);
 	warn_loopback_hints(d);
+	return 0;
+}
+
+/*
+ * The trust anchors (trust_anchors:, trust_anchor_file:, or the built-in root anchors),
+ * built once and kept until exit. A bad record or file stops start-up with status 2 and
+ * "FILE:LINE: reason" on stderr. Root hints on loopback are a test tree, most likely, whose
+ * signed root the built-in anchors do not trust: said at start (after load_hints).
+ */
+static int load_anchors(daemon_t *d)
+{
+	char err[512];
+	if (cn_config_anchors(&d->cfg, &d->anchors, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	const char *file = d->cfg.trust_anchor_file;
+	if (cn_config_has_anchors(&d->cfg))
+		cn_log(CN_LOG_INFO, "trust anchors: %zu record(s) from %s%s%s", d->anchors.n,
+		       d->cfg.ntrust_anchors ? "trust_anchors" : "", file && d->cfg.ntrust_anchors
+		       ? " and " : "", file ? file : "");
+	size_t all;
+	if (d->cfg.engine.dnssec.enabled && !cn_config_has_anchors(&d->cfg) &&
+	    loopback_hints(d, &all) > 0)
+		cn_log(CN_LOG_WARNING, "dnssec is on with the built-in root trust anchors, but the "
+		       "root hints are loopback addresses (a test tree?): its answers will be "
+		       "bogus unless trust_anchor_file names its anchor (`scripts/testbed up "
+		       "--signed` writes trust-anchor.ds) or dnssec is off");
+	if (!d->cfg.engine.dnssec.enabled)
+		cn_log(CN_LOG_INFO, "dnssec: off (no validation)");
 	return 0;
 }
 
@@ -149,6 +186,9 @@ static int open_engine(daemon_t *d)
 	ec.fwd = fwd;
 	ec.hints = d->hints;
 	ec.nhints = d->nhints;
+	ec.dnssec.anchors = &d->anchors; /* borrowed until exit; the NTA list is copied */
+	ec.dnssec.nta = (const uint8_t (*)[CN_DNAME_MAX])d->cfg.nta;
+	ec.dnssec.nnta = d->cfg.nnta;
 	ec.random = arc4random_buf;
 	ec.log = cn_log_sink;
 	ec.log_level = d->cfg.log_level;
@@ -305,7 +345,8 @@ static int start(daemon_t *d)
 		return 1;
 	unsigned nworkers = cn_pool_workers_for(cfg->workers);
 	int status;
-	if ((status = load_hints(d)) || (status = load_zones(d)) || (status = open_cache(d)) ||
+	if ((status = load_hints(d)) || (status = load_anchors(d)) || (status = load_zones(d)) ||
+	    (status = open_cache(d)) ||
 	    (status = open_engine(d)) ||
 	    (status = open_loop(d)) || (status = open_metrics(d)) || (status = open_control(d)) ||
 	    (status = open_workers(d, nworkers)) || (status = open_querylog(d)) ||
@@ -398,22 +439,26 @@ static int stop(daemon_t *d)
 	cn_zoneset_free(d->zones);
 	cn_cache_free(d->cache);
 	free(d->hints);
+	cn_anchor_set_free(&d->anchors);
 	cn_daemon_free_acls(d);
 	cn_config_deinit(&d->cfg);
 	return status;
 }
 
 /* --check-config, after the file and the flags were read without error: what start-up
- * reads besides them (the root hints), then "ok". Like unbound-checkconf. */
+ * reads besides them (root hints, trust anchors, zone files), then "ok". Like unbound-checkconf. */
 static int check_config(daemon_t *d, const char *config_path)
 {
 	int status = load_hints(d);
+	if (status == 0)
+		status = load_anchors(d);
 	if (status == 0)
 		status = load_zones(d);
 	if (status == 0)
 		printf("%s: ok\n", config_path ? config_path : "(no configuration file)");
 	cn_zoneset_free(d->zones);
 	free(d->hints);
+	cn_anchor_set_free(&d->anchors);
 	cn_config_deinit(&d->cfg);
 	return status;
 }
