@@ -181,7 +181,7 @@ int cn_config_anchors(const cn_config_t *cfg, cn_anchor_set_t *set, char *err, s
 
 int cn_config_add_nta(cn_config_t *cfg, const char *name)
 {
-	uint8_t wire[CN_DNAME_MAX];
+	uint8_t wire[CN_DNAME_MAX] = { 0 }; /* zero past the name: lists compare bytewise */
 	if (!name[0] || cn_dname_from_str(name, wire, NULL) != 0)
 		return -EINVAL;
 	cn_dname_lower(wire);
