@@ -20,7 +20,9 @@ static cn_config_t cfg;
 static char err[512];
 
 #define ROOT_DS ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
-#define KEY64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+/* 64 bytes 0..63, base64: a DNSKEY public key field (its content is not checked here) */
+#define KEY64                                                                                \
+	"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
 #define TEST_DNSKEY "test. 3600 IN DNSKEY 257 3 13 " KEY64
 
 static void setup(void)
@@ -150,8 +152,8 @@ END_TEST
 /* A list in a later file replaces the earlier one; one scalar is a list of one. */
 START_TEST(test_lists_replace)
 {
-	ck_assert_int_eq(load("trust_anchors: [\"" ROOT_DS "\"]\nnegative_trust_anchors: [a., b.]\n"),
-			 0);
+	ck_assert_int_eq(load("trust_anchors: [\"" ROOT_DS "\"]\n"
+			      "negative_trust_anchors: [a., b.]\n"), 0);
 	ck_assert_int_eq(load("trust_anchors: \"" TEST_DNSKEY "\"\nnegative_trust_anchors: c.\n"),
 			 0);
 	ck_assert_uint_eq(cfg.ntrust_anchors, 1);
@@ -203,8 +205,10 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:2: trust_anchors: a DNSKEY trust anchor needs protocol 3" },
 	{ "trust_anchors:\n  - \"; a comment only\"\n",
 	  "t.yaml:2: trust_anchors: no DS or DNSKEY record in it" },
-	{ "trust_anchors:\n  - \"\"\n", "t.yaml:2: trust_anchors: each item is one DS or DNSKEY" },
-	{ "trust_anchors:\n  - [a, b]\n", "t.yaml:2: trust_anchors: each item is one DS or DNSKEY" },
+	{ "trust_anchors:\n  - \"\"\n",
+	  "t.yaml:2: trust_anchors: each item is one DS or DNSKEY" },
+	{ "trust_anchors:\n  - [a, b]\n",
+	  "t.yaml:2: trust_anchors: each item is one DS or DNSKEY" },
 	{ "trust_anchors: {a: b}\n", "t.yaml:1: trust_anchors: expected a list, got a mapping" },
 	{ "trust_anchor_file: \"\"\n", "t.yaml:1: trust_anchor_file: empty path" },
 	{ "trust_anchor_file: [a, b]\n", "t.yaml:1: trust_anchor_file: expected a single value" },
