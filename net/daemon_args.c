@@ -104,7 +104,8 @@ static void usage(FILE *f)
 
 /* First pass: -c, --help, --version, --check-config. Returns -1 to go on, else an exit
  * status. */
-int cn_daemon_args_first_pass(int argc, char **argv, const char **config_path, bool *check_only)
+int cn_daemon_args_first_pass(int argc, char **argv, const char **config_path,
+			      bool *check_only)
 {
 	opterr = 0; /* the second pass reports unknown options */
 	int ch;

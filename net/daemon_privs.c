@@ -14,9 +14,9 @@
 #include "net/daemon.h"
 #include "net/log.h"
 
-/* chroot(root), then everything opened later by path is named as seen from inside. */
 static bool rebase(const char *root, char **path, bool strict);
 
+/* chroot(root), then everything opened later by path is named as seen from inside. */
 static int enter_chroot(daemon_t *d, const char *root)
 {
 	char why[512];
@@ -69,7 +69,7 @@ static bool rebase(const char *root, char **path, bool strict)
  * cache dump at exit) as seen inside cfg->chroot_dir. Returns 0, or -1 with the path
  * outside it in why. */
 int cn_daemon_rebase_config(const char *root, cn_config_t *cfg, bool strict, char *why,
-			 size_t whylen)
+			    size_t whylen)
 {
 	if (!root)
 		return 0;

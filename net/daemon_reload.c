@@ -141,8 +141,8 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
  * thread may still be reading the one it replaces); refuse and deny may be NULL (metrics'
  * list has neither). NULL: out of memory. */
 const cn_acl_t *cn_daemon_keep_acl(daemon_t *d, cn_cidr_t **allow, size_t *nallow,
-				cn_cidr_t **refuse, size_t *nrefuse, cn_cidr_t **deny,
-				size_t *ndeny)
+				   cn_cidr_t **refuse, size_t *nrefuse, cn_cidr_t **deny,
+				   size_t *ndeny)
 {
 	cn_acl_t *acl = calloc(1, sizeof(*acl));
 	cn_acl_t **grown = realloc(d->acls, (d->nacls + 1) * sizeof(*d->acls));
