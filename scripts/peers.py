@@ -85,12 +85,16 @@ def hosted_zone_file(tmp, local_zone):
     return path
 
 
-def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None):
+def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None,
+              dnssec=False):
     """cairn's command line for the same role: same port scheme, same cache budget; zone:
-    (name, path) hosted as a public zone."""
+    (name, path) hosted as a public zone. dnssec: validate (off by default, as the other
+    peers here: the unsigned tree would be bogus under the built-in root anchors)."""
     cmd = [cairn, "-l", "127.0.0.1@%d" % port, "--root-hints", hints,
            "--allow-loopback-upstream", "--cache-size", "%dM" % cache_mb,
            "--workers", str(workers), "-q"]
+    if not dnssec:
+        cmd += ["--no-dnssec"]
     if zone:
         cmd += ["--zone", "%s=%s" % zone]
     if control:

@@ -78,7 +78,7 @@ class Resolver:
                     f.write("  predict_shift: %d\n" % cfg["predict_shift"])
             self.cmd = [opts.cairn, "-c", self.conf, "-l", "127.0.0.1@%d" % port,
                         "--root-hints", hints, "--allow-loopback-upstream", "--workers", "1",
-                        "--control", self.ctl, "-q"]
+                        "--control", self.ctl, "-q", "--no-dnssec"]
         else:
             mb = max(2, (cfg["size"] + (1 << 20) - 1) >> 20)
             self.conf = peers.unbound_conf(tmp, hints, port, mb, threads=1, control=self.ctl)
