@@ -375,7 +375,7 @@ static int write_opt(cn_writer_t *w, const cn_question_t *q, uint16_t rcode, boo
 		return 0;
 	uint8_t opts[6 + CN_EDE_TEXT_MAX];
 	size_t olen = has_ede ? ede_option(opts, sizeof(opts), ede_code, ede_text) : 0;
-	return cn_writer_opt(w, edns_size, (uint8_t)(rcode >> 4), 0, false,
+	return cn_writer_opt(w, edns_size, (uint8_t)(rcode >> 4), 0, q->do_bit, /* RFC 3225 3 */
 			     olen ? opts : NULL, (uint16_t)olen);
 }
 
