@@ -123,10 +123,13 @@ typedef struct sec_set {
 	size_t n;
 } sec_set_t;
 
-static void sec_gather(const cn_msg_t *m, const cn_frame_t *f, const uint8_t *owner,
+static void sec_gather(const cn_request_t *r, const cn_msg_t *m, const cn_frame_t *f,
+		       const uint8_t *owner,
 		       uint16_t type, bool proofs, sec_set_t *x)
 {
 	x->n = 0;
+	if (!__atomic_load_n(&r->e->conf.dnssec.enabled, __ATOMIC_RELAXED))
+		return; /* validation off: queries went with DO=0, what came unasked is dropped */
 	if (owner)
 		x->n = cn__scrub_dnssec(m, CN_SECTION_ANSWER, owner, type, NULL, x->rr,
 					CN_VALUE_EXTRAS_MAX);
@@ -148,7 +151,7 @@ static cn_iter_t final_negative(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 {
 	const cn_rr_t *soa = cn__scrub_soa(m, f->zone, name);
 	sec_set_t x;
-	sec_gather(m, f, NULL, 0, true, &x);
+	sec_gather(r, m, f, NULL, 0, true, &x);
 	r->cacheable &= cn__scrub_store_negative_sec(r, name, f->type, nxdomain, soa, x.rr, x.n,
 						     0, UINT32_MAX, rank, now_s);
 	f->nxdomain = nxdomain && cn_dname_eq(name, f->name);
@@ -199,7 +202,7 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 	if (f->type == CN_TYPE_NS && cn_dname_eq(name, f->zone))
 		cap = cn__zonecut_ttl_left(r, f, now.wall_s);
 	sec_set_t x;
-	sec_gather(m, f, name, f->type, true, &x);
+	sec_gather(r, m, f, name, f->type, true, &x);
 	if (cap > 0)
 		r->cacheable &= cn__scrub_store_rrset_sec(r, set, n, x.rr, x.n, 0, rank, cap,
 							  now.wall_s);
@@ -237,7 +240,7 @@ static cn_iter_t on_dname(cn_request_t *r, const cn_msg_t *m, const cn_frame_t *
 	/* the DNAME is cached either way: it answers other names below it (RFC 6672 3.4) */
 	const cn_rr_t *one[1] = { d };
 	sec_set_t x;
-	sec_gather(m, f, d->owner, CN_TYPE_DNAME, false, &x);
+	sec_gather(r, m, f, d->owner, CN_TYPE_DNAME, false, &x);
 	bool stored = cn__scrub_store_rrset_sec(r, one, 1, x.rr, x.n, 0, rank, UINT32_MAX,
 						now_s);
 	if (sec_keep(r, &x) < 0)
@@ -272,7 +275,7 @@ static cn_iter_t on_cname(cn_request_t *r, const cn_msg_t *m, const cn_frame_t *
 {
 	const cn_rr_t *one[1] = { c };
 	sec_set_t x;
-	sec_gather(m, f, c->owner, CN_TYPE_CNAME, true, &x); /* a wildcard CNAME's proof */
+	sec_gather(r, m, f, c->owner, CN_TYPE_CNAME, true, &x); /* a wildcard CNAME's proof */
 	r->cacheable &= cn__scrub_store_rrset_sec(r, one, 1, x.rr, x.n, 0, rank, UINT32_MAX,
 						  now_s);
 	if (sec_keep(r, &x) < 0)
