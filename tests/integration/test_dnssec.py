@@ -533,6 +533,30 @@ def test_secure_answers_from_cache_keep_ad(validator, stb):
         assert h.delta(st1, st0, RESOLVED_COUNTER) == 0, (st0, st1)
 
 
+def test_plain_client_primes_cache_for_do_client(validator, stb):
+    """DO=1 upstream always (issue 15): questions first asked by a client without DO or AD
+    (no AD, no RRSIGs for it) leave the signatures and the validation state in the cache:
+    a DO client then gets AD and the RRSIGs (the NSEC/NSEC3 proofs of negative answers)
+    with zero upstream queries (NSD's counters; cairn: UPSTREAM_COUNTER)."""
+    v = validator()
+    qs = [c for c in SECURE if c[0] in ("www.example.com.", "nope.example.com.",
+                                        "www.example.net.", "nope.example.net.")]
+    for qname, qtype, rcode, what in qs:
+        m = v.ask(qname, qtype)
+        check_data(v, stb, m, qname, qtype, rcode, what)
+        assert not has_ad(m) and not DNSSEC_TYPES & types_in(m), ctx(v, m)
+    before, st0 = stb.settled(), v.stats()
+    for qname, qtype, rcode, what in qs:
+        m = v.ask(qname, qtype, do=True)
+        check_data(v, stb, m, qname, qtype, rcode, what)
+        assert has_ad(m), ctx(v, m)
+        assert DNSSEC_TYPES & types_in(m, ("answer", "authority")), "no RRSIG/NSEC" + ctx(v, m)
+    after, st1 = stb.upstream(), v.stats()
+    assert after - before == 0, "%d upstream queries" % (after - before)
+    if v.kind == "cairn":
+        assert h.delta(st1, st0, UPSTREAM_COUNTER) == 0, (st0, st1)
+
+
 def nsec_gap(stb, zone):
     """(owner, next) of zone's NSEC that ends the chain (next = the apex), and the NSEC
     covering the apex's wildcard: a random label sorting after the last owner is NXDOMAIN,
