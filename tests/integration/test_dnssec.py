@@ -36,6 +36,7 @@ import threading
 import time
 
 import itertools
+import json
 
 import dns.edns
 import dns.flags
@@ -120,7 +121,6 @@ class SignedTree:
         self.root_hints = tb.root_hints
         self.anchor = os.path.join(tb.state_dir, "trust-anchor.ds")
         self.names = tb.state["names"]
-        import json
         with open(os.path.join(tb.state_dir, "dnssec.json")) as f:
             self.exp = json.load(f)
 
