@@ -15,7 +15,9 @@
  * Output: one JSON object on stdout (counts, rcodes, qps, latency percentiles in µs).
  *
  * usage: loadgen -s ADDR[@PORT] -f FILE [-n COUNT] [-t SECONDS] [-w WINDOW] [-S SOCKETS]
- *                [-T TIMEOUT_MS] [-r QPS] [-z S | -u] [-E] [-x SEED]
+ *                [-T TIMEOUT_MS] [-r QPS] [-z S | -u] [-E] [-D] [-x SEED]
+ *
+ * -E: no OPT record; -D: the DNSSEC OK bit set in the OPT record (RFC 3225).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,7 +100,10 @@ static int type_code(const char *t)
 	return -1;
 }
 
-/* Header (ID filled at send), RD=1, one question, optionally OPT with 1232 bytes. */
+static bool dnssec_ok; /* -D: DO=1 in the OPT record */
+
+/* Header (ID filled at send), RD=1, one question, optionally OPT with 1232 bytes (and
+ * DO=1 with -D). */
 static int build_query(const char *name, int type, bool edns, query_t *q)
 {
 	uint8_t *p = q->wire;
@@ -126,6 +131,8 @@ static int build_query(const char *name, int type, bool edns, query_t *q)
 	if (edns) {
 		static const uint8_t opt[11] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 };
 		memcpy(p + pos, opt, sizeof(opt));
+		if (dnssec_ok)
+			p[pos + 7] = 0x80; /* the OPT TTL's flags: DO */
 		pos += sizeof(opt);
 	}
 	q->len = (uint16_t)pos;
@@ -310,7 +317,7 @@ int main(int argc, char **argv)
 	unsigned window = 100, nsocks = 1, timeout_ms = 1000;
 	bool uniform = false, edns = true;
 	int ch;
-	while ((ch = getopt(argc, argv, "s:f:n:t:w:S:T:r:z:uEx:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:f:n:t:w:S:T:r:z:uEDx:")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'f': file = optarg; break;
@@ -323,11 +330,12 @@ int main(int argc, char **argv)
 		case 'z': zipf_s = atof(optarg); break;
 		case 'u': uniform = true; break;
 		case 'E': edns = false; break;
+		case 'D': dnssec_ok = true; break;
 		case 'x': rng = strtoull(optarg, NULL, 0) | 1; break;
 		default:
 			fprintf(stderr, "usage: loadgen -s ADDR[@PORT] -f FILE [-n COUNT] [-t SECONDS]"
 					" [-w WINDOW] [-S SOCKETS] [-T TIMEOUT_MS] [-r QPS] [-z S|-u]"
-					" [-E] [-x SEED]\n");
+					" [-E] [-D] [-x SEED]\n");
 			return 2;
 		}
 	}
