@@ -774,3 +774,34 @@ def test_keytrap_within_budget_while_others_answered(validator, stb):
         assert VERIFY_COUNTER in st1, "%s missing: %s" % (
             VERIFY_COUNTER, dn)
         assert work <= SIG_BUDGET * len(trap) + 16 * len(others), (work, dn)
+
+
+# ------------------------------------------------------------------ counters
+# Every dnssec.* line of `cairnctl stats`, driven here on the signed tree (test_counters.py
+# counts these as driven: its own drivers run on the unsigned testbed).
+DNSSEC_COUNTERS = ("dnssec.secure", "dnssec.insecure", "dnssec.bogus",
+                   "dnssec.budget_exceeded", "dnssec.key_fetches", "dnssec.verifications",
+                   "dnssec.nsec3_hashes", "dnssec.aggressive")
+
+
+@pytest.mark.parametrize("target", ["cairn"])
+def test_dnssec_counters_move(stb, request, tmp_path, target):
+    f = Validators(target, stb, request, tmp_path)
+    try:
+        v = f()
+        before = v.stats()
+        assert has_ad(v.ask("www.example.com.", "A", do=True))          # secure, key fetches
+        assert not has_ad(v.ask("www.example.org.", "A", do=True))      # insecure
+        assert rc(v.ask("www.expired.test.", "A", do=True)) == "SERVFAIL"  # bogus
+        assert rc(v.ask("www.keytrap.test.", "A", do=True)) == "SERVFAIL"  # budget
+        assert rc(v.ask("nope.example.net.", "A", do=True)) == "NXDOMAIN"  # NSEC3 hashes
+        last, _ = nsec_gap(stb, "example.com.")
+        lbl = last.labels[0].decode().lower()
+        for _ in range(2):  # the first learns the NSEC range, the second is answered from it
+            n = "%s-%s.example.com." % (lbl, secrets.token_hex(6))
+            assert rc(v.ask(n, "A", do=True)) == "NXDOMAIN"
+        after = v.stats()
+        still = [k for k in DNSSEC_COUNTERS if after.get(k, 0) - before.get(k, 0) < 1]
+        assert not still, (still, {k: (before.get(k), after.get(k)) for k in still})
+    finally:
+        f.finish()
