@@ -315,9 +315,10 @@ static bool match_at(const uint8_t *buf, size_t limit, size_t off, const uint8_t
 			return false;
 		if (l == 0)
 			return true;
-		for (size_t i = 1; i <= l; i++)
-			if (cn_ascii_lower(buf[off + i]) != cn_ascii_lower(name[i]))
-				return false;
+		if (memcmp(buf + off + 1, name + 1, l) != 0) /* the same case: the common one */
+			for (size_t i = 1; i <= l; i++)
+				if (cn_ascii_lower(buf[off + i]) != cn_ascii_lower(name[i]))
+					return false;
 		off += (size_t)l + 1;
 		name += l + 1;
 	}
