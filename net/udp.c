@@ -39,7 +39,7 @@
 
 #define CN_UDP_BATCH 64       /* datagrams per recvmmsg */
 #define CN_UDP_SLOT 4096      /* bytes per datagram read; larger ones are dropped */
-#define CN_UDP_READS 8        /* full batches read per wake-up before the loop's others */
+#define CN_UDP_READS 4        /* full batches read per wake-up before the loop's others */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
 #define CN_UDP_OUT_MSGS 64        /* replies per sendmmsg */
 #define CN_UDP_OUT_BYTES (64 << 10) /* reply bytes buffered (a reply is at most 4096: the

@@ -275,9 +275,13 @@ int cn_msg_parse_query(const uint8_t *wire, size_t len, cn_msg_t *msg)
 
 int cn_writer_init(cn_writer_t *w, uint8_t *buf, size_t cap, uint16_t id, uint16_t flags)
 {
-	memset(w, 0, sizeof(*w));
+	/* every field but comp_off (read only below comp_n): zeroing its 128 bytes was a
+	 * measurable part of a cache hit */
 	w->buf = buf;
 	w->cap = cap > CN_MSG_MAX ? CN_MSG_MAX : cap;
+	w->len = 0;
+	memset(w->count, 0, sizeof(w->count));
+	w->comp_n = 0;
 	w->compress = true;
 	if (w->cap < CN_HEADER_LEN)
 		return -ENOSPC;
