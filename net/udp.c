@@ -39,6 +39,9 @@
 
 #define CN_UDP_BATCH 64       /* datagrams per recvmmsg */
 #define CN_UDP_SLOT 4096      /* bytes per datagram read; larger ones are dropped */
+#define CN_UDP_STRIDE (CN_UDP_SLOT + 64) /* slot to slot: one cache line more than a page,
+				    so the slots' first lines (where a query is) do not all
+				    fall in the same cache set, as page-aligned slots do */
 #define CN_UDP_READS 4        /* full batches read per wake-up before the loop's others */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
 #define CN_UDP_OUT_MSGS 64        /* replies per sendmmsg */
@@ -62,7 +65,7 @@ struct cn_udp {
 	bool closing;
 	cn_worker_t *w;
 	/* receiving */
-	uint8_t *slab;         /* CN_UDP_BATCH x CN_UDP_SLOT */
+	uint8_t *slab;         /* CN_UDP_BATCH slots of CN_UDP_SLOT, CN_UDP_STRIDE apart */
 	struct mmsghdr in[CN_UDP_BATCH];
 	struct iovec in_iov[CN_UDP_BATCH];
 	struct sockaddr_in6 from[CN_UDP_BATCH];
@@ -184,7 +187,7 @@ static int read_batch(cn_udp_t *u)
 		cn_peer_t peer = { .udp = u, .tcp = NULL };
 		memcpy(&peer.addr, &u->from[i], h->msg_namelen < sizeof(peer.addr)
 							? h->msg_namelen : sizeof(peer.addr));
-		cn_worker_query(u->w, u->slab + (size_t)i * CN_UDP_SLOT, u->in[i].msg_len, &peer);
+		cn_worker_query(u->w, u->slab + (size_t)i * CN_UDP_STRIDE, u->in[i].msg_len, &peer);
 	}
 	flush(u); /* the replies to this batch, before the next recvmmsg */
 	cn_worker_batch_end(u->w);
@@ -238,7 +241,7 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	cn_udp_t *u = calloc(1, sizeof(*u));
 	if (!u)
 		return UV_ENOMEM;
-	u->slab = malloc((size_t)CN_UDP_SLOT * CN_UDP_BATCH);
+	u->slab = malloc((size_t)CN_UDP_STRIDE * CN_UDP_BATCH);
 	u->out = malloc(CN_UDP_OUT_BYTES);
 	u->fd = u->slab && u->out ? socket_open(addr, reuseport, freebind) : UV_ENOMEM;
 	int rc = u->fd < 0 ? u->fd : uv_poll_init(loop, &u->poll, u->fd);
@@ -253,7 +256,7 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	u->w = w;
 	u->qtail = &u->qhead;
 	for (unsigned i = 0; i < CN_UDP_BATCH; i++) {
-		u->in_iov[i] = (struct iovec){ .iov_base = u->slab + (size_t)i * CN_UDP_SLOT,
+		u->in_iov[i] = (struct iovec){ .iov_base = u->slab + (size_t)i * CN_UDP_STRIDE,
 					       .iov_len = CN_UDP_SLOT };
 		u->in[i].msg_hdr = (struct msghdr){ .msg_name = &u->from[i],
 						    .msg_iov = &u->in_iov[i], .msg_iovlen = 1 };
