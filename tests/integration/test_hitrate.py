@@ -75,6 +75,16 @@ def test_synthetic_trace_follows_its_parameters():
         counts[q[2]] = counts.get(q[2], 0) + 1
     top = max(counts, key=counts.get)
     assert top.startswith("n0.") and T.synthetic_ttl(top) in dict(T.TTL_MIX)
+    # one-timers are asked once each; a client's own set has local_names names whatever
+    # the number of clients
+    tr = T.synth(names=1000, clients=50, rate=100, duration=100, nx_share=0, local_share=0.5,
+                 local_names=20, once_share=0.5, seed=4)
+    once = [q[2] for q in tr.queries if q[2].startswith("o")]
+    assert len(once) == len(set(once)) and 0.2 < len(once) / len(tr.queries) < 0.3
+    local = {q[2].split(".")[0] for q in tr.queries if "-c" in q[2].split(".")[0]}
+    assert max(int(n.split("-")[0][1:]) for n in local) < 20
+    assert len({n.split("-")[1] for n in local}) == 50
+    assert T.oracle(T.Trace([(0, "c", o, "A") for o in once])) == 0.0
 
 
 # ------------------------------------------------------------------ query logs, made here
@@ -380,6 +390,10 @@ def test_replay_counts_equal_cairns_counters_and_ttls_run_out(hr, tmp_path):
     assert r["answers"]["cache.positive"] == 2 and r["answers"]["cache.negative"] == 1
     assert r["misses"] == {"first": 3, "expired": 1, "evicted": 0, "uncacheable": 0}
     assert r["tool_hits"] == 3 and r["hits"] == 3
+    # an unbounded TTL-exact cache gets the same three hits; capped at 5 s, only the
+    # negative one (NXDOMAIN, 900 s SOA minimum, is not under max_ttl)
+    assert r["oracle"] == 3 / 7
+    assert T.oracle(T.Trace(qs), max_ttl=5) == 1 / 7
     assert r["nsd_queries"] >= 4     # every miss went upstream at least once
 
     tr = T.synth(names=300, clients=4, rate=40, duration=30, nx_share=0.1, seed=5)
@@ -391,12 +405,35 @@ def test_replay_counts_equal_cairns_counters_and_ttls_run_out(hr, tmp_path):
     assert a["cache.positive"] + a["cache.negative"] == r["hits"] > 300
     assert sum(m.values()) == a["resolved"] == r["replies"] - r["hits"]
     assert m["first"] > 0 and m["evicted"] == 0
-    # the tool's own per-reply classes agree with cairn's counts (exact but for replies in
-    # the same second of cairn's clock as the answer that filled the entry)
-    assert abs(r["tool_hits"] - r["hits"]) <= 0.02 * r["replies"]
+    # each reply's class is its own query_log line: the tool's count is cairn's, exactly;
+    # the classes read from the TTLs agree but for replies in the same second of cairn's
+    # clock as the answer that filled the entry
+    assert r["class_source"] == "log" and r["tool_hits"] == r["hits"]
+    assert r["log_outcomes"] == {k: v for k, v in a.items() if v}
+    assert r["log_unmatched"] == 0
+    assert abs(r["ttl_hits"] - r["hits"]) <= 0.02 * r["replies"]
     assert r["series_exact"] and r["series_exact"][-1][1] <= r["replies"]
     assert 0 < r["upstream_per_query"] < 1
     assert r["lat_hit"]["n"] + r["lat_miss"]["n"] == r["replies"]
+    # per client: the four clients' replies and hits add up to the totals
+    g = r["per_group"]
+    assert sorted(g) == ["c0", "c1", "c2", "c3"]
+    assert sum(x["replies"] for x in g.values()) == r["replies"]
+    assert sum(x["hits"] for x in g.values()) == r["hits"]
+
+
+def test_unbound_replay_counts_equal_its_own(hr, tmp_path):
+    """The same kind of replay against Unbound: its log-replies lines, one per reply,
+    matched to the tool's replies; the cached ones are exactly total.num.cachehits."""
+    if not os.access("/usr/sbin/unbound", os.X_OK):
+        pytest.skip("unbound not installed")
+    o = opts(tmp_path)
+    tr = T.synth(names=300, clients=4, rate=40, duration=30, nx_share=0.1, seed=5)
+    r = bench.run_once(o, hr._tb, tr, "unbound", dict(size=4 << 20, max_ttl=86400,
+                                                      policy="lru"), 10.0, "zipf", 5433)
+    assert r["exact"], r["checks"]
+    assert r["lost"] == 0 and r["replies"] == 1200
+    assert r["class_source"] == "log" and r["tool_hits"] == r["hits"] > 300
 
 
 def test_replay_wire_helpers():
