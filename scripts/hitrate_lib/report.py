@@ -5,8 +5,9 @@ import os
 import shlex
 
 COLS = ["label", "who", "sweep", "policy", "size", "frac", "ws", "max_ttl", "clients", "flood",
-        "queries", "replies", "lost", "not_received", "late", "hit_rate", "tool_hit_rate", "oracle", "legit_hit_rate",
-        "lookup_hit_rate", "fresh", "negative", "stale", "local", "resolved", "servfail",
+        "queries", "replies", "lost", "not_received", "late", "hit_rate", "tool_hit_rate",
+        "class_source", "ttl_hits", "oracle", "legit_hit_rate", "lookup_hit_rate", "fresh",
+        "negative", "stale", "local", "resolved", "servfail",
         "miss_first", "miss_expired", "miss_evicted", "miss_uncacheable",
         "upstream_per_query", "nsd_queries", "hit_p50_ms", "hit_p99_ms", "miss_p50_ms",
         "miss_p99_ms", "exact", "pred_x0.25", "pred_x0.5", "pred_x1", "pred_x2", "pred_x4",
@@ -176,16 +177,17 @@ def markdown(rows, pred, plots, argv, elapsed):
             [x for x in rows if x.get("sweep") == "replay" and x.get("per_group")][1:]:
         L += per_group_table(r)
     L += ["## Runs", "",
-          "| run | hit | tool | oracle | fresh | neg | first | expired | evicted | uncach. | up/q | "
-          "hit p50/p99 ms | miss p50/p99 ms | lost | exact |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| run | hit | tool | oracle | fresh | neg | stale | local | first | expired | "
+          "evicted | uncach. | up/q | hit p50/p99 ms | miss p50/p99 ms | lost | exact |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a, m = r.get("answers", {}), r.get("misses", {})
-        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %d "
-                 "| %s |"
+        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.3f "
+                 "| %s | %s | %d | %s |"
                  % (r["label"], r["who"], r["hit_rate"], r["tool_hit_rate"],
                     "%.4f" % r["oracle"] if r.get("oracle") is not None else "",
                     a.get("cache.positive", ""), a.get("cache.negative", ""),
+                    a.get("cache.stale", ""), a.get("local", ""),
                     m.get("first", ""), m.get("expired", ""), m.get("evicted", ""),
                     m.get("uncacheable", ""), r["upstream_per_query"],
                     lat(r["lat_hit"]), lat(r["lat_miss"]), r["lost"],
