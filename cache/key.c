@@ -18,9 +18,11 @@ static inline uint64_t rotl64(uint64_t x, unsigned b)
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
+	uint64_t v;
+	memcpy(&v, p, sizeof(v)); /* one load: gcc kept the byte loop as 8 loads and shifts */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
 	return v;
 }
 

@@ -52,6 +52,12 @@ typedef struct cn_local_data_cfg {
 	unsigned line;
 } cn_local_data_cfg_t;
 
+/** One `trust_anchors:` record (or --trust-anchor) and where it was written. */
+typedef struct cn_anchor_cfg {
+	char *rr;                   /* DS or DNSKEY in presentation format, checked as read */
+	char *where;                /* "FILE:LINE" or "--trust-anchor", for messages */
+} cn_anchor_cfg_t;
+
 typedef struct cn_config {
 	cn_engine_conf_t engine;    /* limits, flags, timeouts (hints/random/log left to main) */
 	cn_cache_conf_t cache;      /* budget, policy, TTL clamps, stale window */
@@ -102,6 +108,17 @@ typedef struct cn_config {
 	size_t nlocal_zones_off;
 	cn_fwd_cfg_t *fwd;            /* forward and stub zones, malloc'ed list */
 	size_t nfwd;
+
+	/* DNSSEC (docs/config.md "DNSSEC"): dnssec:, dnssec_limits:, bogus_ttl and
+	 * aggressive_nsec are in engine.dnssec; its anchors and nta pointers stay NULL here
+	 * (main points them at what it builds from these, for the engine's copy only) */
+	cn_anchor_cfg_t *trust_anchors; /* malloc'ed list; none: see trust_anchor_file */
+	size_t ntrust_anchors;
+	char *trust_anchor_file;      /* relative paths joined to the config's folder; with
+					 neither this nor trust_anchors: the built-in ones */
+	uint8_t (*nta)[CN_DNAME_MAX]; /* negative_trust_anchors: wire form, lower case,
+					 malloc'ed, at most CN_NTA_MAX, no duplicates */
+	size_t nnta;
 } cn_config_t;
 
 /**
@@ -152,6 +169,24 @@ int cn_config_set_metrics(cn_config_t *cfg, const char *s);
 int cn_config_add_zone_arg(cn_config_t *cfg, const char *arg);
 /** Switch one built-in local zone off (--no-local-zone NAME). 0 or -ENOMEM. */
 int cn_config_add_local_zone_off(cn_config_t *cfg, const char *name);
+
+/** --trust-anchor RR: one DS or DNSKEY record in presentation format, appended to
+ *  trust_anchors (where: for messages). 0, or -EINVAL / -ENOMEM with why in err. */
+int cn_config_add_trust_anchor(cn_config_t *cfg, const char *rr, const char *where, char *err,
+			       size_t errlen);
+/** --nta NAME: one negative trust anchor (RFC 7646), appended unless listed already.
+ *  0, -EINVAL (not a domain name), -ENOSPC (more than CN_NTA_MAX) or -ENOMEM. */
+int cn_config_add_nta(cn_config_t *cfg, const char *name);
+struct cn_anchor_set;
+/**
+ * The trust anchors cfg names, into the empty set: trust_anchors and the records of
+ * trust_anchor_file (both: the union), or the built-in root anchors when neither is set.
+ * Returns 0, or -EINVAL / -ENOMEM with "FILE:LINE: reason" in err (the set is then freed).
+ */
+int cn_config_anchors(const cn_config_t *cfg, struct cn_anchor_set *set, char *err,
+		      size_t errlen);
+/** Whether cfg names trust anchors of its own (else the built-in root anchors apply). */
+bool cn_config_has_anchors(const cn_config_t *cfg);
 
 /** Drop every listen address (a -l flag replaces the file's list). */
 void cn_config_clear_listen(cn_config_t *cfg);

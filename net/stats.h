@@ -27,7 +27,7 @@
 	X(network_errors, "upstream.network_errors") /* ICMP, refused/reset, send */      \
 	X(forwarded, "upstream.forwarded") /* to forward zones' servers, via c-ares */
 
-/* The daemon's reloads (net/main.c): SIGHUP and `cairnctl reload`. */
+/* The daemon's reloads (net/daemon_reload.c): SIGHUP and `cairnctl reload`. */
 #define CN_DAEMON_STATS_MAP(X)                                                          \
 	X(reloads, "reload.applied")       /* a new configuration is in force */         \
 	X(reloads_failed, "reload.rejected") /* rejected whole: the old one runs on */   \

@@ -1,27 +1,33 @@
 /*
- * UDP listener. Receiving: one slab of CN_UDP_BATCH x 64 KiB per listener, handed to libuv
- * for every recvmmsg call. libuv 1.44 (src/unix/udp.c) sizes a batch as buf.len / 65536
- * and spins at 100% CPU when that is 0, so every slot must be a full 64 KiB (DEPS.md). The
- * slab belongs to the listener and is never freed in recv_cb: chunks (UV_UDP_MMSG_CHUNK)
- * point into it, and the closing UV_UDP_MMSG_FREE call has nothing to release.
+ * UDP listener on a socket of its own, watched with a uv_poll_t (libuv 1.44's uv_udp_t
+ * reads at most 20 datagrams per recvmmsg, into 64 KiB slots, and stops after 32 per
+ * wake-up: DEPS.md).
+ *
+ * Receiving: when the socket is readable, recvmmsg up to CN_UDP_BATCH datagrams into the
+ * listener's slab (CN_UDP_BATCH slots of CN_UDP_SLOT bytes; a datagram that does not fit is
+ * no DNS query worth answering and is dropped), hand each to cn_worker_query(), send the
+ * batch's replies, and read again while batches come back full (at most CN_UDP_READS per
+ * wake-up, so the loop's other handles get their turn). A batch that comes back short
+ * ends the wake-up: the socket is drained, and the next read waits for the loop's poll,
+ * so an idle socket never costs a read that finds nothing. The worker reads its clocks
+ * once per batch (cn_worker_batch_begin/_end), not per query.
  *
  * Sending: every reply is copied into this listener's reply buffer (packed, up to
- * CN_UDP_OUT_BYTES and CN_UDP_OUT_MSGS) and they leave together in one sendmmsg on the
- * socket (libuv 1.44 has no batched try_send): at the end of each recvmmsg batch (the
- * UV_UDP_MMSG_FREE callback), so the replies to one batch of cache hits cost one sendmmsg
- * and go out before the next batch is read (the client's next queries overlap with our
- * work: flushing only once per loop wake-up, after up to 32 datagrams, measured slower);
- * and from a uv_prepare_t, which runs once per loop iteration just before the loop polls,
- * for replies made elsewhere (resolutions finishing, timers). Whatever the kernel does not
- * take (socket buffer full: EAGAIN) is copied into a queued uv_udp_send, with the queue
- * bounded so a client that never reads cannot make us buffer without limit.
+ * CN_UDP_OUT_BYTES and CN_UDP_OUT_MSGS) and they leave together in one sendmmsg: at the
+ * end of each receive batch, so the replies to one batch of cache hits cost one sendmmsg
+ * and go out before the next batch is read; and from a uv_prepare_t, which runs once per
+ * loop iteration just before the loop polls, for replies made elsewhere (resolutions
+ * finishing, timers). Whatever the kernel does not take (socket buffer full: EAGAIN) is
+ * copied into the listener's queue, bounded so a client that never reads cannot make us
+ * buffer without limit, and sent when the socket is writable again.
  *
  * Several workers may each bind a listener to the same address (SO_REUSEPORT, set before
- * bind as DEPS.md describes); the kernel spreads clients over them by address and port.
+ * bind); the kernel spreads clients over them by address and port.
  */
 #include "net/udp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,71 +37,203 @@
 #include "net/log.h"
 #include "net/worker.h"
 
-#define CN_UDP_SLOT 65536     /* libuv's recvmmsg slot size: must not be smaller */
-#define CN_UDP_BATCH 20       /* UV__MMSG_MAXWIDTH in libuv 1.44 */
+#define CN_UDP_BATCH 64       /* datagrams per recvmmsg */
+#define CN_UDP_SLOT 4096      /* bytes per datagram read; larger ones are dropped */
+#define CN_UDP_STRIDE (CN_UDP_SLOT + 64) /* slot to slot: one cache line more than a page,
+				    so the slots' first lines (where a query is) do not all
+				    fall in the same cache set, as page-aligned slots do */
+#define CN_UDP_READS 4        /* full batches read per wake-up before the loop's others */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
 #define CN_UDP_OUT_MSGS 64        /* replies per sendmmsg */
 #define CN_UDP_OUT_BYTES (64 << 10) /* reply bytes buffered (a reply is at most 4096: the
 				       edns_udp_size limit; one larger goes out alone) */
 
+typedef struct queued {
+	struct queued *next;
+	struct sockaddr_in6 to; /* large enough for IPv4 and IPv6 */
+	socklen_t tolen;
+	size_t len;
+	uint8_t data[];
+} queued_t;
+
 struct cn_udp {
-	uv_udp_t handle;
+	uv_poll_t poll;
 	uv_prepare_t flusher;  /* sends the buffered replies before the loop polls */
 	unsigned handles_open; /* close callbacks still to come */
+	int fd;
+	int events;            /* polled for: UV_READABLE, | UV_WRITABLE while queued */
+	bool closing;
 	cn_worker_t *w;
-	uint8_t *slab;
-	bool slab_busy;
+	/* receiving */
+	uint8_t *slab;         /* CN_UDP_BATCH slots of CN_UDP_SLOT, CN_UDP_STRIDE apart */
+	struct mmsghdr in[CN_UDP_BATCH];
+	struct iovec in_iov[CN_UDP_BATCH];
+	struct sockaddr_in6 from[CN_UDP_BATCH];
+	/* the reply batch */
 	unsigned nout;         /* replies waiting in out */
 	size_t out_used;       /* bytes of out they take */
 	struct mmsghdr msgs[CN_UDP_OUT_MSGS];
 	struct iovec iov[CN_UDP_OUT_MSGS];
-	struct sockaddr_in6 to[CN_UDP_OUT_MSGS]; /* large enough for IPv4 and IPv6 */
+	struct sockaddr_in6 to[CN_UDP_OUT_MSGS];
 	uint8_t *out;          /* CN_UDP_OUT_BYTES */
+	/* what the kernel refused, oldest first */
+	queued_t *qhead, **qtail;
+	size_t qbytes;
 };
 
-typedef struct send_req {
-	uv_udp_send_t req;
-	size_t len;
-	uint8_t data[];
-} send_req_t;
+static void flush(cn_udp_t *u);
+static int freebind_fd(int fd, int family);
+static void on_poll(uv_poll_t *p, int status, int events);
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void poll_for(cn_udp_t *u, int events)
 {
-	cn_udp_t *u = h->data;
-	if (u->slab_busy) {
-		/* Never expected (libuv releases the batch before asking again); refusing is
-		 * safe: a 0-length buffer makes libuv report UV_ENOBUFS and move on. */
-		*buf = uv_buf_init(NULL, 0);
+	if (u->closing || events == u->events)
 		return;
-	}
-	u->slab_busy = true;
-	*buf = uv_buf_init((char *)u->slab, CN_UDP_SLOT * CN_UDP_BATCH);
+	u->events = events;
+	int rc = uv_poll_start(&u->poll, events, on_poll);
+	if (rc < 0)
+		cn_log(CN_LOG_WARNING, "udp poll: %s", uv_strerror(rc));
 }
 
-static void flush(cn_udp_t *u);
-
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-		    const struct sockaddr *addr, unsigned flags)
+/* Copy one reply into the queue (the socket's buffer is full). */
+static int send_queued(cn_udp_t *u, const struct sockaddr *to, socklen_t tolen,
+		       const uint8_t *buf, size_t len)
 {
-	cn_udp_t *u = h->data;
-	if (!(flags & UV_UDP_MMSG_CHUNK) && buf->base == (char *)u->slab) {
-		u->slab_busy = false; /* last call for this buffer (MMSG_FREE, EAGAIN or error) */
-		flush(u); /* the replies to this recvmmsg batch, before the next recvmmsg */
+	if (u->qbytes + len > CN_UDP_MAX_QUEUED)
+		return UV_ENOBUFS;
+	queued_t *q = malloc(sizeof(*q) + len);
+	if (!q)
+		return UV_ENOMEM;
+	q->next = NULL;
+	memcpy(&q->to, to, tolen);
+	q->tolen = tolen;
+	q->len = len;
+	memcpy(q->data, buf, len);
+	*u->qtail = q;
+	u->qtail = &q->next;
+	u->qbytes += len;
+	poll_for(u, UV_READABLE | UV_WRITABLE);
+	return 0;
+}
+
+static socklen_t addr_len(const struct sockaddr *a)
+{
+	return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* One datagram now (or queued on EAGAIN). 0 or a negative errno. */
+static int send_now(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
+{
+	if (u->closing)
+		return UV_ECANCELED;
+	socklen_t tolen = addr_len(to);
+	ssize_t n;
+	do
+		n = sendto(u->fd, buf, len, MSG_DONTWAIT, to, tolen);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+		return send_queued(u, to, tolen, buf, len);
+	return -errno;
+}
+
+/* The socket is writable: send what was queued, in order, until the kernel refuses. */
+static void send_queue(cn_udp_t *u)
+{
+	while (u->qhead) {
+		queued_t *q = u->qhead;
+		ssize_t n;
+		do
+			n = sendto(u->fd, q->data, q->len, MSG_DONTWAIT, (struct sockaddr *)&q->to,
+				   q->tolen);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+			return; /* still full: wait for the next writable */
+		if (n < 0)
+			cn_log(CN_LOG_DEBUG, "udp send error: %s", strerror(errno));
+		u->qhead = q->next;
+		if (!u->qhead)
+			u->qtail = &u->qhead;
+		u->qbytes -= q->len;
+		free(q);
 	}
-	if (nread < 0) {
-		cn_log(CN_LOG_DEBUG, "udp receive error: %s", uv_strerror((int)nread));
+	poll_for(u, UV_READABLE);
+}
+
+/* One recvmmsg: every datagram to the worker, then their replies out. The number read,
+ * 0 when there was nothing, or -1 on an error. */
+static int read_batch(cn_udp_t *u)
+{
+	for (unsigned i = 0; i < CN_UDP_BATCH; i++) {
+		u->in[i].msg_hdr.msg_namelen = sizeof(u->from[i]);
+		u->in[i].msg_hdr.msg_flags = 0;
+	}
+	int n;
+	do
+		n = recvmmsg(u->fd, u->in, CN_UDP_BATCH, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		cn_log(CN_LOG_DEBUG, "udp receive error: %s", strerror(errno));
+		return -1;
+	}
+	cn_worker_batch_begin(u->w);
+	for (int i = 0; i < n && !u->closing; i++) {
+		const struct msghdr *h = &u->in[i].msg_hdr;
+		if ((h->msg_flags & MSG_TRUNC) || u->in[i].msg_len == 0)
+			continue; /* larger than a slot, or empty: no query */
+		cn_peer_t peer = { .udp = u, .tcp = NULL };
+		memcpy(&peer.addr, &u->from[i], h->msg_namelen < sizeof(peer.addr)
+							? h->msg_namelen : sizeof(peer.addr));
+		cn_worker_query(u->w, u->slab + (size_t)i * CN_UDP_STRIDE, u->in[i].msg_len, &peer);
+	}
+	flush(u); /* the replies to this batch, before the next recvmmsg */
+	cn_worker_batch_end(u->w);
+	return n;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	cn_udp_t *u = p->data;
+	if (status < 0) {
+		cn_log(CN_LOG_DEBUG, "udp poll error: %s", uv_strerror(status));
 		return;
 	}
-	if (nread == 0 || addr == NULL)
+	if (events & UV_WRITABLE)
+		send_queue(u);
+	if (!(events & UV_READABLE))
 		return;
-	cn_peer_t peer = { .udp = u, .tcp = NULL };
-	memcpy(&peer.addr, addr,
-	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					   : sizeof(struct sockaddr_in));
-	cn_worker_query(u->w, (const uint8_t *)buf->base, (size_t)nread, &peer);
+	for (unsigned r = 0; r < CN_UDP_READS && !u->closing; r++)
+		if (read_batch(u) < CN_UDP_BATCH)
+			break;
 }
 
 static void on_prepare(uv_prepare_t *p);
+
+static int socket_open(const struct sockaddr *addr, bool reuseport, bool freebind)
+{
+	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1, rc = 0;
+	if (addr->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		rc = -errno;
+	if (rc == 0 && reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		rc = -errno;
+	if (rc == 0 && freebind)
+		rc = freebind_fd(fd, addr->sa_family);
+	if (rc == 0 && bind(fd, addr, addr_len(addr)) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
 
 int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
 		bool freebind, cn_udp_t **out)
@@ -103,77 +241,35 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 	cn_udp_t *u = calloc(1, sizeof(*u));
 	if (!u)
 		return UV_ENOMEM;
-	u->slab = malloc(CN_UDP_SLOT * CN_UDP_BATCH);
+	u->slab = malloc((size_t)CN_UDP_STRIDE * CN_UDP_BATCH);
 	u->out = malloc(CN_UDP_OUT_BYTES);
-	if (!u->slab || !u->out) {
-		free(u->slab);
-		free(u->out);
-		free(u);
-		return UV_ENOMEM;
-	}
-	u->w = w;
-	int rc = uv_udp_init_ex(loop, &u->handle, addr->sa_family | UV_UDP_RECVMMSG);
+	u->fd = u->slab && u->out ? socket_open(addr, reuseport, freebind) : UV_ENOMEM;
+	int rc = u->fd < 0 ? u->fd : uv_poll_init(loop, &u->poll, u->fd);
 	if (rc < 0) {
+		if (u->fd >= 0)
+			close(u->fd);
 		free(u->slab);
 		free(u->out);
 		free(u);
 		return rc;
 	}
-	u->handle.data = u;
+	u->w = w;
+	u->qtail = &u->qhead;
+	for (unsigned i = 0; i < CN_UDP_BATCH; i++) {
+		u->in_iov[i] = (struct iovec){ .iov_base = u->slab + (size_t)i * CN_UDP_STRIDE,
+					       .iov_len = CN_UDP_SLOT };
+		u->in[i].msg_hdr = (struct msghdr){ .msg_name = &u->from[i],
+						    .msg_iov = &u->in_iov[i], .msg_iovlen = 1 };
+	}
+	u->poll.data = u;
 	uv_prepare_init(loop, &u->flusher);
 	u->flusher.data = u;
 	u->handles_open = 2;
 	uv_prepare_start(&u->flusher, on_prepare);
 	uv_unref((uv_handle_t *)&u->flusher); /* it must not keep the loop alive */
-	if (reuseport)
-		rc = cn_set_reuseport((uv_handle_t *)&u->handle);
-	if (rc == 0 && freebind)
-		rc = cn_set_freebind((uv_handle_t *)&u->handle, addr->sa_family);
-	unsigned bflags = addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-	if (rc == 0)
-		rc = uv_udp_bind(&u->handle, addr, bflags);
-	if (rc == 0)
-		rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv);
-	if (rc < 0) {
-		cn_udp_close(u);
-		return rc;
-	}
+	poll_for(u, UV_READABLE);
 	*out = u;
 	return 0;
-}
-
-static void on_sent(uv_udp_send_t *req, int status)
-{
-	send_req_t *s = (send_req_t *)req;
-	if (status < 0 && status != UV_ECANCELED)
-		cn_log(CN_LOG_DEBUG, "udp send error: %s", uv_strerror(status));
-	free(s);
-}
-
-/* Copy one reply into a uv_udp_send request queued on the handle (its buffer is full). */
-static int send_queued(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
-{
-	if (uv_udp_get_send_queue_size(&u->handle) + len > CN_UDP_MAX_QUEUED)
-		return UV_ENOBUFS;
-	send_req_t *s = malloc(sizeof(*s) + len);
-	if (!s)
-		return UV_ENOMEM;
-	s->len = len;
-	memcpy(s->data, buf, len);
-	uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)len);
-	int rc = uv_udp_send(&s->req, &u->handle, &b, 1, to, on_sent);
-	if (rc < 0)
-		free(s);
-	return rc;
-}
-
-static int send_now(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
-{
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	int rc = uv_udp_try_send(&u->handle, &b, 1, to);
-	if (rc >= 0)
-		return 0;
-	return rc == UV_EAGAIN ? send_queued(u, to, buf, len) : rc;
 }
 
 /*
@@ -182,19 +278,13 @@ static int send_now(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, 
  */
 static void flush(cn_udp_t *u)
 {
-	uv_os_fd_t fd;
 	unsigned i = 0;
 	if (u->nout == 0)
 		return;
-	if (uv_fileno((uv_handle_t *)&u->handle, &fd) != 0) {
-		u->nout = 0; /* closing: nothing can be sent */
-		u->out_used = 0;
-		return;
-	}
-	while (i < u->nout) {
+	while (i < u->nout && !u->closing) {
 		int n;
 		do
-			n = sendmmsg(fd, u->msgs + i, u->nout - i, MSG_DONTWAIT);
+			n = sendmmsg(u->fd, u->msgs + i, u->nout - i, MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			i += (unsigned)n;
@@ -219,7 +309,9 @@ static void on_prepare(uv_prepare_t *p)
 
 int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len)
 {
-	if (len > CN_UDP_OUT_BYTES / 8 || uv_is_closing((uv_handle_t *)&u->handle))
+	if (u->closing)
+		return UV_ECANCELED;
+	if (len > CN_UDP_OUT_BYTES / 8)
 		return send_now(u, to, buf, len);
 	if (u->nout == CN_UDP_OUT_MSGS || u->out_used + len > CN_UDP_OUT_BYTES)
 		flush(u);
@@ -227,8 +319,7 @@ int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size
 	uint8_t *slot = u->out + u->out_used;
 	u->out_used += len;
 	memcpy(slot, buf, len);
-	socklen_t tolen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						    : sizeof(struct sockaddr_in);
+	socklen_t tolen = addr_len(to);
 	memcpy(&u->to[k], to, tolen);
 	u->iov[k] = (struct iovec){ .iov_base = slot, .iov_len = len };
 	u->msgs[k].msg_hdr = (struct msghdr){ .msg_name = &u->to[k], .msg_namelen = tolen,
@@ -297,6 +388,12 @@ static void on_closed(uv_handle_t *h)
 	cn_udp_t *u = h->data;
 	if (--u->handles_open > 0)
 		return;
+	close(u->fd); /* only now: libuv must not poll a closed descriptor */
+	while (u->qhead) {
+		queued_t *q = u->qhead;
+		u->qhead = q->next;
+		free(q);
+	}
 	free(u->slab);
 	free(u->out);
 	free(u);
@@ -304,10 +401,11 @@ static void on_closed(uv_handle_t *h)
 
 void cn_udp_close(cn_udp_t *u)
 {
-	if (!u || uv_is_closing((uv_handle_t *)&u->handle))
+	if (!u || u->closing)
 		return;
 	flush(u);
-	uv_udp_recv_stop(&u->handle);
-	uv_close((uv_handle_t *)&u->handle, on_closed);
+	u->closing = true;
+	uv_poll_stop(&u->poll);
+	uv_close((uv_handle_t *)&u->poll, on_closed);
 	uv_close((uv_handle_t *)&u->flusher, on_closed);
 }

@@ -1,10 +1,10 @@
 /*
- * UDP listener: one socket bound to one explicit address, read with recvmmsg in batches
- * (UV_UDP_RECVMMSG; measured on libuv 1.44: every batch slot must be a full 64 KiB or libuv
- * spins). Each datagram goes to cn_worker_query(); replies are buffered and leave together
- * in one sendmmsg per recvmmsg batch (others before the loop next polls); a queued
- * uv_udp_send takes what the kernel refuses while its buffer is full. Owned by one worker:
- * every call on that worker's loop thread.
+ * UDP listener: one socket of its own bound to one explicit address, watched with a
+ * uv_poll_t and read with recvmmsg in batches of 64 datagrams (each up to 4 KiB; larger ones
+ * are dropped). Each datagram goes to cn_worker_query(); replies are buffered and leave
+ * together in one sendmmsg per receive batch (others before the loop next polls); what
+ * the kernel refuses while its buffer is full is queued (bounded) and sent when the socket
+ * is writable. Owned by one worker: every call on that worker's loop thread.
  */
 #pragma once
 
@@ -27,7 +27,8 @@ int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bo
 /** Send one datagram to `to`: copied into the batch sent at the end of the current
  *  receive batch, or before the loop next polls.
  *  0, or (when it had to go out at once) UV_ENOBUFS when the send queue is over its bound
- *  (the reply is dropped), or a libuv error. */
+ *  (the reply is dropped), UV_ECANCELED once the listener is closing, or a negative
+ *  errno. */
 int cn_udp_send(cn_udp_t *u, const struct sockaddr *to, const uint8_t *buf, size_t len);
 
 /** Set SO_REUSEPORT on a UDP or TCP handle created with an address family (uv_*_init_ex),
@@ -41,6 +42,6 @@ int cn_set_freebind(uv_handle_t *h, int family);
  *  someone serves addr already). Run before the listeners bind with SO_REUSEPORT. */
 int cn_listen_probe(const struct sockaddr *addr, bool freebind);
 
-/** Send the batched replies, stop reading and close; memory goes in the close callback.
- *  Queued sends are cancelled. */
+/** Send the batched replies, stop reading and close; the socket and memory go in the
+ *  close callback. Queued replies are dropped. */
 void cn_udp_close(cn_udp_t *u);

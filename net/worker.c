@@ -162,6 +162,9 @@ struct cn_worker {
 	cn_querylog_t *qlog;         /* the query log, or NULL */
 	cn_querylog_buf_t qbuf;      /* its lines not written yet */
 	uv_prepare_t qflush;         /* writes them out once per loop iteration */
+	uint64_t batch_ns;          /* a receive batch's uv_hrtime(), 0 outside one */
+	cn_time_t batch_now;        /* and its cn_time_t */
+	uint32_t batch_hits;        /* hits of the batch whose latency is recorded at its end */
 	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
 };
 
@@ -183,14 +186,15 @@ static cn_time_t time_now(void)
 	return time_at(uv_hrtime());
 }
 
-/* Count one latency: a few compares (hits land in the first buckets) and relaxed stores. */
-static void hist_record(cn_hist_t *h, uint64_t ns)
+/* Count n latencies of ns each: a few compares (hits land in the first buckets) and
+ * relaxed stores. */
+static void hist_record(cn_hist_t *h, uint64_t ns, uint64_t n)
 {
 	unsigned i = 0;
 	while (i < CN_HIST_NBOUNDS && ns > cn_hist_bounds_ns[i])
 		i++;
-	STAT_INC(h->bucket[i]);
-	__atomic_store_n(&h->sum_ns, h->sum_ns + ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->bucket[i], h->bucket[i] + n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->sum_ns, h->sum_ns + ns * n, __ATOMIC_RELAXED);
 }
 
 /* After a reply (or a drop): the latency histograms and the query log. start_ns 0: not
@@ -205,9 +209,13 @@ static void account(cn_worker_t *w, const cn_peer_t *peer, const uint8_t *buf, s
 			   ? CN_HIST_HIT : -1;
 	if (hist < 0 && !log)
 		return;
+	if (hist == CN_HIST_HIT && !log && start_ns == w->batch_ns) {
+		w->batch_hits++; /* timed when the batch's replies have left */
+		return;
+	}
 	uint64_t ns = start_ns ? uv_hrtime() - start_ns : 0;
 	if (hist >= 0)
-		hist_record(&w->hist[hist], ns);
+		hist_record(&w->hist[hist], ns, 1);
 	if (log) {
 		cn_querylog_entry_t e = { .client = (const struct sockaddr *)&peer->addr,
 					  .tcp = peer->tcp != NULL, .reply = buf, .reply_len = len,
@@ -776,9 +784,24 @@ static void rate_limited(cn_worker_t *w, const cn_peer_t *peer, const cn_questio
 	peer_release(w, peer);
 }
 
+void cn_worker_batch_begin(cn_worker_t *w)
+{
+	w->batch_ns = uv_hrtime();
+	w->batch_now = time_at(w->batch_ns);
+	w->batch_hits = 0;
+}
+
+void cn_worker_batch_end(cn_worker_t *w)
+{
+	if (w->batch_hits)
+		hist_record(&w->hist[CN_HIST_HIT], uv_hrtime() - w->batch_ns, w->batch_hits);
+	w->batch_ns = 0;
+	w->batch_hits = 0;
+}
+
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer)
 {
-	uint64_t start_ns = uv_hrtime();
+	uint64_t start_ns = w->batch_ns ? w->batch_ns : uv_hrtime();
 	STAT_INC(w->stats.queries);
 	if (w->stopping) {
 		cn_engine_count(w->engine, CN_OUT_DROPPED);
@@ -796,7 +819,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		reply_from(w, peer, w->out, n, n ? CN_OUT_REFUSED : CN_OUT_DROPPED, start_ns);
 		return;
 	}
-	cn_time_t now = time_at(start_ns);
+	cn_time_t now = w->batch_ns ? w->batch_now : time_at(start_ns);
 	cn_client_t client = { .addr = from, .tcp = peer->tcp != NULL };
 	cn_question_t q;
 	memset(&q, 0, sizeof(q));

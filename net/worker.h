@@ -123,3 +123,12 @@ void cn_worker_get_upstream_stats(const cn_worker_t *w, cn_upstream_stats_t *out
  * query is answered or abandoned.
  */
 void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_peer_t *peer);
+
+/**
+ * A UDP listener brackets each receive batch with these: between them cn_worker_query()
+ * takes the batch's clock readings (monotonic and wall, read once at begin) instead of
+ * reading the clocks per query, and a cache hit's latency is recorded at end, once the
+ * batch's replies are sent (end - begin for every hit of the batch). Not nested.
+ */
+void cn_worker_batch_begin(cn_worker_t *w);
+void cn_worker_batch_end(cn_worker_t *w);

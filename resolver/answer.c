@@ -12,13 +12,121 @@
  * resolver) is also encoded and decoded here.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "resolver/dnssec.h"
 #include "resolver/errors.h"
 #include "resolver/internal.h"
 
 /* ------------------------------------------------------------------ cache values ---- */
 
+
+/* ---- DNSSEC trailer (internal.h) ---- */
+
+int cn__value_add_trailer(uint8_t *out, size_t len, size_t cap, uint8_t state,
+			  const cn_rr_t *const *x, size_t nx, size_t *new_len)
+{
+	*new_len = len;
+	if (state == 0 && nx == 0)
+		return 0;
+	if (nx > 0xffff)
+		return -ENOSPC;
+	size_t pos = len;
+	if (pos + 3 > cap)
+		return -ENOSPC;
+	out[pos] = state;
+	cn_wire_put16(out + pos + 1, (uint16_t)nx);
+	pos += 3;
+	for (size_t i = 0; i < nx; i++) {
+		size_t olen = cn_dname_len(x[i]->owner);
+		if (pos + 1 + olen + 5 + x[i]->rdlen > cap)
+			return -ENOSPC;
+		out[pos] = (uint8_t)olen;
+		memcpy(out + pos + 1, x[i]->owner, olen);
+		pos += 1 + olen;
+		cn_wire_put16(out + pos, x[i]->type);
+		out[pos + 2] = (uint8_t)x[i]->section;
+		cn_wire_put16(out + pos + 3, x[i]->rdlen);
+		memcpy(out + pos + 5, x[i]->rdata, x[i]->rdlen);
+		pos += 5 + (size_t)x[i]->rdlen;
+	}
+	*new_len = pos;
+	return 0;
+}
+
+int cn__value_trailer(const uint8_t *val, size_t len, size_t body_len, uint8_t *state,
+		      cn_rr_t *x, size_t max, size_t *nx)
+{
+	*state = 0;
+	*nx = 0;
+	if (body_len == len)
+		return 0;
+	if (body_len + 3 > len || val[body_len] > CN_DNSSEC_STATE_BOGUS)
+		return CN_EMALF;
+	*state = val[body_len];
+	size_t n = cn_wire_get16(val + body_len + 1), pos = body_len + 3;
+	for (size_t i = 0; i < n; i++) {
+		if (pos + 1 > len)
+			return CN_EMALF;
+		size_t olen = val[pos];
+		if (pos + 1 + olen + 5 > len || cn_dname_check(val + pos + 1, olen) != (int)olen)
+			return CN_EMALF;
+		const uint8_t *owner = val + pos + 1;
+		pos += 1 + olen;
+		uint16_t rdlen = cn_wire_get16(val + pos + 3);
+		if (pos + 5 + rdlen > len)
+			return CN_EMALF;
+		if (x && *nx < max)
+			x[(*nx)++] = (cn_rr_t){ .owner = owner, .type = cn_wire_get16(val + pos),
+						.rclass = CN_CLASS_IN,
+						.section = (cn_section_t)val[pos + 2],
+						.rdata = val + pos + 5, .rdlen = rdlen };
+		pos += 5 + (size_t)rdlen;
+	}
+	return pos == len ? 0 : CN_EMALF;
+}
+
+static int neg_body_len(const uint8_t *val, size_t len, size_t *body)
+{
+	if (len < 1)
+		return CN_EMALF;
+	size_t olen = val[0];
+	if (olen == 0) {
+		*body = 1;
+		return 0;
+	}
+	if (1 + olen + 2 > len)
+		return CN_EMALF;
+	*body = 1 + olen + 2 + cn_wire_get16(val + 1 + olen);
+	return *body <= len ? 0 : CN_EMALF;
+}
+
+int cn__value_body_len(const uint8_t *val, size_t len, bool rrset, size_t *body_len)
+{
+	if (!rrset)
+		return neg_body_len(val, len, body_len);
+	if (len < 2)
+		return CN_EMALF;
+	size_t count = cn_wire_get16(val), pos = 2;
+	for (size_t i = 0; i < count; i++) {
+		if (pos + 2 > len)
+			return CN_EMALF;
+		pos += 2 + (size_t)cn_wire_get16(val + pos);
+		if (pos > len)
+			return CN_EMALF;
+	}
+	*body_len = pos;
+	return 0;
+}
+
+/* A value's own part ends at body: the rest is nothing or a well-formed trailer. */
+static int trailer_ok(const uint8_t *val, size_t len, size_t body)
+{
+	uint8_t state;
+	size_t nx;
+	return cn__value_trailer(val, len, body, &state, NULL, 0, &nx);
+}
 
 int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, size_t cap)
 {
@@ -57,7 +165,7 @@ static int decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, si
 		pos += 2 + (size_t)rdlen;
 	}
 	*n = count < max ? count : max;
-	return pos == len ? 0 : CN_EMALF;
+	return pos == len ? 0 : trailer_ok(val, len, pos);
 }
 
 int cn__value_decode_rrset(const uint8_t *val, size_t len, cn_rdata_ref_t *refs, size_t max,
@@ -101,12 +209,12 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 		*owner = NULL;
 		*rdata = NULL;
 		*rdlen = 0;
-		return len == 1 ? 0 : CN_EMALF;
+		return trailer_ok(val, len, 1);
 	}
 	if (1 + olen + 2 > len || cn_dname_check(val + 1, olen) != (int)olen)
 		return CN_EMALF;
 	uint16_t rl = cn_wire_get16(val + 1 + olen);
-	if (1 + olen + 2 + rl != len)
+	if (1 + olen + 2 + rl > len || trailer_ok(val, len, 1 + olen + 2 + rl) != 0)
 		return CN_EMALF;
 	*owner = val + 1;
 	*rdata = val + 3 + olen;
@@ -126,6 +234,31 @@ static int format_rr(const cn_rr_t *rr, char *buf, size_t cap, size_t *off)
 	return 0;
 }
 
+/* The DNSSEC trailer's records, then "; dnssec STATE" when validation judged the value. */
+static int format_trailer(const uint8_t *val, size_t len, bool rrset, uint32_t ttl, char *buf,
+			  size_t cap, size_t *off)
+{
+	static const char *const states[] = { "unvalidated", "secure", "insecure", "bogus" };
+	size_t body, nx;
+	uint8_t state;
+	cn_rr_t x[CN_VALUE_EXTRAS_MAX];
+	if (cn__value_body_len(val, len, rrset, &body) != 0 ||
+	    cn__value_trailer(val, len, body, &state, x, CN_VALUE_EXTRAS_MAX, &nx) != 0)
+		return CN_EMALF;
+	if (body == len)
+		return 0;
+	for (size_t i = 0; i < nx; i++) {
+		x[i].ttl = ttl;
+		if (format_rr(&x[i], buf, cap, off) != 0)
+			return -ENOSPC;
+	}
+	int n = snprintf(buf + *off, cap - *off, "; dnssec %s\n", states[state & 3]);
+	if (n < 0 || *off + (size_t)n >= cap)
+		return -ENOSPC;
+	*off += (size_t)n;
+	return 0;
+}
+
 int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, uint32_t ttl,
 			   const uint8_t *val, size_t len, char *buf, size_t cap)
 {
@@ -133,7 +266,7 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 	if (cap == 0)
 		return -ENOSPC;
 	buf[0] = 0;
-	if (kind == CN_CACHE_RRSET) {
+	if (kind == CN_CACHE_RRSET && type != CN_TYPE_NSEC) { /* NSEC: the ranges entry */
 		cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
 		size_t n;
 		if (cn__value_decode_rrset(val, len, refs, CN_ANSWER_MAX_RRS, &n) != 0)
@@ -144,7 +277,12 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 			if (format_rr(&rr, buf, cap, &off) != 0)
 				return -ENOSPC;
 		}
-		return (int)off;
+		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
+		return ret < 0 ? ret : (int)off;
+	}
+	if (kind == CN_CACHE_RRSET) {
+		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
+		return ret < 0 ? ret : (int)off;
 	}
 	const uint8_t *soa_owner, *rdata;
 	uint16_t rdlen;
@@ -156,7 +294,8 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 		if (format_rr(&rr, buf, cap, &off) != 0)
 			return -ENOSPC;
 	}
-	return (int)off;
+	int ret = format_trailer(val, len, false, ttl, buf, cap, &off);
+	return ret < 0 ? ret : (int)off;
 }
 
 /* ------------------------------------------------------------------ replies --------- */
@@ -194,6 +333,31 @@ static uint16_t reply_flags(const cn_question_t *q, uint16_t rcode, bool aa)
 	return f | (rcode & 0xF);
 }
 
+/* RFC 6840 5.7 / RFC 4035 3.2.3: AD only on data validation found secure, and only for a
+ * client that said it understands it (DO or AD in its query); never on hosted data. */
+static uint16_t result_flags(const cn_question_t *q, const cn_result_t *res)
+{
+	uint16_t f = reply_flags(q, res->rcode, res->aa);
+	if (res->dnssec == CN_DNSSEC_STATE_SECURE && !res->aa &&
+	    (q->do_bit || (q->flags & CN_FLAG_AD)))
+		f |= CN_FLAG_AD;
+	return f;
+}
+
+/* The DNSSEC records of section sec, for a client that set DO (RFC 4035 3.2.1). */
+static int write_sec(cn_writer_t *w, const cn_question_t *q, const cn_result_t *res,
+		     cn_section_t sec)
+{
+	int ret = 0;
+	for (size_t i = 0; q->do_bit && ret == 0 && i < res->nsec; i++) {
+		const cn_rr_t *rr = &res->sec[i];
+		if (rr->section == sec)
+			ret = cn_writer_rr(w, sec, rr->owner, rr->type, CN_CLASS_IN, rr->ttl,
+					   rr->rdata, rr->rdlen);
+	}
+	return ret;
+}
+
 /* Header + question (+ OPT); used as the truncated form too. */
 static int write_start(cn_writer_t *w, const cn_question_t *q, uint16_t rcode, bool aa,
 		       uint8_t *out, size_t cap)
@@ -211,7 +375,7 @@ static int write_opt(cn_writer_t *w, const cn_question_t *q, uint16_t rcode, boo
 		return 0;
 	uint8_t opts[6 + CN_EDE_TEXT_MAX];
 	size_t olen = has_ede ? ede_option(opts, sizeof(opts), ede_code, ede_text) : 0;
-	return cn_writer_opt(w, edns_size, (uint8_t)(rcode >> 4), 0, false,
+	return cn_writer_opt(w, edns_size, (uint8_t)(rcode >> 4), 0, q->do_bit, /* RFC 3225 3 */
 			     olen ? opts : NULL, (uint16_t)olen);
 }
 
@@ -223,14 +387,20 @@ size_t cn__answer_write(const cn_question_t *q, const cn_result_t *res, uint16_t
 		limit = cap;
 	cn_writer_t w;
 	int ret = write_start(&w, q, res->rcode, res->aa, out, limit);
+	if (ret == 0)
+		cn_writer_set_flags(&w, result_flags(q, res));
 	for (size_t i = 0; ret == 0 && i < res->nan; i++) {
 		const cn_rr_t *rr = &res->an[i];
 		ret = cn_writer_rr(&w, CN_SECTION_ANSWER, rr->owner, rr->type, rr->rclass, rr->ttl,
 				   rr->rdata, rr->rdlen);
 	}
+	if (ret == 0)
+		ret = write_sec(&w, q, res, CN_SECTION_ANSWER);
 	if (ret == 0 && res->has_soa)
 		ret = cn_writer_rr(&w, CN_SECTION_AUTHORITY, res->soa.owner, CN_TYPE_SOA,
 				   CN_CLASS_IN, res->soa.ttl, res->soa.rdata, res->soa.rdlen);
+	if (ret == 0)
+		ret = write_sec(&w, q, res, CN_SECTION_AUTHORITY);
 	/* Reserve room for the OPT record by writing it last and redoing on failure. */
 	if (ret == 0)
 		ret = write_opt(&w, q, res->rcode, res->has_ede, res->ede_code, res->ede_text,
@@ -239,7 +409,7 @@ size_t cn__answer_write(const cn_question_t *q, const cn_result_t *res, uint16_t
 		return cn_writer_finish(&w);
 	/* Does not fit: TC=1 with header, question and OPT only (RFC 2181 9). */
 	ret = write_start(&w, q, res->rcode, res->aa, out, limit);
-	cn_writer_set_flags(&w, reply_flags(q, res->rcode, res->aa) | CN_FLAG_TC);
+	cn_writer_set_flags(&w, result_flags(q, res) | CN_FLAG_TC);
 	if (ret == 0)
 		write_opt(&w, q, res->rcode, false, 0, NULL, edns_size);
 	return cn_writer_finish(&w);
@@ -272,7 +442,47 @@ typedef struct lookup_ctx {
 	size_t scratch_len, used;
 	bool stale;
 	uint32_t min_left, min_orig;
+	bool validated;   /* CN_ANSWER_VALIDATED */
+	uint8_t state;    /* the parts' DNSSEC states combined */
 } lookup_ctx_t;
+
+/* The state of an answer made of parts in states a and b: bogus, then unvalidated, then
+ * insecure win; secure only when every part is. */
+static uint8_t state_combine(uint8_t a, uint8_t b)
+{
+	static const uint8_t weight[4] = { [CN_DNSSEC_STATE_INDETERMINATE] = 2,
+					   [CN_DNSSEC_STATE_SECURE] = 0,
+					   [CN_DNSSEC_STATE_INSECURE] = 1,
+					   [CN_DNSSEC_STATE_BOGUS] = 3 };
+	return weight[a & 3] >= weight[b & 3] ? a : b;
+}
+
+/* The DNSSEC state a value's trailer gives (0 when it has none or is broken). */
+static uint8_t value_state(const cn_cache_entry_t *ent, const uint8_t *val)
+{
+	size_t body, nx;
+	uint8_t state;
+	if (cn__value_body_len(val, ent->data_len, ent->kind == CN_CACHE_RRSET, &body) != 0 ||
+	    cn__value_trailer(val, ent->data_len, body, &state, NULL, 0, &nx) != 0)
+		return CN_DNSSEC_STATE_INDETERMINATE;
+	return state;
+}
+
+/* The DNSSEC records of a value into res->sec (as many as there is room for), with the
+ * entry's TTL. */
+static void add_sec(cn_result_t *res, const cn_cache_entry_t *ent, const uint8_t *val)
+{
+	size_t body, nx;
+	uint8_t state;
+	if (!res->sec || res->nsec >= res->sec_cap ||
+	    cn__value_body_len(val, ent->data_len, ent->kind == CN_CACHE_RRSET, &body) != 0 ||
+	    cn__value_trailer(val, ent->data_len, body, &state, res->sec + res->nsec,
+			      res->sec_cap - res->nsec, &nx) != 0)
+		return;
+	for (size_t i = 0; i < nx; i++)
+		res->sec[res->nsec + i].ttl = ent->ttl_left_s;
+	res->nsec += nx;
+}
 
 /* Look one key up into the next free part of scratch. */
 static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_entry_t *ent,
@@ -280,7 +490,8 @@ static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_
 {
 	uint8_t *buf = c->scratch + c->used;
 	int ret = cn_cache_lookup(c->cache, name, cn_dname_len(name), type, CN_CLASS_IN, c->now_s,
-				  c->flags, ent, buf, c->scratch_len - c->used);
+				  c->flags & ~CN_ANSWER_VALIDATED, ent, buf,
+				  c->scratch_len - c->used);
 	if (ret != 0)
 		return ret;
 	if (ent->rank < CN_RANK_NONAUTH_ANSWER) {
@@ -288,6 +499,15 @@ static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_
 		 * 5.4.1): a resolution replaces them with authoritative data */
 		ent->miss = CN_MISS_FIRST;
 		return -ENOENT;
+	}
+	if (c->validated) {
+		uint8_t st = value_state(ent, buf);
+		if (st == CN_DNSSEC_STATE_INDETERMINATE || st == CN_DNSSEC_STATE_BOGUS) {
+			/* not validated (yet): a resolution validates it first */
+			ent->miss = CN_MISS_FIRST;
+			return -ENOENT;
+		}
+		c->state = state_combine(c->state, st);
 	}
 	*val = buf;
 	c->used += ent->data_len;
@@ -315,6 +535,7 @@ static int add_rrset(cn_result_t *res, const uint8_t *owner, uint16_t type,
 				 .type = type, .rclass = CN_CLASS_IN, .rdlen = refs[i].rdlen,
 				 .section = CN_SECTION_ANSWER };
 	}
+	add_sec(res, ent, val);
 	return 0;
 }
 
@@ -331,6 +552,7 @@ static int set_negative(cn_result_t *res, uint16_t rcode, const cn_cache_entry_t
 		res->soa = (cn_rr_t){ .owner = owner, .rdata = rdata, .ttl = ent->ttl_left_s,
 				      .type = CN_TYPE_SOA, .rclass = CN_CLASS_IN, .rdlen = rdlen,
 				      .section = CN_SECTION_AUTHORITY };
+	add_sec(res, ent, val);
 	return 0;
 }
 
@@ -411,9 +633,13 @@ int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtyp
 {
 	lookup_ctx_t c = { .cache = cache, .now_s = now_s, .flags = flags, .scratch = scratch,
 			   .scratch_len = scratch_len, .min_left = UINT32_MAX,
-			   .min_orig = UINT32_MAX };
+			   .min_orig = UINT32_MAX, .validated = flags & CN_ANSWER_VALIDATED,
+			   .state = CN_DNSSEC_STATE_SECURE };
 	res->rcode = CN_RCODE_NOERROR;
 	res->nan = 0;
+	res->nsec = 0;
+	res->dnssec = CN_DNSSEC_STATE_INDETERMINATE;
+	res->bogus = false;
 	res->has_soa = false;
 	res->aa = false;
 	res->has_ede = false;
@@ -465,6 +691,8 @@ int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtyp
 	*miss = CN_MISS_FIRST; /* chain longer than the limit: let the resolver decide */
 	return -ENOENT;
 hit:
+	if (c.validated)
+		res->dnssec = c.state;
 	*stale = c.stale;
 	*min_ttl_left = c.min_left;
 	*min_ttl_orig = c.min_orig;

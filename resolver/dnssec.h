@@ -24,7 +24,6 @@
  * The verification functions never look at RR TTLs other than to copy them; they do not
  * check that an RRset's records share owner, type and class: the caller passes RRsets that
  * scrub.c built. Records are cn_rr_t as cn_msg_parse() gives them (RDATA uncompressed).
- * Nothing here is wired into the engine yet: see docs/dnssec.md.
  */
 #pragma once
 

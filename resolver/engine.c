@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "resolver/defaults.h"
@@ -58,6 +59,31 @@ bool cn__addr_is_local(const struct sockaddr_storage *ss)
 	return true;
 }
 
+/* The trust anchors (the configured set, or the built-in root anchors) and a copy of the
+ * negative trust anchors. */
+static int dnssec_setup(cn_engine_t *e, const cn_engine_conf_t *conf)
+{
+	e->conf.dnssec.nta = NULL;
+	e->anchors = (cn_anchor_set_t *)conf->dnssec.anchors;
+	if (!e->anchors) {
+		if (!(e->builtin_anchors = calloc(1, sizeof(cn_anchor_set_t))) ||
+		    cn_anchor_set_builtin(e->builtin_anchors) != 0)
+			return -ENOMEM;
+		e->anchors = e->builtin_anchors;
+	}
+	size_t n = conf->dnssec.nnta < CN_NTA_MAX ? conf->dnssec.nnta : CN_NTA_MAX;
+	if (n && conf->dnssec.nta) {
+		if (!(e->nta = calloc(n, CN_DNAME_MAX)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			cn_dname_copy(e->nta[i], conf->dnssec.nta[i]);
+			cn_dname_lower(e->nta[i]);
+		}
+		e->nnta = n;
+	}
+	return 0;
+}
+
 int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t **out)
 {
 	if (!conf || !cache || !out || !conf->random || (conf->nfwd && !conf->fwd))
@@ -80,6 +106,10 @@ int cn_engine_new(const cn_engine_conf_t *conf, cn_cache_t *cache, cn_engine_t *
 	}
 	memcpy(e->hints, hints, n * sizeof(cn_hint_t));
 	e->nhints = n;
+	if (dnssec_setup(e, conf) != 0) {
+		cn_engine_free(e);
+		return -ENOMEM;
+	}
 	e->conf.hints = e->hints;
 	e->conf.fwd = NULL; /* copied into e->fwdset */
 	e->conf.nfwd = 0;
@@ -98,6 +128,10 @@ void cn_engine_free(cn_engine_t *e)
 		return;
 	cn__nsel_free(e->nsel);
 	free(e->hints);
+	if (e->builtin_anchors)
+		cn_anchor_set_free(e->builtin_anchors);
+	free(e->builtin_anchors);
+	free(e->nta);
 	free(e->fwdset);
 	for (unsigned i = 0; i < e->nviews; i++)
 		cn_cache_free(e->views[i].cache);
@@ -243,16 +277,30 @@ const char *cn_outcome_name(cn_outcome_t o)
 /* Scratch for cache values on the hit path: one per thread, never freed while it runs. */
 static _Thread_local uint8_t hit_scratch[2 * CN_VALUE_MAX];
 static _Thread_local cn_rr_t hit_rrs[CN_ANSWER_MAX_RRS];
+static _Thread_local cn_rr_t hit_sec[CN_RESULT_SEC_MAX];
 static _Thread_local cn_result_t hit_result;
 
 /* The thread's result, empty, with its record slots. */
 static cn_result_t *hit_result_get(void)
 {
 	cn_result_t *res = &hit_result;
-	memset(res, 0, sizeof(*res));
+	memset(res, 0, offsetof(cn_result_t, ede_text));
+	res->ede_text[0] = 0;
 	res->an = hit_rrs;
 	res->an_cap = CN_ANSWER_MAX_RRS;
+	res->sec = hit_sec;
+	res->sec_cap = CN_RESULT_SEC_MAX;
+	res->nsec = 0;
+	res->dnssec = 0;
+	res->bogus = false;
 	return res;
+}
+
+/* Cache lookups for client answers take only validated data while the engine validates. */
+static unsigned answer_flags(const cn_engine_t *e)
+{
+	return __atomic_load_n(&e->conf.dnssec.enabled, __ATOMIC_RELAXED) ? CN_ANSWER_VALIDATED
+									   : 0;
 }
 
 /* Fill q from a parsed client query. */
@@ -367,6 +415,10 @@ static bool answer_failure(cn_engine_t *e, cn_question_t *q, cn_time_t now, uint
 	cn_failure_t fl;
 	if (cn__failcache_lookup(e, q->qname, q->qtype, now.wall_s, &fl) != 0)
 		return false;
+	bool dnssec = fl.ede_code == 1 || fl.ede_code == 2 ||
+		      (fl.ede_code >= CN_EDE_DNSSEC_BOGUS && fl.ede_code <= 12);
+	if (dnssec && (q->flags & CN_FLAG_CD))
+		return false; /* bogus data: a CD=1 client gets it, unvalidated (RFC 4035 3.2.2) */
 	CN_STAT_INC(e, failure_answers);
 	int ret = cn__answer_stale(e, q, now, out, cap, out_len);
 	if (ret >= 0) {
@@ -379,7 +431,9 @@ static bool answer_failure(cn_engine_t *e, cn_question_t *q, cn_time_t now, uint
 	memcpy(text + n, fl.text, tl);
 	text[(size_t)n + tl] = 0;
 	cn__count_miss(e, q, true);
-	*out_len = cn__answer_error(q, CN_RCODE_SERVFAIL, CN_EDE_CACHED_ERROR, text,
+	/* a bogus answer keeps its own EDE (which DNSSEC failure), other failures EDE 13 */
+	*out_len = cn__answer_error(q, CN_RCODE_SERVFAIL,
+				    dnssec ? fl.ede_code : CN_EDE_CACHED_ERROR, dnssec ? fl.text : text,
 				    e->conf.edns_udp_size, out, cap);
 	*outcome = CN_OUT_SERVFAIL;
 	return true;
@@ -429,7 +483,7 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	cn_result_t *res = hit_result_get();
-	ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, 0,
+	ret = cn__answer_from_cache(e->cache, q->qname, q->qtype, now.wall_s, answer_flags(e),
 				    e->conf.limits.cname_chain, hit_scratch, sizeof(hit_scratch),
 				    res, &stale, &left, &orig, &miss);
 	if (ret == 0) {
@@ -442,6 +496,15 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		/* Prefetch: asked for in the last 10% of its TTL (and TTL worth refreshing). */
 		if (e->conf.prefetch && orig >= 10 && left * 10u < orig)
 			q->prefetch = true;
+		return CN_DONE;
+	}
+	if (answer_flags(e) && __atomic_load_n(&e->conf.dnssec.aggressive_nsec, __ATOMIC_RELAXED) &&
+	    cn__aggressive_answer(e->cache, q, now.wall_s, hit_scratch, sizeof(hit_scratch),
+				  (res = hit_result_get()))) {
+		/* RFC 8198: denied by validated NSEC ranges already cached */
+		CN_STAT_INC(e, dnssec_aggressive);
+		*out_len = cn__answer_write(q, res, e->conf.edns_udp_size, out, cap);
+		*outcome = CN_OUT_CACHE_NEGATIVE;
 		return CN_DONE;
 	}
 	if (!(m.flags & CN_FLAG_RD)) {
@@ -484,7 +547,8 @@ int cn__answer_stale(cn_engine_t *e, const cn_question_t *q, cn_time_t now, uint
 	cn_cache_t *cache = q->view ? cn__view_cache(e, q->view) : e->cache;
 	if (!cache)
 		return -ENOENT;
-	int ret = cn__answer_from_cache(cache, q->qname, q->qtype, now.wall_s, CN_LOOKUP_STALE,
+	int ret = cn__answer_from_cache(cache, q->qname, q->qtype, now.wall_s,
+					CN_LOOKUP_STALE | (q->view ? 0 : answer_flags(e)),
 					e->conf.limits.cname_chain, hit_scratch,
 					sizeof(hit_scratch), res, &stale, &left, &orig, &miss);
 	if (ret != 0)

@@ -124,6 +124,16 @@ uint32_t cn__failcache_record(cn_engine_t *e, const uint8_t *name, uint16_t type
 	return (uint32_t)ttl;
 }
 
+void cn__failcache_record_bogus(cn_engine_t *e, const uint8_t *name, uint16_t type,
+				 uint16_t ede, const char *text, uint64_t now_s)
+{
+	uint32_t ttl = __atomic_load_n(&e->conf.dnssec.bogus_ttl_s, __ATOMIC_RELAXED);
+	if (ttl == 0 || e->conf.servfail_ttl_s == 0)
+		return;
+	store(e, name, type, CN_CLASS_FAIL_QUERY, 1, ttl, ede, text, now_s);
+	CN_STAT_INC(e, failures_cached);
+}
+
 void cn__failcache_record_zone(cn_engine_t *e, const uint8_t *zone, const char *text,
 			       uint64_t now_s)
 {

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "cache/cache.h"
+#include "resolver/dnssec.h"
 #include "resolver/resolver.h"
 #include "resolver/wire.h"
 
@@ -28,6 +29,27 @@ typedef struct cn_rdata_ref {
 	const uint8_t *rdata;
 	uint16_t rdlen;
 } cn_rdata_ref_t;
+
+/*
+ * DNSSEC trailer (optional, after either value; a value without one is INDETERMINATE with
+ * no records): u8 state (cn_dnssec_state_t), u16 n, then n x (u8 owner_len, owner, u16 type,
+ * u8 section, u16 rdlen, rdata): the RRSIGs over the RRset (section ANSWER) and the records
+ * proving a negative answer or a wildcard expansion (NSEC, NSEC3, their RRSIGs, the SOA's
+ * RRSIG: section AUTHORITY), what a DO client gets beside the data and what validation
+ * reads.
+ */
+#define CN_VALUE_EXTRAS_MAX 48 /* DNSSEC records kept with one value */
+
+/** Append a DNSSEC trailer to a value of len bytes in out (cap): 0 or -ENOSPC (then the
+ *  value is left without one). Nothing is appended for state 0 with no records. */
+int cn__value_add_trailer(uint8_t *out, size_t len, size_t cap, uint8_t state,
+			  const cn_rr_t *const *x, size_t nx, size_t *new_len);
+/** The trailer of a value whose own part is body_len bytes: *state, and up to max records
+ *  into x (owner and RDATA point into val; TTL 0). 0 or CN_EMALF. */
+int cn__value_trailer(const uint8_t *val, size_t len, size_t body_len, uint8_t *state,
+		      cn_rr_t *x, size_t max, size_t *nx);
+/** Length of the own part of a value (RRSET or negative, by kind). CN_EMALF if broken. */
+int cn__value_body_len(const uint8_t *val, size_t len, bool rrset, size_t *body_len);
 
 /** Encode the rdata of rrs[0..n) into out; returns its length or -ENOSPC. */
 int cn__value_encode_rrset(const cn_rr_t *const *rrs, size_t n, uint8_t *out, size_t cap);
@@ -62,7 +84,17 @@ typedef struct cn_result {
 	bool has_ede;
 	uint16_t ede_code;
 	char ede_text[CN_EDE_TEXT_MAX];
+	/* DNSSEC: RRSIGs over the answer's RRsets (section ANSWER) and the NSEC/NSEC3 records
+	 * and RRSIGs of a denial or wildcard proof (section AUTHORITY), for DO clients */
+	cn_rr_t *sec;
+	size_t nsec, sec_cap;
+	uint8_t dnssec;       /* cn_dnssec_state_t of the whole answer: AD when SECURE */
+	bool bogus;           /* validation failed: SERVFAIL + EDE unless the client set CD */
+	uint16_t bogus_ede;
+	char bogus_text[CN_EDE_TEXT_MAX];
 } cn_result_t;
+
+#define CN_RESULT_SEC_MAX 128 /* DNSSEC records one answer carries */
 
 /** Write the client reply for q from res (TTLs as they are in res). Truncates to the
  *  client's limit with TC=1 (header, question and OPT kept). Returns the length. */
@@ -77,10 +109,14 @@ size_t cn__answer_error(const cn_question_t *q, uint16_t rcode, uint16_t ede_cod
  * must be set by the caller; at most an_cap records are returned), following CNAMEs
  * through it and applying RFC 8020 (a cached NXDOMAIN above qname answers for it).
  * scratch: at least CN_VALUE_MAX * 2 bytes; the result's records point into it.
- * flags: CN_LOOKUP_STALE to accept stale entries. Returns 0 on a full answer (*stale set
+ * flags: CN_LOOKUP_STALE to accept stale entries; CN_ANSWER_VALIDATED (the engine validates)
+ * to take only data validation has judged (secure or insecure: unvalidated data is a
+ * miss), res->dnssec then the state of the whole answer (else INDETERMINATE); the DNSSEC
+ * records go into res->sec when res->sec_cap allows. Returns 0 on a full answer (*stale set
  * when any part was stale, *min_ttl_left / *min_ttl_orig for prefetch), -ENOENT on a miss
  * with *miss set to the reason of the first missing piece.
  */
+#define CN_ANSWER_VALIDATED 0x100
 int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtype,
 			  uint64_t now_s, unsigned flags, unsigned cname_limit, uint8_t *scratch,
 			  size_t scratch_len, cn_result_t *res, bool *stale, uint32_t *min_ttl_left,
@@ -117,6 +153,7 @@ bool cn__hosted_cached_chain(cn_engine_t *e, const cn_zoneset_t *zs,
 #define CN_CLASS_FAIL_ZONE 0xFF54  /* (zone, NS): no server of the zone answered */
 #define CN_CLASS_PARENT_GLUE 0xFF55 /* (NS name, A/AAAA): the addresses a parent's referral
 				      gave, kept beside the child's own data (zonecut.c) */
+#define CN_CLASS_NSEC_RANGES 0xFF56 /* (zone, NSEC): validated NSEC ranges (aggressive.c) */
 #define CN_EDE_CACHED_ERROR 13     /* RFC 8914 4.14 */
 
 typedef struct cn_failure {
@@ -134,6 +171,10 @@ int cn__failcache_lookup(cn_engine_t *e, const uint8_t *name, uint16_t type, uin
  *  servers, loops, limits) rather than start over (silence). Returns the time chosen. */
 uint32_t cn__failcache_record(cn_engine_t *e, const uint8_t *name, uint16_t type, bool backoff,
 			      uint16_t ede, const char *text, uint64_t now_s);
+/** Remember that (name, type) validated as bogus, for dnssec.bogus_ttl_s (RFC 9520 /
+ *  RFC 4035 4.7), with the DNSSEC EDE the clients get meanwhile. */
+void cn__failcache_record_bogus(cn_engine_t *e, const uint8_t *name, uint16_t type,
+				uint16_t ede, const char *text, uint64_t now_s);
 /** Forget the failure history of (name, type) (it resolved). */
 void cn__failcache_clear(cn_engine_t *e, const uint8_t *name, uint16_t type);
 /** Is the zone cut marked as having no answering server? */
@@ -231,6 +272,10 @@ struct cn_engine {
 	pthread_mutex_t views_lock;
 	cn_hint_t *hints;
 	size_t nhints;
+	struct cn_anchor_set *anchors;      /* conf.dnssec.anchors, or builtin_anchors */
+	struct cn_anchor_set *builtin_anchors; /* owned: the built-in root anchors */
+	uint8_t (*nta)[CN_DNAME_MAX];       /* negative trust anchors (copied) */
+	size_t nnta;
 	cn_cache_t *cache;
 	cn_nsel_t *nsel;
 	_Atomic uint64_t outcome[CN_OUT_MAX];
@@ -281,6 +326,9 @@ uint16_t cn__client_limit(const cn_question_t *q, uint16_t edns_size);
  * needs it during one call into the engine, and thousands may be in flight per worker. */
 #define CN_SCRATCH_LEN (2 * CN_VALUE_MAX)
 
+/* Fetches of DNSKEY / DS RRsets one request may make for validation (validate.c). */
+#define CN_KEY_FETCHES 16
+
 /* A server address, compact (a request holds up to CN_FRAMES x CN_FRAME_NS x CN_NS_ADDRS). */
 typedef struct cn_ns_addr {
 	uint8_t ip[16];
@@ -312,6 +360,8 @@ typedef enum cn_frame_kind {
 	CN_FRAME_PRIMING,    /* ". NS" at the hints' servers (RFC 8109), on first need */
 	CN_FRAME_NS_ADDR,    /* the address (A, then AAAA) of a glueless NS name of the frame
 				below it (a sub-request; parent_ns is that NS entry) */
+	CN_FRAME_KEY,        /* a DNSKEY or DS RRset validation needs (validate.c): pushed
+				once frame 0 is answered, its answer only cached */
 } cn_frame_kind_t;
 
 /* Where a frame stands with its zone cut; it only moves forward, until set_cut (a new cut)
@@ -383,6 +433,12 @@ struct cn_request {
 	cn_upstream_query_t up;
 	char why[CN_EDE_TEXT_MAX];
 	uint8_t *scratch;        /* the thread's buffer for cache values, valid during a call */
+	/* DNSSEC (validate.c) */
+	bool validate;           /* frame 0's answer is validated before the request is done */
+	bool budget_set;
+	cn_dnssec_budget_t budget;
+	uint32_t fetched[CN_KEY_FETCHES]; /* (name, type) hashes of the key fetches made */
+	unsigned nfetched;
 };
 
 /* How a failure is remembered (RFC 9520): not at all (our own trouble: memory), for
@@ -527,6 +583,44 @@ void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, siz
  *  inside the zone asked only. Returns false as cn__scrub_store_rrset does. */
 bool cn__scrub_store_glue(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,
 			  const cn_rr_t *const *ns, size_t n, uint64_t now_s);
+
+/** Add rr to the result's DNSSEC records (copied into the request). 0 or < 0. */
+int cn__resolve_sec_add(cn_request_t *r, const cn_rr_t *rr);
+
+/* validate.c: the chain of trust (RFC 4035 5) for frame 0's answer */
+typedef enum cn_val {
+	CN_VAL_DONE,  /* r->result.dnssec (and .bogus) set, the answer re-cached with its state */
+	CN_VAL_FETCH, /* a CN_FRAME_KEY frame was pushed: call again once it is done */
+} cn_val_t;
+/** Does the engine validate answers for this request's question? */
+bool cn__validate_wanted(const cn_request_t *r);
+cn_val_t cn__validate(cn_request_t *r, cn_time_t now);
+/** The DNSSEC records of reply section sec that go with the RRset (owner, type) (its
+ *  RRSIGs: ANSWER) or with a denial inside zone (NSEC, NSEC3, their RRSIGs and the SOA's:
+ *  AUTHORITY; owner NULL), at most max, into out. */
+size_t cn__scrub_dnssec(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
+			uint16_t type, const uint8_t *zone, const cn_rr_t **out, size_t max);
+/** Cache an RRset as cn__scrub_store_rrset does, with its DNSSEC records and state. */
+bool cn__scrub_store_rrset_sec(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			       const cn_rr_t *const *x, size_t nx, uint8_t state,
+			       cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s);
+/** Cache a negative answer as cn__scrub_store_negative does, with DNSSEC records, state
+ *  and a TTL cap. */
+bool cn__scrub_store_negative_sec(cn_request_t *r, const uint8_t *name, uint16_t type,
+				  bool nxdomain, const cn_rr_t *soa, const cn_rr_t *const *x,
+				  size_t nx, uint8_t state, uint32_t ttl_cap, cn_rank_t rank,
+				  uint64_t now_s);
+
+/* aggressive.c: RFC 8198 for NSEC zones */
+/** Keep the validated NSEC records nsec[0..n) of zone (the SOA and the RRSIGs come from
+ *  r->result) for answering names they deny, for at most ttl seconds. */
+void cn__aggressive_learn(cn_request_t *r, const uint8_t *zone, const cn_rr_t *soa,
+			  const cn_rr_t *nsec, size_t n, uint32_t ttl, uint64_t now_s);
+/** A cache miss for q: NXDOMAIN or NODATA synthesised from the validated NSEC ranges of the
+ *  closest enclosing zone that has some (res: slots as for cn__answer_from_cache; buf for
+ *  the records). True when res holds the answer. */
+bool cn__aggressive_answer(cn_cache_t *cache, const cn_question_t *q, uint64_t now_s,
+			   uint8_t *buf, size_t cap, cn_result_t *res);
 
 /* iterate.c: one step of RFC 1034 5.3.3 */
 /** Build the next query of the top frame to its chosen server; CN_PRODUCE. */

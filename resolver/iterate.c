@@ -83,7 +83,9 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 		ret = cn_writer_question(&w, qname, f->sent_type, CN_CLASS_IN);
 	r->sent_edns = !info.no_edns;
 	if (ret == 0 && r->sent_edns)
-		ret = cn_writer_opt(&w, r->e->conf.edns_udp_size, 0, 0, false, NULL, 0);
+		ret = cn_writer_opt(&w, r->e->conf.edns_udp_size, 0, 0,
+				    __atomic_load_n(&r->e->conf.dnssec.enabled, __ATOMIC_RELAXED),
+				    NULL, 0); /* DO=1: RRSIGs and denial proofs (RFC 4035 4.1) */
 	if (ret != 0)
 		return cn__resolve_fail(r, CN_EDE_OTHER, "could not build an upstream query",
 					CN_FAIL_NOCACHE, 0);
@@ -114,12 +116,47 @@ cn_state_t cn__iterate_query(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 
 /* A negative end of the frame (NXDOMAIN or NODATA for name, proven): cached, and for
  * frame 0 the result, its SOA's TTL no more than its MINIMUM (RFC 2308 5). */
+/* The DNSSEC records that go with an answer's RRset or a denial, into the value cached
+ * and, for frame 0, the result. */
+typedef struct sec_set {
+	const cn_rr_t *rr[CN_VALUE_EXTRAS_MAX];
+	size_t n;
+} sec_set_t;
+
+static void sec_gather(const cn_request_t *r, const cn_msg_t *m, const cn_frame_t *f,
+		       const uint8_t *owner,
+		       uint16_t type, bool proofs, sec_set_t *x)
+{
+	x->n = 0;
+	if (!__atomic_load_n(&r->e->conf.dnssec.enabled, __ATOMIC_RELAXED))
+		return; /* validation off: queries went with DO=0, what came unasked is dropped */
+	if (owner)
+		x->n = cn__scrub_dnssec(m, CN_SECTION_ANSWER, owner, type, NULL, x->rr,
+					CN_VALUE_EXTRAS_MAX);
+	if (proofs) /* a denial, or the NSECs proving a wildcard answer's expansion */
+		x->n += cn__scrub_dnssec(m, CN_SECTION_AUTHORITY, NULL, 0, f->zone, x->rr + x->n,
+					 CN_VALUE_EXTRAS_MAX - x->n);
+}
+
+static int sec_keep(cn_request_t *r, const sec_set_t *x)
+{
+	for (size_t i = 0; r->depth == 1 && i < x->n; i++)
+		if (cn__resolve_sec_add(r, x->rr[i]) < 0)
+			return -1;
+	return 0;
+}
+
 static cn_iter_t final_negative(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 				const uint8_t *name, bool nxdomain, cn_rank_t rank, uint64_t now_s)
 {
 	const cn_rr_t *soa = cn__scrub_soa(m, f->zone, name);
-	r->cacheable &= cn__scrub_store_negative(r, name, f->type, nxdomain, soa, rank, now_s);
+	sec_set_t x;
+	sec_gather(r, m, f, NULL, 0, true, &x);
+	r->cacheable &= cn__scrub_store_negative_sec(r, name, f->type, nxdomain, soa, x.rr, x.n,
+						     0, UINT32_MAX, rank, now_s);
 	f->nxdomain = nxdomain && cn_dname_eq(name, f->name);
+	if (sec_keep(r, &x) < 0)
+		return CN_ITER_FAIL;
 	if (r->depth == 1) {
 		r->result.rcode = nxdomain ? CN_RCODE_NXDOMAIN : CN_RCODE_NOERROR;
 		if (soa && cn__resolve_keep_rr(r, soa, &r->result.soa) == 0) {
@@ -164,10 +201,15 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 	uint32_t cap = UINT32_MAX;
 	if (f->type == CN_TYPE_NS && cn_dname_eq(name, f->zone))
 		cap = cn__zonecut_ttl_left(r, f, now.wall_s);
+	sec_set_t x;
+	sec_gather(r, m, f, name, f->type, true, &x);
 	if (cap > 0)
-		r->cacheable &= cn__scrub_store_rrset(r, set, n, rank, cap, now.wall_s);
+		r->cacheable &= cn__scrub_store_rrset_sec(r, set, n, x.rr, x.n, 0, rank, cap,
+							  now.wall_s);
 	else
 		r->cacheable = false;
+	if (sec_keep(r, &x) < 0)
+		return CN_ITER_FAIL;
 	if (f->type == CN_TYPE_NS)
 		r->cacheable &= cn__scrub_store_glue(r, f, m, set, n, now.wall_s);
 	if (r->depth == 1) {
@@ -191,12 +233,18 @@ static cn_iter_t on_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m,
 
 /* A DNAME d above name: *next = the substituted name, with the CNAME cairn synthesises
  * (RFC 6672 3.1, TTL of the DNAME) in the result; a name too long is YXDOMAIN (2.2). */
-static cn_iter_t on_dname(cn_request_t *r, const cn_rr_t *d, const uint8_t *name,
-			  uint8_t *next, cn_rank_t rank, uint64_t now_s)
+static cn_iter_t on_dname(cn_request_t *r, const cn_msg_t *m, const cn_frame_t *f,
+			  const cn_rr_t *d, const uint8_t *name, uint8_t *next, cn_rank_t rank,
+			  uint64_t now_s)
 {
 	/* the DNAME is cached either way: it answers other names below it (RFC 6672 3.4) */
 	const cn_rr_t *one[1] = { d };
-	bool stored = cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	sec_set_t x;
+	sec_gather(r, m, f, d->owner, CN_TYPE_DNAME, false, &x);
+	bool stored = cn__scrub_store_rrset_sec(r, one, 1, x.rr, x.n, 0, rank, UINT32_MAX,
+						now_s);
+	if (sec_keep(r, &x) < 0)
+		return CN_ITER_FAIL;
 	if (cn_dname_subst(name, d->owner, d->rdata, next) != 0) {
 		if (r->depth == 1) {
 			r->result.rcode = CN_RCODE_YXDOMAIN;
@@ -222,11 +270,16 @@ static cn_iter_t on_dname(cn_request_t *r, const cn_rr_t *d, const uint8_t *name
 }
 
 /* A CNAME at name: *next = its target. */
-static cn_iter_t on_cname(cn_request_t *r, const cn_rr_t *c, uint8_t *next, cn_rank_t rank,
-			  uint64_t now_s)
+static cn_iter_t on_cname(cn_request_t *r, const cn_msg_t *m, const cn_frame_t *f,
+			  const cn_rr_t *c, uint8_t *next, cn_rank_t rank, uint64_t now_s)
 {
 	const cn_rr_t *one[1] = { c };
-	r->cacheable &= cn__scrub_store_rrset(r, one, 1, rank, UINT32_MAX, now_s);
+	sec_set_t x;
+	sec_gather(r, m, f, c->owner, CN_TYPE_CNAME, true, &x); /* a wildcard CNAME's proof */
+	r->cacheable &= cn__scrub_store_rrset_sec(r, one, 1, x.rr, x.n, 0, rank, UINT32_MAX,
+						  now_s);
+	if (sec_keep(r, &x) < 0)
+		return CN_ITER_FAIL;
 	if (cn_dname_check(c->rdata, c->rdlen) <= 0)
 		return CN_ITER_BAD;
 	cn_dname_copy(next, c->rdata);
@@ -276,10 +329,10 @@ static cn_iter_t on_full_answer(cn_request_t *r, cn_frame_t *f, const cn_msg_t *
 		case CN_REPLY_ANSWER:
 			return on_answer(r, f, m, name, rank, now);
 		case CN_REPLY_DNAME:
-			it = on_dname(r, rr, name, next, rank, now.wall_s);
+			it = on_dname(r, m, f, rr, name, next, rank, now.wall_s);
 			break;
 		case CN_REPLY_CNAME:
-			it = on_cname(r, rr, next, rank, now.wall_s);
+			it = on_cname(r, m, f, rr, next, rank, now.wall_s);
 			break;
 		case CN_REPLY_NODATA:
 		case CN_REPLY_NXDOMAIN:

@@ -116,6 +116,36 @@ int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr)
 	return cn__resolve_keep_rr(r, rr, &res->an[res->nan++]);
 }
 
+int cn__resolve_sec_add(cn_request_t *r, const cn_rr_t *rr)
+{
+	cn_result_t *res = &r->result;
+	for (size_t i = 0; i < res->nsec; i++)
+		if (res->sec[i].section == rr->section && cn__scrub_same_rr(&res->sec[i], rr))
+			return 0;
+	if (res->nsec >= CN_RESULT_SEC_MAX)
+		return 0; /* more than a client answer carries: the rest is left out */
+	if (res->nsec == res->sec_cap) {
+		size_t cap = res->sec_cap ? res->sec_cap * 2 : 8;
+		cn_rr_t *sec = cn_arena_alloc(&r->keep, cap * sizeof(*sec));
+		if (!sec)
+			return -ENOMEM;
+		if (res->nsec)
+			memcpy(sec, res->sec, res->nsec * sizeof(*sec));
+		res->sec = sec;
+		res->sec_cap = cap;
+	}
+	return cn__resolve_keep_rr(r, rr, &res->sec[res->nsec++]);
+}
+
+/* The DNSSEC records of an answer taken from the cache, into the request's result. */
+static bool sec_from(cn_request_t *r, const cn_result_t *tmp)
+{
+	for (size_t i = 0; i < tmp->nsec; i++)
+		if (cn__resolve_sec_add(r, &tmp->sec[i]) < 0)
+			return false;
+	return true;
+}
+
 int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto)
 {
 	for (size_t i = 0; i < upto && i < r->result.nan; i++)
@@ -127,6 +157,7 @@ int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto)
 
 /* The answer of a frame whose target just changed, looked up in the cache. */
 static _Thread_local cn_rr_t tl_rrs[CN_ANSWER_MAX_RRS];
+static _Thread_local cn_rr_t tl_sec[CN_RESULT_SEC_MAX];
 static _Thread_local cn_result_t tl_result;
 
 /* The cache holds only the start of the chain from f's target (CNAMEs, CNAMEs synthesised
@@ -149,6 +180,7 @@ static void partial_chain(cn_request_t *r, cn_frame_t *f, const cn_result_t *tmp
 			r->result.nan = before;
 			return;
 		}
+	(void)sec_from(r, tmp);
 	r->restarts += hops;
 	uint8_t target[CN_DNAME_MAX];
 	cn_dname_copy(target, last->rdata);
@@ -161,10 +193,13 @@ bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 	memset(tmp, 0, sizeof(*tmp));
 	tmp->an = tl_rrs;
 	tmp->an_cap = CN_ANSWER_MAX_RRS;
+	tmp->sec = tl_sec;
+	tmp->sec_cap = CN_RESULT_SEC_MAX;
 	bool stale, found = false;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
-	if (cn__answer_from_cache(r->cache, f->name, f->type, now.wall_s, 0,
+	if (cn__answer_from_cache(r->cache, f->name, f->type, now.wall_s,
+				  r->validate ? CN_ANSWER_VALIDATED : 0,
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
 				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
@@ -172,6 +207,8 @@ bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
 		for (size_t i = 0; i < tmp->nan && found; i++)
 			found = cn__resolve_result_add_new(r, &tmp->an[i], before) >= 0;
 		r->result.rcode = tmp->rcode;
+		r->result.dnssec = tmp->dnssec;
+		found = found && sec_from(r, tmp);
 		if (found && tmp->has_soa) {
 			found = cn__resolve_keep_rr(r, &tmp->soa, &r->result.soa) == 0;
 			r->result.has_soa = true;
@@ -225,7 +262,13 @@ static cn_state_t step(cn_request_t *r, cn_time_t now);
 static cn_state_t frame_done(cn_request_t *r, cn_time_t now)
 {
 	cn_frame_t *f = cn__resolve_top(r);
+	if (f->kind == CN_FRAME_KEY) { /* a key validation needed: validate again */
+		r->depth--;
+		return frame_done(r, now);
+	}
 	if (r->depth == 1) {
+		if (r->validate && cn__validate(r, now) == CN_VAL_FETCH)
+			return step(r, now); /* the key frame pushed on top */
 		r->done = true;
 		if (!r->q.view)
 			cn__failcache_clear(r->e, r->q.qname, r->q.qtype); /* backoff restarts */
@@ -519,6 +562,17 @@ cn_state_t cn_resolve_consume(cn_request_t *r, cn_upstream_event_t ev, const uin
 	return st;
 }
 
+/* The answer is in the cache but was never validated (a sub-request's, or cached while
+ * validation was off): take it as it is, for frame_done to validate, instead of asking the
+ * servers again. */
+static bool from_cache_unvalidated(cn_request_t *r, cn_frame_t *f, cn_time_t now)
+{
+	r->validate = false;
+	bool found = cn__resolve_from_cache(r, f, now);
+	r->validate = true;
+	return found;
+}
+
 /* ------------------------------------------------------------------ public API ------ */
 
 cn_request_t *cn_request_new(cn_engine_t *e)
@@ -555,6 +609,7 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 	r->cache = q->view ? cn__view_cache(r->e, q->view) : r->e->cache;
 	if (!r->cache)
 		r->cache = r->e->cache; /* not reached: a view is made before it is named */
+	r->validate = cn__validate_wanted(r);
 	r->scratch = tl_scratch;
 	r->start_ms = now.mono_ms;
 	r->cacheable = true;
@@ -578,7 +633,11 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;
 	}
-	cn_state_t st = step(r, now);
+	cn_state_t st;
+	if (!q->prefetch && r->validate && from_cache_unvalidated(r, f0, now))
+		st = frame_done(r, now); /* validated (keys fetched as needed), not asked again */
+	else
+		st = step(r, now);
 	if (st == CN_DONE)
 		r->done_wall_s = now.wall_s;
 	return st;
@@ -595,6 +654,13 @@ int cn_resolve_produce(cn_request_t *r, cn_upstream_query_t *up)
 size_t cn_resolve_answer(cn_request_t *r, const cn_question_t *q, cn_time_t now,
 			 uint8_t *out, size_t cap, cn_outcome_t *outcome)
 {
+	if (r->done && r->result.bogus && !(q->flags & CN_FLAG_CD)) {
+		/* RFC 4035 5.5: bogus data is not given out; CD=1 clients get it unvalidated */
+		cn__count_miss(r->e, q, true);
+		*outcome = CN_OUT_SERVFAIL;
+		return cn__answer_error(q, CN_RCODE_SERVFAIL, r->result.bogus_ede,
+					r->result.bogus_text, r->e->conf.edns_udp_size, out, cap);
+	}
 	if (!r->done || r->result.rcode == CN_RCODE_SERVFAIL) {
 		size_t len;
 		if (cn__answer_stale(r->e, q, now, out, cap, &len) == 1) {
@@ -614,6 +680,8 @@ size_t cn_resolve_answer(cn_request_t *r, const cn_question_t *q, cn_time_t now,
 	cn_result_t *res = &r->result;
 	for (size_t i = 0; i < res->nan; i++)
 		res->an[i].ttl = res->an[i].ttl > elapsed ? res->an[i].ttl - elapsed : 0;
+	for (size_t i = 0; i < res->nsec; i++)
+		res->sec[i].ttl = res->sec[i].ttl > elapsed ? res->sec[i].ttl - elapsed : 0;
 	if (res->has_soa)
 		res->soa.ttl = res->soa.ttl > elapsed ? res->soa.ttl - elapsed : 0;
 	r->done_wall_s = now.wall_s;

@@ -126,14 +126,46 @@ static uint32_t rrset_ttl(const cn_rr_t *const *set, size_t n)
 	return ttl == UINT32_MAX ? 0 : ttl;
 }
 
+size_t cn__scrub_dnssec(const cn_msg_t *m, cn_section_t sec, const uint8_t *owner,
+			uint16_t type, const uint8_t *zone, const cn_rr_t **out, size_t max)
+{
+	size_t from = sec == CN_SECTION_ANSWER ? 0 : m->an;
+	size_t to = sec == CN_SECTION_ANSWER ? m->an : m->an + m->ns;
+	size_t n = 0;
+	for (size_t i = from; i < to && n < max; i++) {
+		const cn_rr_t *rr = &m->rrs[i];
+		if (rr->rclass != CN_CLASS_IN)
+			continue;
+		if (owner) { /* the RRSIGs over (owner, type) */
+			if (rr->type == CN_TYPE_RRSIG && rr->rdlen >= 2 &&
+			    cn_wire_get16(rr->rdata) == type && cn_dname_eq(rr->owner, owner))
+				out[n++] = rr;
+			continue;
+		}
+		/* a denial's records, inside the zone that was asked */
+		uint16_t covered = rr->type == CN_TYPE_RRSIG && rr->rdlen >= 2
+					   ? cn_wire_get16(rr->rdata) : 0;
+		bool proof = rr->type == CN_TYPE_NSEC || rr->type == CN_TYPE_NSEC3 ||
+			     covered == CN_TYPE_NSEC || covered == CN_TYPE_NSEC3 ||
+			     covered == CN_TYPE_SOA;
+		if (proof && cn_dname_is_sub(rr->owner, zone))
+			out[n++] = rr;
+	}
+	return n;
+}
+
 static bool store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
-			uint16_t rclass, cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+			uint16_t rclass, cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s,
+			const cn_rr_t *const *x, size_t nx, uint8_t state)
 {
 	if (n == 0 || n > r->e->conf.limits.rrset_records)
 		return true; /* nothing to store (or too big to: C6), nothing against the answer */
 	int len = cn__value_encode_rrset(set, n, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return true;
+	size_t vlen;
+	(void)cn__value_add_trailer(r->scratch, (size_t)len, CN_SCRATCH_LEN, state, x, nx, &vlen);
+	len = (int)vlen;
 	uint32_t ttl = rrset_ttl(set, n);
 	if (ttl > ttl_cap)
 		ttl = ttl_cap;
@@ -147,7 +179,14 @@ static bool store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
 bool cn__scrub_store_rrset(cn_request_t *r, const cn_rr_t *const *set, size_t n,
 			   cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
 {
-	return store_rrset(r, set, n, CN_CLASS_IN, rank, ttl_cap, now_s);
+	return store_rrset(r, set, n, CN_CLASS_IN, rank, ttl_cap, now_s, NULL, 0, 0);
+}
+
+bool cn__scrub_store_rrset_sec(cn_request_t *r, const cn_rr_t *const *set, size_t n,
+			       const cn_rr_t *const *x, size_t nx, uint8_t state,
+			       cn_rank_t rank, uint32_t ttl_cap, uint64_t now_s)
+{
+	return store_rrset(r, set, n, CN_CLASS_IN, rank, ttl_cap, now_s, x, nx, state);
 }
 
 /* The parent's glue, in its own slot (issue 11, Unbound's parent-side fallback): when the
@@ -158,7 +197,7 @@ void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, siz
 				 uint64_t now_s)
 {
 	(void)store_rrset(r, set, n, CN_CLASS_PARENT_GLUE, CN_RANK_ADDITIONAL, UINT32_MAX,
-			  now_s);
+			  now_s, NULL, 0, 0);
 }
 
 /* RFC 2308 5: the TTL of a negative answer is the lower of the SOA's TTL and its MINIMUM
@@ -166,13 +205,35 @@ void cn__scrub_store_parent_glue(cn_request_t *r, const cn_rr_t *const *set, siz
 bool cn__scrub_store_negative(cn_request_t *r, const uint8_t *name, uint16_t type,
 			      bool nxdomain, const cn_rr_t *soa, cn_rank_t rank, uint64_t now_s)
 {
-	uint32_t minimum;
-	if (!soa || cn_rdata_soa_minimum(soa->rdata, soa->rdlen, &minimum) != 0)
+	return cn__scrub_store_negative_sec(r, name, type, nxdomain, soa, NULL, 0, 0, UINT32_MAX,
+					    rank, now_s);
+}
+
+bool cn__scrub_store_negative_sec(cn_request_t *r, const uint8_t *name, uint16_t type,
+				  bool nxdomain, const cn_rr_t *soa, const cn_rr_t *const *x,
+				  size_t nx, uint8_t state, uint32_t ttl_cap, cn_rank_t rank,
+				  uint64_t now_s)
+{
+	uint32_t minimum, ttl;
+	if (!soa) {
+		/* a denial without SOA: a referral's proof that the child has no DS (RFC 4035
+		 * 3.1.4), kept for its NSEC records' TTL (ttl_cap) */
+		if (!nx || ttl_cap == UINT32_MAX)
+			return false;
+		ttl = ttl_cap;
+	} else if (cn_rdata_soa_minimum(soa->rdata, soa->rdlen, &minimum) != 0) {
 		return false;
-	uint32_t ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	} else {
+		ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	}
+	if (ttl > ttl_cap)
+		ttl = ttl_cap;
 	int len = cn__value_encode_neg(soa, r->scratch, CN_SCRATCH_LEN);
 	if (len < 0)
 		return ttl != 0;
+	size_t vlen;
+	(void)cn__value_add_trailer(r->scratch, (size_t)len, CN_SCRATCH_LEN, state, x, nx, &vlen);
+	len = (int)vlen;
 	cn_cache_insert(r->cache, name, cn_dname_len(name),
 			nxdomain ? CN_CACHE_TYPE_NXDOMAIN : type, CN_CLASS_IN,
 			nxdomain ? CN_CACHE_NXDOMAIN : CN_CACHE_NODATA, rank, ttl, now_s,

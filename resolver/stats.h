@@ -39,4 +39,13 @@
 	X(failure_answers, "failures.answered") /* answered from the failure cache */    \
 	X(dead_server_skips, "upstream.dead_skips") /* dead servers not asked */         \
 	X(upstream_queries, "upstream.queries") /* produced */                          \
-	X(upstream_timeouts, "upstream.timeouts")
+	X(upstream_timeouts, "upstream.timeouts")                                         \
+	/* DNSSEC (validate.c): answers validated, and the work it took */                \
+	X(dnssec_secure, "dnssec.secure")       /* answers proven secure (AD) */          \
+	X(dnssec_insecure, "dnssec.insecure")   /* answers proven insecure / unanchored */\
+	X(dnssec_bogus, "dnssec.bogus")         /* answers that failed validation */      \
+	X(dnssec_budget, "dnssec.budget_exceeded") /* of those: the budget ran out */     \
+	X(dnssec_key_fetches, "dnssec.key_fetches") /* DNSKEY / DS queries it needed */   \
+	X(dnssec_sigs, "dnssec.verifications")  /* signature verifications */             \
+	X(dnssec_hashes, "dnssec.nsec3_hashes") /* NSEC3 hashes computed */              \
+	X(dnssec_aggressive, "dnssec.aggressive") /* denials from cached NSECs (RFC 8198) */

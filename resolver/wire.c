@@ -7,6 +7,7 @@
  */
 #include "resolver/wire.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "cache/cache.h"
@@ -275,7 +276,11 @@ int cn_msg_parse_query(const uint8_t *wire, size_t len, cn_msg_t *msg)
 
 int cn_writer_init(cn_writer_t *w, uint8_t *buf, size_t cap, uint16_t id, uint16_t flags)
 {
-	memset(w, 0, sizeof(*w));
+	/* every field zeroed but comp_off (read only below comp_n): zeroing its 128 bytes
+	 * was a measurable part of a cache hit */
+	size_t skip = offsetof(cn_writer_t, comp_off), after = skip + sizeof(w->comp_off);
+	memset(w, 0, skip);
+	memset((uint8_t *)w + after, 0, sizeof(*w) - after);
 	w->buf = buf;
 	w->cap = cap > CN_MSG_MAX ? CN_MSG_MAX : cap;
 	w->compress = true;
@@ -315,9 +320,10 @@ static bool match_at(const uint8_t *buf, size_t limit, size_t off, const uint8_t
 			return false;
 		if (l == 0)
 			return true;
-		for (size_t i = 1; i <= l; i++)
-			if (cn_ascii_lower(buf[off + i]) != cn_ascii_lower(name[i]))
-				return false;
+		if (memcmp(buf + off + 1, name + 1, l) != 0) /* the same case: the common one */
+			for (size_t i = 1; i <= l; i++)
+				if (cn_ascii_lower(buf[off + i]) != cn_ascii_lower(name[i]))
+					return false;
 		off += (size_t)l + 1;
 		name += l + 1;
 	}

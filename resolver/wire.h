@@ -87,6 +87,7 @@ typedef enum cn_section {
 enum {
 	CN_EDE_OTHER = 0, CN_EDE_STALE_ANSWER = 3, CN_EDE_NO_REACHABLE_AUTHORITY = 22,
 	CN_EDE_NETWORK_ERROR = 23, CN_EDE_PROHIBITED = 18, CN_EDE_NOT_SUPPORTED = 21,
+	CN_EDE_DNSSEC_BOGUS = 6, /* 1, 2, 6-12, 27: the DNSSEC ones (resolver/dnssec.h) */
 };
 #define CN_EDNS_OPT_EDE 15
 

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "resolver/errors.h"
 #include "resolver/internal.h"
 
 /* ------------------------------------------------------------------ addresses ------- */
@@ -262,9 +263,49 @@ bool cn__zonecut_from_cache(cn_request_t *r, cn_frame_t *f, uint64_t now_s)
 	return cut_from_cache(r, f, first, now_s);
 }
 
+/* A referral (RFC 4035 3.1.4) carries the child's DS RRset with its RRSIGs, or the NSEC /
+ * NSEC3 records proving it has none: kept for validation (validate.c), so the chain of
+ * trust needs no DS query of its own. Not over an entry already cached (validated). */
+static void keep_ds(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,
+		    const uint8_t *child, uint64_t now_s)
+{
+	if (!r->validate)
+		return;
+	cn_cache_entry_t ent;
+	int ret = cn_cache_lookup(r->cache, child, cn_dname_len(child), CN_TYPE_DS, CN_CLASS_IN,
+				  now_s, CN_LOOKUP_PEEK, &ent, NULL, 0);
+	if (ret == 0 || ret == -ENOSPC)
+		return;
+	const cn_rr_t *ds[CN_VALUE_EXTRAS_MAX], *x[CN_VALUE_EXTRAS_MAX];
+	size_t n = cn__scrub_rrset(m, CN_SECTION_AUTHORITY, child, CN_TYPE_DS, ds,
+				   CN_VALUE_EXTRAS_MAX);
+	if (n) {
+		size_t nx = cn__scrub_dnssec(m, CN_SECTION_AUTHORITY, child, CN_TYPE_DS, NULL, x,
+					     CN_VALUE_EXTRAS_MAX);
+		for (size_t i = 0; i < nx; i++) /* kept as an answer's RRSIGs are */
+			((cn_rr_t *)x[i])->section = CN_SECTION_ANSWER;
+		(void)cn__scrub_store_rrset_sec(r, ds, n, x, nx, 0, CN_RANK_AUTH_AUTHORITY,
+						UINT32_MAX, now_s);
+		return;
+	}
+	size_t nx = cn__scrub_dnssec(m, CN_SECTION_AUTHORITY, NULL, 0, f->zone, x,
+				     CN_VALUE_EXTRAS_MAX);
+	uint32_t ttl = UINT32_MAX;
+	bool denial = false;
+	for (size_t i = 0; i < nx; i++) {
+		denial |= x[i]->type == CN_TYPE_NSEC || x[i]->type == CN_TYPE_NSEC3;
+		ttl = x[i]->ttl < ttl ? x[i]->ttl : ttl;
+	}
+	if (denial)
+		(void)cn__scrub_store_negative_sec(r, child, CN_TYPE_DS, false, NULL, x, nx, 0, ttl,
+						   CN_RANK_AUTH_AUTHORITY, now_s);
+}
+
 bool cn__zonecut_follow(cn_request_t *r, cn_frame_t *f, const cn_msg_t *m, cn_section_t sec,
 			const uint8_t *owner, cn_rank_t rank, uint64_t now_s)
 {
+	if (sec == CN_SECTION_AUTHORITY)
+		keep_ds(r, f, m, owner, now_s);
 	const cn_rr_t *set[CN_FRAME_NS * 4];
 	size_t n = cn__scrub_rrset(m, sec, owner, CN_TYPE_NS, set, CN_FRAME_NS * 4);
 	uint8_t old_zone[CN_DNAME_MAX], cut[CN_DNAME_MAX];

@@ -5,6 +5,14 @@
  * leave in sendmmsg batches and replies arrive in recvmmsg batches on a few connected
  * sockets, and each query is timed from its batch's send to its batch's receive.
  *
+ * What a latency here is: from just before the sendmmsg that carried the query to the
+ * return of the recvmmsg that read the reply (default), or, with -K, to the kernel's
+ * receive timestamp of the reply (SO_TIMESTAMPNS: when the reply reached this client's
+ * socket), so the client's own work and scheduling after that point (reading other
+ * sockets, its next send batch) do not count; then both ends are CLOCK_REALTIME readings.
+ * In both, the server's wake-up (an idle server sleeps in epoll or recvmmsg) and both
+ * directions of the loopback count: what a client on this host would see.
+ *
  * Modes: closed loop (default: keep -w queries outstanding), or open loop at -r queries/s
  * (outstanding capped at -w; when the client falls behind by more than a batch, e.g. it
  * was not scheduled, the schedule slips instead of sending a burst). Names come from a file of "NAME TYPE" lines (dnsperf's
@@ -15,7 +23,9 @@
  * Output: one JSON object on stdout (counts, rcodes, qps, latency percentiles in µs).
  *
  * usage: loadgen -s ADDR[@PORT] -f FILE [-n COUNT] [-t SECONDS] [-w WINDOW] [-S SOCKETS]
- *                [-T TIMEOUT_MS] [-r QPS] [-z S | -u] [-E] [-x SEED]
+ *                [-T TIMEOUT_MS] [-r QPS] [-z S | -u] [-E] [-D] [-K] [-x SEED]
+ *
+ * -E: no OPT record; -D: the DNSSEC OK bit set in the OPT record (RFC 3225).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -77,10 +87,12 @@ static uint64_t rnd(void)
 	return rng * 2685821657736338717ULL;
 }
 
+static clockid_t clock_id = CLOCK_MONOTONIC; /* -K: CLOCK_REALTIME, the timestamps' clock */
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock_id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -98,7 +110,10 @@ static int type_code(const char *t)
 	return -1;
 }
 
-/* Header (ID filled at send), RD=1, one question, optionally OPT with 1232 bytes. */
+static bool dnssec_ok; /* -D: DO=1 in the OPT record */
+
+/* Header (ID filled at send), RD=1, one question, optionally OPT with 1232 bytes (and
+ * DO=1 with -D). */
 static int build_query(const char *name, int type, bool edns, query_t *q)
 {
 	uint8_t *p = q->wire;
@@ -126,6 +141,8 @@ static int build_query(const char *name, int type, bool edns, query_t *q)
 	if (edns) {
 		static const uint8_t opt[11] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 };
 		memcpy(p + pos, opt, sizeof(opt));
+		if (dnssec_ok)
+			p[pos + 7] = 0x80; /* the OPT TTL's flags: DO */
 		pos += sizeof(opt);
 	}
 	q->len = (uint16_t)pos;
@@ -227,7 +244,10 @@ static int sock_open(sock_t *k, const struct sockaddr_storage *to, socklen_t tol
 	k->fd = socket(to->ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	if (k->fd < 0 || connect(k->fd, (const struct sockaddr *)to, tolen) != 0)
 		return -1;
-	int buf = 4 << 20;
+	int buf = 4 << 20, one = 1;
+	if (clock_id == CLOCK_REALTIME &&
+	    setsockopt(k->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0)
+		return -1;
 	setsockopt(k->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	setsockopt(k->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	k->slots = calloc(IDS, sizeof(*k->slots));
@@ -266,6 +286,20 @@ static double percentile(double p, uint64_t total)
 			return (double)i;
 	}
 	return HIST_US;
+}
+
+/* -K: the kernel's receive timestamp of a reply; otherwise (or if absent) fallback. */
+static uint64_t rx_time(struct msghdr *h, uint64_t fallback)
+{
+	if (clock_id != CLOCK_REALTIME)
+		return fallback;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		}
+	return fallback;
 }
 
 static void release_id(sock_t *k, uint16_t id)
@@ -310,7 +344,7 @@ int main(int argc, char **argv)
 	unsigned window = 100, nsocks = 1, timeout_ms = 1000;
 	bool uniform = false, edns = true;
 	int ch;
-	while ((ch = getopt(argc, argv, "s:f:n:t:w:S:T:r:z:uEx:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:f:n:t:w:S:T:r:z:uEDKx:")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'f': file = optarg; break;
@@ -323,11 +357,13 @@ int main(int argc, char **argv)
 		case 'z': zipf_s = atof(optarg); break;
 		case 'u': uniform = true; break;
 		case 'E': edns = false; break;
+		case 'D': dnssec_ok = true; break;
+		case 'K': clock_id = CLOCK_REALTIME; break;
 		case 'x': rng = strtoull(optarg, NULL, 0) | 1; break;
 		default:
 			fprintf(stderr, "usage: loadgen -s ADDR[@PORT] -f FILE [-n COUNT] [-t SECONDS]"
 					" [-w WINDOW] [-S SOCKETS] [-T TIMEOUT_MS] [-r QPS] [-z S|-u]"
-					" [-E] [-x SEED]\n");
+					" [-E] [-D] [-K] [-x SEED]\n");
 			return 2;
 		}
 	}
@@ -357,6 +393,7 @@ int main(int argc, char **argv)
 		}
 
 	static uint8_t rbuf[BATCH][RBUF];
+	static uint8_t cbuf[BATCH][CMSG_SPACE(sizeof(struct timespec))];
 	static query_t sbuf[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
@@ -456,6 +493,10 @@ int main(int argc, char **argv)
 					memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
 					msgs[i].msg_hdr.msg_iov = &iov[i];
 					msgs[i].msg_hdr.msg_iovlen = 1;
+					if (clock_id == CLOCK_REALTIME) {
+						msgs[i].msg_hdr.msg_control = cbuf[i];
+						msgs[i].msg_hdr.msg_controllen = sizeof(cbuf[i]);
+					}
 				}
 				int r = recvmmsg(k->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 				if (r <= 0)
@@ -480,7 +521,7 @@ int main(int argc, char **argv)
 						st.mismatched++;
 						continue;
 					}
-					record(rt - sl->sent_ns);
+					record(rx_time(&msgs[i].msg_hdr, rt) - sl->sent_ns);
 					st.received++;
 					st.rcode[p[3] & 0xf]++;
 					if (p[2] & 0x02)

@@ -20,12 +20,13 @@ def unbound_cache_split(cache_mb):
 
 
 def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=None,
-                 trust_anchor=None, local_zone=None):
+                 trust_anchor=None, local_zone=None, extra_server=()):
     """Write tmp/unbound.conf; control: the path of a Unix control socket, or None for no
     remote control; trust_anchor: a DS/DNSKEY file (a signed testbed's trust-anchor.ds) to
     validate with, None for the iterator alone; local_zone: (name, [records]) served as a
-    static local-zone with local-data (cairn's hosted zone of the same data). Returns the
-    config's path."""
+    static local-zone with local-data (cairn's hosted zone of the same data); extra_server:
+    more lines for the server: section (e.g. domain-insecure: for a negative trust
+    anchor). Returns the config's path."""
     rrset_mb, msg_mb = unbound_cache_split(cache_mb)
     if control:
         remote = ("remote-control:\n    control-enable: yes\n"
@@ -62,7 +63,8 @@ def unbound_conf(tmp, hints, port, cache_mb, threads=1, do_ip6=False, control=No
 """ + (f"""    trust-anchor-file: "{trust_anchor}"
     val-log-level: 2
     ede: yes
-""" if trust_anchor else "") + local_zone_conf(local_zone) + remote)
+""" if trust_anchor else "") + local_zone_conf(local_zone)
+            + "".join("    %s\n" % ln for ln in extra_server) + remote)
     return path
 
 
@@ -85,12 +87,16 @@ def hosted_zone_file(tmp, local_zone):
     return path
 
 
-def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None):
+def cairn_cmd(cairn, hints, port, cache_mb, workers=1, control=None, zone=None,
+              dnssec=False):
     """cairn's command line for the same role: same port scheme, same cache budget; zone:
-    (name, path) hosted as a public zone."""
+    (name, path) hosted as a public zone. dnssec: validate (off by default, as the other
+    peers here: the unsigned tree would be bogus under the built-in root anchors)."""
     cmd = [cairn, "-l", "127.0.0.1@%d" % port, "--root-hints", hints,
            "--allow-loopback-upstream", "--cache-size", "%dM" % cache_mb,
            "--workers", str(workers), "-q"]
+    if not dnssec:
+        cmd += ["--no-dnssec"]
     if zone:
         cmd += ["--zone", "%s=%s" % zone]
     if control:

@@ -81,7 +81,8 @@ class Resolver:
             self.cmd = [opts.cairn, "-c", self.conf, "-l", "127.0.0.1@%d" % port,
                         "--root-hints", hints, "--allow-loopback-upstream", "--workers", "1",
                         "--control", self.ctl, "--query-log", self.qlog, "-q"]
-            # the testbed is unsigned: validation off once cairn validates by default
+            # the testbed is unsigned: validation off (a cairn without the flag, an
+            # older build given with --cairn, does not validate)
             self.cmd += no_dnssec_flag(opts.cairn)
         else:
             mb = max(2, (cfg["size"] + (1 << 20) - 1) >> 20)

@@ -16,6 +16,8 @@
  * the harness inserts the question of the query it answers (the exact bytes, 0x20 case
  * included), so the fuzzer spends its time past the question. bits 1-2: the event for a
  * missing reply (timeout, case mismatch, network error). bit 3: QNAME minimisation off.
+ * bit 4: DNSSEC validation off (on, from the built-in root anchors: every answer the fuzzer
+ * makes goes through the chain of trust, DNSKEY fetches and all, and ends bogus or insecure).
  * tests/fuzz/gen_consume_corpus.py writes the seeds (dnspython, not cairn's codec).
  */
 #include <arpa/inet.h>
@@ -117,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.log_level = 0;
 	uint8_t sel = data[0], mode = data[1];
 	conf.qname_minimisation = !(mode & 8);
+	conf.dnssec.enabled = !(mode & 16);
 	cn_engine_t *engine;
 	if (cn_engine_new(&conf, cache, &engine) != 0)
 		die("engine", 0);

@@ -243,12 +243,23 @@ class CairnProcess:
         return self.returncode
 
 
-class CairnFactory:
-    """cairn(*args, port=None, wait=15, env=None, binary=None) -> CairnProcess.
+def _on_unsigned_tree(args):
+    """Whether args point cairn at the session's (unsigned) testbed: its root hints file."""
+    hints = {tb.root_hints for tb, _ in _active}
+    return any(a == "--root-hints" and i + 1 < len(args) and args[i + 1] in hints
+               for i, a in enumerate(args))
 
-    Arguments are passed through unchanged. Readiness: the -l/--listen port (or port=) is
-    bound in the namespace (checked in /proc, no DNS traffic); without a port, the process
-    merely has to survive 0.3 s. stderr and stdout go to a per-daemon log file."""
+
+class CairnFactory:
+    """cairn(*args, port=None, wait=15, env=None, binary=None, dnssec=None) -> CairnProcess.
+
+    Arguments are passed through unchanged, with one addition: a cairn pointed at the
+    session's testbed (--root-hints of that tree), which is unsigned, gets --no-dnssec, since
+    validating from the built-in root anchors would make every answer of the simulated tree
+    bogus. dnssec=True leaves validation on (a test of the anchors or of that warning),
+    dnssec=False adds --no-dnssec whatever the tree. Readiness: the -l/--listen port (or
+    port=) is bound in the namespace (checked in /proc, no DNS traffic); without a port, the
+    process merely has to survive 0.3 s. stderr and stdout go to a per-daemon log file."""
 
     def __init__(self, request, tmpdir):
         self.request = request
@@ -261,10 +272,14 @@ class CairnFactory:
         self._next_port += 1
         return self._next_port
 
-    def __call__(self, *args, port=None, wait=15.0, env=None, binary=None):
+    def __call__(self, *args, port=None, wait=15.0, env=None, binary=None, dnssec=None):
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
             args = args[0]
         args = [str(a) for a in args]
+        if dnssec is None:
+            dnssec = not _on_unsigned_tree(args)
+        if not dnssec and "--no-dnssec" not in args:
+            args.append("--no-dnssec")
         binary = binary or CAIRN_BIN
         if not os.access(binary, os.X_OK):
             pytest.skip("cairn binary not built: %s (set $CAIRN_BIN)" % binary)

@@ -39,8 +39,9 @@ TESTBED_LOCAL_ZONES_OFF = ["--no-local-zone", "2.0.192.in-addr.arpa."]
 
 
 def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port=None,
-          env=None):
-    """A cairn on the simulated tree: -l ADDR@PORT --root-hints --allow-loopback-upstream.
+          env=None, dnssec=None):
+    """A cairn on the simulated tree: -l ADDR@PORT --root-hints --allow-loopback-upstream
+    (and --no-dnssec, the tree being unsigned, unless dnssec=True: CairnFactory).
     control: a path for --control (or None); config: YAML text written to a file (-c);
     env: extra environment (e.g. WallClock.env)."""
     port = port or cairn.port()
@@ -53,7 +54,7 @@ def start(cairn, tb, *extra, control=None, config=None, listen="127.0.0.1", port
         args = ["-c", path] + args
     if control:
         args += ["--control", control]
-    return cairn(*(args + list(extra)), env=env)
+    return cairn(*(args + list(extra)), env=env, dnssec=dnssec)
 
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"

@@ -169,6 +169,162 @@ static void parse(const uint8_t *wire, size_t len, cn_msg_t *m)
 	ck_assert_int_eq(cn_msg_parse(wire, len, &arena, m), 0);
 }
 
+/* ------------------------------------------------------------------ DNSSEC --------- */
+
+static const uint8_t fake_sig[] = { 0, 1, 13, 3, 0, 0, 0x0e, 0x10, 0x7f, 0, 0, 0, 0x60, 0, 0, 0,
+				    0x12, 0x34, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 4, 't',
+				    'e', 's', 't', 0, 0xAA, 0xBB };
+
+/* An A RRset at owner with one RRSIG and the given state in its DNSSEC trailer. */
+static void put_a_sec(const char *owner, const char *ip, uint8_t state, bool with_sig)
+{
+	uint8_t a[4], key[CN_DNAME_MAX], val[512];
+	size_t klen, len;
+	ck_assert_int_eq(inet_pton(AF_INET, ip, a), 1);
+	ck_assert_int_eq(cn_dname_from_str(owner, key, &klen), 0);
+	cn_rr_t rr = { .owner = key, .rdata = a, .rdlen = 4, .type = CN_TYPE_A };
+	cn_rr_t sig = { .owner = key, .rdata = fake_sig, .rdlen = sizeof(fake_sig),
+			.type = CN_TYPE_RRSIG, .section = CN_SECTION_ANSWER };
+	const cn_rr_t *p[1] = { &rr }, *x[1] = { &sig };
+	int body = cn__value_encode_rrset(p, 1, val, sizeof(val));
+	ck_assert_int_gt(body, 0);
+	ck_assert_int_eq(cn__value_add_trailer(val, (size_t)body, sizeof(val), state, x,
+					       with_sig ? 1 : 0, &len), 0);
+	cn_dname_lower(key);
+	ck_assert_int_eq(cn_cache_insert(cache, key, klen, CN_TYPE_A, CN_CLASS_IN, CN_CACHE_RRSET,
+					 CN_RANK_AUTH_ANSWER, 300, T0, val, len), 0);
+}
+
+START_TEST(test_value_trailer)
+{
+	uint8_t a[4] = { 192, 0, 2, 1 }, val[256];
+	cn_rr_t rr = { .owner = N("www.example.test."), .rdata = a, .rdlen = 4,
+		       .type = CN_TYPE_A };
+	cn_rr_t sig = { .owner = rr.owner, .rdata = fake_sig, .rdlen = sizeof(fake_sig),
+			.type = CN_TYPE_RRSIG, .section = CN_SECTION_ANSWER };
+	const cn_rr_t *p[1] = { &rr }, *x[1] = { &sig };
+	int body = cn__value_encode_rrset(p, 1, val, sizeof(val));
+	size_t len;
+	ck_assert_int_eq(cn__value_add_trailer(val, (size_t)body, sizeof(val),
+					       CN_DNSSEC_STATE_SECURE, x, 1, &len), 0);
+	ck_assert_uint_gt(len, (size_t)body);
+	/* the records decode as before; the trailer after them */
+	cn_rdata_ref_t refs[4];
+	size_t n, bl, nx;
+	ck_assert_int_eq(cn__value_decode_rrset(val, len, refs, 4, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(cn__value_body_len(val, len, true, &bl), 0);
+	ck_assert_uint_eq(bl, (size_t)body);
+	uint8_t state;
+	cn_rr_t out[2];
+	ck_assert_int_eq(cn__value_trailer(val, len, bl, &state, out, 2, &nx), 0);
+	ck_assert_uint_eq(state, CN_DNSSEC_STATE_SECURE);
+	ck_assert_uint_eq(nx, 1);
+	ck_assert_uint_eq(out[0].type, CN_TYPE_RRSIG);
+	ck_assert_uint_eq(out[0].section, CN_SECTION_ANSWER);
+	ck_assert(cn_dname_eq(out[0].owner, rr.owner));
+	ck_assert_mem_eq(out[0].rdata, fake_sig, sizeof(fake_sig));
+	/* a broken trailer makes the value malformed: every cut, and a bad state */
+	for (size_t cut = (size_t)body + 1; cut < len; cut++)
+		ck_assert_int_eq(cn__value_decode_rrset(val, cut, refs, 4, &n), CN_EMALF);
+	val[body] = 9;
+	ck_assert_int_eq(cn__value_decode_rrset(val, len, refs, 4, &n), CN_EMALF);
+	/* nothing is appended for state 0 without records (old values stay as they were) */
+	ck_assert_int_eq(cn__value_add_trailer(val, (size_t)body, sizeof(val), 0, NULL, 0, &len),
+			 0);
+	ck_assert_uint_eq(len, (size_t)body);
+	/* a negative value with a trailer */
+	cn_rr_t soa = { .owner = N("example.test."), .rdata = soa_rdata,
+			.rdlen = sizeof(soa_rdata), .type = CN_TYPE_SOA };
+	body = cn__value_encode_neg(&soa, val, sizeof(val));
+	ck_assert_int_eq(cn__value_add_trailer(val, (size_t)body, sizeof(val),
+					       CN_DNSSEC_STATE_INSECURE, x, 1, &len), 0);
+	const uint8_t *owner, *rdata;
+	uint16_t rdlen;
+	ck_assert_int_eq(cn__value_decode_neg(val, len, &owner, &rdata, &rdlen), 0);
+	ck_assert_uint_eq(rdlen, sizeof(soa_rdata));
+	ck_assert_int_eq(cn__value_body_len(val, len, false, &bl), 0);
+	ck_assert_int_eq(cn__value_trailer(val, len, bl, &state, out, 2, &nx), 0);
+	ck_assert_uint_eq(state, CN_DNSSEC_STATE_INSECURE);
+	ck_assert_int_eq(cn__value_decode_neg(val, len - 1, &owner, &rdata, &rdlen), CN_EMALF);
+}
+END_TEST
+
+START_TEST(test_validated_lookups_and_ad)
+{
+	static cn_rr_t sec[8];
+	put_a_sec("www.example.test.", "192.0.2.1", CN_DNSSEC_STATE_SECURE, true);
+	put_a("raw.example.test.", 300, "192.0.2.2"); /* never validated */
+	put_cname("alias.example.test.", 300, "ins.example.test.");
+	put_a_sec("ins.example.test.", "192.0.2.3", CN_DNSSEC_STATE_INSECURE, false);
+
+	lookup_out_t o;
+	memset(&o, 0, sizeof(o));
+	o.res.an = an;
+	o.res.an_cap = 64;
+	o.res.sec = sec;
+	o.res.sec_cap = 8;
+	ck_assert_int_eq(cn__answer_from_cache(cache, N("www.example.test."), CN_TYPE_A, T0 + 1,
+					       CN_ANSWER_VALIDATED, 11, scratch, sizeof(scratch),
+					       &o.res, &o.stale, &o.min_left, &o.min_orig,
+					       &o.miss), 0);
+	ck_assert_uint_eq(o.res.dnssec, CN_DNSSEC_STATE_SECURE);
+	ck_assert_uint_eq(o.res.nsec, 1);
+	ck_assert_uint_eq(o.res.sec[0].ttl, 299);
+
+	/* the client's flags decide AD and the RRSIGs (RFC 6840 5.7, RFC 4035 3.2.1) */
+	cn_question_t q;
+	cn_msg_t m;
+	uint8_t out[1232];
+	question("www.example.test.", CN_TYPE_A, true, &q);
+	parse(out, cn__answer_write(&q, &o.res, 1232, out, sizeof(out)), &m);
+	ck_assert(!(m.flags & CN_FLAG_AD));
+	ck_assert_uint_eq(m.ancount, 1);
+	q.do_bit = true;
+	parse(out, cn__answer_write(&q, &o.res, 1232, out, sizeof(out)), &m);
+	ck_assert(m.flags & CN_FLAG_AD);
+	ck_assert_uint_eq(m.ancount, 2);
+	ck_assert_uint_eq(m.rrs[1].type, CN_TYPE_RRSIG);
+	q.do_bit = false;
+	q.flags |= CN_FLAG_AD;
+	parse(out, cn__answer_write(&q, &o.res, 1232, out, sizeof(out)), &m);
+	ck_assert(m.flags & CN_FLAG_AD);
+	ck_assert_uint_eq(m.ancount, 1);
+	o.res.aa = true; /* hosted data never carries AD */
+	parse(out, cn__answer_write(&q, &o.res, 1232, out, sizeof(out)), &m);
+	ck_assert(!(m.flags & CN_FLAG_AD));
+
+	/* unvalidated data is a miss for validated lookups, a hit without state otherwise */
+	o = from_cache("raw.example.test.", CN_TYPE_A, T0 + 1, CN_ANSWER_VALIDATED, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	o = from_cache("raw.example.test.", CN_TYPE_A, T0 + 1, 0, 11);
+	ck_assert_int_eq(o.ret, 0);
+	ck_assert_uint_eq(o.res.dnssec, CN_DNSSEC_STATE_INDETERMINATE);
+	/* a chain is as secure as its weakest part: the unvalidated CNAME makes it a miss */
+	o = from_cache("alias.example.test.", CN_TYPE_A, T0 + 1, CN_ANSWER_VALIDATED, 11);
+	ck_assert_int_eq(o.ret, -ENOENT);
+	{
+		uint8_t t[CN_DNAME_MAX], key[CN_DNAME_MAX], val[512];
+		size_t tl, kl, len;
+		ck_assert_int_eq(cn_dname_from_str("ins.example.test.", t, &tl), 0);
+		ck_assert_int_eq(cn_dname_from_str("alias.example.test.", key, &kl), 0);
+		cn_rr_t c = { .owner = key, .rdata = t, .rdlen = (uint16_t)tl,
+			      .type = CN_TYPE_CNAME };
+		const cn_rr_t *p[1] = { &c };
+		int body = cn__value_encode_rrset(p, 1, val, sizeof(val));
+		ck_assert_int_eq(cn__value_add_trailer(val, (size_t)body, sizeof(val),
+						       CN_DNSSEC_STATE_SECURE, NULL, 0, &len), 0);
+		ck_assert_int_eq(cn_cache_insert(cache, key, kl, CN_TYPE_CNAME, CN_CLASS_IN,
+						 CN_CACHE_RRSET, CN_RANK_AUTH_ANSWER, 300, T0, val,
+						 len), 0);
+	}
+	o = from_cache("alias.example.test.", CN_TYPE_A, T0 + 1, CN_ANSWER_VALIDATED, 11);
+	ck_assert_int_eq(o.ret, 0);
+	ck_assert_uint_eq(o.res.nan, 2);
+	ck_assert_uint_eq(o.res.dnssec, CN_DNSSEC_STATE_INSECURE); /* secure CNAME, insecure A */
+}
+END_TEST
+
 /* ------------------------------------------------------------------ value format ---- */
 
 START_TEST(test_value_rrset)
@@ -923,6 +1079,8 @@ static Suite *answer_suite(void)
 	TCase *tc = tcase_create("values");
 	tcase_add_test(tc, test_value_rrset);
 	tcase_add_test(tc, test_value_malformed);
+	tcase_add_test(tc, test_value_trailer);
+	tcase_add_test(tc, test_validated_lookups_and_ad);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_format_value);
 	suite_add_tcase(s, tc);

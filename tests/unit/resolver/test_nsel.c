@@ -46,6 +46,7 @@ static void make(unsigned tmin, unsigned tmax)
 {
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.initial_rtt_ms = 400;
 	conf.timeout_min_ms = tmin;
 	conf.timeout_max_ms = tmax;
@@ -76,6 +77,7 @@ START_TEST(test_abuse)
 	/* An initial RTT of 0 and RTT samples of 0 ms: the timeout stays at the floor. */
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.initial_rtt_ms = 0;
 	conf.timeout_min_ms = 200;
 	conf.timeout_max_ms = 3000;

@@ -545,6 +545,7 @@ static void setup(void)
 	ck_assert_int_eq(cn_cache_new(&cc, &cache), 0);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.allow_loopback_upstream = true;
 	conf.do_ip6 = false;
 	conf.random = fake_random;
@@ -785,6 +786,7 @@ static void fwd_engine(bool stub, bool loopback_ok, const char *a1, const char *
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1003,6 +1005,7 @@ START_TEST(loopback_upstream_refused_by_default)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1025,6 +1028,7 @@ START_TEST(upstream_query_limit)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1083,6 +1087,7 @@ static void new_engine(bool ip6)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1315,6 +1320,7 @@ START_TEST(priming_answered_with_a_cname_fails_cleanly)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1615,6 +1621,7 @@ START_TEST(lr_expired_glue_below_a_stub_zone_asks_the_stub_servers)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
@@ -1684,6 +1691,7 @@ START_TEST(lr_last_resort_counts_against_the_query_budget)
 	cn_engine_free(engine);
 	cn_engine_conf_t conf;
 	cn_engine_conf_default(&conf);
+	conf.dnssec.enabled = false; /* an unsigned scripted tree */
 	conf.random = fake_random;
 	conf.hints = &hint;
 	conf.nhints = 1;
