@@ -5,8 +5,9 @@ import os
 import shlex
 
 COLS = ["label", "who", "sweep", "policy", "size", "frac", "ws", "max_ttl", "clients", "flood",
-        "queries", "replies", "lost", "not_received", "late", "hit_rate", "tool_hit_rate", "legit_hit_rate",
-        "lookup_hit_rate", "fresh", "negative", "stale", "local", "resolved", "servfail",
+        "queries", "replies", "lost", "not_received", "late", "hit_rate", "tool_hit_rate",
+        "class_source", "ttl_hits", "oracle", "legit_hit_rate", "lookup_hit_rate", "fresh",
+        "negative", "stale", "local", "resolved", "servfail",
         "miss_first", "miss_expired", "miss_evicted", "miss_uncacheable",
         "upstream_per_query", "nsd_queries", "hit_p50_ms", "hit_p99_ms", "miss_p50_ms",
         "miss_p99_ms", "exact", "pred_x0.25", "pred_x0.5", "pred_x1", "pred_x2", "pred_x4",
@@ -159,34 +160,34 @@ def markdown(rows, pred, plots, argv, elapsed):
              " ".join(shlex.quote(x) for x in argv), elapsed, len(rows)), "",
          "Hit rate = (answer.cache.positive + answer.cache.negative) / queries, from the "
          "resolver's own counters (Unbound: total.num.cachehits / total.num.queries). "
-         "`tool` = the replay's own classification of each reply by its TTL (used for the "
-         "latency split and the per-interval curve). `exact` = cairn's counters equal the "
-         "replay's count of replies (queries, rcodes, outcome sums). `lost` = queries without "
-         "a reply (for cairn: dropped by the kernel before cairn read them, a busy machine).",
+         "`tool` = the replay's own count of hits: each reply classed by the resolver's own "
+         "line for it (cairn's query_log outcome, Unbound's log-replies cached flag), "
+         "or by its TTL where a line is missing (used for the latency split, the groups and "
+         "the per-interval curve). `exact` = the resolver's counters equal the replay's count "
+         "of replies (queries, rcodes, outcome sums, hits). `lost` = queries without a reply "
+         "(for cairn: dropped by the kernel before cairn read them, a busy machine). "
+         "`oracle` = the hit rate of an unbounded cache honouring every TTL exactly on the "
+         "same trace (computed by the tool, no resolver): the ceiling a bounded cache "
+         "approaches.",
          ""]
     for title, path in plots:
         if path:
             L += ["## " + title, "", "![%s](%s)" % (title, os.path.basename(path)), ""]
-    base = next((r for r in rows if r["who"] == "cairn" and r.get("per_client")), None)
-    if base:
-        pcs = sorted(base["per_client"].items(), key=lambda kv: -kv[1][0])
-        L += ["## Per client (%s; the tool's classes)" % base["label"], "",
-              "| client | replies | hit rate |", "|---|---|---|"]
-        shown = pcs[:8] + ([("(%d more)" % (len(pcs) - 8),
-                             [sum(v[0] for _, v in pcs[8:]), sum(v[1] for _, v in pcs[8:])])]
-                           if len(pcs) > 8 else [])
-        for c, (n, h) in shown:
-            L.append("| %s | %d | %.4f |" % (c, n, h / max(1, n)))
-        L.append("")
+    for r in [x for x in rows if x.get("per_group")][:1] + \
+            [x for x in rows if x.get("sweep") == "replay" and x.get("per_group")][1:]:
+        L += per_group_table(r)
     L += ["## Runs", "",
-          "| run | hit | tool | fresh | neg | first | expired | evicted | uncach. | up/q | "
-          "hit p50/p99 ms | miss p50/p99 ms | lost | exact |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| run | hit | tool | oracle | fresh | neg | stale | local | first | expired | "
+          "evicted | uncach. | up/q | hit p50/p99 ms | miss p50/p99 ms | lost | exact |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a, m = r.get("answers", {}), r.get("misses", {})
-        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %d | %s |"
+        L.append("| %s (%s) | %.4f | %.4f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.3f "
+                 "| %s | %s | %d | %s |"
                  % (r["label"], r["who"], r["hit_rate"], r["tool_hit_rate"],
+                    "%.4f" % r["oracle"] if r.get("oracle") is not None else "",
                     a.get("cache.positive", ""), a.get("cache.negative", ""),
+                    a.get("cache.stale", ""), a.get("local", ""),
                     m.get("first", ""), m.get("expired", ""), m.get("evicted", ""),
                     m.get("uncacheable", ""), r["upstream_per_query"],
                     lat(r["lat_hit"]), lat(r["lat_miss"]), r["lost"],
@@ -202,6 +203,26 @@ def markdown(rows, pred, plots, argv, elapsed):
         worst = max(abs(e[-1]) for e in pred)
         L += ["", "Largest error: %.4f (target 0.02)." % worst]
     return "\n".join(L) + "\n"
+
+
+def per_group_table(r):
+    """Per client group (a trace client's /24 or /48, else the client itself): replies, hit
+    rate, latency of hits and misses; the 12 busiest groups and the rest together."""
+    gs = sorted(r["per_group"].items(), key=lambda kv: -kv[1]["replies"])
+    L = ["## Per client group (%s, %s; classes from %s)" % (
+             r["label"], r["who"], "its log" if r.get("class_source") == "log" else "TTLs"),
+         "", "| group | clients | replies | hit rate | hit p50/p99 ms | miss p50/p99 ms |",
+         "|---|---|---|---|---|---|"]
+    for g, d in gs[:12]:
+        L.append("| %s | %d | %d | %.4f | %s | %s |" % (g, d["clients"], d["replies"],
+                                                       d["hit_rate"], lat(d["lat_hit"]),
+                                                       lat(d["lat_miss"])))
+    if len(gs) > 12:
+        rest = [d for _, d in gs[12:]]
+        n, h = sum(d["replies"] for d in rest), sum(d["hits"] for d in rest)
+        L.append("| (%d more) | %d | %d | %.4f | | |" % (len(rest), sum(d["clients"] for d in
+                                                                       rest), n, h / max(1, n)))
+    return L + [""]
 
 
 def lat(d):

@@ -29,7 +29,8 @@ def make_trace(a, **over):
     kw = dict(names=a.names, alpha=a.alpha, clients=a.clients, rate=a.rate,
               duration=a.duration, ttl_mix=ttl_mix(a.ttl), nx_share=a.nx_share,
               type_mix=T.parse_mix(a.types), local_share=a.local_share,
-              flood_share=a.flood_share, seed=a.seed, max_queries=a.max_queries)
+              flood_share=a.flood_share, seed=a.seed, max_queries=a.max_queries,
+              local_names=a.local_names, once_share=a.once_share)
     kw.update(over)
     return T.synth(**kw)
 

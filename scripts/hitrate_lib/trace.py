@@ -65,6 +65,14 @@ class Trace:
             seen.setdefault(q[1], len(seen))
         return seen
 
+    def scale(self, f):
+        """Multiply every query's time by f (f > 0)."""
+        if f <= 0:
+            raise TraceError("time scale must be positive")
+        if f != 1:
+            self.queries = [(t * f, c, n, ty) for t, c, n, ty in self.queries]
+        return self
+
     def duration(self):
         return self.queries[-1][0] - self.queries[0][0] if self.queries else 0.0
 
@@ -185,13 +193,15 @@ def ttl_of_rank(k, mix, seed):
 
 def synth(names=100000, alpha=0.9, clients=10, rate=100.0, duration=600.0, ttl_mix=None,
           nx_share=0.1, type_mix=None, local_share=0.2, flood_share=0.0, seed=1,
-          max_queries=None):
+          max_queries=None, local_names=None, once_share=0.0):
     """A synthetic trace (HITRATE.md section 1/2): Poisson arrivals at `rate` queries per
     trace second over `duration`; each query from client c (client weights Zipf(0.5): some
     clients ask more), with probability flood_share a one-time random name under
     victim.hr.test (a random-subdomain flood), else with probability nx_share a Zipf(alpha)
     name among names*nx_share non-existent ones, else with probability local_share a name
-    from the client's own Zipf set (names only it asks: its own mix), else a shared
+    from the client's own Zipf set of local_names names (default names/10, whatever the
+    number of clients: names only it asks, its own mix), else with probability once_share
+    a name asked once in the whole trace (a one-timer, never a hit), else a shared
     Zipf(alpha) name of `names`; type from type_mix; TTL of each name from ttl_mix."""
     rng = random.Random(seed)
     ttl_mix = ttl_mix or TTL_MIX
@@ -199,7 +209,7 @@ def synth(names=100000, alpha=0.9, clients=10, rate=100.0, duration=600.0, ttl_m
     shared = Zipf(names, alpha)
     n_nx = max(1, int(names * nx_share))
     nxz = Zipf(n_nx, alpha) if nx_share > 0 else None
-    n_local = max(1, names // max(1, clients))
+    n_local = max(1, local_names if local_names is not None else names // 10)
     localz = Zipf(n_local, alpha)
     cw = Zipf(clients, 0.5)
     total = int(rate * duration)
@@ -222,6 +232,8 @@ def synth(names=100000, alpha=0.9, clients=10, rate=100.0, duration=600.0, ttl_m
                 k = localz.draw(rng)
                 qname = "n%d-c%d.t%d.%s" % (k, c, ttl_of_rank(k * 7919 + c, ttl_mix, seed),
                                            ZONE)
+            elif once_share > 0 and rng.random() < once_share:
+                qname = "o%d.t%d.%s" % (i, pick(rng, ttl_mix), ZONE)
             else:
                 k = shared.draw(rng)
                 qname = "n%d.t%d.%s" % (k, ttl_of_rank(k, ttl_mix, seed), ZONE)
@@ -290,3 +302,23 @@ def trace_ttls(tr):
         if t is not None:
             out.add(t)
     return out
+
+
+def oracle(tr, max_ttl=86400, neg_max_ttl=3600):
+    """The hit rate an unbounded cache that honours every TTL exactly would give this trace
+    (the renewal model's oracle, HITRATE.md section 1, run on the trace itself rather than
+    in expectation): a query hits if its key was answered within its TTL before; keys are
+    (qname, qtype) for existing names and the name alone for NXDOMAIN (RFC 2308: one
+    negative entry covers every type), TTLs capped as cairn's cache.max_ttl and
+    cache.neg_max_ttl do. Only synthetic (hr.test) names: a mapped trace first."""
+    until = {}
+    hits = 0
+    neg = min(NEG_TTL, neg_max_ttl)
+    for t, _, n, ty in tr.queries:
+        ttl = synthetic_ttl(n)
+        key = (n, ty) if ttl is not None else n
+        if until.get(key, -1.0) > t:
+            hits += 1
+        else:
+            until[key] = t + (min(ttl, max_ttl) if ttl is not None else neg)
+    return hits / max(1, len(tr.queries))
