@@ -212,17 +212,18 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void on_prepare(uv_prepare_t *p);
 
-static int socket_open(const struct sockaddr *addr, bool reuseport, bool freebind)
+/* A socket of this type bound to addr (IPv6 only for IPv6; the reuse option opt, when
+ * not 0: SO_REUSEPORT or SO_REUSEADDR; IP_FREEBIND): its fd, or a negative errno. */
+static int socket_bound(const struct sockaddr *addr, int type, int opt, bool freebind)
 {
-	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1, rc = 0;
 	if (addr->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
 		rc = -errno;
-	if (rc == 0 && reuseport &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+	if (rc == 0 && opt && setsockopt(fd, SOL_SOCKET, opt, &one, sizeof(one)) != 0)
 		rc = -errno;
 	if (rc == 0 && freebind)
 		rc = freebind_fd(fd, addr->sa_family);
@@ -233,6 +234,12 @@ static int socket_open(const struct sockaddr *addr, bool reuseport, bool freebin
 		return rc;
 	}
 	return fd;
+}
+
+static int socket_open(const struct sockaddr *addr, bool reuseport, bool freebind)
+{
+	return socket_bound(addr, SOCK_DGRAM | SOCK_NONBLOCK, reuseport ? SO_REUSEPORT : 0,
+			    freebind);
 }
 
 int cn_udp_open(uv_loop_t *loop, cn_worker_t *w, const struct sockaddr *addr, bool reuseport,
@@ -355,26 +362,13 @@ int cn_set_freebind(uv_handle_t *h, int family)
 /* One plain bind (no SO_REUSEPORT) of a socket of this type; 0 or a negative errno. */
 static int probe_one(const struct sockaddr *addr, int type, bool freebind)
 {
-	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1, rc = 0;
-	if (addr->sa_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-		rc = -errno;
 	/* TCP: SO_REUSEADDR, as libuv sets it, so connections in TIME_WAIT do not count;
 	 * Linux still refuses the bind while another socket listens on the address. */
-	if (rc == 0 && type == SOCK_STREAM &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-		rc = -errno;
-	if (rc == 0 && freebind)
-		rc = freebind_fd(fd, addr->sa_family);
-	socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						    : sizeof(struct sockaddr_in);
-	if (rc == 0 && bind(fd, addr, len) != 0)
-		rc = -errno;
+	int fd = socket_bound(addr, type, type == SOCK_STREAM ? SO_REUSEADDR : 0, freebind);
+	if (fd < 0)
+		return fd;
 	close(fd);
-	return rc;
+	return 0;
 }
 
 int cn_listen_probe(const struct sockaddr *addr, bool freebind)

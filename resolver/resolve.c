@@ -98,22 +98,29 @@ int cn__resolve_keep_rr(cn_request_t *r, const cn_rr_t *src, cn_rr_t *dst)
 	return 0;
 }
 
+/* Append a copy of rr to the record list *v (n used, *cap slots, doubled in the request's
+ * arena when full). */
+static int list_add(cn_request_t *r, cn_rr_t **v, size_t *n, size_t *cap, const cn_rr_t *rr)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		cn_rr_t *nv = cn_arena_alloc(&r->keep, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		if (*n)
+			memcpy(nv, *v, *n * sizeof(*nv));
+		*v = nv;
+		*cap = c;
+	}
+	return cn__resolve_keep_rr(r, rr, &(*v)[(*n)++]);
+}
+
 int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr)
 {
 	cn_result_t *res = &r->result;
 	if (res->nan >= CN_ANSWER_MAX_RRS)
 		return CN_ELIMIT;
-	if (res->nan == res->an_cap) {
-		size_t cap = res->an_cap ? res->an_cap * 2 : 8;
-		cn_rr_t *an = cn_arena_alloc(&r->keep, cap * sizeof(*an));
-		if (!an)
-			return -ENOMEM;
-		if (res->nan)
-			memcpy(an, res->an, res->nan * sizeof(*an));
-		res->an = an;
-		res->an_cap = cap;
-	}
-	return cn__resolve_keep_rr(r, rr, &res->an[res->nan++]);
+	return list_add(r, &res->an, &res->nan, &res->an_cap, rr);
 }
 
 int cn__resolve_sec_add(cn_request_t *r, const cn_rr_t *rr)
@@ -124,17 +131,7 @@ int cn__resolve_sec_add(cn_request_t *r, const cn_rr_t *rr)
 			return 0;
 	if (res->nsec >= CN_RESULT_SEC_MAX)
 		return 0; /* more than a client answer carries: the rest is left out */
-	if (res->nsec == res->sec_cap) {
-		size_t cap = res->sec_cap ? res->sec_cap * 2 : 8;
-		cn_rr_t *sec = cn_arena_alloc(&r->keep, cap * sizeof(*sec));
-		if (!sec)
-			return -ENOMEM;
-		if (res->nsec)
-			memcpy(sec, res->sec, res->nsec * sizeof(*sec));
-		res->sec = sec;
-		res->sec_cap = cap;
-	}
-	return cn__resolve_keep_rr(r, rr, &res->sec[res->nsec++]);
+	return list_add(r, &res->sec, &res->nsec, &res->sec_cap, rr);
 }
 
 /* The DNSSEC records of an answer taken from the cache, into the request's result. */
