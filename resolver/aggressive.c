@@ -93,8 +93,6 @@ void cn__aggressive_learn(cn_request_t *r, const uint8_t *zone, const cn_rr_t *s
 		if (!dup)
 			keep[n++] = o;
 	}
-	for (size_t i = 0; i < n; i++)
-		((cn_rr_t *)keep[i])->section = CN_SECTION_AUTHORITY;
 	uint8_t *out = r->scratch;
 	cn_wire_put16(out, 0);
 	size_t len;

@@ -12,6 +12,7 @@
  * resolver) is also encoded and decoded here.
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -266,7 +267,7 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 	if (cap == 0)
 		return -ENOSPC;
 	buf[0] = 0;
-	if (kind == CN_CACHE_RRSET && type != CN_TYPE_NSEC) { /* NSEC: the ranges entry */
+	if (kind == CN_CACHE_RRSET) {
 		cn_rdata_ref_t refs[CN_ANSWER_MAX_RRS];
 		size_t n;
 		if (cn__value_decode_rrset(val, len, refs, CN_ANSWER_MAX_RRS, &n) != 0)
@@ -277,10 +278,6 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 			if (format_rr(&rr, buf, cap, &off) != 0)
 				return -ENOSPC;
 		}
-		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
-		return ret < 0 ? ret : (int)off;
-	}
-	if (kind == CN_CACHE_RRSET) {
 		int ret = format_trailer(val, len, true, ttl, buf, cap, &off);
 		return ret < 0 ? ret : (int)off;
 	}
@@ -299,6 +296,22 @@ int cn_engine_format_value(const uint8_t *owner, uint16_t type, unsigned kind, u
 }
 
 /* ------------------------------------------------------------------ replies --------- */
+
+void cn__result_init(cn_result_t *res, cn_rr_t *an, size_t an_cap, cn_rr_t *sec,
+		     size_t sec_cap)
+{
+	memset(res, 0, offsetof(cn_result_t, ede_text));
+	res->ede_text[0] = 0;
+	res->an = an;
+	res->an_cap = an_cap;
+	res->sec = sec;
+	res->nsec = 0;
+	res->sec_cap = sec ? sec_cap : 0;
+	res->dnssec = CN_DNSSEC_STATE_INDETERMINATE;
+	res->bogus = false;
+	res->bogus_ede = 0;
+	res->bogus_text[0] = 0;
+}
 
 uint16_t cn__client_limit(const cn_question_t *q, uint16_t edns_size)
 {

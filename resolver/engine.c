@@ -283,17 +283,8 @@ static _Thread_local cn_result_t hit_result;
 /* The thread's result, empty, with its record slots. */
 static cn_result_t *hit_result_get(void)
 {
-	cn_result_t *res = &hit_result;
-	memset(res, 0, offsetof(cn_result_t, ede_text));
-	res->ede_text[0] = 0;
-	res->an = hit_rrs;
-	res->an_cap = CN_ANSWER_MAX_RRS;
-	res->sec = hit_sec;
-	res->sec_cap = CN_RESULT_SEC_MAX;
-	res->nsec = 0;
-	res->dnssec = 0;
-	res->bogus = false;
-	return res;
+	cn__result_init(&hit_result, hit_rrs, CN_ANSWER_MAX_RRS, hit_sec, CN_RESULT_SEC_MAX);
+	return &hit_result;
 }
 
 /* Cache lookups for client answers take only validated data while the engine validates. */

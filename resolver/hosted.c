@@ -126,9 +126,7 @@ static void merge(cn_result_t *res, const cn_result_t *sub)
 /* A sub-result writing into res's free record slots. */
 static void sub_init(cn_result_t *sub, cn_result_t *res)
 {
-	memset(sub, 0, sizeof(*sub));
-	sub->an = res->an + res->nan;
-	sub->an_cap = res->an_cap - res->nan;
+	cn__result_init(sub, res->an + res->nan, res->an_cap - res->nan, NULL, 0);
 }
 
 /* Copy the RRset (owner, type) of zone z into the cache at rank. */
@@ -299,17 +297,9 @@ static chain_end_t chain_run(chain_t *c, const uint8_t *name, bool first_hosted)
 
 static cn_result_t *chain_result(hctx_t *h)
 {
-	cn_result_t *res = &h->res; /* field by field: no 200-byte EDE text to clear */
-	res->rcode = CN_RCODE_NOERROR;
-	res->an = h->rrs;
-	res->nan = 0;
-	res->an_cap = CN_ANSWER_MAX_RRS;
-	res->has_soa = false;
-	res->aa = false;
-	res->has_ede = false;
-	res->ede_code = 0;
-	res->ede_text[0] = 0;
-	return res;
+	/* no DNSSEC records: a chain through hosted data is never validated (no AD) */
+	cn__result_init(&h->res, h->rrs, CN_ANSWER_MAX_RRS, NULL, 0);
+	return &h->res;
 }
 
 /* Out of memory for the working memory: SERVFAIL for q. */

@@ -96,6 +96,11 @@ typedef struct cn_result {
 
 #define CN_RESULT_SEC_MAX 128 /* DNSSEC records one answer carries */
 
+/** An empty result with these record slots (sec may be NULL: no DNSSEC records kept);
+ *  the EDE texts are emptied, not cleared whole. */
+void cn__result_init(cn_result_t *res, cn_rr_t *an, size_t an_cap, cn_rr_t *sec,
+		     size_t sec_cap);
+
 /** Write the client reply for q from res (TTLs as they are in res). Truncates to the
  *  client's limit with TC=1 (header, question and OPT kept). Returns the length. */
 size_t cn__answer_write(const cn_question_t *q, const cn_result_t *res, uint16_t edns_size,
@@ -494,8 +499,9 @@ int cn__resolve_result_add(cn_request_t *r, const cn_rr_t *rr);
 int cn__resolve_result_add_new(cn_request_t *r, const cn_rr_t *rr, size_t upto);
 /** The whole answer for frame f's target from the cache, into r->result; true if found.
  *  When only the start of a CNAME/DNAME chain is cached, that part goes into the result
- *  and f restarts where the cache ends (false). */
-bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now);
+ *  and f restarts where the cache ends (false). validated: only data validation has
+ *  judged (CN_ANSWER_VALIDATED); false takes unvalidated data too, for validation to check. */
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, bool validated, cn_time_t now);
 /** Finish the request with SERVFAIL, EDE ede and "what: why"; returns CN_DONE. */
 cn_state_t cn__resolve_fail(cn_request_t *r, uint16_t ede, const char *what,
 			    cn_fail_memory_t mem, uint64_t now_s);

@@ -179,7 +179,7 @@ static cn_iter_t restart(cn_request_t *r, cn_frame_t *f, const uint8_t *target, 
 	uint8_t name[CN_DNAME_MAX];
 	cn_dname_copy(name, target);
 	cn__resolve_frame_init(f, f->kind, name, f->type, f->parent_ns);
-	if (r->depth == 1 && !r->q.prefetch && cn__resolve_from_cache(r, f, now))
+	if (r->depth == 1 && !r->q.prefetch && cn__resolve_from_cache(r, f, r->validate, now))
 		return CN_ITER_DONE; /* a prefetch refreshes the whole chain */
 	return CN_ITER_CONTINUE;
 }

@@ -184,19 +184,15 @@ static void partial_chain(cn_request_t *r, cn_frame_t *f, const cn_result_t *tmp
 	cn__resolve_frame_init(f, f->kind, target, f->type, f->parent_ns);
 }
 
-bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, cn_time_t now)
+bool cn__resolve_from_cache(cn_request_t *r, cn_frame_t *f, bool validated, cn_time_t now)
 {
 	cn_result_t *tmp = &tl_result; /* copied into the request before the call returns */
-	memset(tmp, 0, sizeof(*tmp));
-	tmp->an = tl_rrs;
-	tmp->an_cap = CN_ANSWER_MAX_RRS;
-	tmp->sec = tl_sec;
-	tmp->sec_cap = CN_RESULT_SEC_MAX;
+	cn__result_init(tmp, tl_rrs, CN_ANSWER_MAX_RRS, tl_sec, CN_RESULT_SEC_MAX);
 	bool stale, found = false;
 	uint32_t left, orig;
 	cn_cache_miss_t miss;
 	if (cn__answer_from_cache(r->cache, f->name, f->type, now.wall_s,
-				  r->validate ? CN_ANSWER_VALIDATED : 0,
+				  validated ? CN_ANSWER_VALIDATED : 0,
 				  r->e->conf.limits.cname_chain - r->restarts, r->scratch,
 				  CN_SCRATCH_LEN, tmp, &stale, &left, &orig, &miss) == 0) {
 		found = true;
@@ -559,17 +555,6 @@ cn_state_t cn_resolve_consume(cn_request_t *r, cn_upstream_event_t ev, const uin
 	return st;
 }
 
-/* The answer is in the cache but was never validated (a sub-request's, or cached while
- * validation was off): take it as it is, for frame_done to validate, instead of asking the
- * servers again. */
-static bool from_cache_unvalidated(cn_request_t *r, cn_frame_t *f, cn_time_t now)
-{
-	r->validate = false;
-	bool found = cn__resolve_from_cache(r, f, now);
-	r->validate = true;
-	return found;
-}
-
 /* ------------------------------------------------------------------ public API ------ */
 
 cn_request_t *cn_request_new(cn_engine_t *e)
@@ -625,14 +610,16 @@ cn_state_t cn_resolve_begin(cn_request_t *r, const cn_question_t *q, cn_time_t n
 	cn__resolve_frame_init(f0, CN_FRAME_TARGET, q->qname, q->qtype, -1);
 	cn_dname_lower(f0->name);
 	/* A prefetch refreshes what the cache holds: it must not be answered from it. */
-	if (!q->prefetch && cn__resolve_from_cache(r, f0, now)) {
+	if (!q->prefetch && cn__resolve_from_cache(r, f0, r->validate, now)) {
 		r->done = true;
 		r->done_wall_s = now.wall_s;
 		return CN_DONE;
 	}
 	cn_state_t st;
-	if (!q->prefetch && r->validate && from_cache_unvalidated(r, f0, now))
-		st = frame_done(r, now); /* validated (keys fetched as needed), not asked again */
+	/* In the cache but never validated (a sub-request's, or cached while validation was
+	 * off): validated as it is (keys fetched as needed), not asked again. */
+	if (!q->prefetch && r->validate && cn__resolve_from_cache(r, f0, false, now))
+		st = frame_done(r, now);
 	else
 		st = step(r, now);
 	if (st == CN_DONE)

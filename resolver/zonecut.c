@@ -282,8 +282,12 @@ static void keep_ds(cn_request_t *r, const cn_frame_t *f, const cn_msg_t *m,
 	if (n) {
 		size_t nx = cn__scrub_dnssec(m, CN_SECTION_AUTHORITY, child, CN_TYPE_DS, NULL, x,
 					     CN_VALUE_EXTRAS_MAX);
-		for (size_t i = 0; i < nx; i++) /* kept as an answer's RRSIGs are */
-			((cn_rr_t *)x[i])->section = CN_SECTION_ANSWER;
+		cn_rr_t sig[CN_VALUE_EXTRAS_MAX]; /* kept as an answer's RRSIGs are */
+		for (size_t i = 0; i < nx; i++) {
+			sig[i] = *x[i];
+			sig[i].section = CN_SECTION_ANSWER;
+			x[i] = &sig[i];
+		}
 		(void)cn__scrub_store_rrset_sec(r, ds, n, x, nx, 0, CN_RANK_AUTH_AUTHORITY,
 						UINT32_MAX, now_s);
 		return;

@@ -68,12 +68,16 @@ static cn_outcome_t outcome;
 static cn_arena_t arena;
 static cn_msg_t msg;
 
+static bool with_do; /* the next queries carry OPT with DO=1 */
+
 static cn_state_t query(const char *src, const char *name, uint16_t type)
 {
 	uint8_t pkt[512];
 	cn_writer_t w;
 	cn_writer_init(&w, pkt, sizeof(pkt), 0x1234, CN_FLAG_RD);
 	cn_writer_question(&w, N(name), type, CN_CLASS_IN);
+	if (with_do)
+		cn_writer_opt(&w, 1232, 0, 0, true, NULL, 0);
 	size_t plen = cn_writer_finish(&w);
 	memset(&from, 0, sizeof(from));
 	from.sin_family = AF_INET;
@@ -190,6 +194,16 @@ START_TEST(test_chain_out_from_cache)
 	ck_assert_uint_eq(msg.rrs[0].type, CN_TYPE_CNAME);
 	a_is(1, "203.0.113.5");
 	ck_assert(cn_dname_eq(msg.qname, N("out.corp.example")));
+	/* a DO client: the same answer, no AD, no DNSSEC records (hosted data is never
+	 * validated; the chain's result starts without any) */
+	with_do = true;
+	ck_assert_int_eq(query("127.0.0.2", "out.corp.example", CN_TYPE_A), CN_DONE);
+	with_do = false;
+	parse_out();
+	ck_assert(!(msg.flags & CN_FLAG_AD));
+	ck_assert_uint_eq(msg.an, 2);
+	ck_assert_uint_eq(msg.ns, 0);
+	ck_assert(msg.edns.present && msg.edns.do_bit);
 }
 END_TEST
 
