@@ -469,7 +469,8 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 		sh->c.lookups++;
 	pthread_mutex_unlock(&sh->lock);
 	/* After the shard lock (no lock order to keep); an unsampled key costs one compare. */
-	if (!peek && cn__shadow_sampled(cache->shadow, hash))
+	out->sampled = cn__shadow_sampled(cache->shadow, hash);
+	if (!peek && out->sampled)
 		cn__shadow_lookup(cache->shadow, hash, now_s, flags, &seen);
 	return ret;
 done:
@@ -644,6 +645,8 @@ int cn_cache_remove(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 	}
 	cn__hist_del(sh, hash);
 	pthread_mutex_unlock(&sh->lock);
+	if (e)
+		cn__epoch_bump(cache);
 	return e ? 0 : -ENOENT;
 }
 
@@ -679,6 +682,8 @@ size_t cn_cache_flush_name(cn_cache_t *cache, const uint8_t *name, size_t name_l
 		}
 		pthread_mutex_unlock(&sh->lock);
 	}
+	if (removed)
+		cn__epoch_bump(cache);
 	return removed;
 }
 
@@ -694,6 +699,26 @@ void cn_cache_flush(cn_cache_t *cache)
 		pthread_mutex_unlock(&sh->lock);
 	}
 	cn__shadow_flush(cache->shadow);
+	cn__epoch_bump(cache);
+}
+
+void cn__epoch_bump(cn_cache_t *cache)
+{
+	atomic_fetch_add_explicit(&cache->epoch, 1, memory_order_release);
+}
+
+uint64_t cn_cache_epoch(const cn_cache_t *cache)
+{
+	return cache ? atomic_load_explicit(&cache->epoch, memory_order_acquire) : 0;
+}
+
+void cn_cache_credit(cn_cache_t *cache, const cn_cache_credit_t *c)
+{
+	const uint64_t v[5] = { c->lookups, c->hits, c->miss_first, c->miss_expired,
+				c->miss_evicted };
+	for (unsigned i = 0; i < 5; i++)
+		if (v[i])
+			atomic_fetch_add_explicit(&cache->credit[i], v[i], memory_order_relaxed);
 }
 
 size_t cn_cache_walk(cn_cache_t *cache, uint64_t now_s, cn_cache_walk_cb cb, void *ctx)
@@ -740,6 +765,14 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out)
 #undef CN_X
 		pthread_mutex_unlock(&sh->lock);
 	}
+	uint64_t c[5];
+	for (unsigned i = 0; i < 5; i++)
+		c[i] = atomic_load_explicit(&cache->credit[i], memory_order_relaxed);
+	out->lookups += c[0];
+	out->hits += c[1];
+	out->miss_first += c[2];
+	out->miss_expired += c[3];
+	out->miss_evicted += c[4];
 }
 
 void cn_cache_predict(cn_cache_t *cache, cn_cache_predict_t *out)

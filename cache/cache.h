@@ -96,6 +96,8 @@ typedef struct cn_cache_entry {
 	uint64_t expire_s;     /* absolute wall-clock expiry */
 	size_t data_len;       /* value length (also set on -ENOSPC) */
 	cn_cache_miss_t miss;  /* reason, on -ENOENT */
+	bool sampled;          /* the key is in the hit-rate predictor's sample: every lookup
+				  of it must reach cn_cache_lookup (no cn_cache_credit) */
 } cn_cache_entry_t;
 
 /* lookup flags */
@@ -202,8 +204,27 @@ typedef void (*cn_cache_walk_cb)(void *ctx, const uint8_t *name, size_t name_len
 				 const uint8_t *data);
 size_t cn_cache_walk(cn_cache_t *cache, uint64_t now_s, cn_cache_walk_cb cb, void *ctx);
 
-/** Snapshot of the counters (summed over shards). */
+/** Snapshot of the counters (summed over shards, plus what cn_cache_credit added). */
 void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out);
+
+/**
+ * Lookups a caller answered without the cache, from a reply it made earlier out of the
+ * cache's entries (the engine's ready-to-send answers, resolver/hot.c): counted as the
+ * lookups that reply took, so cache.lookups, .hits and the misses stay what clients asked.
+ * Only for keys outside the predictor's sample (cn_cache_entry_t.sampled), whose every
+ * lookup it must see. Atomic: any thread.
+ */
+typedef struct cn_cache_credit {
+	uint64_t lookups, hits, miss_first, miss_expired, miss_evicted;
+} cn_cache_credit_t;
+void cn_cache_credit(cn_cache_t *cache, const cn_cache_credit_t *credit);
+
+/**
+ * A counter that moves (release) after every change made on purpose rather than by time
+ * or room: remove, flush, flush_name and load. A reply made from the cache after reading
+ * epoch E (acquire) is only as good as the cache while the epoch is still E.
+ */
+uint64_t cn_cache_epoch(const cn_cache_t *cache);
 
 /**
  * Write every live (or stale-window) entry to path with absolute expiry times, atomically

@@ -301,7 +301,9 @@ long cn_cache_load_buf(cn_cache_t *cache, const uint8_t *buf, size_t len, uint64
 	if (!cache || (!buf && len))
 		return -EINVAL;
 	src_t s = { .buf = buf, .len = len };
-	return load(cache, &s, now_s);
+	long n = load(cache, &s, now_s);
+	cn__epoch_bump(cache);
+	return n;
 }
 
 long cn_cache_load(cn_cache_t *cache, const char *path, uint64_t now_s)
@@ -313,6 +315,7 @@ long cn_cache_load(cn_cache_t *cache, const char *path, uint64_t now_s)
 		return -errno;
 	src_t s = { .f = f };
 	long ret = load(cache, &s, now_s);
+	cn__epoch_bump(cache);
 	if (ret >= 0 && ferror(f))
 		ret = -EIO;
 	free(s.scratch);

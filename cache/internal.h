@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,7 +117,12 @@ struct cn_cache {
 	const struct cn__evict_ops *ops;
 	cn__shard_t *shards;
 	struct cn__shadow *shadow; /* hit-rate predictor (shadow.c), NULL when off */
+	_Atomic uint64_t epoch;    /* cn_cache_epoch */
+	_Atomic uint64_t credit[5]; /* cn_cache_credit: lookups, hits, miss_first, _expired, _evicted */
 };
+
+/** Move the epoch (after a removal, flush or load). */
+void cn__epoch_bump(cn_cache_t *cache);
 
 /* key.c */
 /** Lowercase name into out (CN__KEY_MAX bytes), append type and class, return the keyed

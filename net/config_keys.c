@@ -87,6 +87,7 @@ static const cfgkey_t cache_keys[] = {
 	UINT("shards", cache.shards, 0, 1024),
 	{ "policy", K_POLICY, FIELD(cache.policy), 0, 0, NULL },
 	UINT("predict_shift", cache.shadow_shift, 0, CN_CACHE_SHADOW_MAX_SHIFT),
+	UINT("ready_answers", ready_answers, 0, 65536),
 	END,
 };
 

@@ -107,7 +107,8 @@ static void restart_keys(const cn_config_t *old, const cn_config_t *new, char *b
 					   new->listen, new->nlisten * sizeof(*new->listen)),
 		     "listen");
 	note_restart(buf, len, old->workers != new->workers, "workers");
-	note_restart(buf, len, memcmp(&old->cache, &new->cache, sizeof(old->cache)) != 0,
+	note_restart(buf, len, memcmp(&old->cache, &new->cache, sizeof(old->cache)) != 0 ||
+				       old->ready_answers != new->ready_answers,
 		     "cache");
 	note_restart(buf, len, !same_str(old->root_hints, new->root_hints), "root_hints");
 	note_restart(buf, len, !same_str(old->user, new->user), "user");

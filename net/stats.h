@@ -42,6 +42,7 @@
 	X(handoffs, NULL)         /* handed to the worker running their resolution */    \
 	X(resolutions, NULL)      /* started for clients */                              \
 	X(prefetches, "prefetches") /* started in the background */                     \
+	X(ready, "answer.ready")  /* of the cache hits: sent from the ready-to-send table */ \
 	X(late_answers, NULL)     /* client deadline passed first */                     \
 	X(abandoned, NULL)        /* resolutions stopped at the resolve deadline */      \
 	X(overload, NULL)         /* answered at once: the flight table was full */      \

@@ -189,6 +189,7 @@ static int read_batch(cn_udp_t *u)
 							? h->msg_namelen : sizeof(peer.addr));
 		cn_worker_query(u->w, u->slab + (size_t)i * CN_UDP_STRIDE, u->in[i].msg_len, &peer);
 	}
+	cn_worker_batch_answered(u->w);
 	flush(u); /* the replies to this batch, before the next recvmmsg */
 	cn_worker_batch_end(u->w);
 	return n;

@@ -165,6 +165,7 @@ struct cn_worker {
 	uint64_t batch_ns;          /* a receive batch's uv_hrtime(), 0 outside one */
 	cn_time_t batch_now;        /* and its cn_time_t */
 	uint32_t batch_hits;        /* hits of the batch whose latency is recorded at its end */
+	cn_hot_t *hot;              /* ready-to-send answers for UDP queries, or NULL */
 	uint8_t out[CN_MSG_MAX]; /* reply buffer: every reply is built here and sent at once */
 };
 
@@ -791,6 +792,11 @@ void cn_worker_batch_begin(cn_worker_t *w)
 	w->batch_hits = 0;
 }
 
+void cn_worker_batch_answered(cn_worker_t *w)
+{
+	cn_engine_hot_credit(w->engine, w->hot); /* counted before the replies leave */
+}
+
 void cn_worker_batch_end(cn_worker_t *w)
 {
 	if (w->batch_hits)
@@ -820,7 +826,8 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 		return;
 	}
 	cn_time_t now = w->batch_ns ? w->batch_now : time_at(start_ns);
-	cn_client_t client = { .addr = from, .tcp = peer->tcp != NULL };
+	cn_client_t client = { .addr = from, .tcp = peer->tcp != NULL,
+			       .hot = peer->tcp ? NULL : w->hot };
 	cn_question_t q;
 	memset(&q, 0, sizeof(q));
 	size_t out_len = 0;
@@ -829,6 +836,8 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
 					&out_len, &q, &outcome);
 	switch (st) {
 	case CN_DONE:
+		if (q.ready)
+			STAT_INC(w->stats.ready);
 		reply_from(w, peer, w->out, out_len, outcome, start_ns);
 		if (q.prefetch)
 			prefetch(w, &q, now);
@@ -1016,6 +1025,9 @@ int cn_worker_new(uv_loop_t *loop, const cn_config_t *cfg, cn_engine_t *engine,
 	w->async.data = w;
 	uv_prepare_init(loop, &w->qflush);
 	w->qflush.data = w;
+	if (cn_engine_hot_new(engine, cfg->ready_answers, &w->hot) != 0)
+		cn_log(CN_LOG_WARNING, "no memory for %u ready-to-send answers: serving without",
+		       cfg->ready_answers);
 	*out = w;
 	return 0;
 }
@@ -1102,6 +1114,7 @@ void cn_worker_free(cn_worker_t *w)
 	if (!w)
 		return;
 	cn_worker_drain(w);
+	cn_hot_free(w->hot);
 	uv_mutex_destroy(&w->inbox_lock);
 	flights_unref(w->ft);
 	free(w->udp);

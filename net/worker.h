@@ -132,3 +132,7 @@ void cn_worker_query(cn_worker_t *w, const uint8_t *pkt, size_t len, const cn_pe
  */
 void cn_worker_batch_begin(cn_worker_t *w);
 void cn_worker_batch_end(cn_worker_t *w);
+/** Between the batch's last query and its sendmmsg: what the ready-to-send table served
+ *  is counted in the cache's statistics (cn_engine_hot_credit) before a client can see a
+ *  reply. */
+void cn_worker_batch_answered(cn_worker_t *w);

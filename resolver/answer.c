@@ -457,6 +457,8 @@ typedef struct lookup_ctx {
 	uint32_t min_left, min_orig;
 	bool validated;   /* CN_ANSWER_VALIDATED */
 	uint8_t state;    /* the parts' DNSSEC states combined */
+	cn_cache_credit_t looked; /* what the lookups counted in the cache's statistics */
+	bool sampled;     /* one of them was a key of the predictor's sample */
 } lookup_ctx_t;
 
 /* The state of an answer made of parts in states a and b: bogus, then unvalidated, then
@@ -505,6 +507,15 @@ static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_
 	int ret = cn_cache_lookup(c->cache, name, cn_dname_len(name), type, CN_CLASS_IN, c->now_s,
 				  c->flags & ~CN_ANSWER_VALIDATED, ent, buf,
 				  c->scratch_len - c->used);
+	if (ret == 0 || ret == -ENOENT) { /* as cn_cache_lookup counts them (stale: no hot) */
+		c->looked.lookups++;
+		c->looked.hits += ret == 0;
+		c->looked.miss_first += ret != 0 && ent->miss != CN_MISS_EXPIRED &&
+					ent->miss != CN_MISS_EVICTED;
+		c->looked.miss_expired += ret != 0 && ent->miss == CN_MISS_EXPIRED;
+		c->looked.miss_evicted += ret != 0 && ent->miss == CN_MISS_EVICTED;
+		c->sampled |= ent->sampled;
+	}
 	if (ret != 0)
 		return ret;
 	if (ent->rank < CN_RANK_NONAUTH_ANSWER) {
@@ -706,6 +717,8 @@ int cn__answer_from_cache(cn_cache_t *cache, const uint8_t *qname, uint16_t qtyp
 hit:
 	if (c.validated)
 		res->dnssec = c.state;
+	res->looked = c.looked;
+	res->sampled = c.sampled;
 	*stale = c.stale;
 	*min_ttl_left = c.min_left;
 	*min_ttl_orig = c.min_orig;

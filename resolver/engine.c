@@ -16,6 +16,7 @@
 #include "resolver/defaults.h"
 #include "resolver/errors.h"
 #include "resolver/internal.h"
+#include "resolver/zone.h"
 
 void cn_engine_conf_default(cn_engine_conf_t *c)
 {
@@ -40,6 +41,7 @@ void cn_engine_reconfigure(cn_engine_t *e, const cn_engine_conf_t *conf)
 	CN_ENGINE_DEFAULTS_MAP(CN_X)
 #undef CN_X
 	cn__nsel_reconfigure(e->nsel, conf);
+	cn__epoch_bump(e);
 }
 
 bool cn__addr_is_local(const struct sockaddr_storage *ss)
@@ -174,6 +176,7 @@ void cn__views_flush(cn_engine_t *e)
 	unsigned n = __atomic_load_n(&e->nviews, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++)
 		cn_cache_flush(e->views[i].cache);
+	cn__epoch_bump(e);
 }
 
 const cn_fwdzone_t *cn_engine_fwdzone(const cn_engine_t *e, size_t i)
@@ -194,6 +197,7 @@ int cn_engine_set_forwards(cn_engine_t *e, const cn_fwdzone_t *z, size_t n, void
 		memcpy(set->z, z, n * sizeof(*z));
 	}
 	*old = __atomic_exchange_n(&e->fwdset, set, __ATOMIC_ACQ_REL);
+	cn__epoch_bump(e);
 	return 0;
 }
 
@@ -439,6 +443,14 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		*outcome = CN_OUT_DROPPED;
 		return CN_DROP;
 	}
+	cn_hot_t *hot = client ? client->hot : NULL;
+	uint64_t epoch = hot ? cn__hot_epoch(e) : 0; /* before anything the reply rests on */
+	if (hot && (*out_len = cn__hot_answer(hot, epoch, pkt, len, now.wall_s, out, cap,
+					      outcome))) {
+		q->ready = true;
+		q->prefetch = false;
+		return CN_DONE;
+	}
 	cn_msg_t m;
 	int ret = cn_msg_parse_query(pkt, len, &m);
 	if (ret != 0 || !m.has_question) {
@@ -487,6 +499,9 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 		/* Prefetch: asked for in the last 10% of its TTL (and TTL worth refreshing). */
 		if (e->conf.prefetch && orig >= 10 && left * 10u < orig)
 			q->prefetch = true;
+		else if (hot && !stale && !cn_zoneset_has_private(zs))
+			cn__hot_store(hot, e, epoch, pkt, len, res, left, orig, now.wall_s, out,
+				      *out_len, *outcome);
 		return CN_DONE;
 	}
 	if (answer_flags(e) && __atomic_load_n(&e->conf.dnssec.aggressive_nsec, __ATOMIC_RELAXED) &&

@@ -107,6 +107,7 @@ const cn_zoneset_t *cn_engine_zones(const cn_engine_t *e)
 void cn_engine_set_zones(cn_engine_t *e, const cn_zoneset_t *zs)
 {
 	__atomic_store_n(&e->conf.zones, zs, __ATOMIC_RELEASE);
+	cn__epoch_bump(e);
 }
 
 void cn_engine_flush_views(cn_engine_t *e)

@@ -92,6 +92,10 @@ typedef struct cn_result {
 	bool bogus;           /* validation failed: SERVFAIL + EDE unless the client set CD */
 	uint16_t bogus_ede;
 	char bogus_text[CN_EDE_TEXT_MAX];
+	/* set by a hit of cn__answer_from_cache, for a ready-to-send answer (hot.c): the
+	 * lookups it made as the cache counted them, and whether a sampled key was among them */
+	cn_cache_credit_t looked;
+	bool sampled;
 } cn_result_t;
 
 #define CN_RESULT_SEC_MAX 128 /* DNSSEC records one answer carries */
@@ -283,11 +287,26 @@ struct cn_engine {
 	size_t nnta;
 	cn_cache_t *cache;
 	cn_nsel_t *nsel;
+	_Atomic uint64_t epoch; /* moved by every change of what answers say (hot.c) */
 	_Atomic uint64_t outcome[CN_OUT_MAX];
 #define CN_X(field, name) _Atomic uint64_t field;
 	CN_ENGINE_STATS_MAP(CN_X) /* resolver/stats.h */
 #undef CN_X
 };
+
+/* hot.c: ready-to-send answers. The epoch to read before answering (the engine's and the
+ * cache's); a reply from the table for pkt (its length, 0: none); remember the reply just
+ * made from the cache for pkt (res, left, orig: from cn__answer_from_cache). */
+uint64_t cn__hot_epoch(const cn_engine_t *e);
+static inline void cn__epoch_bump(cn_engine_t *e)
+{
+	__atomic_fetch_add(&e->epoch, 1, __ATOMIC_RELEASE);
+}
+size_t cn__hot_answer(cn_hot_t *h, uint64_t epoch, const uint8_t *pkt, size_t len,
+		      uint64_t now_s, uint8_t *out, size_t cap, cn_outcome_t *outcome);
+void cn__hot_store(cn_hot_t *h, const cn_engine_t *e, uint64_t epoch, const uint8_t *pkt,
+		   size_t len, const cn_result_t *res, uint32_t left, uint32_t orig,
+		   uint64_t now_s, const uint8_t *reply, size_t rlen, cn_outcome_t outcome);
 
 /* The view of a private zone's apex: 1.. CN_VIEWS, made on first use; 0 when the table is
  * full or out of memory (the caller answers SERVFAIL). */

@@ -47,6 +47,7 @@
 typedef struct cn_cache cn_cache_t;
 typedef struct cn_zoneset cn_zoneset_t;
 typedef struct cn_engine cn_engine_t;
+typedef struct cn_hot cn_hot_t;
 typedef struct cn_request cn_request_t;
 
 /** The two clocks (DESIGN.md "Time"), read by net and passed down. */
@@ -249,6 +250,8 @@ typedef struct cn_question {
 					   resolved; the reply for qname must go through
 					   cn_engine_hosted_finish() */
 	uint8_t hosted_qname[CN_DNAME_MAX];
+	bool ready;                     /* set by cn_engine_query: the reply came from the
+					   ready-to-send table (the rest of q is untouched) */
 	uint8_t view;                   /* != 0: the name lies below a delegation inside a
 					   private zone; it is resolved with that zone's own
 					   cache (resolver/hosted.c, "views"), never the shared
@@ -274,7 +277,24 @@ typedef enum cn_state {
 typedef struct cn_client {
 	const struct sockaddr *addr;
 	bool tcp;
+	cn_hot_t *hot;  /* the worker's ready-to-send answers (UDP only), or NULL */
 } cn_client_t;
+
+/**
+ * Ready-to-send answers (resolver/hot.c): a table of at most `entries` (rounded up to a
+ * power of two; 0: *out NULL, none) replies made from the cache, for one thread (a
+ * worker's UDP queries: cn_client_t.hot). A query whose bytes after the ID match one
+ * made in the last second is answered by a copy with its ID and the TTLs counted down.
+ * cn_engine_hot_credit hands what the table served to the cache's counters (call it
+ * before the replies leave, e.g. once per receive batch). 0 or -ENOMEM.
+ */
+int cn_engine_hot_new(const cn_engine_t *engine, size_t entries, cn_hot_t **out);
+void cn_hot_free(cn_hot_t *hot);
+void cn_engine_hot_credit(cn_engine_t *engine, cn_hot_t *hot);
+/** Replies served from the table and stored in it since it was made. */
+void cn_hot_counts(const cn_hot_t *hot, uint64_t *served, uint64_t *stored);
+/** The memory a table of this many entries takes. */
+size_t cn_hot_bytes(size_t entries);
 
 /**
  * First step for every client packet. On CN_DONE *out_len bytes of reply are in out (cap

@@ -521,3 +521,44 @@ size_t cn_writer_finish(cn_writer_t *w)
 		cn_wire_put16(w->buf + 4 + 2 * s, w->count[s]);
 	return w->len;
 }
+
+/* Past the (possibly compressed) name at pos: its end, or 0 when it runs off the message. */
+static size_t skip_name(const uint8_t *msg, size_t len, size_t pos)
+{
+	while (pos < len) {
+		uint8_t l = msg[pos];
+		if ((l & 0xC0) == 0xC0)
+			return pos + 2 <= len ? pos + 2 : 0;
+		if (l & 0xC0)
+			return 0;
+		pos += 1u + l;
+		if (l == 0)
+			return pos;
+	}
+	return 0;
+}
+
+int cn_wire_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *off, size_t max)
+{
+	if (len < CN_HEADER_LEN || len > 0xffff)
+		return -1;
+	size_t pos = CN_HEADER_LEN, n = 0;
+	for (unsigned i = 0; i < cn_wire_get16(msg + 4); i++)
+		if (!(pos = skip_name(msg, len, pos)) || (pos += 4) > len)
+			return -1;
+	unsigned rrs = (unsigned)cn_wire_get16(msg + 6) + cn_wire_get16(msg + 8) +
+		       cn_wire_get16(msg + 10);
+	for (unsigned i = 0; i < rrs; i++) {
+		if (!(pos = skip_name(msg, len, pos)) || pos + 10 > len)
+			return -1;
+		if (cn_wire_get16(msg + pos) != CN_TYPE_OPT) { /* OPT's "TTL" holds flags */
+			if (n == max)
+				return -1;
+			off[n++] = (uint16_t)(pos + 4);
+		}
+		pos += 10u + cn_wire_get16(msg + pos + 8);
+		if (pos > len)
+			return -1;
+	}
+	return pos == len ? (int)n : -1;
+}

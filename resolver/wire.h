@@ -181,6 +181,11 @@ const char *cn_type_to_str(uint16_t type, char *buf, size_t len);
 /** Type from mnemonic or TYPEnnn; 0 when unknown. */
 uint16_t cn_type_from_str(const char *str);
 
+/** The offsets of the TTL fields of every record of a message (OPT's excepted), in
+ *  order, into off (at most max): their number, or -1 when the message is malformed or
+ *  has more. */
+int cn_wire_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *off, size_t max);
+
 /** A whole message in dig-like text, for logs and tests. Returns length or -ENOSPC. */
 int cn_msg_to_str(const cn_msg_t *msg, char *buf, size_t len);
 

@@ -65,6 +65,7 @@ struct cn_zoneset {
 	zlist_t all;                 /* in the order they were added */
 	zlist_t tld[TLD_BUCKETS];    /* by the hash of the last label */
 	zlist_t root;                /* the zone ".", if hosted */
+	size_t nprivate;             /* zones with a visible_to list */
 };
 
 /* The bucket of a label (length-prefixed), case-insensitive. */
@@ -534,7 +535,13 @@ int cn__zoneset_insert(cn_zoneset_t *zs, cn_zone_t *z, char *err, size_t errlen)
 		l->n--;
 		return -ENOMEM;
 	}
+	zs->nprivate += z->nvis > 0;
 	return 0;
+}
+
+bool cn_zoneset_has_private(const cn_zoneset_t *zs)
+{
+	return zs && zs->nprivate > 0;
 }
 
 bool cn__zoneset_has(const cn_zoneset_t *zs, const uint8_t *name, bool priv)

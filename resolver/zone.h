@@ -130,6 +130,8 @@ const cn_zone_t *cn_zone_find(const cn_zoneset_t *zs, const struct sockaddr *add
 
 /** Whether zone z is private (has a visible_to list). */
 bool cn_zone_is_private(const cn_zone_t *z);
+/** Whether the set holds a private zone (NULL: false). */
+bool cn_zoneset_has_private(const cn_zoneset_t *zs);
 
 /**
  * Records of (owner, type) in zone z: *first gets the index of the first, the return value

@@ -1,0 +1,207 @@
+/*
+ * Ready-to-send answers: a table per worker (net owns one per UDP listener's worker and
+ * passes it in cn_client_t.hot) of the replies the engine made from the cache, keyed by
+ * the query's bytes after its ID (flags, question in the client's case, OPT), so that the
+ * same query asked again within the second is answered by copying the reply, with the
+ * client's ID and the TTLs counted down, without parsing, cache lookups or writing.
+ *
+ * A reply is stored only when nothing but those bytes, the cache and the engine's
+ * settings decide it: an answer from the shared cache (not a hosted zone, not stale, not
+ * synthesised from NSEC ranges), over UDP, with no private zone configured (whose answers
+ * depend on the client's address), no key of the hit-rate predictor's sample among its
+ * lookups (the predictor must see every lookup of those: cache/shadow.c), and outside the
+ * prefetch window. It is served at most CN_HOT_LIFE_S seconds after it was made, never
+ * past the point where a TTL would reach 0 or the prefetch window begin, and only while
+ * the epoch read before it was made still holds: the engine's (reconfigure, zones,
+ * forwards, views) plus the cache's (remove, flush, load). The CN_HOT_LIFE_S bound also
+ * keeps the cache's eviction policy seeing a hot entry's use at least once per second.
+ *
+ * The cache's counters stay what clients asked: each reply served counts the lookups the
+ * engine made for it (hits, and the misses on the way: an NXDOMAIN answer first misses its
+ * type), handed to the cache in bulk by cn_engine_hot_credit.
+ *
+ * Direct-mapped: a slot per hash, the newer reply wins. Collisions (chosen by an attacker
+ * who cannot know the per-table random key) only cost the engine's path.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/internal.h"
+
+#define CN_HOT_KEY_MAX 288   /* a query's bytes after the ID: header 10, name 255, 4, OPT 11 */
+#define CN_HOT_REPLY_MAX 512
+#define CN_HOT_TTL_MAX 16
+#define CN_HOT_LIFE_S 1
+
+typedef struct hot_slot {
+	uint64_t hash;        /* 0: empty */
+	uint64_t epoch;
+	uint64_t built_s, until_s;
+	uint16_t key_len, reply_len;
+	uint8_t outcome, nttl;
+	uint8_t looked[5];    /* lookups, hits, miss_first, miss_expired, miss_evicted */
+	uint16_t ttl_off[CN_HOT_TTL_MAX];
+	uint32_t ttl[CN_HOT_TTL_MAX];
+	uint8_t key[CN_HOT_KEY_MAX];
+	uint8_t reply[CN_HOT_REPLY_MAX];
+} hot_slot_t;
+
+struct cn_hot {
+	size_t mask;
+	uint64_t seed[2];
+	uint64_t pending[5];  /* served, not yet credited to the cache (cn_cache_credit_t) */
+	uint64_t served, stored;
+	hot_slot_t *slots;
+};
+
+int cn_engine_hot_new(const cn_engine_t *e, size_t entries, cn_hot_t **out)
+{
+	*out = NULL;
+	if (entries == 0)
+		return 0;
+	size_t n = 1;
+	while (n < entries && n < (1u << 20))
+		n <<= 1;
+	cn_hot_t *h = calloc(1, sizeof(*h));
+	if (!h || !(h->slots = calloc(n, sizeof(hot_slot_t)))) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->mask = n - 1;
+	e->conf.random(h->seed, sizeof(h->seed));
+	*out = h;
+	return 0;
+}
+
+void cn_hot_free(cn_hot_t *h)
+{
+	if (h)
+		free(h->slots);
+	free(h);
+}
+
+void cn_hot_counts(const cn_hot_t *h, uint64_t *served, uint64_t *stored)
+{
+	*served = h ? h->served : 0;
+	*stored = h ? h->stored : 0;
+}
+
+size_t cn_hot_bytes(size_t entries)
+{
+	size_t n = 1;
+	while (n < entries && n < (1u << 20))
+		n <<= 1;
+	return entries ? n * sizeof(hot_slot_t) : 0;
+}
+
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+	__uint128_t r = (__uint128_t)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A keyed multiply-fold hash (wyhash's mixing step), a word at a time; never 0. */
+static uint64_t hot_hash(const cn_hot_t *h, const uint8_t *p, size_t n)
+{
+	uint64_t x = h->seed[0] ^ n, k = h->seed[1] | 1;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		x = mum(x ^ w, k ^ 0x9E3779B97F4A7C15ull);
+	}
+	uint64_t w = 0;
+	memcpy(&w, p, n);
+	x = mum(x ^ w, k ^ 0xD6E8FEB86659FD93ull);
+	return x | 1;
+}
+
+uint64_t cn__hot_epoch(const cn_engine_t *e)
+{
+	return __atomic_load_n(&e->epoch, __ATOMIC_ACQUIRE) + cn_cache_epoch(e->cache);
+}
+
+size_t cn__hot_answer(cn_hot_t *h, uint64_t epoch, const uint8_t *pkt, size_t len,
+		      uint64_t now_s, uint8_t *out, size_t cap, cn_outcome_t *outcome)
+{
+	if (len < CN_HEADER_LEN || len - 2 > CN_HOT_KEY_MAX)
+		return 0;
+	uint64_t hash = hot_hash(h, pkt + 2, len - 2);
+	hot_slot_t *s = &h->slots[hash & h->mask];
+	if (s->hash != hash || s->key_len != len - 2 || s->epoch != epoch ||
+	    now_s < s->built_s || now_s > s->until_s || s->reply_len > cap ||
+	    memcmp(s->key, pkt + 2, len - 2) != 0)
+		return 0;
+	memcpy(out, s->reply, s->reply_len);
+	memcpy(out, pkt, 2); /* the client's ID */
+	uint32_t age = (uint32_t)(now_s - s->built_s);
+	if (age)
+		for (unsigned i = 0; i < s->nttl; i++)
+			cn_wire_put32(out + s->ttl_off[i], s->ttl[i] - age);
+	for (unsigned i = 0; i < 5; i++)
+		h->pending[i] += s->looked[i];
+	h->served++;
+	*outcome = (cn_outcome_t)s->outcome;
+	return s->reply_len;
+}
+
+void cn__hot_store(cn_hot_t *h, const cn_engine_t *e, uint64_t epoch, const uint8_t *pkt,
+		   size_t len, const cn_result_t *res, uint32_t left, uint32_t orig,
+		   uint64_t now_s, const uint8_t *reply, size_t rlen, cn_outcome_t outcome)
+{
+	if (len < CN_HEADER_LEN || len - 2 > CN_HOT_KEY_MAX || rlen > CN_HOT_REPLY_MAX ||
+	    rlen < CN_HEADER_LEN || res->sampled || res->looked.lookups > 255 || left < 2)
+		return;
+	uint16_t off[CN_HOT_TTL_MAX];
+	int n = cn_wire_ttl_offsets(reply, rlen, off, CN_HOT_TTL_MAX);
+	if (n < 0)
+		return;
+	uint32_t least = left;
+	for (int i = 0; i < n; i++) {
+		uint32_t t = cn_wire_get32(reply + off[i]);
+		if (t < least)
+			least = t;
+	}
+	/* served while every TTL stays >= 1 and (prefetch) outside the last 10% of orig */
+	int64_t life = (int64_t)least - 1;
+	if (__atomic_load_n(&e->conf.prefetch, __ATOMIC_RELAXED) && orig >= 10 &&
+	    (int64_t)left - (orig + 9) / 10 < life)
+		life = (int64_t)left - (orig + 9) / 10;
+	if (life > CN_HOT_LIFE_S)
+		life = CN_HOT_LIFE_S;
+	if (life < 0)
+		return;
+	uint64_t hash = hot_hash(h, pkt + 2, len - 2);
+	hot_slot_t *s = &h->slots[hash & h->mask];
+	s->hash = hash;
+	s->epoch = epoch;
+	s->built_s = now_s;
+	s->until_s = now_s + (uint64_t)life;
+	s->key_len = (uint16_t)(len - 2);
+	memcpy(s->key, pkt + 2, len - 2);
+	s->reply_len = (uint16_t)rlen;
+	memcpy(s->reply, reply, rlen);
+	s->outcome = (uint8_t)outcome;
+	s->nttl = (uint8_t)n;
+	for (int i = 0; i < n; i++) {
+		s->ttl_off[i] = off[i];
+		s->ttl[i] = cn_wire_get32(reply + off[i]);
+	}
+	const uint64_t looked[5] = { res->looked.lookups, res->looked.hits,
+				     res->looked.miss_first, res->looked.miss_expired,
+				     res->looked.miss_evicted };
+	for (unsigned i = 0; i < 5; i++)
+		s->looked[i] = (uint8_t)looked[i];
+	h->stored++;
+}
+
+void cn_engine_hot_credit(cn_engine_t *e, cn_hot_t *h)
+{
+	if (!h || !h->pending[0])
+		return;
+	cn_cache_credit_t c = { .lookups = h->pending[0], .hits = h->pending[1],
+				.miss_first = h->pending[2], .miss_expired = h->pending[3],
+				.miss_evicted = h->pending[4] };
+	cn_cache_credit(e->cache, &c);
+	memset(h->pending, 0, sizeof(h->pending));
+}
