@@ -470,8 +470,11 @@ int cn_cache_lookup(cn_cache_t *cache, const uint8_t *name, size_t name_len, uin
 	pthread_mutex_unlock(&sh->lock);
 	/* After the shard lock (no lock order to keep); an unsampled key costs one compare. */
 	out->sampled = cn__shadow_sampled(cache->shadow, hash);
-	if (!peek && out->sampled)
+	if (!peek && out->sampled) {
 		cn__shadow_lookup(cache->shadow, hash, now_s, flags, &seen);
+		out->sample = (cn_cache_sample_t){ .hash = hash, .charge = seen.charge,
+						   .ttl_orig_s = seen.ttl_orig_s, .hit = seen.hit };
+	}
 	return ret;
 done:
 	pthread_mutex_unlock(&sh->lock);
@@ -710,6 +713,15 @@ void cn__epoch_bump(cn_cache_t *cache)
 uint64_t cn_cache_epoch(const cn_cache_t *cache)
 {
 	return cache ? atomic_load_explicit(&cache->epoch, memory_order_acquire) : 0;
+}
+
+void cn_cache_replay(cn_cache_t *cache, const cn_cache_sample_t *sample, uint64_t now_s)
+{
+	if (!cache->shadow)
+		return;
+	cn__shadow_seen_t seen = { .hit = sample->hit, .charge = sample->charge,
+				   .ttl_orig_s = sample->ttl_orig_s };
+	cn__shadow_lookup(cache->shadow, sample->hash, now_s, 0, &seen);
 }
 
 void cn_cache_credit(cn_cache_t *cache, const cn_cache_credit_t *c)

@@ -86,6 +86,14 @@ typedef struct cn_cache_conf {
  *  resolver/errors.h (cache/ cannot include resolver/). */
 #define CN_CACHE_EMALF (-1000)
 
+/** A lookup of a key in the predictor's sample, as the predictor saw it: what
+ *  cn_cache_replay shows it again when the same answer is served without the cache. */
+typedef struct cn_cache_sample {
+	uint64_t hash;
+	uint32_t charge, ttl_orig_s;
+	bool hit;
+} cn_cache_sample_t;
+
 /** Result of a lookup. */
 typedef struct cn_cache_entry {
 	uint8_t kind;          /* cn_cache_kind_t */
@@ -97,7 +105,8 @@ typedef struct cn_cache_entry {
 	size_t data_len;       /* value length (also set on -ENOSPC) */
 	cn_cache_miss_t miss;  /* reason, on -ENOENT */
 	bool sampled;          /* the key is in the hit-rate predictor's sample: every lookup
-				  of it must reach cn_cache_lookup (no cn_cache_credit) */
+				  of it must reach the predictor (cn_cache_replay) */
+	cn_cache_sample_t sample; /* when sampled (and not a PEEK) */
 } cn_cache_entry_t;
 
 /* lookup flags */
@@ -211,13 +220,16 @@ void cn_cache_stats(cn_cache_t *cache, cn_cache_stats_t *out);
  * Lookups a caller answered without the cache, from a reply it made earlier out of the
  * cache's entries (the engine's ready-to-send answers, resolver/hot.c): counted as the
  * lookups that reply took, so cache.lookups, .hits and the misses stay what clients asked.
- * Only for keys outside the predictor's sample (cn_cache_entry_t.sampled), whose every
- * lookup it must see. Atomic: any thread.
+ * A sampled key's lookup must also be shown to the predictor (cn_cache_replay). Atomic:
+ * any thread.
  */
 typedef struct cn_cache_credit {
 	uint64_t lookups, hits, miss_first, miss_expired, miss_evicted;
 } cn_cache_credit_t;
 void cn_cache_credit(cn_cache_t *cache, const cn_cache_credit_t *credit);
+/** Show the predictor a sampled key's lookup again (a reply made from it served at now_s
+ *  without the cache), as cn_cache_lookup showed it. */
+void cn_cache_replay(cn_cache_t *cache, const cn_cache_sample_t *sample, uint64_t now_s);
 
 /**
  * A counter that moves (release) after every change made on purpose rather than by time

@@ -30,7 +30,7 @@ int cn_config_init(cn_config_t *cfg, const cn_engine_conf_t *engine_defaults)
 	cfg->tcp_max_clients = 256;
 	cfg->tcp_max_per_client = 32;
 	cfg->client_waiting = 1000;
-	cfg->ready_answers = 1024;
+	cfg->ready_answers = 2048;
 	cfg->rl_slip = 2;
 	cfg->log_level = 2;
 	cfg->local_zones_builtin = true;

@@ -87,7 +87,7 @@ typedef struct cn_config {
 					 reply instead of nothing; 0: never; default 2 */
 	unsigned workers;             /* threads serving queries; 0 (default) = one per CPU */
 	unsigned ready_answers;       /* cache.ready_answers: ready-to-send replies per worker
-					 (resolver/hot.c); 0 = none; default 1024 */
+					 (resolver/hot.c); 0 = none; default 2048 */
 	char *user;                   /* switch to this user after binding; NULL = no switch */
 	char *chroot_dir;             /* chroot: confine the process here after start-up;
 					 NULL = none */

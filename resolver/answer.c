@@ -458,7 +458,8 @@ typedef struct lookup_ctx {
 	bool validated;   /* CN_ANSWER_VALIDATED */
 	uint8_t state;    /* the parts' DNSSEC states combined */
 	cn_cache_credit_t looked; /* what the lookups counted in the cache's statistics */
-	bool sampled;     /* one of them was a key of the predictor's sample */
+	cn_cache_sample_t sample[CN_RESULT_SAMPLES]; /* the predictor's view of them */
+	unsigned nsample; /* > CN_RESULT_SAMPLES: more than kept */
 } lookup_ctx_t;
 
 /* The state of an answer made of parts in states a and b: bogus, then unvalidated, then
@@ -514,7 +515,8 @@ static int lookup(lookup_ctx_t *c, const uint8_t *name, uint16_t type, cn_cache_
 					ent->miss != CN_MISS_EVICTED;
 		c->looked.miss_expired += ret != 0 && ent->miss == CN_MISS_EXPIRED;
 		c->looked.miss_evicted += ret != 0 && ent->miss == CN_MISS_EVICTED;
-		c->sampled |= ent->sampled;
+		if (ent->sampled && c->nsample++ < CN_RESULT_SAMPLES)
+			c->sample[c->nsample - 1] = ent->sample;
 	}
 	if (ret != 0)
 		return ret;
@@ -718,7 +720,8 @@ hit:
 	if (c.validated)
 		res->dnssec = c.state;
 	res->looked = c.looked;
-	res->sampled = c.sampled;
+	res->nsample = c.nsample;
+	memcpy(res->sample, c.sample, sizeof(res->sample));
 	*stale = c.stale;
 	*min_ttl_left = c.min_left;
 	*min_ttl_orig = c.min_orig;

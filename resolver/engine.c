@@ -445,8 +445,8 @@ cn_state_t cn_engine_query(cn_engine_t *e, const uint8_t *pkt, size_t len,
 	}
 	cn_hot_t *hot = client ? client->hot : NULL;
 	uint64_t epoch = hot ? cn__hot_epoch(e) : 0; /* before anything the reply rests on */
-	if (hot && (*out_len = cn__hot_answer(hot, epoch, pkt, len, now.wall_s, out, cap,
-					      outcome))) {
+	if (hot && (*out_len = cn__hot_answer(hot, e, epoch, pkt, len, now.wall_s, out,
+					      cap, outcome))) {
 		q->ready = true;
 		q->prefetch = false;
 		return CN_DONE;

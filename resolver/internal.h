@@ -73,6 +73,7 @@ int cn__value_decode_neg(const uint8_t *val, size_t len, const uint8_t **owner,
 #define CN_RRSET_RECORDS_MAX 900
 #define CN_EDE_TEXT_MAX 200
 
+#define CN_RESULT_SAMPLES 3 /* sampled lookups a result keeps (cn_result_t.sample) */
 /** A finished answer, from cache or from a resolution: what the client reply carries. */
 typedef struct cn_result {
 	uint16_t rcode;
@@ -93,9 +94,11 @@ typedef struct cn_result {
 	uint16_t bogus_ede;
 	char bogus_text[CN_EDE_TEXT_MAX];
 	/* set by a hit of cn__answer_from_cache, for a ready-to-send answer (hot.c): the
-	 * lookups it made as the cache counted them, and whether a sampled key was among them */
+	 * lookups it made as the cache counted them, and those of sampled keys as the
+	 * predictor saw them (nsample > CN_RESULT_SAMPLES: more than kept) */
 	cn_cache_credit_t looked;
-	bool sampled;
+	cn_cache_sample_t sample[CN_RESULT_SAMPLES];
+	unsigned nsample;
 } cn_result_t;
 
 #define CN_RESULT_SEC_MAX 128 /* DNSSEC records one answer carries */
@@ -296,14 +299,15 @@ struct cn_engine {
 
 /* hot.c: ready-to-send answers. The epoch to read before answering (the engine's and the
  * cache's); a reply from the table for pkt (its length, 0: none); remember the reply just
- * made from the cache for pkt (res, left, orig: from cn__answer_from_cache). */
+ * made from the cache for the pkt cn__hot_answer last did not answer (res, left, orig:
+ * from cn__answer_from_cache). */
 uint64_t cn__hot_epoch(const cn_engine_t *e);
 static inline void cn__epoch_bump(cn_engine_t *e)
 {
 	__atomic_fetch_add(&e->epoch, 1, __ATOMIC_RELEASE);
 }
-size_t cn__hot_answer(cn_hot_t *h, uint64_t epoch, const uint8_t *pkt, size_t len,
-		      uint64_t now_s, uint8_t *out, size_t cap, cn_outcome_t *outcome);
+size_t cn__hot_answer(cn_hot_t *h, cn_engine_t *e, uint64_t epoch, const uint8_t *pkt,
+		      size_t len, uint64_t now_s, uint8_t *out, size_t cap, cn_outcome_t *outcome);
 void cn__hot_store(cn_hot_t *h, const cn_engine_t *e, uint64_t epoch, const uint8_t *pkt,
 		   size_t len, const cn_result_t *res, uint32_t left, uint32_t orig,
 		   uint64_t now_s, const uint8_t *reply, size_t rlen, cn_outcome_t outcome);

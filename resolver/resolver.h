@@ -281,8 +281,8 @@ typedef struct cn_client {
 } cn_client_t;
 
 /**
- * Ready-to-send answers (resolver/hot.c): a table of at most `entries` (rounded up to a
- * power of two; 0: *out NULL, none) replies made from the cache, for one thread (a
+ * Ready-to-send answers (resolver/hot.c): a table of about `entries` (two-way sets, a power
+ * of two of them; 0: *out NULL, none) replies made from the cache, for one thread (a
  * worker's UDP queries: cn_client_t.hot). A query whose bytes after the ID match one
  * made in the last second is answered by a copy with its ID and the TTLs counted down.
  * cn_engine_hot_credit hands what the table served to the cache's counters (call it
