@@ -42,7 +42,9 @@
 #define CN_UDP_STRIDE (CN_UDP_SLOT + 64) /* slot to slot: one cache line more than a page,
 				    so the slots' first lines (where a query is) do not all
 				    fall in the same cache set, as page-aligned slots do */
-#define CN_UDP_READS 4        /* full batches read per wake-up before the loop's others */
+#define CN_UDP_READS 4        /* batches read per wake-up before the loop's others */
+#define CN_UDP_BUSY 16        /* a batch this full: read again at once (queries arrived
+				 while we answered) instead of asking epoll first */
 #define CN_UDP_MAX_QUEUED (4u << 20) /* bytes of queued replies per listener */
 #define CN_UDP_OUT_MSGS 64        /* replies per sendmmsg */
 #define CN_UDP_OUT_BYTES (64 << 10) /* reply bytes buffered (a reply is at most 4096: the
@@ -207,7 +209,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	if (!(events & UV_READABLE))
 		return;
 	for (unsigned r = 0; r < CN_UDP_READS && !u->closing; r++)
-		if (read_batch(u) < CN_UDP_BATCH)
+		if (read_batch(u) < CN_UDP_BUSY)
 			break;
 }
 
