@@ -136,6 +136,14 @@ def expiry(e):
     e.ok("short." + z)
 
 
+@driver("answer.ready")
+def ready(e):
+    z, _, _ = e.zone("ready", ["www IN A " + REAL])
+    e.boot()
+    for _ in range(5):  # resolved, made from the cache (kept), then copies of that reply
+        e.ok("www." + z)
+
+
 @driver("prefetches")
 def prefetch(e):
     z, srv, _ = e.zone("pf", ["pf 100 IN A " + REAL])

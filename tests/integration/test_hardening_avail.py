@@ -359,7 +359,11 @@ B6_BUDGET = 8 << 20
 # resolutions in flight: when the machine is loaded the flood outruns the workers and more
 # of its 10,000 q/s wait on upstream at once (each holds a request of ~20 KB). Peaks seen:
 # 15-18 MiB on an idle machine, 22.5 MiB with other builds and tests running.
-B6_OVERHEAD = 16 << 20
+# plus each worker's ready-to-send table (cache.ready_answers, docs/config.md: 2048 entries,
+# 1.2 MiB a worker, fixed): the flood's names are answered from cache (RFC 8020 below the
+# cached NXDOMAIN) and fill it; one worker per CPU by default
+B6_READY = len(os.sched_getaffinity(0)) * 1212416
+B6_OVERHEAD = (16 << 20) + B6_READY
 B6_HOT = 1000
 
 
