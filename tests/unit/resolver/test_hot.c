@@ -67,10 +67,13 @@ static void engine_conf(cn_engine_conf_t *conf, bool prefetch, const cn_zoneset_
 	conf->zones = zs;
 }
 
+static bool validating; /* engines made validate; values get an INSECURE trailer */
+
 static cn_engine_t *engine_make(cn_cache_t *c, bool prefetch, const cn_zoneset_t *zs)
 {
 	cn_engine_conf_t conf;
 	engine_conf(&conf, prefetch, zs);
+	conf.dnssec.enabled = validating;
 	cn_engine_t *e;
 	ck_assert_int_eq(cn_engine_new(&conf, c, &e), 0);
 	return e;
@@ -134,6 +137,10 @@ static void put_set(cn_cache_t *c, const char *owner, uint16_t type, uint32_t tt
 		const cn_rr_t *x[1] = { &s };
 		ck_assert_int_eq(cn__value_add_trailer(val, (size_t)len, sizeof(val),
 						       CN_DNSSEC_STATE_SECURE, x, 1, &total), 0);
+	} else if (validating) {
+		ck_assert_int_eq(cn__value_add_trailer(val, (size_t)len, sizeof(val),
+						       CN_DNSSEC_STATE_INSECURE, NULL, 0, &total),
+				 0);
 	}
 	insert(c, owner, type, CN_CACHE_RRSET, ttl, now, val, total);
 }
@@ -171,8 +178,13 @@ static void put_neg(cn_cache_t *c, const char *owner, cn_cache_kind_t kind, uint
 	uint8_t val[512];
 	int len = cn__value_encode_neg(&soa, val, sizeof(val));
 	ck_assert_int_gt(len, 0);
+	size_t total = (size_t)len;
+	if (validating)
+		ck_assert_int_eq(cn__value_add_trailer(val, (size_t)len, sizeof(val),
+						       CN_DNSSEC_STATE_INSECURE, NULL, 0, &total),
+				 0);
 	insert(c, owner, kind == CN_CACHE_NXDOMAIN ? CN_CACHE_TYPE_NXDOMAIN : type, kind, ttl, now,
-	       val, (size_t)len);
+	       val, total);
 }
 
 /* n TXT records of 200 bytes each */
@@ -1039,7 +1051,9 @@ END_TEST
 /* Two engines, each over its own cache (same key, same data, sample shift 3), one with a
  * table and one without, prefetch on: the same queries at the same times give the same
  * replies, and after cn_engine_hot_credit the same cache statistics, every field, and the
- * same predictor figures; the engines' own counters too. */
+ * same predictor figures; the engines' own counters too. Run twice: without validation,
+ * and validating (the data insecure, signed.example.com secure: AD for DO clients; RFC
+ * 8198 on, with no ranges cached). */
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -1084,6 +1098,7 @@ static void short_data(cn_cache_t *c, uint64_t now)
 START_TEST(test_credit_exact)
 {
 	teardown();
+	validating = _i == 1;
 	cn_cache_t *c1 = cache_make(3), *c2 = cache_make(3);
 	cn_engine_t *e1 = engine_make(c1, true, NULL), *e2 = engine_make(c2, true, NULL);
 	cn_hot_t *h;
@@ -1128,7 +1143,7 @@ START_TEST(test_credit_exact)
 		{ "two.example.com", CN_TYPE_A, 1232, 0 },
 	};
 	const size_t nq = sizeof(qs) / sizeof(qs[0]);
-	uint64_t ready = 0, asked = 0;
+	uint64_t ready = 0, asked = 0, ad = 0;
 	uint16_t id = 0;
 	for (uint64_t t = T; t < T + 40; t++) {
 		if ((t - T) % 6 == 5) { /* expired by now: the same data again, in both */
@@ -1164,6 +1179,7 @@ START_TEST(test_credit_exact)
 				if (r1.q.ready)
 					ck_assert(!r2.q.prefetch);
 				ready += r1.q.ready;
+				ad += r1.st == CN_DONE && (cn_wire_get16(r1.out + 2) & CN_FLAG_AD);
 				asked++;
 			}
 			cn_engine_hot_credit(e1, h); /* once per receive batch */
@@ -1174,6 +1190,7 @@ START_TEST(test_credit_exact)
 	cn_hot_counts(h, &s, &st);
 	ck_assert_uint_eq(s, ready);
 	ck_assert_uint_gt(ready, asked / 4); /* the table did serve */
+	ck_assert(validating ? ad > 0 : ad == 0);
 	cn_engine_stats_t es1, es2;
 	cn_engine_stats(e1, &es1);
 	cn_engine_stats(e2, &es2);
@@ -1510,7 +1527,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_sampled_never_stored);
-	tcase_add_test(tc, test_credit_exact);
+	tcase_add_loop_test(tc, test_credit_exact, 0, 2);
 	tcase_add_test(tc, test_credit_counts);
 	tcase_add_test(tc, test_credit_miss_reason);
 	suite_add_tcase(s, tc);
