@@ -8,14 +8,16 @@
  *     NODATA and a truncated (TC) reply; at now+1 the same with every TTL one less and
  *     the OPT record untouched; nothing served at now+2 or when the clock went back;
  *   - what is never stored: hosted data, RFC 8198 synthesis, ANY, errors, misses, RD=0
- *     refusals, replies over 512 bytes or with more than 16 TTLs, queries over 290 bytes,
- *     a TTL of 1, anything while a private zone is configured, lookups touching a key of
- *     the hit-rate predictor's sample, the prefetch window (and no copy served inside it);
+ *     refusals, replies over 512 bytes or with more than 16 TTLs, queries over 290 bytes
+ *     (each limit tried at its edge), anything while a private zone is configured,
+ *     lookups touching a key of the hit-rate predictor's sample, the prefetch window
+ *     (and no copy served inside it);
  *   - every epoch: cache flush, remove and flush_name (when they removed something: when
  *     not, the table stays), load_buf, engine set_zones, reconfigure, set_forwards and the
  *     views' flush;
  *   - the cache's counters: two engines over two caches, one with a table and one without,
- *     fed the same queries over 40 seconds, give the same replies and, after
+ *     fed the same queries over 40 seconds (without validation and with it), give the
+ *     same replies and, after
  *     cn_engine_hot_credit, the same cn_cache_stats field by field and the same
  *     predictor figures;
  *   - cn_wire_ttl_offsets on well-formed and malformed messages (truncated names, pointer
@@ -586,6 +588,39 @@ START_TEST(test_query_size_limit)
 	ask_raw(engine, hot, pkt, len, T, false, &r);
 	ck_assert_int_eq(r.outcome, CN_OUT_CACHE_POSITIVE);
 	ask_raw(engine, hot, pkt, len, T, false, &r);
+	ck_assert(!r.q.ready);
+	ck_assert_uint_eq(stored(), 1);
+}
+END_TEST
+
+/* Replies of up to 512 bytes are kept: a TXT answer of exactly 512 is, one of 513 not. */
+static void put_txt_len(const char *owner, size_t rdlen)
+{
+	static uint8_t rd[600];
+	memset(rd, 'y', sizeof(rd));
+	rd[0] = 254;
+	rd[255] = (uint8_t)(rdlen - 256);
+	const uint8_t *r[] = { rd };
+	uint16_t l[] = { (uint16_t)rdlen };
+	put_set(cache, owner, CN_TYPE_TXT, 300, T, r, l, 1, false);
+}
+
+START_TEST(test_reply_size_limit)
+{
+	put_txt_len("t512.example.com", 455); /* 12 + 22 + 12 + 455 + 11 = 512 */
+	put_txt_len("t513.example.com", 456);
+	qspec_t a = { "t512.example.com", CN_TYPE_TXT, 1232, 0 };
+	qspec_t b = { "t513.example.com", CN_TYPE_TXT, 1232, 0 };
+	reply_t r, ref;
+	ask(&a, 1, T, &r, NULL);
+	ck_assert_uint_eq(r.len, 512);
+	ask(&a, 2, T, &r, &ref);
+	ck_assert(r.q.ready);
+	same_reply(&r, &ref, "512 bytes");
+	ask(&b, 1, T, &r, NULL);
+	ck_assert_uint_eq(r.len, 513);
+	ck_assert(!(r.out[2] & (CN_FLAG_TC >> 8)));
+	ask(&b, 2, T, &r, NULL);
 	ck_assert(!r.q.ready);
 	ck_assert_uint_eq(stored(), 1);
 }
@@ -1496,6 +1531,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_ttl_bounds);
 	tcase_add_test(tc, test_never_stored);
 	tcase_add_test(tc, test_query_size_limit);
+	tcase_add_test(tc, test_reply_size_limit);
 	tcase_add_test(tc, test_tcp_never);
 	tcase_add_test(tc, test_hosted_not_stored);
 	tcase_add_test(tc, test_private_zone_stops_storing);
