@@ -1105,6 +1105,9 @@ static void stats_equal(cn_cache_t *a, cn_cache_t *b, uint64_t t)
 	cn_cache_stats_t sa, sb;
 	cn_cache_stats(a, &sa);
 	cn_cache_stats(b, &sb);
+	/* the bytes are what malloc really holds (malloc_usable_size): with glibc they depend
+	 * on the heap's state, which two caches sharing one heap do not share */
+	sa.bytes_used = sb.bytes_used = 0;
 #define CN_X(field, name)                                                                  \
 	ck_assert_msg(sa.field == sb.field, "T+%u: %s %llu with the table, %llu without",    \
 		      (unsigned)(t - T), name, (unsigned long long)sa.field,                 \
