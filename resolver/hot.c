@@ -2,17 +2,23 @@
  * Ready-to-send answers: a table per worker (net owns one per UDP listener's worker and
  * passes it in cn_client_t.hot) of the replies the engine made from the cache, keyed by
  * the query's bytes after its ID (flags, question in the client's case, OPT), so that the
- * same query asked again within the second is answered by copying the reply, with the
+ * same query asked again in the same wall-clock second or the next is answered by copying the reply, with the
  * client's ID and the TTLs counted down, without parsing, cache lookups or writing.
  *
  * A reply is stored only when nothing but those bytes, the cache and the engine's
  * settings decide it: an answer from the shared cache (not a hosted zone, not stale, not
  * synthesised from NSEC ranges), over UDP, with no private zone configured (whose answers
- * depend on the client's address), and outside the prefetch window. It is served at most CN_HOT_LIFE_S seconds after it was made, never
- * past the point where a TTL would reach 0 or the prefetch window begin, and only while
- * the epoch read before it was made still holds: the engine's (reconfigure, zones,
- * forwards, views) plus the cache's (remove, flush, load). The CN_HOT_LIFE_S bound also
- * keeps the cache's eviction policy seeing a hot entry's use at least once per second.
+ * depend on the client's address), and outside the prefetch window. It is served while
+ * the wall clock (whole seconds) is at most CN_HOT_LIFE_S past the second it was made in
+ * (so for less than 2 s), never past the point where a TTL would reach 0 or the prefetch
+ * window begin, and only while the epoch read before it was made still holds: the
+ * engine's (reconfigure, zones, forwards, views) plus the cache's (remove, flush, load).
+ * An insert replacing a live entry moves no epoch (it would empty every table at each
+ * resolution): a copy may show the replaced RRset for those < 2 s, inside its TTL, which
+ * DNS allows. The bound also keeps the cache's eviction policy seeing a hot entry's use
+ * at least every 2 s per worker: enough for S3-FIFO and SIEVE (a frequency counter, a
+ * visited bit), while LRU with a cache that turns over within 2 s may evict a hot entry
+ * (tests/unit/resolver/test_hot.c compares the counters with the table off).
  *
  * The cache's counters stay what clients asked: each reply served counts the lookups the
  * engine made for it (hits, and the misses on the way: an NXDOMAIN answer first misses its
@@ -32,7 +38,7 @@
 
 #define CN_HOT_KEY_MAX 288   /* a query's bytes after the ID: header 10, name 255, 4, OPT 11 */
 #define CN_HOT_DATA 400      /* key and reply together */
-#define CN_HOT_TTL_MAX 12
+#define CN_HOT_TTL_MAX 16
 #define CN_HOT_LIFE_S 1
 
 typedef struct hot_slot {

@@ -124,6 +124,23 @@ def basic(e):
     e.ok("localhost.", want=("127.0.0.1",))             # RFC 6761 built-in local zone
 
 
+@driver("answer.ready")
+def ready(e):
+    """The same query again and again from one socket (one worker): after the first answer
+    from the cache, copies from the worker's ready-to-send table (resolver/hot.c)."""
+    z, _, _ = e.zone("rdy", ["www IN A " + REAL])
+    e.boot()
+    e.ok("www." + z)              # resolved
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(5):
+            r = dns.query.udp(make_query("www." + z, "A", qid=100 + i), e.c.addr,
+                              port=e.c.port, timeout=3, sock=s)
+            assert rdata_texts(r.answer, "A") == [REAL], describe(r)
+    finally:
+        s.close()
+
+
 @driver("miss.expired", "cache.miss_expired", "cache.replacements", "cache.expirations")
 def expiry(e):
     z, _, _ = e.zone("exp", ["short 10 IN A " + REAL])
@@ -134,14 +151,6 @@ def expiry(e):
     e.ok("short." + z)            # expired (inside the stale window): asked again, replaced
     clock.advance(3 * 86400)      # past the stale window: the dead entry is removed when met
     e.ok("short." + z)
-
-
-@driver("answer.ready")
-def ready(e):
-    z, _, _ = e.zone("ready", ["www IN A " + REAL])
-    e.boot()
-    for _ in range(5):  # resolved, made from the cache (kept), then copies of that reply
-        e.ok("www." + z)
 
 
 @driver("prefetches")
