@@ -6,10 +6,11 @@
  * Receiving: when the socket is readable, recvmmsg up to CN_UDP_BATCH datagrams into the
  * listener's slab (CN_UDP_BATCH slots of CN_UDP_SLOT bytes; a datagram that does not fit is
  * no DNS query worth answering and is dropped), hand each to cn_worker_query(), send the
- * batch's replies, and read again while batches come back full (at most CN_UDP_READS per
- * wake-up, so the loop's other handles get their turn). A batch that comes back short
- * ends the wake-up: the socket is drained, and the next read waits for the loop's poll,
- * so an idle socket never costs a read that finds nothing. The worker reads its clocks
+ * batch's replies, and read again while batches come back with CN_UDP_BUSY or more (at
+ * most CN_UDP_READS per wake-up, so the loop's other handles get their turn). A shorter
+ * batch ends the wake-up and the next read waits for the loop's poll, so an idle socket
+ * never costs a read that finds nothing. Under sustained load the listener leaves epoll
+ * altogether (busy mode, below). The worker reads its clocks
  * once per batch (cn_worker_batch_begin/_end), not per query.
  *
  * Sending: every reply is copied into this listener's reply buffer (packed, up to

@@ -10,17 +10,24 @@
  *
  * Bounded: it exits after -t seconds (default 3600) or on SIGTERM/SIGINT.
  *
- * usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n THREADS]
+ * -e: also add each socket to an epoll set (EPOLLIN), never waited on. That alone makes
+ * the kernel wake the socket's wait queue for every reply it frees (sock_wfree ->
+ * sock_def_write_space), which an event-loop server pays while its socket is registered:
+ * the difference -e makes is that cost (net/README.md, "busy mode").
+ *
+ * usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n THREADS] [-e]
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -63,6 +70,8 @@ static size_t make_reply(uint8_t *q, size_t n)
 	return pos + sizeof(a_rr);
 }
 
+static bool with_epoll;
+
 static int open_socket(const char *spec)
 {
 	char host[64];
@@ -87,6 +96,14 @@ static int open_socket(const char *spec)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		perror("echo_limit: bind");
 		return -1;
+	}
+	if (with_epoll) {
+		int ep = epoll_create1(EPOLL_CLOEXEC); /* kept open until exit */
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			perror("echo_limit: epoll");
+			return -1;
+		}
 	}
 	return fd;
 }
@@ -139,8 +156,10 @@ int main(int argc, char **argv)
 {
 	const char *listen = NULL;
 	int ch, nthreads = 1;
-	while ((ch = getopt(argc, argv, "l:t:n:")) != -1) {
-		if (ch == 'l')
+	while ((ch = getopt(argc, argv, "l:t:n:e")) != -1) {
+		if (ch == 'e')
+			with_epoll = true;
+		else if (ch == 'l')
 			listen = optarg;
 		else if (ch == 't')
 			seconds = atof(optarg);
@@ -150,7 +169,7 @@ int main(int argc, char **argv)
 			listen = NULL, optind = argc;
 	}
 	if (!listen || seconds <= 0 || nthreads < 1 || nthreads > MAX_THREADS) {
-		fprintf(stderr, "usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n 1..%d]\n",
+		fprintf(stderr, "usage: echo_limit -l ADDR@PORT [-t SECONDS] [-n 1..%d] [-e]\n",
 			MAX_THREADS);
 		return 2;
 	}
