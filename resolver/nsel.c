@@ -57,6 +57,10 @@ typedef struct nsel_entry {
 
 struct cn_nsel {
 	pthread_mutex_t lock;
+	/* written under the lock (plain stores, relaxed: read without it by cn__nsel_stats) */
+#define CN_X(field, name) uint64_t field;
+	CN_NSEL_STATS_MAP(CN_X)
+#undef CN_X
 	unsigned initial_rtt_ms, tmin_ms, tmax_ms, fail_ms;
 	nsel_entry_t slot[NSEL_SLOTS];
 };
@@ -83,9 +87,27 @@ void cn__nsel_free(cn_nsel_t *ns)
 	free(ns);
 }
 
+/* Take the lock: a try first; when another thread holds it, counted as contended, then
+ * the blocking lock. */
+static void nsel_lock(cn_nsel_t *ns)
+{
+	if (pthread_mutex_trylock(&ns->lock) != 0) {
+		pthread_mutex_lock(&ns->lock);
+		__atomic_store_n(&ns->lock_contended, ns->lock_contended + 1, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&ns->locks, ns->locks + 1, __ATOMIC_RELAXED);
+}
+
+void cn__nsel_stats(const cn_nsel_t *ns, cn_engine_stats_t *s)
+{
+#define CN_X(field, name) s->nsel_##field = __atomic_load_n(&ns->field, __ATOMIC_RELAXED);
+	CN_NSEL_STATS_MAP(CN_X)
+#undef CN_X
+}
+
 void cn__nsel_reconfigure(cn_nsel_t *ns, const cn_engine_conf_t *conf)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	ns->initial_rtt_ms = conf->initial_rtt_ms;
 	ns->tmin_ms = conf->timeout_min_ms;
 	ns->tmax_ms = conf->timeout_max_ms;
@@ -191,7 +213,7 @@ static void fill_info(const cn_nsel_t *ns, const nsel_entry_t *e, uint64_t now_m
 void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms,
 		   cn_nsel_info_t *out)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	fill_info(ns, entry_get(ns, addr, now_ms), now_ms, out);
 	pthread_mutex_unlock(&ns->lock);
 }
@@ -199,7 +221,7 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *arg)
 {
 	size_t n = 0;
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	for (size_t i = 0; i < NSEL_SLOTS; i++) {
 		const nsel_entry_t *e = &ns->slot[i];
 		if (!e->used)
@@ -215,7 +237,7 @@ size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *a
 
 bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	bool ok = e->probe_at_ms <= now_ms;
 	if (ok)
@@ -227,7 +249,7 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, unsigned rtt_ms,
 			 uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	if (!e->known) {
 		e->srtt_ms = rtt_ms;
@@ -251,7 +273,7 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 			   cn_nsel_error_t err, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	e->failures++;
 	if (e->fails < 16)
@@ -281,14 +303,14 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 
 void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	entry_get(ns, addr, now_ms)->no_edns_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
 	pthread_mutex_unlock(&ns->lock);
 }
 
 bool cn__nsel_case_failure(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	if (e->case_fails && now_ms - e->case_fail_ms > NSEL_CAP_SECONDS * 1000ull)
 		e->case_fails = 0; /* an old one: start over */
