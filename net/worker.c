@@ -20,7 +20,8 @@
  * it is dropped, or when it is abandoned at shutdown (CN_OUT_DROPPED).
  *
  * Several workers (net/pool.c: one per thread) share one in-flight table: 64 lock stripes
- * over 16384 buckets, a miss takes one stripe lock for a lookup-or-insert. A worker that
+ * over 16384 buckets, a miss takes one stripe lock for a lookup-or-insert (each worker
+ * counts its acquisitions, and those that found the stripe held: inflight.lock_*). A worker that
  * misses resolves the question itself unless another worker's flight for it is already in
  * the table; then, and only then, the client is handed to that worker (MSG_QUERY in its
  * inbox: a mutex-protected list plus a uv_async_t), which adds it to its flight like a

@@ -2,8 +2,11 @@
  * Server selection state: per-address smoothed RTT, timeouts with bounded exponential
  * backoff, and brief failure caching (RFC 9520), plus what each server cannot do (EDNS,
  * 0x20). One table is shared by every request and worker, behind one mutex (a lookup is a
- * few dozen instructions; the table is touched once per upstream query, never on the
- * cache-hit path).
+ * few dozen instructions; the table is locked a few times per upstream query: once per
+ * candidate address when choosing, for the query's timeout, for the reply or the error;
+ * never on the cache-hit path). Every acquisition is counted, and those that found the
+ * lock held by another thread (a trylock first): server_selection.lock_acquired and
+ * _contended.
  *
  * SRTT follows RFC 6298: srtt += (rtt - srtt) / 8, rttvar += (|rtt - srtt| - rttvar) / 4,
  * timeout = srtt + 4 * rttvar, clamped to [timeout_min_ms, timeout_max_ms]. Each consecutive
