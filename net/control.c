@@ -203,6 +203,9 @@ void cn_stats_walk(cn_engine_t *engine, cn_cache_t *cache, const cn_control_net_
 #define VISIT(field, name) visit_u(fn, ctx, name, false, e.field);
 	CN_ENGINE_STATS_MAP(VISIT)
 #undef VISIT
+#define VISIT(field, name) visit_u(fn, ctx, name, false, e.nsel_##field);
+	CN_NSEL_STATS_MAP(VISIT)
+#undef VISIT
 #define VISIT(field, name) visit_u(fn, ctx, name, !cache_counter(name), cs.field);
 	CN_CACHE_STATS_MAP(VISIT)
 #undef VISIT

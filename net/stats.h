@@ -49,7 +49,11 @@
 	X(client_limit, NULL)     /* dropped: limits.client_waiting reached */           \
 	X(rate_limited, "rate_limit.limited") /* UDP misses over rate_limit */         \
 	X(rate_slipped, "rate_limit.slipped") /* of those: answered TC=1 (slip) */      \
-	X(send_errors, NULL)
+	X(send_errors, NULL)                                                             \
+	X(flight_locks, "inflight.lock_acquired") /* stripe locks of the shared in-flight \
+						     table taken: a claim, a release */    \
+	X(flight_lock_contended, "inflight.lock_contended") /* of those: held by another \
+							       thread at the first try */
 
 /*
  * Latency histograms, recorded by each worker (net/worker.c) and served by /metrics

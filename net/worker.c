@@ -20,7 +20,8 @@
  * it is dropped, or when it is abandoned at shutdown (CN_OUT_DROPPED).
  *
  * Several workers (net/pool.c: one per thread) share one in-flight table: 64 lock stripes
- * over 16384 buckets, a miss takes one stripe lock for a lookup-or-insert. A worker that
+ * over 16384 buckets, a miss takes one stripe lock for a lookup-or-insert (each worker
+ * counts its acquisitions, and those that found the stripe held: inflight.lock_*). A worker that
  * misses resolves the question itself unless another worker's flight for it is already in
  * the table; then, and only then, the client is handed to that worker (MSG_QUERY in its
  * inbox: a mutex-protected list plus a uv_async_t), which adds it to its flight like a
@@ -290,6 +291,19 @@ static flight_t *find_locked(stripe_t *st, const uint8_t *key, size_t len, uint6
 }
 
 /*
+ * Take a stripe lock; counted per worker (one writer), miss path only: a try first, and
+ * when another thread held it, a contended acquisition, then the blocking lock.
+ */
+static void stripe_lock(cn_worker_t *w, stripe_t *st)
+{
+	if (uv_mutex_trylock(&st->lock) != 0) {
+		STAT_INC(w->stats.flight_lock_contended);
+		uv_mutex_lock(&st->lock);
+	}
+	STAT_INC(w->stats.flight_locks);
+}
+
+/*
  * Look the key up and, when absent and mine is not NULL, insert mine: one step under one
  * lock, so two workers can never both start. Returns the flight found (NULL: mine is in,
  * or nothing was there); *owner gets its worker (the flight itself may only be used by
@@ -299,7 +313,7 @@ static flight_t *flight_claim(cn_worker_t *w, flight_t *mine, const uint8_t *key
 			      uint64_t hash, cn_worker_t **owner)
 {
 	stripe_t *st = stripe_of(w->ft, hash);
-	uv_mutex_lock(&st->lock);
+	stripe_lock(w, st);
 	flight_t *f = find_locked(st, key, len, hash);
 	*owner = f ? f->w : NULL;
 	if (!f && mine) {
@@ -314,7 +328,7 @@ static flight_t *flight_claim(cn_worker_t *w, flight_t *mine, const uint8_t *key
 static void flight_unclaim(flight_t *f)
 {
 	stripe_t *st = stripe_of(f->w->ft, f->hash);
-	uv_mutex_lock(&st->lock);
+	stripe_lock(f->w, st);
 	flight_t **pp = bucket_of(st, f->hash);
 	while (*pp != f)
 		pp = &(*pp)->hnext;

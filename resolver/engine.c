@@ -264,6 +264,7 @@ void cn_engine_stats(cn_engine_t *e, cn_engine_stats_t *s)
 #define CN_X(field, name) s->field = atomic_load_explicit(&e->field, memory_order_relaxed);
 	CN_ENGINE_STATS_MAP(CN_X)
 #undef CN_X
+	cn__nsel_stats(e->nsel, s);
 }
 
 const char *cn_outcome_name(cn_outcome_t o)

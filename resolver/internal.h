@@ -257,6 +257,8 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 typedef void (*cn_nsel_walk_fn)(void *arg, const struct sockaddr_storage *addr,
 				const cn_nsel_info_t *info);
 size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *arg);
+/* The lock's counters (resolver/stats.h CN_NSEL_STATS_MAP) into s->nsel_*. */
+void cn__nsel_stats(const cn_nsel_t *ns, cn_engine_stats_t *s);
 
 /* ------------------------------------------------------------------ the engine ------ */
 

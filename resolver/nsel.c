@@ -2,8 +2,11 @@
  * Server selection state: per-address smoothed RTT, timeouts with bounded exponential
  * backoff, and brief failure caching (RFC 9520), plus what each server cannot do (EDNS,
  * 0x20). One table is shared by every request and worker, behind one mutex (a lookup is a
- * few dozen instructions; the table is touched once per upstream query, never on the
- * cache-hit path).
+ * few dozen instructions; the table is locked a few times per upstream query: once per
+ * candidate address when choosing, for the query's timeout, for the reply or the error;
+ * never on the cache-hit path). Every acquisition is counted, and those that found the
+ * lock held by another thread (a trylock first): server_selection.lock_acquired and
+ * _contended.
  *
  * SRTT follows RFC 6298: srtt += (rtt - srtt) / 8, rttvar += (|rtt - srtt| - rttvar) / 4,
  * timeout = srtt + 4 * rttvar, clamped to [timeout_min_ms, timeout_max_ms]. Each consecutive
@@ -57,6 +60,10 @@ typedef struct nsel_entry {
 
 struct cn_nsel {
 	pthread_mutex_t lock;
+	/* written under the lock (plain stores, relaxed: read without it by cn__nsel_stats) */
+#define CN_X(field, name) uint64_t field;
+	CN_NSEL_STATS_MAP(CN_X)
+#undef CN_X
 	unsigned initial_rtt_ms, tmin_ms, tmax_ms, fail_ms;
 	nsel_entry_t slot[NSEL_SLOTS];
 };
@@ -83,9 +90,27 @@ void cn__nsel_free(cn_nsel_t *ns)
 	free(ns);
 }
 
+/* Take the lock: a try first; when another thread holds it, counted as contended, then
+ * the blocking lock. */
+static void nsel_lock(cn_nsel_t *ns)
+{
+	if (pthread_mutex_trylock(&ns->lock) != 0) {
+		pthread_mutex_lock(&ns->lock);
+		__atomic_store_n(&ns->lock_contended, ns->lock_contended + 1, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&ns->locks, ns->locks + 1, __ATOMIC_RELAXED);
+}
+
+void cn__nsel_stats(const cn_nsel_t *ns, cn_engine_stats_t *s)
+{
+#define CN_X(field, name) s->nsel_##field = __atomic_load_n(&ns->field, __ATOMIC_RELAXED);
+	CN_NSEL_STATS_MAP(CN_X)
+#undef CN_X
+}
+
 void cn__nsel_reconfigure(cn_nsel_t *ns, const cn_engine_conf_t *conf)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	ns->initial_rtt_ms = conf->initial_rtt_ms;
 	ns->tmin_ms = conf->timeout_min_ms;
 	ns->tmax_ms = conf->timeout_max_ms;
@@ -191,7 +216,7 @@ static void fill_info(const cn_nsel_t *ns, const nsel_entry_t *e, uint64_t now_m
 void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms,
 		   cn_nsel_info_t *out)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	fill_info(ns, entry_get(ns, addr, now_ms), now_ms, out);
 	pthread_mutex_unlock(&ns->lock);
 }
@@ -199,7 +224,7 @@ void cn__nsel_info(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t 
 size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *arg)
 {
 	size_t n = 0;
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	for (size_t i = 0; i < NSEL_SLOTS; i++) {
 		const nsel_entry_t *e = &ns->slot[i];
 		if (!e->used)
@@ -215,7 +240,7 @@ size_t cn__nsel_walk(cn_nsel_t *ns, uint64_t now_ms, cn_nsel_walk_fn fn, void *a
 
 bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	bool ok = e->probe_at_ms <= now_ms;
 	if (ok)
@@ -227,7 +252,7 @@ bool cn__nsel_claim_probe(cn_nsel_t *ns, const struct sockaddr_storage *addr, ui
 void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, unsigned rtt_ms,
 			 uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	if (!e->known) {
 		e->srtt_ms = rtt_ms;
@@ -251,7 +276,7 @@ void cn__nsel_report_rtt(cn_nsel_t *ns, const struct sockaddr_storage *addr, uns
 void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 			   cn_nsel_error_t err, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	e->failures++;
 	if (e->fails < 16)
@@ -281,14 +306,14 @@ void cn__nsel_report_error(cn_nsel_t *ns, const struct sockaddr_storage *addr,
 
 void cn__nsel_set_no_edns(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	entry_get(ns, addr, now_ms)->no_edns_until_ms = now_ms + NSEL_CAP_SECONDS * 1000ull;
 	pthread_mutex_unlock(&ns->lock);
 }
 
 bool cn__nsel_case_failure(cn_nsel_t *ns, const struct sockaddr_storage *addr, uint64_t now_ms)
 {
-	pthread_mutex_lock(&ns->lock);
+	nsel_lock(ns);
 	nsel_entry_t *e = entry_get(ns, addr, now_ms);
 	if (e->case_fails && now_ms - e->case_fail_ms > NSEL_CAP_SECONDS * 1000ull)
 		e->case_fails = 0; /* an old one: start over */

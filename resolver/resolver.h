@@ -417,6 +417,9 @@ typedef struct cn_engine_stats {
 #define CN_X(field, name) uint64_t field;
 	CN_ENGINE_STATS_MAP(CN_X)
 #undef CN_X
+#define CN_X(field, name) uint64_t nsel_##field;
+	CN_NSEL_STATS_MAP(CN_X)
+#undef CN_X
 } cn_engine_stats_t;
 
 /** Count one client outcome (net calls this for every reply it sends or drops). */

@@ -49,3 +49,11 @@
 	X(dnssec_sigs, "dnssec.verifications")  /* signature verifications */             \
 	X(dnssec_hashes, "dnssec.nsec3_hashes") /* NSEC3 hashes computed */              \
 	X(dnssec_aggressive, "dnssec.aggressive") /* denials from cached NSECs (RFC 8198) */
+
+/* Server selection's one mutex (nsel.c), X(field, name): the fields are nsel_FIELD in
+ * cn_engine_stats_t, counted by nsel.c under the lock itself (no shared line of their own). */
+#define CN_NSEL_STATS_MAP(X)                                                             \
+	X(locks, "server_selection.lock_acquired")  /* times taken (several per upstream \
+						       query) */                            \
+	X(lock_contended, "server_selection.lock_contended") /* of those: held by another \
+								thread at the first try */

@@ -40,6 +40,7 @@ static void printed(names_t *l)
 	CN_OUTCOME_MAP(ADD)
 	add(l, "cache.hit_rate");
 	CN_ENGINE_STATS_MAP(ADD)
+	CN_NSEL_STATS_MAP(ADD)
 	CN_CACHE_STATS_MAP(ADD)
 	CN_WORKER_STATS_MAP(ADD)
 	CN_UPSTREAM_STATS_MAP(ADD)

@@ -3,13 +3,16 @@
  * integer arithmetic nsel.c documents), timeouts with bounded exponential backoff, failure
  * windows (RFC 9520) and their growth for servers that stay silent, dead servers and their
  * shared probe slot, the no-EDNS and no-0x20 marks, the table under pressure, and the
- * control tool's read-only walk. Time is a
+ * control tool's read-only walk, the lock's counters. Time is a
  * plain argument (now_ms): every window is crossed by moving a fake clock to one millisecond
  * before and at its end. The expected figures are worked out by hand in the comments, not
  * computed with the formulas under test.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,6 +522,79 @@ START_TEST(test_walk)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ lock counters -- */
+
+/* A walk that holds the lock (its callback runs under it) until the main thread is about
+ * to take it, then a little longer, so the main thread's try finds it held. */
+typedef struct holder {
+	atomic_int state; /* 0 idle, 1 the walk holds the lock, 2 main is about to lock */
+} holder_t;
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void hold_cb(void *arg, const struct sockaddr_storage *addr, const cn_nsel_info_t *info)
+{
+	(void)addr;
+	(void)info;
+	holder_t *h = arg;
+	atomic_store(&h->state, 1);
+	for (int i = 0; i < 5000 && atomic_load(&h->state) != 2; i++)
+		nap_ms(1);
+	nap_ms(100);
+}
+
+static void *hold_thread(void *arg)
+{
+	cn__nsel_walk(ns, 1000, hold_cb, arg);
+	return NULL;
+}
+
+static cn_engine_stats_t lock_stats(void)
+{
+	cn_engine_stats_t s;
+	memset(&s, 0, sizeof(s));
+	cn__nsel_stats(ns, &s);
+	return s;
+}
+
+START_TEST(test_lock_counters)
+{
+	make(200, 3000);
+	struct sockaddr_storage a = v4("192.0.2.1", 53);
+	cn_engine_stats_t s = lock_stats();
+	ck_assert_uint_eq(s.nsel_locks, 0);
+	cn__nsel_report_rtt(ns, &a, 100, 1000);
+	(void)info(&a, 1000);
+	s = lock_stats();
+	ck_assert_uint_eq(s.nsel_locks, 2); /* one per call, uncontended */
+	ck_assert_uint_eq(s.nsel_lock_contended, 0);
+
+	/* Another thread holds the lock while this one takes it: counted as contended. (The
+	 * holder waits until this thread is about to lock, then 100 ms more; should this
+	 * thread still come late, the try is made again, at most 5 times.) */
+	unsigned tries = 0;
+	while (tries < 5 && lock_stats().nsel_lock_contended == 0) {
+		holder_t h = { .state = 0 };
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, hold_thread, &h), 0);
+		while (atomic_load(&h.state) != 1)
+			nap_ms(1);
+		atomic_store(&h.state, 2);
+		cn_nsel_info_t i = info(&a, 1000);
+		ck_assert(i.known);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		tries++;
+	}
+	s = lock_stats();
+	ck_assert_uint_eq(s.nsel_lock_contended, 1);
+	ck_assert_uint_eq(s.nsel_locks, 2 + 2 * tries); /* a walk and a lookup per try */
+}
+END_TEST
+
 static Suite *nsel_suite(void)
 {
 	Suite *s = suite_create("nsel");
@@ -542,6 +618,7 @@ static Suite *nsel_suite(void)
 	tcase_add_test(tc, test_addresses_apart);
 	tcase_add_test(tc, test_table_pressure);
 	tcase_add_test(tc, test_walk);
+	tcase_add_test(tc, test_lock_counters);
 	suite_add_tcase(s, tc);
 	return s;
 }
