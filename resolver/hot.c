@@ -149,7 +149,7 @@ static uint64_t hot_hash(const cn_hot_t *h, const uint8_t *p, size_t n)
 
 uint64_t cn__hot_epoch(const cn_engine_t *e)
 {
-	return __atomic_load_n(&e->epoch, __ATOMIC_ACQUIRE) + cn_cache_epoch(e->cache);
+	return atomic_load_explicit(&e->epoch, memory_order_acquire) + cn_cache_epoch(e->cache);
 }
 
 static bool usable(const hot_slot_t *s, uint64_t epoch, uint64_t now_s)

@@ -306,7 +306,7 @@ struct cn_engine {
 uint64_t cn__hot_epoch(const cn_engine_t *e);
 static inline void cn__epoch_bump(cn_engine_t *e)
 {
-	__atomic_fetch_add(&e->epoch, 1, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
 }
 size_t cn__hot_answer(cn_hot_t *h, cn_engine_t *e, uint64_t epoch, const uint8_t *pkt,
 		      size_t len, uint64_t now_s, uint8_t *out, size_t cap, cn_outcome_t *outcome);
