@@ -400,13 +400,23 @@ static int stop(daemon_t *d)
 	if (d->loop_ok) {
 		cn_control_close(d->control);
 		d->control = NULL;
-		cn_daemon_close_signals(d);
 		/* Shutdown is committed: a signal during the join or the cache dump would
-		 * otherwise find libuv's handlers gone and the default action (death) back. */
+		 * otherwise find libuv's handlers gone and the default action (death) back.
+		 * Closing them restores SIG_DFL, so they are blocked (workers block them
+		 * always: pool.c) until SIG_IGN is in place; one pending is then discarded. */
+		sigset_t set, old;
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, &old);
+		cn_daemon_close_signals(d);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGUSR1, SIG_IGN);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		int rc = uv_loop_close(&d->loop);
 		if (rc != 0) {

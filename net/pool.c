@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -107,6 +108,15 @@ int cn_pool_listen(cn_pool_t *p, const struct sockaddr *addr)
 static void run(void *arg)
 {
 	slot_t *s = arg;
+	/* The daemon's signals go to the main thread only, so that it can close libuv's
+	 * handlers and ignore them with no moment where one kills the process (main.c). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	char name[16];
 	snprintf(name, sizeof(name), "cairn-w%u", s->index);
 	pthread_setname_np(pthread_self(), name);
